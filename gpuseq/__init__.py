@@ -1,0 +1,15 @@
+"""gpuseq: Keras-style Sequential deep learning on hand-written CUDA kernels (CuPy),
+with a NumPy fallback that runs the same models on a machine without a GPU.
+
+Keras code runs with one word changed::
+
+    from gpuseq.models import Sequential
+    from gpuseq.layers import Dense, Dropout
+    from gpuseq.optimizers import SGD
+    import gpuseq.backend as K
+"""
+from . import (activations, backend, callbacks, constraints, initializers, layers,  # noqa: F401
+               losses, metrics, models, optimizers, regularizers, utils)
+from .models import Sequential  # noqa: F401
+
+__version__ = "0.1.0"

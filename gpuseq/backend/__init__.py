@@ -1,0 +1,20 @@
+"""gpuseq's backend: the array-module dispatcher, the session config, the op
+packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
+
+``import gpuseq.backend as K`` gives the functions user code needs
+(``K.mean``, ``K.square``, ``K.clip``, ``K.epsilon``, ...), plus:
+
+* :func:`backend` — the active backend's name ('numpy', 'cupy' or 'emulated');
+* :func:`set_gpu_memory_fraction`, :func:`set_session`, :class:`Session`,
+  :class:`ConfigProto` — the GPU memory cap;
+* :func:`to_device`, :func:`to_host` — data transfer.
+"""
+from .autodiff import Tensor, Variable, no_grad  # noqa: F401
+from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401
+                       get_array_module, is_gpu, ops, set_backend, to_device, to_host,
+                       use_backend, xp)
+from .functions import *  # noqa: F401,F403
+from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
+from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
+                      get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
+                      set_gpu_memory_fraction, set_session)

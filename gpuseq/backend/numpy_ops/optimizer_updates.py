@@ -1,0 +1,83 @@
+"""NumPy reference: in-place optimizer updates with the Keras 2.2 rules.
+
+Every function updates ``param`` and its state arrays in place and returns
+None. Hyper-parameters arrive as Python floats already resolved for this step
+on the host (``lr`` includes the time decay ``lr / (1 + decay * iterations)``,
+Adam's ``lr_t`` includes the bias correction). ``g`` is the (clipped) gradient.
+
+Twin: ``cupy_ops/optimizer_updates.py`` (kernels/optimizers.cu), one launch per weight.
+"""
+import numpy as np
+
+
+def sgd_update(p, g, v, lr, momentum, nesterov):
+    """v <- momentum*v - lr*g;  p <- p + momentum*v - lr*g (Nesterov) or p + v."""
+    v *= momentum
+    v -= lr * g
+    if nesterov:
+        p += momentum * v - lr * g
+    else:
+        p += v
+
+
+def rmsprop_update(p, g, a, lr, rho, epsilon):
+    """a <- rho*a + (1-rho)*g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+    a *= rho
+    a += (1 - rho) * g * g
+    p -= lr * g / (np.sqrt(a) + epsilon)
+
+
+def adagrad_update(p, g, a, lr, epsilon):
+    """a <- a + g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+    a += g * g
+    p -= lr * g / (np.sqrt(a) + epsilon)
+
+
+def adadelta_update(p, g, a, d, lr, rho, epsilon):
+    """a <- rho*a + (1-rho)*g^2;  u = g*sqrt(d+eps)/sqrt(a+eps);  p <- p - lr*u;
+    d <- rho*d + (1-rho)*u^2."""
+    a *= rho
+    a += (1 - rho) * g * g
+    u = g * np.sqrt(d + epsilon) / np.sqrt(a + epsilon)
+    p -= lr * u
+    d *= rho
+    d += (1 - rho) * u * u
+
+
+def adam_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, amsgrad):
+    """m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  vhat <- max(vhat, v) (AMSGrad);
+    p <- p - lr_t*m/(sqrt(vhat or v)+eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t)."""
+    m *= beta_1
+    m += (1 - beta_1) * g
+    v *= beta_2
+    v += (1 - beta_2) * g * g
+    if amsgrad:
+        np.maximum(vhat, v, out=vhat)
+        p -= lr_t * m / (np.sqrt(vhat) + epsilon)
+    else:
+        p -= lr_t * m / (np.sqrt(v) + epsilon)
+
+
+def adamax_update(p, g, m, u, lr_t, beta_1, beta_2, epsilon):
+    """m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g|);  p <- p - lr_t*m/(u+eps), lr_t = lr/(1-b1^t)."""
+    m *= beta_1
+    m += (1 - beta_1) * g
+    np.maximum(beta_2 * u, np.abs(g), out=u)
+    p -= lr_t * m / (u + epsilon)
+
+
+def nadam_update(p, g, m, v, lr, beta_1, beta_2, epsilon, momentum_cache_t,
+                 momentum_cache_t_1, m_schedule_new, m_schedule_next, beta_2_power_t):
+    """Keras 2.2 Nadam:
+    g' = g/(1-m_schedule_new);  m <- b1*m + (1-b1)*g;  m' = m/(1-m_schedule_next);
+    v <- b2*v + (1-b2)*g^2;  v' = v/(1-b2^t);
+    m_bar = (1-mc_t)*g' + mc_{t+1}*m';  p <- p - lr*m_bar/(sqrt(v')+eps)."""
+    g_prime = g / (1 - m_schedule_new)
+    m *= beta_1
+    m += (1 - beta_1) * g
+    m_prime = m / (1 - m_schedule_next)
+    v *= beta_2
+    v += (1 - beta_2) * g * g
+    v_prime = v / (1 - beta_2_power_t)
+    m_bar = (1 - momentum_cache_t) * g_prime + momentum_cache_t_1 * m_prime
+    p -= lr * m_bar / (np.sqrt(v_prime) + epsilon)

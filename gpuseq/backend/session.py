@@ -1,0 +1,122 @@
+"""Session configuration: the GPU memory cap of the TensorFlow-era Keras idiom.
+
+The seeds write::
+
+    config = tf.ConfigProto()
+    config.gpu_options.per_process_gpu_memory_fraction = 0.3
+    set_session(tf.Session(config=config))
+
+gpuseq offers the same shape of call, without TensorFlow::
+
+    import gpuseq.backend as K
+    config = K.ConfigProto()
+    config.gpu_options.per_process_gpu_memory_fraction = 0.3
+    K.set_session(K.Session(config=config))
+
+or directly ``K.set_gpu_memory_fraction(0.3)``. On the CuPy backend the fraction
+caps CuPy's default memory pool (``MemoryPool.set_limit(fraction=...)``): an
+allocation beyond it fails with :class:`GPUMemoryLimitError`, which names the
+fraction and suggests a smaller batch. On NumPy the value is validated and recorded.
+"""
+from . import dispatch
+
+
+class GPUMemoryLimitError(MemoryError):
+    """An allocation on the GPU went past the configured memory fraction."""
+
+
+class GPUOptions:
+    def __init__(self, per_process_gpu_memory_fraction=None, allow_growth=False):
+        self.per_process_gpu_memory_fraction = per_process_gpu_memory_fraction
+        self.allow_growth = allow_growth
+
+
+class ConfigProto:
+    """Stand-in for ``tf.ConfigProto``: only ``gpu_options`` is meaningful."""
+
+    def __init__(self, gpu_options=None, **kwargs):
+        self.gpu_options = gpu_options if gpu_options is not None else GPUOptions()
+        self.options = dict(kwargs)  # log_device_placement etc.: accepted, unused
+
+
+class Session:
+    """Stand-in for ``tf.Session(config=...)``."""
+
+    def __init__(self, config=None, **kwargs):
+        self.config = config if config is not None else ConfigProto()
+
+
+_current = {"session": None, "fraction": None}
+
+
+def _validate_fraction(fraction):
+    try:
+        f = float(fraction)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "Invalid GPU memory fraction: expected a number with 0 < fraction <= 1. "
+            f"Received: fraction={fraction!r}") from None
+    if not (0.0 < f <= 1.0):
+        raise ValueError(
+            "Invalid GPU memory fraction: expected 0 < fraction <= 1 (for example 0.3 for 30% "
+            f"of the device memory). Received: fraction={fraction!r}")
+    return f
+
+
+def set_gpu_memory_fraction(fraction):
+    """Cap this process's GPU memory at ``fraction`` of the device's total memory.
+
+    Args:
+        fraction: float in (0, 1].
+
+    On the CuPy backend this sets CuPy's default memory pool limit; on NumPy it
+    is only recorded (see :func:`get_gpu_memory_fraction`).
+    """
+    f = _validate_fraction(fraction)
+    if dispatch.backend() == "cupy":
+        import cupy
+        cupy.get_default_memory_pool().set_limit(fraction=f)
+    _current["fraction"] = f
+    return f
+
+
+def get_gpu_memory_fraction():
+    """The recorded fraction, or None when no cap was set."""
+    return _current["fraction"]
+
+
+def gpu_memory_limit_bytes():
+    """The byte limit of CuPy's memory pool (0 means none), or None on other backends."""
+    if dispatch.backend() != "cupy":
+        return None
+    import cupy
+    return cupy.get_default_memory_pool().get_limit()
+
+
+def set_session(session):
+    """Apply a :class:`Session`'s config (its ``per_process_gpu_memory_fraction``)."""
+    if not hasattr(session, "config"):
+        raise TypeError(
+            "set_session expects a gpuseq.backend.Session (or an object with a `config` whose "
+            f"`gpu_options.per_process_gpu_memory_fraction` is set). Received: {session!r}")
+    cfg = session.config
+    frac = getattr(getattr(cfg, "gpu_options", None), "per_process_gpu_memory_fraction", None)
+    if frac:  # 0 / None mean "no cap", as in TensorFlow
+        set_gpu_memory_fraction(frac)
+    _current["session"] = session
+
+
+def get_session():
+    if _current["session"] is None:
+        _current["session"] = Session()
+    return _current["session"]
+
+
+def translate_out_of_memory(err):
+    """Turn CuPy's OutOfMemoryError into GPUMemoryLimitError with advice, when a cap is set."""
+    f = _current["fraction"]
+    cap = f"the configured GPU memory fraction {f}" if f is not None else "the GPU's memory"
+    return GPUMemoryLimitError(
+        f"GPU memory exhausted: an allocation went past {cap} ({err}). "
+        "Use a smaller batch_size, a smaller model, or raise the fraction with "
+        "gpuseq.backend.set_gpu_memory_fraction().")

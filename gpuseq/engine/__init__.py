@@ -1,0 +1,1 @@
+"""Training machinery behind the models: data checks, compile resolution, loops."""

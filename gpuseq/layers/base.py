@@ -1,0 +1,275 @@
+"""The layer contract every gpuseq layer follows.
+
+A layer:
+
+* takes its configuration in ``__init__`` (validated at once, with Keras 1
+  argument names converted by :mod:`gpuseq.legacy`);
+* creates its weights in ``build(input_shape)`` with :meth:`Layer.add_weight`;
+* computes in ``call(inputs, training=False)`` on :class:`Tensor` objects using
+  backend ops only (never numpy/cupy directly), so gradients come from the tape;
+* reports ``compute_output_shape(input_shape)`` (shapes include the batch
+  dimension, ``None`` when unknown) and ``get_config()``.
+
+Layers that consume a mask declare ``supports_masking`` and accept
+``mask=`` in ``call``; layers that produce one implement ``compute_mask``.
+"""
+import inspect
+import re
+
+import numpy
+
+from .. import constraints as constraints_mod
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..backend import dispatch
+from ..backend.autodiff import Variable
+
+_uids = {}
+
+
+def get_uid(prefix):
+    """1, 2, 3, ... per prefix (Keras 2 auto names: dense_1, dense_2, ...)."""
+    _uids[prefix] = _uids.get(prefix, 0) + 1
+    return _uids[prefix]
+
+
+def reset_uids():
+    _uids.clear()
+
+
+def to_snake_case(name):
+    s = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+    return s
+
+
+_COMMON_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim",
+                  "input_length", "dtype", "name", "trainable", "weights")
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        name: string, unique within a model (auto: ``<snake_case_class>_<n>``).
+        trainable: whether the layer's weights are updated by ``fit``.
+        input_shape: shape of one sample (no batch dimension), first layer only.
+        batch_input_shape: shape including the batch dimension (None = any).
+        batch_size: fixes the batch dimension together with ``input_shape``.
+        input_dim: for 2-D inputs, the same as ``input_shape=(input_dim,)``;
+            with ``input_length``, ``input_shape=(input_length, input_dim)``.
+        weights: initial weights as a list of arrays (Keras 1 style).
+    """
+
+    supports_masking = False
+
+    def __init__(self, **kwargs):
+        unknown = set(kwargs) - set(_COMMON_KWARGS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(unknown)}. "
+                f"Layers accept their own arguments plus {', '.join(_COMMON_KWARGS)}.")
+        name = kwargs.get("name")
+        if name is None:
+            prefix = to_snake_case(type(self).__name__)
+            name = f"{prefix}_{get_uid(prefix)}"
+        elif not isinstance(name, str) or not name:
+            raise ValueError(f"Layer names must be non-empty strings. Received: name={name!r}")
+        self.name = name
+        self.trainable = bool(kwargs.get("trainable", True))
+        self.dtype = kwargs.get("dtype") or "float32"
+        self._initial_weights = kwargs.get("weights")
+        self.batch_input_shape = _batch_input_shape_from_kwargs(type(self).__name__, kwargs)
+        self._trainable_weights = []
+        self._non_trainable_weights = []
+        self.built = False
+        self.input_shape = None      # with batch dim, set when the layer is built
+        self.output_shape = None
+        self.stateful = getattr(self, "stateful", False)
+        self._losses = []
+
+    # -- weights --------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
+                   trainable=True, constraint=None, dtype=None):
+        """Create a weight Variable on the active device; returns it."""
+        init = initializers_mod.get(initializer)
+        value = numpy.asarray(init(tuple(int(s) for s in shape), dtype or self.dtype))
+        v = Variable(dispatch.to_device(value), name=f"{self.name}/{name}:0",
+                     trainable=trainable and self.trainable)
+        v.regularizer = regularizers_mod.get(regularizer)
+        v.constraint = constraints_mod.get(constraint)
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(v)
+        return v
+
+    @property
+    def trainable_weights(self):
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def weights(self):
+        """All weights in Keras order (trainable first)."""
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    def get_weights(self):
+        """The weights as NumPy arrays, in Keras order (e.g. kernel, bias)."""
+        return [dispatch.to_host(w.data).copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set the weights from a list of arrays; all shapes are checked before any is set."""
+        params = self.weights
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects {len(params)} weight "
+                f"arrays ({', '.join(str(p.shape) for p in params) or 'none'}), but received "
+                f"{len(weights)}. Pass the list returned by get_weights() of an equal layer.")
+        for p, w in zip(params, weights):
+            if tuple(numpy.shape(w)) != tuple(p.shape):
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): weight '{p.name}' has shape "
+                    f"{tuple(p.shape)}, but the provided array has shape {tuple(numpy.shape(w))}.")
+        for p, w in zip(params, weights):
+            p.assign(numpy.asarray(dispatch.to_host(w), dtype=p.dtype))
+
+    def count_params(self):
+        return int(sum(int(numpy.prod(w.shape)) for w in self.weights))
+
+    # -- losses added by the layer (regularizers) ------------------------------
+    @property
+    def losses(self):
+        """Regularization penalties of this layer's weights (Tensors, evaluated now)."""
+        out = []
+        for w in self.weights:
+            if w.regularizer is not None:
+                out.append(w.regularizer(w))
+        return out
+
+    # -- the contract -----------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (with batch dim)."""
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
+
+    def get_config(self):
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.batch_input_shape is not None:
+            cfg["batch_input_shape"] = tuple(self.batch_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- plumbing ------------------------------------------------------------------
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self.input_shape = input_shape
+            self.output_shape = self.compute_output_shape(input_shape)
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
+
+    def __call__(self, inputs, training=False, mask=None):
+        if not self.built:
+            shp = tuple(inputs.shape) if not isinstance(inputs, (list, tuple)) else \
+                [tuple(t.shape) for t in inputs]
+            self._maybe_build(shp)
+        kwargs = {"training": training}
+        if mask is not None and _accepts(type(self), "mask"):
+            kwargs["mask"] = mask
+        return self.call(inputs, **kwargs)
+
+    def reset_states(self, states=None):
+        raise AttributeError(
+            f"Layer '{self.name}' ({type(self).__name__}) is not stateful; reset_states() "
+            "applies only to recurrent layers built with stateful=True.")
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+_accepts_cache = {}
+
+
+def _accepts(cls, arg):
+    key = (cls, arg)
+    if key not in _accepts_cache:
+        _accepts_cache[key] = arg in inspect.signature(cls.call).parameters
+    return _accepts_cache[key]
+
+
+def _batch_input_shape_from_kwargs(cls_name, kw):
+    """Resolve input_shape / batch_input_shape / batch_size / input_dim / input_length."""
+    def _shape(v, what):
+        if isinstance(v, int):
+            v = (v,)
+        try:
+            t = tuple(None if d is None else int(d) for d in v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{cls_name}: `{what}` must be a tuple of integers (or None). "
+                             f"Received: {what}={v!r}") from None
+        for d in t:
+            if d is not None and d <= 0:
+                raise ValueError(f"{cls_name}: every dimension of `{what}` must be positive. "
+                                 f"Received: {what}={v!r}")
+        return t
+
+    if kw.get("batch_input_shape") is not None:
+        return _shape(kw["batch_input_shape"], "batch_input_shape")
+    shape = None
+    if kw.get("input_shape") is not None:
+        shape = _shape(kw["input_shape"], "input_shape")
+    elif kw.get("input_dim") is not None:
+        dim = kw["input_dim"]
+        if not isinstance(dim, (int, numpy.integer)) or dim <= 0:
+            raise ValueError(f"{cls_name}: `input_dim` must be a positive integer. "
+                             f"Received: input_dim={dim!r}")
+        if kw.get("input_length") is not None or cls_name in _SEQUENCE_LAYERS:
+            shape = (kw.get("input_length"), int(dim))
+        else:
+            shape = (int(dim),)
+    elif kw.get("input_length") is not None and cls_name == "Embedding":
+        shape = (int(kw["input_length"]),)
+    if shape is None:
+        return None
+    bs = kw.get("batch_size")
+    if bs is not None and (not isinstance(bs, (int, numpy.integer)) or bs <= 0):
+        raise ValueError(f"{cls_name}: `batch_size` must be a positive integer. "
+                         f"Received: batch_size={bs!r}")
+    return (None if bs is None else int(bs),) + shape
+
+
+# Layers whose input_dim means the feature size of a (time, features) input.
+_SEQUENCE_LAYERS = {"LSTM", "GRU", "SimpleRNN", "Conv1D", "Convolution1D", "Bidirectional",
+                    "TimeDistributed", "MaxPooling1D", "AveragePooling1D",
+                    "GlobalMaxPooling1D", "GlobalAveragePooling1D", "CuDNNLSTM", "CuDNNGRU"}
+
+
+def validate_positive_int(cls_name, arg, value):
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value <= 0:
+        raise ValueError(f"Received an invalid value for `{arg}` of {cls_name}: expected a "
+                         f"positive integer. Received: {arg}={value!r}")
+    return int(value)
+
+
+def validate_rate(cls_name, arg, value):
+    if not isinstance(value, (int, float)) or not (0 <= value < 1):
+        raise ValueError(f"Received an invalid value for `{arg}` of {cls_name}: expected a "
+                         f"float in [0, 1). Received: {arg}={value!r}")
+    return float(value)

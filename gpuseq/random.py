@@ -1,0 +1,36 @@
+"""The framework's random source (weight init, dropout masks, shuffling).
+
+``gpuseq.utils.set_random_seed(s)`` reseeds it (and NumPy's and Python's global
+generators), which makes a NumPy-backend run reproducible.
+"""
+import random as _pyrandom
+
+import numpy
+
+_state = {"rng": numpy.random.default_rng(), "seed": None}
+
+
+def rng():
+    """The host generator (numpy.random.Generator)."""
+    return _state["rng"]
+
+
+def set_seed(seed):
+    if not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise ValueError(f"Invalid seed: expected a non-negative integer. Received: seed={seed!r}")
+    _state["rng"] = numpy.random.default_rng(int(seed))
+    _state["seed"] = int(seed)
+    numpy.random.seed(int(seed) % (2 ** 32))
+    _pyrandom.seed(int(seed))
+
+
+def device_uniform(shape, dtype="float32"):
+    """Uniform [0, 1) numbers on the active device (drawn on device for CuPy)."""
+    from .backend import dispatch
+    xp = dispatch.xp()
+    if xp is numpy:
+        return rng().random(shape, dtype=numpy.float32).astype(dtype, copy=False)
+    seed = int(rng().integers(0, 2 ** 31 - 1))
+    g = xp.random.default_rng(seed) if hasattr(xp.random, "default_rng") else \
+        xp.random.RandomState(seed)
+    return g.random(shape, dtype=xp.float32).astype(dtype, copy=False)

@@ -1,0 +1,40 @@
+"""Utilities: label encoding, the progress bar and batch sources for `fit_generator`.
+
+Example:
+    >>> from gpuseq.utils import to_categorical
+    >>> to_categorical([0, 1], num_classes=2)
+    array([[1., 0.],
+           [0., 1.]], dtype=float32)
+"""
+from . import data_utils
+from . import generic_utils
+from . import np_utils
+from .data_utils import GeneratorEnqueuer, OrderedEnqueuer, Sequence, SequenceEnqueuer
+from .generic_utils import Progbar, slice_arrays, to_list, unpack_singleton
+from .np_utils import normalize, to_categorical
+
+__all__ = [
+    "to_categorical", "normalize", "Progbar", "Sequence", "SequenceEnqueuer",
+    "OrderedEnqueuer", "GeneratorEnqueuer", "to_list", "unpack_singleton",
+    "slice_arrays", "np_utils", "generic_utils", "data_utils",
+]
+
+# --- Random seeding ---------------------------------------------------------------
+
+
+def set_random_seed(seed):
+    """Seed every random source gpuseq uses (weight init, dropout, shuffling), and
+    NumPy's and Python's global generators, so that a NumPy-backend run is reproducible.
+
+    Args:
+        seed: non-negative integer.
+
+    Example:
+        >>> from gpuseq.utils import set_random_seed
+        >>> set_random_seed(42)
+    """
+    from .. import random as _grandom
+    _grandom.set_seed(seed)
+
+
+__all__.append("set_random_seed")

@@ -1,0 +1,1 @@
+"""CUDA C++ sources of gpuseq's kernels, shipped as package data (read at run time)."""

@@ -1,0 +1,62 @@
+"""Shared fixtures.
+
+``backend`` parametrises one test body over the three ways gpuseq can run an op:
+``numpy`` (the reference), ``emulated`` (the CuPy op layer and the same
+kernels/*.cu source executed on the CPU by the CUDA launch emulation; needs g++)
+and ``cupy`` (a real GPU; marked ``gpu`` and skipped where CuPy has no device).
+"""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GPUSEQ_BACKEND", "numpy")
+
+from gpuseq.backend import dispatch  # noqa: E402
+
+
+def _emulation_reason():
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        return "the CUDA launch emulation needs a C++ compiler (g++) on PATH"
+    return None
+
+
+@pytest.fixture(params=[
+    "numpy",
+    "emulated",
+    pytest.param("cupy", marks=pytest.mark.gpu),
+])
+def backend(request):
+    name = request.param
+    if name == "cupy":
+        ok, why = dispatch._cupy_probe()
+        if ok is None:
+            pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    if name == "emulated":
+        why = _emulation_reason()
+        if why:
+            pytest.skip(why)
+    with dispatch.use_backend(name):
+        yield name
+
+
+@pytest.fixture
+def numpy_backend():
+    with dispatch.use_backend("numpy"):
+        yield "numpy"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled 8x8 handwritten digits (no download): (x in [0,1], y int)."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    d = sklearn_datasets.load_digits()
+    x = (d.data / 16.0).astype("float32")
+    y = d.target.astype("int64")
+    return x, y

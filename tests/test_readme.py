@@ -1,0 +1,25 @@
+"""The README's two commands: CI runs exactly the second; the first runs the quickstart."""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _readme_commands():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
+
+
+def test_first_two_commands_install_and_run_quickstart_and_tests():
+    cmds = _readme_commands()
+    quick, tests = cmds[0].strip(), cmds[1].strip()
+    assert quick.startswith("python -m pip install -e .") and quick.endswith(
+        "python examples/quickstart.py")
+    assert os.path.exists(os.path.join(ROOT, "examples", "quickstart.py"))
+    assert "pytest" in tests and "[test]" in tests
+
+
+def test_ci_runs_the_readme_test_command():
+    tests = _readme_commands()[1].strip()
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    assert tests in ci.splitlines()
