@@ -1,56 +1,161 @@
 """Metrics, as in ``keras.metrics``: functions of ``(y_true, y_pred)`` giving one
-value per sample (or a scalar); the model averages them over each batch and
-the epoch (weighted by batch size, as Keras).
+value per sample (or a scalar, or a dict ``{name: value}``).
 
-``'accuracy'``/``'acc'`` is resolved by the model from the loss and the output
-shape (binary, sparse categorical or categorical), as Keras does.
+The model averages a metric over each batch (weighted by the sample/class
+weights for ``weighted_metrics``) and over the epoch, weighted by batch size
+(as Keras 2). Every loss is also a metric (``metrics=['mse', 'mae']``).
+
+``'accuracy'``/``'acc'`` is resolved by the model as Keras does: binary accuracy
+when the output has one unit or the loss is binary cross-entropy, sparse
+categorical accuracy when the loss is sparse categorical cross-entropy,
+categorical accuracy otherwise.
+
+Example:
+    >>> import gpuseq.backend as K
+    >>> def mean_pred(y_true, y_pred):
+    ...     return K.mean(y_pred)
+    >>> def false_rates(y_true, y_pred):           # several values at once
+    ...     pred = K.cast(K.greater(y_pred, 0.5), 'float32')
+    ...     return {'false_neg': K.mean(y_true * (1 - pred)),
+    ...             'false_pos': K.mean((1 - y_true) * pred)}
+    >>> model.compile('rmsprop', 'binary_crossentropy',
+    ...               metrics=['accuracy', mean_pred, false_rates])
 """
 from . import losses as losses_mod
 from .backend import functions as K
+from .losses import (MAE, MAPE, MSE, MSLE, KLD, binary_crossentropy,  # noqa: F401
+                     categorical_crossentropy, categorical_hinge, cosine, cosine_proximity,
+                     hinge, kld, kullback_leibler_divergence, logcosh, mae, mape,
+                     mean_absolute_error, mean_absolute_percentage_error, mean_squared_error,
+                     mean_squared_logarithmic_error, mse, msle, poisson,
+                     sparse_categorical_crossentropy, squared_hinge)
 
 
 def binary_accuracy(y_true, y_pred):
+    """``mean(y_true == round(y_pred), axis=-1)``: one value per sample.
+
+    Shapes: (..., d) -> (...,).
+    """
+    y_true, y_pred = losses_mod._pair(y_true, y_pred)
     return K.mean(K.cast(K.equal(y_true, K.round(y_pred)), K.floatx()), axis=-1)
 
 
 def categorical_accuracy(y_true, y_pred):
+    """1.0 where ``argmax(y_true) == argmax(y_pred)`` (one-hot targets), else 0.0.
+
+    Shapes: (..., classes) -> (...,).
+    """
     return K.cast(K.equal(K.argmax(y_true, axis=-1), K.argmax(y_pred, axis=-1)), K.floatx())
 
 
+def _labels(y_true, y_pred):
+    yt = K._t(y_true)
+    if yt.ndim == K.ndim(y_pred) and yt.shape[-1] == 1:
+        yt = K.squeeze(yt, -1)
+    return yt
+
+
 def sparse_categorical_accuracy(y_true, y_pred):
-    yt = K.cast(y_true, "int64")
-    if yt.ndim == y_pred.ndim:
-        yt = K.reshape(yt, yt.shape[:-1])
-    return K.cast(K.equal(yt, K.argmax(y_pred, axis=-1)), K.floatx())
+    """1.0 where the integer label equals ``argmax(y_pred)``, else 0.0.
+
+    Shapes: y_true (...,) or (..., 1); y_pred (..., classes) -> (...,).
+    """
+    yt = _labels(y_true, y_pred)
+    return K.cast(K.equal(K.cast(yt, "int64"), K.argmax(y_pred, axis=-1)), K.floatx())
+
+
+def _flat_top_k(y_pred, labels, k):
+    yp = K._t(y_pred)
+    lead = yp.shape[:-1]
+    p2 = K.reshape(yp, (-1, yp.shape[-1]))
+    lab = K.reshape(K._t(labels), (-1,))
+    return K.reshape(K.cast(K.in_top_k(p2, lab, k), K.floatx()), lead)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the true class (argmax of one-hot ``y_true``) is among the ``k``
+    highest scores of ``y_pred`` (ties with the k-th score count as inside).
+
+    Shapes: (..., classes) -> (...,).
+    """
+    return _flat_top_k(y_pred, K.argmax(y_true, axis=-1), k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Like :func:`top_k_categorical_accuracy` with integer labels (..., ) or (..., 1)."""
+    return _flat_top_k(y_pred, K.cast(_labels(y_true, y_pred), "int64"), k)
 
 
 _BY_NAME = {
     "binary_accuracy": binary_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
 }
 
 
 def get(identifier):
-    """Resolve a metric by name (any loss name works too) or return a callable."""
+    """Resolve a metric by name (any loss name works too) or return a callable.
+
+    ``'accuracy'``/``'acc'`` depend on the model's output and loss: pass them to
+    ``compile(metrics=[...])``, which resolves them.
+    """
     if callable(identifier):
         return identifier
+    if isinstance(identifier, str) and identifier in ("accuracy", "acc", "crossentropy", "ce"):
+        raise ValueError(
+            f"The metric {identifier!r} depends on the model's loss and output shape, so it "
+            "is resolved by compile(metrics=[...]). Outside compile, use binary_accuracy, "
+            "categorical_accuracy or sparse_categorical_accuracy (or the matching "
+            f"cross-entropy). Received: metric={identifier!r}")
     if isinstance(identifier, str):
-        if identifier in _BY_NAME:
-            return _BY_NAME[identifier]
+        fn = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
+        if fn is not None:
+            return fn
         try:
             return losses_mod.get(identifier)
         except ValueError:
             pass
     raise ValueError(
-        f"Unknown metric. Expected 'accuracy'/'acc', one of {sorted(_BY_NAME)}, a loss name, "
-        f"or a callable(y_true, y_pred). Received: metric={identifier!r}")
+        f"Unknown metric. Expected 'accuracy'/'acc', 'crossentropy'/'ce', one of "
+        f"{sorted(_BY_NAME)}, a loss name such as 'mse', or a callable(y_true, y_pred) "
+        f"returning a value per sample, a scalar or a dict {{name: value}}. "
+        f"Received: metric={identifier!r}")
 
 
-def resolve_accuracy(loss_name, output_shape):
-    """The accuracy function Keras picks for metrics=['accuracy']."""
-    if loss_name == "sparse_categorical_crossentropy":
-        return sparse_categorical_accuracy
-    if (output_shape and output_shape[-1] == 1) or loss_name == "binary_crossentropy":
+def serialize(metric):
+    return getattr(metric, "__name__", str(metric))
+
+
+def deserialize(name, custom_objects=None):
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    return get(name)
+
+
+def resolve_accuracy(loss_fn_or_name, output_shape):
+    """The accuracy function Keras 2 picks for ``metrics=['accuracy']``.
+
+    Args:
+        loss_fn_or_name: the compiled loss (function or canonical name).
+        output_shape: the model's output shape (batch included), or None.
+    """
+    name = loss_fn_or_name if isinstance(loss_fn_or_name, str) or loss_fn_or_name is None \
+        else losses_mod.canonical_name(loss_fn_or_name)
+    if (output_shape and output_shape[-1] == 1) or name == "binary_crossentropy":
         return binary_accuracy
+    if name == "sparse_categorical_crossentropy":
+        return sparse_categorical_accuracy
     return categorical_accuracy
+
+
+def resolve_crossentropy(loss_fn_or_name, output_shape):
+    """The cross-entropy Keras 2 picks for ``metrics=['crossentropy']`` / ``['ce']``."""
+    name = loss_fn_or_name if isinstance(loss_fn_or_name, str) or loss_fn_or_name is None \
+        else losses_mod.canonical_name(loss_fn_or_name)
+    if (output_shape and output_shape[-1] == 1) or name == "binary_crossentropy":
+        return binary_crossentropy
+    if name == "sparse_categorical_crossentropy":
+        return sparse_categorical_crossentropy
+    return categorical_crossentropy

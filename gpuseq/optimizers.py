@@ -1,166 +1,297 @@
 """Optimizers with Keras 2.2 defaults and update rules.
 
 Every optimizer updates each weight in place through the active op package
-(``numpy_ops`` or the fused ``kernels/optimizers.cu`` launches of
-``cupy_ops``), one call per weight. Hyper-parameters that change per step
-(decayed lr, bias corrections) are computed on the host as Python floats.
+(``numpy_ops`` or the fused ``kernels/optimizers.cu`` launches of ``cupy_ops``),
+one call per weight. Hyper-parameters that change per step (the decayed
+learning rate, bias corrections) are computed on the host as Python floats.
 
-Common arguments:
-    lr / learning_rate: learning rate (``learning_rate`` is the Keras >= 2.3 name).
-    decay: time decay, lr_t = lr / (1 + decay * iterations).
-    clipnorm: rescale all gradients together when their global L2 norm
-        exceeds this value.
-    clipvalue: clip every gradient element to [-clipvalue, clipvalue].
+Common arguments (every optimizer):
+    lr / learning_rate: the learning rate (``learning_rate`` is the Keras >= 2.3
+        and Keras 3 name; give one of the two).
+    decay: time decay of the learning rate, applied before each step:
+        ``lr_t = lr / (1 + decay * iterations)`` (not for Nadam, as Keras 2).
+    clipnorm: when the global L2 norm of ALL gradients together exceeds this,
+        every gradient is scaled by ``clipnorm / norm`` (``global_clipnorm`` is
+        accepted as the Keras 3 name of the same thing).
+    clipvalue: every gradient element is clipped to [-clipvalue, clipvalue]
+        (after clipnorm).
+
+``optimizer.lr`` (and ``optimizer.decay``) behave like the Keras variables:
+``K.get_value(opt.lr)``, ``K.set_value(opt.lr, 0.01)`` and ``opt.lr = 0.01`` all
+work, and ``float(opt.lr)`` is the current value. ``optimizer.iterations``
+counts the steps taken.
+
+The state (``get_weights()``: ``[iterations] + slot arrays``, grouped slot by
+slot in weight order, as Keras >= 2.3 orders it) and ``get_config()`` restore
+an optimizer exactly: training continues as if never interrupted.
+
+Example:
+    >>> from gpuseq.optimizers import SGD
+    >>> sgd = SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
+    >>> model.compile(loss='categorical_crossentropy', optimizer=sgd)
+    >>> model.compile(loss='mse', optimizer='rmsprop')      # by name, defaults
 """
 import math
 
 import numpy
 
 from .backend import dispatch
+from .backend import functions as K
+from .backend.functions import ScalarVariable
 
-_COMMON = ("clipnorm", "clipvalue")
+_COMMON = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm")
+
+# Keras 3 configuration keys that are harmless at these values
+_NEUTRAL_CONFIG = {"name": None, "weight_decay": (None, 0, 0.0), "use_ema": (False,),
+                   "ema_momentum": None, "ema_overwrite_frequency": None,
+                   "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,),
+                   "is_legacy_optimizer": None, "jit_compile": None, "global_clipnorm": (None,)}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, numpy.floating, numpy.integer, ScalarVariable)) and \
+        not isinstance(value, (bool, numpy.bool_)) and math.isfinite(float(value))
 
 
 class Optimizer:
-    """Base class: bookkeeping of iterations, lr, decay, clipping and slot state."""
+    """Base class: iterations, lr, decay, gradient clipping and the slot state.
 
-    _hyper = ()  # names of float hyper-parameters (besides lr, decay)
+    Subclasses define ``_slot_names`` (one state array per weight for each name),
+    ``_begin_step()`` (per-step host scalars) and ``_update(ops, p, g, slots)``.
+    """
+
+    _hyper = ()          # names of the float/bool hyper-parameters in get_config
+    _slot_names = ()     # per-weight state arrays
+    _default_lr = 0.01
+    _has_decay = True
 
     def __init__(self, lr=None, decay=0.0, clipnorm=None, clipvalue=None, learning_rate=None,
-                 default_lr=0.01, **hyper):
+                 global_clipnorm=None):
+        name = type(self).__name__
         if lr is not None and learning_rate is not None:
-            raise TypeError(f"{type(self).__name__}: pass either `lr` or `learning_rate`, "
-                            "not both.")
+            raise TypeError(f"{name}: pass either `lr` or `learning_rate` (the same "
+                            f"parameter), not both. Received: lr={lr!r}, "
+                            f"learning_rate={learning_rate!r}")
+        if clipnorm is not None and global_clipnorm is not None:
+            raise TypeError(f"{name}: pass either `clipnorm` or `global_clipnorm` (both clip "
+                            "the global norm of all gradients), not both.")
         lr = learning_rate if learning_rate is not None else lr
-        lr = default_lr if lr is None else lr
-        self._check("lr", lr, allow_zero=True)
-        self._check("decay", decay, allow_zero=True)
-        if clipnorm is not None:
-            self._check("clipnorm", clipnorm)
-        if clipvalue is not None:
-            self._check("clipvalue", clipvalue)
-        self.lr_value = float(lr)
+        lr = self._default_lr if lr is None else lr
+        clipnorm = global_clipnorm if global_clipnorm is not None else clipnorm
+        self._lr = ScalarVariable(lr, "lr", self._check_nonneg)
+        self._decay = ScalarVariable(decay, "decay", self._check_nonneg)
         self.initial_decay = float(decay)
-        self.decay = float(decay)
+        if clipnorm is not None:
+            self._check_nonneg("clipnorm", clipnorm)
+            clipnorm = float(clipnorm)
+        if clipvalue is not None:
+            self._check_nonneg("clipvalue", clipvalue)
+            clipvalue = float(clipvalue)
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.iterations = 0
-        for k, v in hyper.items():
-            setattr(self, k, v)
-        self._slots = {}     # id(param) -> list of state arrays
-        self._params = []    # params in first-update order (for get_weights)
+        self._slots = {}      # id(param) -> {slot name: array like param}
+        self._params = []     # params in build order (the order of get_weights)
+        self._pending = None  # state given to set_weights before the weights were known
 
-    def _check(self, name, value, allow_zero=False):
-        ok = isinstance(value, (int, float, numpy.floating, numpy.integer)) and \
-            not isinstance(value, bool) and math.isfinite(value) and \
-            (value >= 0 if allow_zero else value > 0)
+    # -- validation ---------------------------------------------------------------
+    def _check_nonneg(self, name, value):
+        if not _is_number(value) or float(value) < 0:
+            raise ValueError(f"{type(self).__name__}: invalid value for `{name}`: expected a "
+                             f"finite number >= 0. Received: {name}={value!r}")
+
+    def _check_unit(self, name, value, closed=False):
+        ok = _is_number(value) and 0 <= float(value) and (
+            float(value) <= 1 if closed else float(value) < 1)
         if not ok:
-            need = "a number >= 0" if allow_zero else "a positive number"
-            raise ValueError(f"{type(self).__name__}: invalid value for `{name}`: expected "
-                             f"{need}. Received: {name}={value!r}")
+            rng = "[0, 1]" if closed else "[0, 1)"
+            raise ValueError(f"{type(self).__name__}: invalid value for `{name}`: expected a "
+                             f"number in {rng}. Received: {name}={value!r}")
+        return float(value)
 
-    # Keras exposes lr as a variable; here it is a float property.
+    def _epsilon(self, epsilon):
+        if epsilon is None:
+            return K.epsilon()
+        self._check_nonneg("epsilon", epsilon)
+        return float(epsilon)
+
+    # -- learning rate (a mutable scalar, like the Keras variable) -------------------
     @property
     def lr(self):
-        return self.lr_value
+        """The learning rate; ``K.set_value(opt.lr, v)`` or ``opt.lr = v`` changes it."""
+        return self._lr
 
     @lr.setter
     def lr(self, value):
-        self._check("lr", value, allow_zero=True)
-        self.lr_value = float(value)
+        self._lr.assign(value)
 
     learning_rate = lr
 
+    @property
+    def decay(self):
+        return self._decay
+
+    @decay.setter
+    def decay(self, value):
+        self._decay.assign(value)
+
     def current_lr(self):
-        """lr after time decay for the coming step."""
-        if self.initial_decay > 0:
-            return self.lr_value / (1.0 + self.decay * self.iterations)
-        return self.lr_value
+        """The learning rate of the coming step: ``lr / (1 + decay * iterations)``."""
+        lr = float(self._lr)
+        if self._has_decay and float(self._decay) > 0:
+            lr = lr * (1.0 / (1.0 + float(self._decay) * self.iterations))
+        return lr
 
     # -- gradient clipping ------------------------------------------------------
     def clip_gradients(self, grads):
+        """Keras 2 clipping: global-norm rescaling (clipnorm), then elementwise (clipvalue)."""
+        grads = list(grads)
+        if not grads:
+            return grads
+        xp = dispatch.get_array_module(grads[0])
         if self.clipnorm is not None and self.clipnorm > 0:
-            xp = dispatch.get_array_module(grads[0]) if grads else numpy
             total = xp.sqrt(sum((g * g).sum() for g in grads))
-            scale = xp.minimum(1.0, self.clipnorm / xp.maximum(total, 1e-12))
+            # g * c / n when n >= c, else g unchanged
+            scale = xp.where(total >= self.clipnorm, self.clipnorm / xp.maximum(total, 1e-300),
+                             1.0)
             grads = [g * scale.astype(g.dtype) for g in grads]
         if self.clipvalue is not None and self.clipvalue > 0:
-            xp = dispatch.get_array_module(grads[0]) if grads else numpy
             grads = [xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
     # -- state -------------------------------------------------------------------
-    def _slot_count(self):
-        return 1
+    def _saved_slots(self):
+        """The slots that carry state between steps (what get_weights returns)."""
+        return self._slot_names
 
-    def _state(self, p):
-        st = self._slots.get(id(p))
-        if st is None:
-            xp = dispatch.get_array_module(p.data)
-            st = [xp.zeros_like(p.data) for _ in range(self._slot_count())]
-            self._slots[id(p)] = st
+    def _head(self):
+        """Scalars stored before the slot arrays in get_weights."""
+        return [numpy.asarray(self.iterations, dtype="int64")]
+
+    def _set_head(self, head):
+        self.iterations = int(numpy.asarray(head[0]).reshape(()))
+
+    def build(self, params):
+        """Create the state arrays (zeros) of ``params`` that have none yet.
+
+        compile() calls this when the model is built, so that :meth:`set_weights`
+        can restore a saved state before the first step.
+        """
+        xp_zeros = None
+        for p in params:
+            if id(p) in self._slots:
+                continue
+            xp_zeros = dispatch.get_array_module(p.data).zeros_like
+            self._slots[id(p)] = {n: xp_zeros(p.data) for n in self._slot_names}
             self._params.append(p)
-        return st
+        if self._pending is not None and self._params:
+            pending, self._pending = self._pending, None
+            self.set_weights(pending)
 
     def apply_gradients(self, params, grads):
-        """One optimizer step: update every Variable in ``params`` in place."""
-        grads = self.clip_gradients(list(grads))
+        """One optimizer step: update every Variable in ``params`` in place.
+
+        Args:
+            params: list of Variables. grads: one array per variable (same shape).
+        """
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"apply_gradients needs one gradient per weight: received "
+                             f"{len(grads)} gradients for {len(params)} weights.")
+        self.build(params)
+        grads = self.clip_gradients(grads)
         ops = dispatch.ops()
         self._begin_step()
         for p, g in zip(params, grads):
-            g = g.astype(p.data.dtype, copy=False)
+            if g.dtype != p.data.dtype:
+                g = g.astype(p.data.dtype)
             if not g.flags.c_contiguous:
                 g = dispatch.get_array_module(g).ascontiguousarray(g)
-            self._update(ops, p.data, g, self._state(p))
+            self._update(ops, p.data, g, self._slots[id(p)])
             if p.constraint is not None:
                 p.data[...] = p.constraint(p.data)
+        self._end_step()
         self.iterations += 1
 
     def _begin_step(self):
+        self._lr_t = self.current_lr()
+
+    def _end_step(self):
         pass
 
-    def _update(self, ops, p, g, state):
+    def _update(self, ops, p, g, slots):
         raise NotImplementedError
 
+    @property
+    def weights(self):
+        """The state as arrays (see :meth:`get_weights`)."""
+        return self.get_weights()
+
     def get_weights(self):
-        """[iterations, slot arrays of each weight in update order...] as NumPy arrays."""
-        out = [numpy.asarray(self.iterations, dtype="int64")]
-        for p in self._params:
-            out.extend(dispatch.to_host(s).copy() for s in self._slots[id(p)])
+        """The optimizer state as NumPy arrays.
+
+        Layout (Keras >= 2.3): ``[iterations]`` (Nadam: ``[iterations, m_schedule]``),
+        then for each slot kind (e.g. Adam: m, then v) one array per weight, in
+        the order of the model's trainable weights.
+        """
+        out = self._head()
+        for n in self._saved_slots():
+            out.extend(dispatch.to_host(self._slots[id(p)][n]).copy() for p in self._params)
         return out
 
-    def set_weights(self, weights, params=None):
-        """Restore state saved by :meth:`get_weights` for ``params`` (in that order)."""
-        if params is None:
-            params = self._params
-        need = 1 + len(params) * self._slot_count()
-        if len(weights) != need:
-            raise ValueError(f"{type(self).__name__}.set_weights expects {need} arrays "
-                             f"(iterations + {self._slot_count()} per weight for {len(params)} "
-                             f"weights). Received {len(weights)}.")
-        k = 1
-        for p in params:
-            for s in weights[k:k + self._slot_count()]:
-                if tuple(numpy.shape(s)) != tuple(p.shape):
-                    raise ValueError(f"{type(self).__name__}.set_weights: state for weight "
-                                     f"'{p.name}' must have shape {tuple(p.shape)}, got "
-                                     f"{tuple(numpy.shape(s))}.")
-            k += self._slot_count()
-        self._slots, self._params = {}, []
-        k = 1
-        for p in params:
-            st = self._state(p)
-            for i in range(self._slot_count()):
-                st[i][...] = dispatch.to_device(numpy.asarray(weights[k + i], dtype=p.dtype))
-            k += self._slot_count()
-        self.iterations = int(numpy.asarray(weights[0]))
-        self._restore_scalars()
+    def set_weights(self, weights):
+        """Restore a state returned by :meth:`get_weights` (values are copied).
 
-    def _restore_scalars(self):
-        pass
+        Called before the optimizer knows its weights (compile() of a model that
+        is not built yet), the state is kept and applied when it first sees them.
+        Also accepted: the Keras 2.2.4 layouts (RMSprop/Adagrad/Adadelta without
+        ``iterations``; Adam with unused ``vhat`` arrays).
+        """
+        weights = list(weights)
+        if not self._params:
+            self._pending = weights
+            if weights:
+                self._set_head(weights[:len(self._head())])
+            return
+        weights = self._adapt_layout(weights)
+        names = self._saved_slots()
+        n_head = len(self._head())
+        need = n_head + len(names) * len(self._params)
+        if len(weights) != need:
+            raise ValueError(
+                f"{type(self).__name__}.set_weights expects {need} arrays ({n_head} leading "
+                f"scalar(s) + {len(names)} per weight for {len(self._params)} weights: "
+                f"{', '.join(names) or 'no slots'}), but received {len(weights)}. Pass the "
+                "list returned by get_weights() of the same optimizer type on the same model.")
+        k = n_head
+        for n in names:
+            for p in self._params:
+                if tuple(numpy.shape(weights[k])) != tuple(p.shape):
+                    raise ValueError(
+                        f"{type(self).__name__}.set_weights: the '{n}' state of weight "
+                        f"'{p.name}' must have shape {tuple(p.shape)}, but the provided "
+                        f"array has shape {tuple(numpy.shape(weights[k]))}.")
+                k += 1
+        k = n_head
+        for n in names:
+            for p in self._params:
+                arr = self._slots[id(p)][n]
+                arr[...] = dispatch.get_array_module(arr).asarray(
+                    dispatch.to_host(weights[k]), dtype=arr.dtype)
+                k += 1
+        self._set_head(weights[:n_head])
+
+    def _adapt_layout(self, weights):
+        n_slot = len(self._saved_slots()) * len(self._params)
+        if len(weights) == n_slot and len(self._head()) == 1:
+            return [numpy.asarray(0, dtype="int64")] + weights   # Keras 2.2.4: no iterations
+        return weights
 
     def get_config(self):
-        cfg = {"lr": self.lr_value, "decay": self.initial_decay}
+        """Hyper-parameters (Keras 2 keys: 'lr', 'decay', ...); ``from_config`` inverts it."""
+        cfg = {"lr": float(self._lr)}
+        if self._has_decay:
+            cfg["decay"] = float(self._decay)
         for h in self._hyper:
             cfg[h] = getattr(self, h)
         if self.clipnorm is not None:
@@ -171,189 +302,256 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """An optimizer from ``get_config()`` output (Keras 2 or Keras 3 keys)."""
+        cfg = dict(config)
+        for key, neutral in _NEUTRAL_CONFIG.items():
+            if key in cfg:
+                if neutral is None or cfg[key] in neutral:
+                    cfg.pop(key)
+        return cls(**cfg)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} lr={float(self._lr)!r} iterations={self.iterations}>"
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum and Nesterov momentum.
+    """Stochastic gradient descent with momentum and Nesterov momentum (Keras 2).
 
-    v <- momentum * v - lr_t * g;   p <- p + v   (Nesterov: p <- p + momentum * v - lr_t * g)
+    Update of each weight p with gradient g, lr_t = lr / (1 + decay * iterations)::
+
+        v <- momentum * v - lr_t * g
+        p <- p + v                              (nesterov=False)
+        p <- p + momentum * v - lr_t * g        (nesterov=True)
 
     Args:
-        lr: float >= 0 (default 0.01). momentum: float >= 0. decay: float >= 0.
-        nesterov: bool.
+        lr: float >= 0, default 0.01.
+        momentum: float >= 0, default 0.
+        decay: float >= 0, default 0.
+        nesterov: bool, default False.
+        clipnorm, clipvalue: see the module docstring.
+
+    Example:
+        >>> sgd = SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
     """
 
     _hyper = ("momentum", "nesterov")
+    _default_lr = 0.01
 
     def __init__(self, lr=None, momentum=0.0, decay=0.0, nesterov=False, **kwargs):
-        _reject_unknown("SGD", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=0.01, **kwargs)
-        self._check("momentum", momentum, allow_zero=True)
+        _reject_unknown(SGD, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self._check_nonneg("momentum", momentum)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _update(self, ops, p, g, st):
-        ops.sgd_update(p, g, st[0], self._lr_t, self.momentum, self.nesterov)
+    _slot_names = ("moment",)
 
-    def _begin_step(self):
-        self._lr_t = self.current_lr()
+    def _saved_slots(self):
+        # without momentum the velocity is recomputed from scratch each step
+        return self._slot_names if self.momentum > 0 else ()
+
+    def _update(self, ops, p, g, st):
+        ops.sgd_update(p, g, st["moment"], self._lr_t, self.momentum, self.nesterov)
 
 
 class RMSprop(Optimizer):
-    """RMSprop: a <- rho*a + (1-rho)*g^2;  p <- p - lr_t * g / (sqrt(a) + epsilon).
+    """RMSprop (Keras 2), lr_t = lr / (1 + decay * iterations)::
+
+        a <- rho * a + (1 - rho) * g^2
+        p <- p - lr_t * g / (sqrt(a) + epsilon)
 
     Args:
-        lr: default 0.001. rho: default 0.9. epsilon: default 1e-7. decay: float >= 0.
+        lr: float >= 0, default 0.001.
+        rho: float in [0, 1], default 0.9.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        decay: float >= 0, default 0.
     """
 
     _hyper = ("rho", "epsilon")
+    _slot_names = ("accumulator",)
+    _default_lr = 0.001
 
     def __init__(self, lr=None, rho=0.9, epsilon=None, decay=0.0, **kwargs):
-        _reject_unknown("RMSprop", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=0.001, **kwargs)
-        self.rho = float(rho)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-
-    def _begin_step(self):
-        self._lr_t = self.current_lr()
+        _reject_unknown(RMSprop, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self.rho = self._check_unit("rho", rho, closed=True)
+        self.epsilon = self._epsilon(epsilon)
 
     def _update(self, ops, p, g, st):
-        ops.rmsprop_update(p, g, st[0], self._lr_t, self.rho, self.epsilon)
+        ops.rmsprop_update(p, g, st["accumulator"], self._lr_t, self.rho, self.epsilon)
 
 
 class Adagrad(Optimizer):
-    """Adagrad: a <- a + g^2;  p <- p - lr_t * g / (sqrt(a) + epsilon).
+    """Adagrad (Keras 2; accumulators start at 0), lr_t = lr / (1 + decay * iterations)::
+
+        a <- a + g^2
+        p <- p - lr_t * g / (sqrt(a) + epsilon)
 
     Args:
-        lr: default 0.01. epsilon: default 1e-7. decay: float >= 0.
+        lr: float >= 0, default 0.01.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        decay: float >= 0, default 0.
     """
 
     _hyper = ("epsilon",)
+    _slot_names = ("accumulator",)
+    _default_lr = 0.01
 
     def __init__(self, lr=None, epsilon=None, decay=0.0, **kwargs):
-        _reject_unknown("Adagrad", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=0.01, **kwargs)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-
-    def _begin_step(self):
-        self._lr_t = self.current_lr()
+        _reject_unknown(Adagrad, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self.epsilon = self._epsilon(epsilon)
 
     def _update(self, ops, p, g, st):
-        ops.adagrad_update(p, g, st[0], self._lr_t, self.epsilon)
+        ops.adagrad_update(p, g, st["accumulator"], self._lr_t, self.epsilon)
 
 
 class Adadelta(Optimizer):
-    """Adadelta: a <- rho*a + (1-rho)*g^2;  u = g*sqrt(d+eps)/sqrt(a+eps);
-    p <- p - lr_t*u;  d <- rho*d + (1-rho)*u^2.
+    """Adadelta (Keras 2), lr_t = lr / (1 + decay * iterations)::
+
+        a <- rho * a + (1 - rho) * g^2
+        u  = g * sqrt(d + epsilon) / sqrt(a + epsilon)
+        p <- p - lr_t * u
+        d <- rho * d + (1 - rho) * u^2
 
     Args:
-        lr: default 1.0. rho: default 0.95. epsilon: default 1e-7. decay: float >= 0.
+        lr: float >= 0, default 1.0 (leave it at the default).
+        rho: float in [0, 1], default 0.95.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        decay: float >= 0, default 0.
     """
 
     _hyper = ("rho", "epsilon")
+    _slot_names = ("accumulator", "delta_accumulator")
+    _default_lr = 1.0
 
     def __init__(self, lr=None, rho=0.95, epsilon=None, decay=0.0, **kwargs):
-        _reject_unknown("Adadelta", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=1.0, **kwargs)
-        self.rho = float(rho)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-
-    def _slot_count(self):
-        return 2
-
-    def _begin_step(self):
-        self._lr_t = self.current_lr()
+        _reject_unknown(Adadelta, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self.rho = self._check_unit("rho", rho, closed=True)
+        self.epsilon = self._epsilon(epsilon)
 
     def _update(self, ops, p, g, st):
-        ops.adadelta_update(p, g, st[0], st[1], self._lr_t, self.rho, self.epsilon)
+        ops.adadelta_update(p, g, st["accumulator"], st["delta_accumulator"], self._lr_t,
+                            self.rho, self.epsilon)
 
 
 class Adam(Optimizer):
-    """Adam (and AMSGrad): m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;
-    p <- p - lr_t * m / (sqrt(v) + eps),  lr_t = lr * sqrt(1-b2^t) / (1-b1^t);
-    with amsgrad, vhat <- max(vhat, v) replaces v in the step.
+    """Adam and AMSGrad (Keras 2). With t = iterations + 1 and
+    lr_t = lr / (1 + decay * iterations) * sqrt(1 - beta_2^t) / (1 - beta_1^t)::
+
+        m <- beta_1 * m + (1 - beta_1) * g
+        v <- beta_2 * v + (1 - beta_2) * g^2
+        p <- p - lr_t * m / (sqrt(v) + epsilon)
+        amsgrad=True:  vhat <- max(vhat, v);  p <- p - lr_t * m / (sqrt(vhat) + epsilon)
 
     Args:
-        lr: default 0.001. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7. decay. amsgrad: bool.
+        lr: float >= 0, default 0.001.
+        beta_1, beta_2: floats in [0, 1), defaults 0.9 and 0.999.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        decay: float >= 0, default 0.
+        amsgrad: bool, default False.
     """
 
     _hyper = ("beta_1", "beta_2", "epsilon", "amsgrad")
+    _default_lr = 0.001
 
     def __init__(self, lr=None, beta_1=0.9, beta_2=0.999, epsilon=None, decay=0.0,
                  amsgrad=False, **kwargs):
-        _reject_unknown("Adam", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=0.001, **kwargs)
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
+        _reject_unknown(Adam, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self.beta_1 = self._check_unit("beta_1", beta_1)
+        self.beta_2 = self._check_unit("beta_2", beta_2)
+        self.epsilon = self._epsilon(epsilon)
         self.amsgrad = bool(amsgrad)
-
-    def _slot_count(self):
-        return 3
+        self._slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
     def _begin_step(self):
         t = self.iterations + 1
-        self._lr_t = self.current_lr() * math.sqrt(1.0 - self.beta_2 ** t) / \
-            (1.0 - self.beta_1 ** t)
+        self._lr_t = self.current_lr() * (math.sqrt(1.0 - self.beta_2 ** t) /
+                                          (1.0 - self.beta_1 ** t))
 
     def _update(self, ops, p, g, st):
-        ops.adam_update(p, g, st[0], st[1], st[2], self._lr_t, self.beta_1, self.beta_2,
-                        self.epsilon, self.amsgrad)
+        ops.adam_update(p, g, st["m"], st["v"], st.get("vhat"), self._lr_t, self.beta_1,
+                        self.beta_2, self.epsilon, self.amsgrad)
+
+    def _adapt_layout(self, weights):
+        n = len(self._params)
+        if not self.amsgrad and len(weights) == 1 + 3 * n:
+            return weights[:1 + 2 * n]          # Keras 2.2: unused vhat arrays
+        return super()._adapt_layout(weights)
 
 
 class Adamax(Optimizer):
-    """Adamax: m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g|);
-    p <- p - lr_t * m / (u + eps),  lr_t = lr / (1 - b1^t).
+    """Adamax, Adam with the infinity norm (Keras 2). With t = iterations + 1 and
+    lr_t = lr / (1 + decay * iterations) / (1 - beta_1^t)::
+
+        m <- beta_1 * m + (1 - beta_1) * g
+        u <- max(beta_2 * u, |g|)
+        p <- p - lr_t * m / (u + epsilon)
 
     Args:
-        lr: default 0.002. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7. decay.
+        lr: float >= 0, default 0.002.
+        beta_1, beta_2: floats in [0, 1), defaults 0.9 and 0.999.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        decay: float >= 0, default 0.
     """
 
     _hyper = ("beta_1", "beta_2", "epsilon")
+    _slot_names = ("m", "u")
+    _default_lr = 0.002
 
     def __init__(self, lr=None, beta_1=0.9, beta_2=0.999, epsilon=None, decay=0.0, **kwargs):
-        _reject_unknown("Adamax", kwargs)
-        super().__init__(lr=lr, decay=decay, default_lr=0.002, **kwargs)
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-
-    def _slot_count(self):
-        return 2
+        _reject_unknown(Adamax, kwargs)
+        super().__init__(lr=lr, decay=decay, **kwargs)
+        self.beta_1 = self._check_unit("beta_1", beta_1)
+        self.beta_2 = self._check_unit("beta_2", beta_2)
+        self.epsilon = self._epsilon(epsilon)
 
     def _begin_step(self):
         t = self.iterations + 1
         self._lr_t = self.current_lr() / (1.0 - self.beta_1 ** t)
 
     def _update(self, ops, p, g, st):
-        ops.adamax_update(p, g, st[0], st[1], self._lr_t, self.beta_1, self.beta_2,
+        ops.adamax_update(p, g, st["m"], st["u"], self._lr_t, self.beta_1, self.beta_2,
                           self.epsilon)
 
 
 class Nadam(Optimizer):
-    """Nadam (Keras 2.2): Adam with Nesterov momentum and the momentum schedule
-    mc_t = b1 * (1 - 0.5 * 0.96^(t * schedule_decay)).
+    """Nesterov Adam (Keras 2; no ``decay``). With t = iterations + 1, the momentum
+    schedule mu_t = beta_1 * (1 - 0.5 * 0.96^(t * schedule_decay)) and
+    m_schedule = mu_1 * ... * mu_t::
 
-    g' = g/(1-prod(mc_1..t));  m <- b1*m + (1-b1)*g;  m' = m/(1-prod(mc_1..t+1));
-    v <- b2*v + (1-b2)*g^2;  v' = v/(1-b2^t);  m_bar = (1-mc_t)*g' + mc_{t+1}*m';
-    p <- p - lr * m_bar / (sqrt(v') + eps).
+        g'    = g / (1 - m_schedule)
+        m    <- beta_1 * m + (1 - beta_1) * g;     m' = m / (1 - m_schedule * mu_{t+1})
+        v    <- beta_2 * v + (1 - beta_2) * g^2;   v' = v / (1 - beta_2^t)
+        m_bar = (1 - mu_t) * g' + mu_{t+1} * m'
+        p    <- p - lr * m_bar / (sqrt(v') + epsilon)
 
     Args:
-        lr: default 0.002. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7. schedule_decay: 0.004.
+        lr: float >= 0, default 0.002.
+        beta_1, beta_2: floats in [0, 1), defaults 0.9 and 0.999.
+        epsilon: float >= 0, default ``K.epsilon()`` (1e-7).
+        schedule_decay: float >= 0, default 0.004.
     """
 
     _hyper = ("beta_1", "beta_2", "epsilon", "schedule_decay")
+    _slot_names = ("m", "v")
+    _default_lr = 0.002
+    _has_decay = False
 
     def __init__(self, lr=None, beta_1=0.9, beta_2=0.999, epsilon=None, schedule_decay=0.004,
                  **kwargs):
-        _reject_unknown("Nadam", kwargs)
-        super().__init__(lr=lr, decay=0.0, default_lr=0.002, **kwargs)
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
+        _reject_unknown(Nadam, kwargs, extra_msg=" Nadam has no `decay` (as in Keras 2); "
+                        "use `schedule_decay` or a LearningRateScheduler callback."
+                        if "decay" in kwargs else "")
+        super().__init__(lr=lr, **kwargs)
+        self.beta_1 = self._check_unit("beta_1", beta_1)
+        self.beta_2 = self._check_unit("beta_2", beta_2)
+        self.epsilon = self._epsilon(epsilon)
+        self._check_nonneg("schedule_decay", schedule_decay)
         self.schedule_decay = float(schedule_decay)
         self.m_schedule = 1.0
-
-    def _slot_count(self):
-        return 2
 
     def _begin_step(self):
         t = self.iterations + 1
@@ -363,36 +561,46 @@ class Nadam(Optimizer):
         self._ms_new = self.m_schedule * self._mc_t
         self._ms_next = self.m_schedule * self._mc_t * self._mc_t1
         self._b2_t = self.beta_2 ** t
+
+    def _end_step(self):
         self.m_schedule = self._ms_new
 
     def _update(self, ops, p, g, st):
-        ops.nadam_update(p, g, st[0], st[1], self.lr_value, self.beta_1, self.beta_2,
+        ops.nadam_update(p, g, st["m"], st["v"], float(self._lr), self.beta_1, self.beta_2,
                          self.epsilon, self._mc_t, self._mc_t1, self._ms_new, self._ms_next,
                          self._b2_t)
 
-    def _restore_scalars(self):
-        # m_schedule is the product of the momentum cache over the steps taken
-        ms = 1.0
-        for t in range(1, self.iterations + 1):
-            ms *= self.beta_1 * (1.0 - 0.5 * 0.96 ** (t * self.schedule_decay))
-        self.m_schedule = ms
+    def _head(self):
+        return [numpy.asarray(self.iterations, dtype="int64"),
+                numpy.asarray(self.m_schedule, dtype="float64")]
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.pop("decay", None)
-        return cfg
+    def _set_head(self, head):
+        self.iterations = int(numpy.asarray(head[0]).reshape(()))
+        if len(head) > 1:
+            self.m_schedule = float(numpy.asarray(head[1]).reshape(()))
+
+    def _adapt_layout(self, weights):
+        n = len(self._params)
+        if len(weights) == 1 + 2 * n:      # no m_schedule: recompute it from iterations
+            it = int(numpy.asarray(weights[0]).reshape(()))
+            ms = 1.0
+            for t in range(1, it + 1):
+                ms *= self.beta_1 * (1.0 - 0.5 * 0.96 ** (t * self.schedule_decay))
+            return [weights[0], numpy.asarray(ms)] + weights[1:]
+        return weights
 
 
-def _reject_unknown(name, kwargs):
-    allowed = set(_COMMON) | {"learning_rate"}
-    bad = set(kwargs) - allowed
+def _reject_unknown(cls, kwargs, extra_msg=""):
+    allowed = set(_COMMON)
+    bad = sorted(set(kwargs) - allowed)
     if bad:
         import inspect
-        cls = globals()[name]
-        own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",
-                                                                              "kwargs")]
-        raise TypeError(f"{name} got unexpected keyword argument(s) {sorted(bad)}. Valid "
-                        f"arguments: {', '.join(own + sorted(allowed))}.")
+        own = [p for p in inspect.signature(cls.__init__).parameters
+               if p not in ("self", "kwargs")]
+        valid = own + [a for a in _COMMON if a not in own]
+        raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) "
+                        f"{', '.join(repr(b) for b in bad)}.{extra_msg} Valid arguments: "
+                        f"{', '.join(valid)}.")
 
 
 sgd, rmsprop, adagrad, adadelta, adam, adamax, nadam = (SGD, RMSprop, Adagrad, Adadelta, Adam,
@@ -402,14 +610,16 @@ _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adad
 
 
 def get(identifier):
-    """Resolve an optimizer: an instance, a (case-insensitive) name, or a config dict."""
+    """Resolve an optimizer: an instance, a (case-insensitive) name with default
+    arguments, or a config dict ``{'class_name': 'SGD', 'config': {...}}``."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"Unknown optimizer. Expected one of {sorted(_BY_NAME)} "
-                             f"(case-insensitive) or an Optimizer instance. "
+            raise ValueError(f"Unknown optimizer. Expected one of "
+                             f"{sorted(c.__name__ for c in _BY_NAME.values())} "
+                             f"(case-insensitive: {sorted(_BY_NAME)}) or an Optimizer instance. "
                              f"Received: optimizer={identifier!r}")
         return cls()
     if isinstance(identifier, dict):
@@ -419,13 +629,16 @@ def get(identifier):
 
 
 def serialize(opt):
+    """``{'class_name': ..., 'config': ...}`` of an optimizer."""
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
 def deserialize(config, custom_objects=None):
+    """An optimizer from :func:`serialize` output (custom classes via ``custom_objects``)."""
     name = config.get("class_name")
     cls = (custom_objects or {}).get(name) or _BY_NAME.get(str(name).lower())
     if cls is None:
         raise ValueError(f"Unknown optimizer class {name!r}. Expected one of "
-                         f"{sorted(c.__name__ for c in _BY_NAME.values())}.")
+                         f"{sorted(c.__name__ for c in _BY_NAME.values())}, or pass the class "
+                         f"in custom_objects.")
     return cls.from_config(config.get("config", {}))

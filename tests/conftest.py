@@ -8,6 +8,11 @@ and ``cupy`` (a real GPU; marked ``gpu`` and skipped where CuPy has no device).
 import os
 import shutil
 
+# Small matrix products dominate the suite; spreading them over several BLAS threads on a
+# 2-core machine costs more than it saves. Must be set before NumPy loads its BLAS.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np
 import pytest
 

@@ -402,3 +402,29 @@ def test_fit_generator_with_a_sequence():
     rec = _Recorder()
     m.fit_generator(Batches(), epochs=2, callbacks=[rec], verbose=0)
     assert rec.sizes == [4] * 6
+
+
+def test_set_random_seed_makes_a_numpy_run_reproducible(digits):
+    x, y = digits
+    y = to_categorical(y, 10)
+
+    def run():
+        set_random_seed(123)
+        m = Sequential([Dense(16, activation="relu", input_dim=64), Dropout(0.3),
+                        Dense(10, activation="softmax")])
+        m.compile("adam", "categorical_crossentropy", metrics=["acc"])
+        h = m.fit(x[:300], y[:300], epochs=2, batch_size=32, verbose=0)
+        return m.get_weights(), h.history
+
+    (w1, h1), (w2, h2) = run(), run()
+    assert h1 == h2
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_clear_session_restarts_auto_names():
+    import gpuseq.backend as K
+    K.clear_session()
+    assert Dense(2).name == "dense_1" and Dense(2).name == "dense_2"
+    K.clear_session()
+    assert Dense(2).name == "dense_1"

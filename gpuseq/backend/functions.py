@@ -4,13 +4,25 @@ Custom losses, metrics, Merge(mode=callable) and Lambda layers are written with
 these (``K.mean(K.square(y_pred - y_true), axis=-1)``). They accept Tensors,
 NumPy or CuPy arrays and numbers, return :class:`~gpuseq.backend.autodiff.Tensor`,
 and are differentiable: gradients of anything built from them come from the
-tape, not from the user.
+tape, not from the user. Functions whose result is piecewise constant
+(``argmax``, ``equal``, ``round``, ``in_top_k``, ...) give a zero (or no)
+gradient, as in Keras.
+
+The definitions follow the Keras 2 TensorFlow backend: ``sqrt`` clips its input
+at 0, ``clip`` passes the gradient where ``min <= x <= max``, ``maximum`` sends a
+tie's gradient to its first argument, ``max``/``min`` share it among ties, the
+cross-entropies clip probabilities to ``[epsilon, 1 - epsilon]`` (epsilon = 1e-7).
 
 Example:
     >>> import gpuseq.backend as K
     >>> def mean_pred(y_true, y_pred):
     ...     return K.mean(y_pred)
+    >>> def my_mse(y_true, y_pred):            # trains like the built-in 'mse'
+    ...     return K.mean(K.square(y_pred - y_true), axis=-1)
 """
+import builtins
+import numbers
+
 import numpy
 
 from . import autodiff as ad
@@ -28,6 +40,7 @@ def floatx():
 
 
 def set_floatx(value):
+    """Set the default float type ('float16', 'float32' or 'float64')."""
     if value not in ("float16", "float32", "float64"):
         raise ValueError("Unknown floatx type. Expected 'float16', 'float32' or 'float64'. "
                          f"Received: value={value!r}")
@@ -40,7 +53,20 @@ def epsilon():
 
 
 def set_epsilon(value):
-    _config["epsilon"] = float(value)
+    """Set the fuzz factor returned by :func:`epsilon`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not numpy.isfinite(v) or v < 0:
+        raise ValueError("epsilon must be a finite number >= 0 (Keras uses 1e-7). "
+                         f"Received: value={value!r}")
+    _config["epsilon"] = v
+
+
+def cast_to_floatx(x):
+    """``x`` as a NumPy array of the default float type."""
+    return numpy.asarray(x, dtype=floatx())
 
 
 def image_data_format():
@@ -59,6 +85,13 @@ def image_dim_ordering():
     return "tf" if image_data_format() == "channels_last" else "th"
 
 
+def set_image_dim_ordering(value):
+    """Keras 1 spelling: 'tf' -> channels_last, 'th' -> channels_first."""
+    if value not in ("tf", "th"):
+        raise ValueError(f"Unknown dim_ordering. Expected 'tf' or 'th'. Received: value={value!r}")
+    set_image_data_format("channels_last" if value == "tf" else "channels_first")
+
+
 _phase = {"learning_phase": 0}
 
 
@@ -73,20 +106,144 @@ def set_learning_phase(value):
     _phase["learning_phase"] = value
 
 
+def get_uid(prefix=""):
+    """1, 2, 3, ... per prefix (the counter behind automatic layer names)."""
+    from ..layers.base import get_uid as _get_uid
+    return _get_uid(prefix)
+
+
+def reset_uids():
+    from ..layers.base import reset_uids as _reset
+    _reset()
+
+
+def clear_session():
+    """Reset the automatic layer names (dense_1, dense_2, ...) and the learning phase.
+
+    gpuseq builds no global graph, so there is nothing else to free.
+    """
+    reset_uids()
+    _phase["learning_phase"] = 0
+
+
+# -- scalar variables (optimizer hyper-parameters) --------------------------------
+
+class ScalarVariable:
+    """A mutable scalar, like the Keras variable behind ``optimizer.lr``.
+
+    It behaves as a float in arithmetic, comparisons, ``float()`` and string
+    formatting, and can be changed in place with ``K.set_value(var, value)`` or
+    ``var.assign(value)``, so code written for Keras works unchanged::
+
+        K.set_value(model.optimizer.lr, 0.001)
+        print(K.get_value(model.optimizer.lr))
+
+    Args:
+        value: the initial value (a real number).
+        name: a name used in messages.
+        check: optional callable ``check(name, value)`` that raises on invalid values.
+    """
+
+    __slots__ = ("_value", "name", "_check")
+    __hash__ = None  # mutable, compared by value
+
+    def __init__(self, value, name="variable", check=None):
+        self.name = name
+        self._check = check
+        self.assign(value)
+
+    def assign(self, value):
+        if isinstance(value, ScalarVariable):
+            value = value._value
+        elif isinstance(value, Tensor):
+            value = value.numpy()
+        value = dispatch.to_host(value)
+        if numpy.ndim(value) != 0:
+            raise ValueError(f"`{self.name}` holds a scalar; received an array of shape "
+                             f"{numpy.shape(value)}. Received: value={value!r}")
+        if self._check is not None:
+            self._check(self.name, value)
+        try:
+            self._value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"`{self.name}` must be a real number. "
+                             f"Received: value={value!r}") from None
+
+    def numpy(self):
+        return numpy.float32(self._value)
+
+    def __float__(self):
+        return self._value
+
+    def __array__(self, dtype=None, copy=None):
+        return numpy.asarray(self._value, dtype=dtype or "float32")
+
+    def __repr__(self):
+        return f"<ScalarVariable '{self.name}' value={self._value!r}>"
+
+    def __str__(self):
+        return str(self._value)
+
+    def __format__(self, spec):
+        return format(self._value, spec)
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def _other(self, o):
+        return o._value if isinstance(o, ScalarVariable) else o
+
+    def __add__(self, o): return self._value + self._other(o)
+    def __radd__(self, o): return self._other(o) + self._value
+    def __sub__(self, o): return self._value - self._other(o)
+    def __rsub__(self, o): return self._other(o) - self._value
+    def __mul__(self, o): return self._value * self._other(o)
+    def __rmul__(self, o): return self._other(o) * self._value
+    def __truediv__(self, o): return self._value / self._other(o)
+    def __rtruediv__(self, o): return self._other(o) / self._value
+    def __pow__(self, o): return self._value ** self._other(o)
+    def __rpow__(self, o): return self._other(o) ** self._value
+    def __neg__(self): return -self._value
+    def __abs__(self): return builtins.abs(self._value)
+    def __eq__(self, o): return self._value == self._other(o)
+    def __ne__(self, o): return self._value != self._other(o)
+    def __lt__(self, o): return self._value < self._other(o)
+    def __le__(self, o): return self._value <= self._other(o)
+    def __gt__(self, o): return self._value > self._other(o)
+    def __ge__(self, o): return self._value >= self._other(o)
+
+
+numbers.Real.register(ScalarVariable)
+
+
 # -- tensors ------------------------------------------------------------------
 
 def _t(x):
+    if isinstance(x, ScalarVariable):
+        return ad.as_tensor(numpy.asarray(float(x), dtype=floatx()))
     return ad.as_tensor(x)
 
 
-def variable(value, dtype=None, name=None):
+def _like(y, x):
+    """``y`` as a Tensor on x's device (numbers take x's float dtype)."""
+    if isinstance(y, ScalarVariable):
+        y = float(y)
+    return ad.as_tensor(y, x)
+
+
+def variable(value, dtype=None, name=None, constraint=None):
     """A weight-like Variable holding ``value`` on the active device."""
-    arr = dispatch.to_device(numpy.asarray(value, dtype=dtype or floatx()))
-    return Variable(arr, name=name)
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    arr = dispatch.to_device(numpy.asarray(dispatch.to_host(value), dtype=dtype or floatx()))
+    v = Variable(arr, name=name)
+    v.constraint = constraint
+    return v
 
 
 def constant(value, dtype=None, shape=None, name=None):
-    arr = numpy.asarray(value, dtype=dtype or floatx())
+    """A constant Tensor (``shape`` broadcasts a scalar value)."""
+    arr = numpy.asarray(dispatch.to_host(value), dtype=dtype or floatx())
     if shape is not None:
         arr = numpy.broadcast_to(arr, shape).copy()
     return Tensor(dispatch.to_device(arr), name=name)
@@ -100,6 +257,11 @@ def ones(shape, dtype=None, name=None):
     return variable(numpy.ones(shape), dtype, name)
 
 
+def eye(size, dtype=None, name=None):
+    """An identity-matrix Variable of shape (size, size)."""
+    return variable(numpy.eye(size), dtype, name)
+
+
 def zeros_like(x, dtype=None, name=None):
     x = _t(x)
     return Tensor(dispatch.get_array_module(x.data).zeros_like(x.data, dtype=dtype))
@@ -110,12 +272,54 @@ def ones_like(x, dtype=None, name=None):
     return Tensor(dispatch.get_array_module(x.data).ones_like(x.data, dtype=dtype))
 
 
+def identity(x, name=None):
+    """The same values as ``x`` (differentiable)."""
+    x = _t(x)
+    return ad.reshape(x, x.shape)
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    """A 1-D Tensor of evenly spaced values (``numpy.arange`` on the device)."""
+    if stop is None:
+        start, stop = 0, start
+    return Tensor(dispatch.xp().arange(start, stop, step, dtype=dtype))
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """A constant Tensor of uniform samples in [minval, maxval)."""
+    g = numpy.random.default_rng(seed) if seed is not None else _rng()
+    a = g.uniform(minval, maxval, size=shape).astype(dtype or floatx())
+    return Tensor(dispatch.to_device(a))
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """A constant Tensor of normal samples."""
+    g = numpy.random.default_rng(seed) if seed is not None else _rng()
+    a = g.normal(mean, stddev, size=shape).astype(dtype or floatx())
+    return Tensor(dispatch.to_device(a))
+
+
+def random_binomial(shape, p=0.0, dtype=None, seed=None):
+    """A constant Tensor of 0/1 samples, 1 with probability ``p``."""
+    g = numpy.random.default_rng(seed) if seed is not None else _rng()
+    a = (g.random(size=shape) < p).astype(dtype or floatx())
+    return Tensor(dispatch.to_device(a))
+
+
+def _rng():
+    from .. import random as grandom
+    return grandom.rng()
+
+
 def eval(x):  # noqa: A001 - Keras name
     """The value of a tensor as a NumPy array."""
+    if isinstance(x, ScalarVariable):
+        return x.numpy()
     return dispatch.to_host(_t(x).data)
 
 
 def get_value(x):
+    """The value of a Variable (or ``optimizer.lr``) as NumPy."""
     return eval(x)
 
 
@@ -124,17 +328,36 @@ def batch_get_value(xs):
 
 
 def set_value(x, value):
-    if isinstance(x, Variable):
+    """Set a Variable's value in place (also ``optimizer.lr`` and other hyper-parameters)."""
+    if isinstance(x, (Variable, ScalarVariable)):
         x.assign(value)
-    elif hasattr(x, "__setattr__") and hasattr(x, "lr_value"):
-        x.lr_value = float(value)
     else:
-        raise TypeError(f"set_value expects a Variable. Received: x={x!r}")
+        raise TypeError("set_value expects a Variable (e.g. a layer weight or "
+                        "model.optimizer.lr). Received: "
+                        f"x={x!r} of type {type(x).__name__}")
 
 
 def batch_set_value(pairs):
     for x, v in pairs:
         set_value(x, v)
+
+
+def update(x, new_x):
+    """x <- new_x, in place (x a Variable). Returns x."""
+    set_value(x, new_x)
+    return x
+
+
+def update_add(x, increment):
+    """x <- x + increment, in place. Returns x."""
+    set_value(x, _t(x).data + _like(increment, x).data)
+    return x
+
+
+def update_sub(x, decrement):
+    """x <- x - decrement, in place. Returns x."""
+    set_value(x, _t(x).data - _like(decrement, x).data)
+    return x
 
 
 def shape(x):
@@ -163,65 +386,153 @@ def is_tensor(x):
     return isinstance(x, Tensor)
 
 
-# -- math -----------------------------------------------------------------------
+def is_keras_tensor(x):
+    return isinstance(x, Tensor)
+
+
+# -- reductions ------------------------------------------------------------------
+
+def _float(x):
+    return cast(x, floatx()) if x.dtype.kind not in "fc" else x
+
 
 def mean(x, axis=None, keepdims=False):
-    x = _t(x)
-    if x.dtype.kind != "f":
-        x = cast(x, floatx())
-    return ad.reduce_mean(x, axis, keepdims)
+    """Mean along ``axis`` (int, tuple or list; None = all); booleans count as 0/1."""
+    return ad.reduce_mean(_float(_t(x)), axis, keepdims)
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001
-    return ad.reduce_sum(_t(x), axis, keepdims)
+    """Sum along ``axis`` (int, tuple or list; None = all)."""
+    x = _t(x)
+    if x.dtype.kind == "b":
+        x = _float(x)
+    return ad.reduce_sum(x, axis, keepdims)
+
+
+def _norm_axes(axis, ndim_):
+    if axis is None:
+        return tuple(range(ndim_))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim_ for a in axes))
+
+
+class _Prod(ad.Function):
+    """Product along axes; the gradient is the product of the *other* factors
+    (exact also where some factors are zero)."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        self.a = a
+        self.axes = _norm_axes(self.axis, a.ndim)
+        return a.prod(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        xp = dispatch.get_array_module(g)
+        a, axes = self.a, self.axes
+        rest = [i for i in range(a.ndim) if i not in axes]
+        perm = rest + list(axes)
+        at = xp.transpose(a, perm)                       # (rest..., reduced...)
+        lead = at.shape[:len(rest)]
+        flat = at.reshape(lead + (-1,))                  # (rest..., R)
+        ones = xp.ones(lead + (1,), dtype=a.dtype)
+        left = xp.concatenate([ones, xp.cumprod(flat, axis=-1)[..., :-1]], axis=-1)
+        rev = flat[..., ::-1]
+        right = xp.concatenate([ones, xp.cumprod(rev, axis=-1)[..., :-1]], axis=-1)[..., ::-1]
+        others = (left * right).reshape(at.shape)
+        inv = numpy.argsort(perm)
+        others = xp.transpose(others, [int(i) for i in inv])
+        gk = g if self.keepdims else g.reshape(
+            tuple(1 if i in axes else a.shape[i] for i in range(a.ndim)))
+        return gk * others
 
 
 def prod(x, axis=None, keepdims=False):
-    return _prod(_t(x), axis, keepdims)
-
-
-def _prod(x, axis, keepdims):
-    class _Prod(ad.Function):
-        def forward(self, a):
-            self.a = a
-            self.y = a.prod(axis=axis, keepdims=True)
-            return self.y if keepdims else a.prod(axis=axis, keepdims=False)
-
-        def backward(self, g):
-            xp = dispatch.get_array_module(g)
-            g = g.reshape(self.y.shape)
-            with numpy.errstate(divide="ignore", invalid="ignore"):
-                q = xp.where(self.a != 0, self.y / xp.where(self.a != 0, self.a, 1), 0)
-            return xp.broadcast_to(g, self.a.shape) * q
-    return _Prod()(x)
+    """Product along ``axis``."""
+    return _Prod(ad._axis(axis), keepdims)(_t(x))
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
+    """Maximum along ``axis``; the gradient is shared equally among tied maxima."""
     return ad.reduce_max(_t(x), axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):  # noqa: A001
+    """Minimum along ``axis``; the gradient is shared equally among tied minima."""
     return ad.reduce_min(_t(x), axis, keepdims)
 
 
 def var(x, axis=None, keepdims=False):
-    x = _t(x)
+    """Variance (population, as Keras) along ``axis``."""
+    x = _float(_t(x))
     m = mean(x, axis, keepdims=True)
     return mean(square(x - m), axis, keepdims)
 
 
 def std(x, axis=None, keepdims=False):
+    """Standard deviation: ``sqrt(var(x))``."""
     return sqrt(var(x, axis, keepdims))
 
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` along ``axis``, computed stably."""
+    x = _float(_t(x))
+    m = Tensor(x.data.max(axis=ad._axis(axis), keepdims=True))
+    xp = dispatch.get_array_module(m.data)
+    m = Tensor(xp.where(xp.isfinite(m.data), m.data, 0))
+    y = log(sum(exp(x - m), axis, keepdims=True)) + m
+    if keepdims:
+        return y
+    if axis is None:
+        return ad.reshape(y, ())
+    return ad.reshape(y, tuple(d for i, d in enumerate(y.shape)
+                               if i not in _norm_axes(axis, x.ndim)))
+
+
+def cumsum(x, axis=0):
+    """Cumulative sum along ``axis``."""
+    return _CumSum(axis)(_t(x))
+
+
+class _CumSum(ad.Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return dispatch.get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, g):
+        xp = dispatch.get_array_module(g)
+        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+
+
+def cumprod(x, axis=0):
+    """Cumulative product along ``axis``."""
+    x = _t(x)
+    ax = axis % x.ndim
+    n = x.shape[ax]
+    outs = []
+    acc = None
+    for i in range(n):
+        idx = tuple([slice(None)] * ax + [slice(i, i + 1)])
+        xi = ad.getitem(x, idx)
+        acc = xi if acc is None else acc * xi
+        outs.append(acc)
+    return ad.concatenate(outs, axis=ax)
+
+
+# -- elementwise math ---------------------------------------------------------------
 
 def square(x):
     return ad.square(_t(x))
 
 
 def sqrt(x):
+    """Square root; like Keras, the input is first clipped to [0, inf)."""
     x = _t(x)
-    # Keras clips to [0, inf) first
-    return ad.sqrt(ad.clip(x, 0.0, numpy.inf))
+    with numpy.errstate(divide="ignore"):
+        return ad.sqrt(clip(x, 0.0, None))
 
 
 def abs(x):  # noqa: A001
@@ -241,7 +552,9 @@ def log1p(x):
 
 
 def pow(x, a):  # noqa: A001
-    return ad.power(_t(x), a)
+    """``x ** a`` elementwise."""
+    x = _t(x)
+    return ad.power(x, _like(a, x))
 
 
 def sign(x):
@@ -249,27 +562,49 @@ def sign(x):
 
 
 def round(x):  # noqa: A001
+    """Round half to even (as TensorFlow); zero gradient."""
     return ad.round_(_t(x))
 
 
+class _Clip(ad.Function):
+    """clip with a selecting gradient (as TensorFlow): the incoming gradient where
+    lo <= x <= hi, exactly 0 elsewhere (even when the incoming gradient is inf)."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        self.x = x
+        return dispatch.get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, g):
+        xp = dispatch.get_array_module(g)
+        inside = (self.x >= self.lo) & (self.x <= self.hi)
+        return xp.where(inside, g, xp.zeros((), dtype=g.dtype))
+
+
 def clip(x, min_value, max_value):
+    """Clip to [min_value, max_value] (None = unbounded); gradient 1 inside, inclusive."""
     if max_value is None:
         max_value = numpy.inf
     if min_value is None:
         min_value = -numpy.inf
+    min_value, max_value = float(min_value), float(max_value)
     if max_value < min_value:
         max_value = min_value
-    return ad.clip(_t(x), min_value, max_value)
+    return _Clip(min_value, max_value)(_t(x))
 
 
 def maximum(x, y):
+    """Elementwise maximum (a tie sends the gradient to ``x``)."""
     x = _t(x)
-    return ad.maximum(x, ad.as_tensor(y, x))
+    return ad.maximum(x, _like(y, x))
 
 
 def minimum(x, y):
+    """Elementwise minimum (a tie sends the gradient to ``x``)."""
     x = _t(x)
-    return ad.minimum(x, ad.as_tensor(y, x))
+    return ad.minimum(x, _like(y, x))
 
 
 def sin(x):
@@ -280,30 +615,80 @@ def cos(x):
     return ad.cos(_t(x))
 
 
+# -- linear algebra ----------------------------------------------------------------------
+
 def dot(x, y):
-    """Matrix product (Keras ``K.dot``: contracts the last axis of x with y's first/2nd-last)."""
-    return ad.matmul(_t(x), _t(y))
+    """Keras ``K.dot``: contracts the last axis of ``x`` with ``y``'s second-to-last.
+
+    Shapes: (..., k) . (k, m) -> (..., m); (a, k) . (b, k, m) -> (a, b, m)
+    (the leading axes of both are kept, not broadcast).
+    """
+    x, y = _t(x), _t(y)
+    if y.ndim <= 2 or x.ndim == 1:
+        return ad.matmul(x, y)
+    if x.shape[-1] != y.shape[-2]:
+        raise ValueError(f"K.dot: the last axis of x ({x.shape[-1]}) must equal the "
+                         f"second-to-last axis of y ({y.shape[-2]}). Received shapes "
+                         f"x={x.shape}, y={y.shape}")
+    k = y.ndim
+    perm = [k - 2] + [i for i in range(k) if i != k - 2]
+    y2 = ad.reshape(ad.transpose(y, perm), (y.shape[-2], -1))       # (k, prod(rest))
+    out = ad.matmul(x, y2)                                           # (..., prod(rest))
+    return ad.reshape(out, x.shape[:-1] + y.shape[:-2] + y.shape[-1:])
 
 
 def batch_dot(x, y, axes=None):
+    """Batch-wise dot product (Keras 2): for each sample i, contract ``x[i]`` along
+    ``axes[0]`` with ``y[i]`` along ``axes[1]``.
+
+    Default axes: (x.ndim - 1, y.ndim - 2) (y.ndim - 1 when y is 2-D). The result
+    has shape (batch,) + x's remaining axes + y's remaining axes; a 1-D result
+    becomes (batch, 1), as Keras.
+
+    Example:
+        >>> batch_dot(x, y, axes=1)   # x, y (32, 20) -> (32, 1)
+        >>> batch_dot(x, y, axes=(2, 2))   # (b, n, k), (b, m, k) -> (b, n, m)
+    """
     x, y = _t(x), _t(y)
     if axes is None:
-        axes = (x.ndim - 1, y.ndim - 2)
+        axes = (x.ndim - 1, y.ndim - 2 if y.ndim > 2 else y.ndim - 1)
     if isinstance(axes, int):
         axes = (axes, axes)
-    if x.ndim == 2 and y.ndim == 2:
-        return sum(x * y, axis=axes[0], keepdims=True) if axes[0] == axes[1] else \
-            sum(x * transpose(y), axis=1, keepdims=True)
-    return ad.matmul(x, y)
+    ax, ay = axes[0] % x.ndim, axes[1] % y.ndim
+    if ax == 0 or ay == 0:
+        raise ValueError(f"batch_dot cannot contract the batch axis. Received: axes={axes!r}")
+    if x.shape[ax] != y.shape[ay]:
+        raise ValueError(f"batch_dot: x.shape[{ax}]={x.shape[ax]} must equal "
+                         f"y.shape[{ay}]={y.shape[ay]}. Received shapes x={x.shape}, "
+                         f"y={y.shape}, axes={axes!r}")
+    b, k = x.shape[0], x.shape[ax]
+    xr = [i for i in range(1, x.ndim) if i != ax]
+    yr = [i for i in range(1, y.ndim) if i != ay]
+    xt = ad.reshape(ad.transpose(x, [0] + xr + [ax]), (b, -1, k))    # (b, X, k)
+    yt = ad.reshape(ad.transpose(y, [0, ay] + yr), (b, k, -1))       # (b, k, Y)
+    out = ad.matmul(xt, yt)                                          # (b, X, Y)
+    shp = (b,) + tuple(x.shape[i] for i in xr) + tuple(y.shape[i] for i in yr)
+    if len(shp) == 1:
+        shp = (b, 1)
+    return ad.reshape(out, shp)
 
 
 def transpose(x):
+    """Reverse the axes (a matrix transpose for 2-D)."""
     return ad.transpose(_t(x))
 
 
 def permute_dimensions(x, pattern):
     return ad.transpose(_t(x), pattern)
 
+
+def l2_normalize(x, axis=None):
+    """``x / sqrt(max(sum(x**2, axis), 1e-12))``."""
+    x = _t(x)
+    return x / sqrt(maximum(sum(square(x), axis, keepdims=True), 1e-12))
+
+
+# -- shapes ------------------------------------------------------------------------------------
 
 def reshape(x, shape):
     return ad.reshape(_t(x), shape)
@@ -328,8 +713,12 @@ def expand_dims(x, axis=-1):
 
 
 def squeeze(x, axis):
+    """Remove axis ``axis``, which must have length 1."""
     x = _t(x)
     shp = list(x.shape)
+    if shp[axis] != 1:
+        raise ValueError(f"Cannot squeeze axis {axis} of a tensor of shape {x.shape}: its "
+                         f"length is {shp[axis]}, not 1.")
     del shp[axis]
     return ad.reshape(x, shp)
 
@@ -345,12 +734,28 @@ def stack(tensors, axis=0):
 def repeat(x, n):
     """(batch, dim) -> (batch, n, dim)."""
     x = _t(x)
+    if x.ndim != 2:
+        raise ValueError(f"K.repeat expects a 2-D tensor (batch, dim). Received shape {x.shape}")
     return ad.concatenate([expand_dims(x, 1)] * n, axis=1)
 
 
+def repeat_elements(x, rep, axis):
+    """Repeat every element ``rep`` times along ``axis`` (like ``numpy.repeat``)."""
+    x = _t(x)
+    ax = axis % x.ndim
+    idx = numpy.repeat(numpy.arange(x.shape[ax]), rep)
+    xp = dispatch.get_array_module(x.data)
+    key = tuple([slice(None)] * ax + [xp.asarray(idx)])
+    return ad.getitem(x, key)
+
+
 def tile(x, n):
+    """Tile ``x``: ``n`` is an int (last axis) or one count per axis."""
     x = _t(x)
     reps = (n,) if isinstance(n, int) else tuple(n)
+    if len(reps) > x.ndim:
+        raise ValueError(f"K.tile: got {len(reps)} repetition counts for a {x.ndim}-D tensor. "
+                         f"Received: n={n!r}")
     out = x
     for ax, r in enumerate(reps[::-1]):
         a = x.ndim - 1 - ax
@@ -359,18 +764,44 @@ def tile(x, n):
     return out
 
 
+def reverse(x, axes):
+    """Reverse the order of the elements along ``axes`` (int or list)."""
+    x = _t(x)
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    axes = [a % x.ndim for a in axes]
+    key = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
+    return ad.getitem(x, key)
+
+
 def gather(reference, indices):
+    """Rows of ``reference`` (axis 0) picked by integer ``indices``."""
     return ad.getitem(_t(reference), _t(indices).data)
 
 
-def l2_normalize(x, axis=None):
-    x = _t(x)
-    return x / sqrt(maximum(sum(square(x), axis, keepdims=True), 1e-12))
+def one_hot(indices, num_classes):
+    """Integer tensor (..., ) -> one-hot float tensor (..., num_classes)."""
+    ind = _t(indices).data
+    xp = dispatch.get_array_module(ind)
+    oh = (ind[..., None].astype("int64") == xp.arange(num_classes)).astype(floatx())
+    return Tensor(oh)
 
 
 def switch(condition, then_expression, else_expression):
+    """``then`` where condition is true, else ``else`` (either may be a callable).
+
+    A condition of lower rank than the expressions is applied along the leading axes.
+    """
+    if callable(then_expression):
+        then_expression = then_expression()
+    if callable(else_expression):
+        else_expression = else_expression()
     cond = _t(condition).data.astype(bool)
-    return ad.where(cond, _t(then_expression), _t(else_expression))
+    a, b = _t(then_expression), _t(else_expression)
+    b = _like(b, a)
+    nd = builtins.max(a.ndim, b.ndim)
+    while cond.ndim < nd:
+        cond = cond[..., None]
+    return ad.where(cond, a, b)
 
 
 def in_train_phase(x, alt, training=None):
@@ -399,19 +830,20 @@ def argmin(x, axis=-1):
     return _const(x.data.argmin(axis=axis))
 
 
-def _cmp(fn):
+def _cmp(fn, doc):
     def op(x, y):
         x = _t(x)
-        return _const(fn(x.data, ad.as_tensor(y, x).data))
+        return _const(fn(x.data, _like(y, x).data))
+    op.__doc__ = doc
     return op
 
 
-equal = _cmp(lambda a, b: a == b)
-not_equal = _cmp(lambda a, b: a != b)
-greater = _cmp(lambda a, b: a > b)
-greater_equal = _cmp(lambda a, b: a >= b)
-less = _cmp(lambda a, b: a < b)
-less_equal = _cmp(lambda a, b: a <= b)
+equal = _cmp(lambda a, b: a == b, "Elementwise x == y (boolean, no gradient).")
+not_equal = _cmp(lambda a, b: a != b, "Elementwise x != y (boolean, no gradient).")
+greater = _cmp(lambda a, b: a > b, "Elementwise x > y (boolean, no gradient).")
+greater_equal = _cmp(lambda a, b: a >= b, "Elementwise x >= y (boolean, no gradient).")
+less = _cmp(lambda a, b: a < b, "Elementwise x < y (boolean, no gradient).")
+less_equal = _cmp(lambda a, b: a <= b, "Elementwise x <= y (boolean, no gradient).")
 
 
 def any(x, axis=None, keepdims=False):  # noqa: A001
@@ -422,23 +854,55 @@ def all(x, axis=None, keepdims=False):  # noqa: A001
     return _const(_t(x).data.astype(bool).all(axis=axis, keepdims=keepdims))
 
 
+def in_top_k(predictions, targets, k):
+    """Whether each target class is among the ``k`` largest predictions (as TF).
+
+    Args:
+        predictions: (batch, classes) scores.
+        targets: (batch,) integer class indices.
+        k: int.
+
+    Returns:
+        (batch,) boolean Tensor. Classes tied with the k-th largest score count as
+        inside the top k; a non-finite score of the target gives False.
+    """
+    p = _t(predictions).data
+    t = _t(targets).data
+    if p.ndim != 2 or t.ndim != 1 or t.shape[0] != p.shape[0]:
+        raise ValueError("in_top_k expects predictions of shape (batch, classes) and targets "
+                         f"of shape (batch,). Received shapes {tuple(p.shape)} and "
+                         f"{tuple(t.shape)}")
+    xp = dispatch.get_array_module(p)
+    ti = t.astype("int64")
+    valid = (ti >= 0) & (ti < p.shape[1])
+    tp = xp.take_along_axis(p, xp.clip(ti, 0, p.shape[1] - 1)[:, None], axis=1)  # (batch, 1)
+    above = (p > tp).sum(axis=1)
+    return _const(valid & xp.isfinite(tp[:, 0]) & (above < k))
+
+
 def cast(x, dtype):
     return ad.cast(_t(x), dtype)
 
 
 def stop_gradient(x):
+    """The value of ``x`` with no gradient flowing back through it."""
     return Tensor(_t(x).data)
 
 
 # -- activations and losses on tensors -----------------------------------------
 
-def relu(x, alpha=0.0, max_value=None):
+def relu(x, alpha=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit (Keras 2.2): ``x`` above ``threshold`` (else 0), capped at
+    ``max_value``, minus ``alpha * relu(threshold - x)`` below it."""
     x = _t(x)
-    y = ad.relu(x)
-    if alpha:
-        y = y - alpha * ad.relu(-x)
+    if threshold != 0:
+        y = x * Tensor((x.data > threshold).astype(x.dtype))
+    else:
+        y = ad.relu(x)
     if max_value is not None:
-        y = clip(y, -numpy.inf, max_value)
+        y = clip(y, 0.0, max_value)
+    if alpha:
+        y = y - alpha * ad.relu((threshold - x) if threshold != 0 else -x)
     return y
 
 
@@ -447,7 +911,8 @@ def sigmoid(x):
 
 
 def hard_sigmoid(x):
-    return ad.clip(_t(x) * 0.2 + 0.5, 0.0, 1.0)
+    """``clip(0.2 * x + 0.5, 0, 1)``."""
+    return clip(_t(x) * 0.2 + 0.5, 0.0, 1.0)
 
 
 def tanh(x):
@@ -474,40 +939,101 @@ def softmax(x, axis=-1):
     return ad.softmax(_t(x), axis)
 
 
+def _log_softmax(x, axis):
+    m = stop_gradient(max(x, axis, keepdims=True))
+    z = x - m
+    return z - log(sum(exp(z), axis, keepdims=True))
+
+
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    """Keras 2: renormalise ``output`` to sum 1, clip to [eps, 1-eps], -sum(target*log)."""
+    """Keras 2: ``output`` renormalised to sum 1, clipped to [eps, 1-eps];
+    ``-sum(target * log(output), axis)``. From logits: ``-sum(target * log_softmax)``.
+
+    Shapes: target and output (..., classes) -> (...,).
+    """
     target, output = _t(target), _t(output)
+    if target.dtype != output.dtype:
+        target = cast(target, output.dtype)
     if from_logits:
-        output = softmax(output, axis)
-    else:
-        output = output / sum(output, axis, keepdims=True)
+        return -sum(target * _log_softmax(output, axis), axis)
+    output = output / sum(output, axis, keepdims=True)
     output = clip(output, epsilon(), 1.0 - epsilon())
     return -sum(target * log(output), axis)
 
 
-def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    target, output = _t(target), _t(output)
+def _check_labels(labels, n_classes):
+    """Integer class labels in [0, n_classes): raise a clear error otherwise (one sync)."""
+    xp = dispatch.get_array_module(labels)
+    if labels.size == 0:
+        return
+    if labels.dtype.kind == "f":
+        stats = xp.stack([labels.min(), labels.max(),
+                          (labels != xp.floor(labels)).any().astype(labels.dtype)])
+    else:
+        stats = xp.stack([labels.min(), labels.max(), xp.zeros((), dtype=labels.dtype)])
+    lo, hi, frac = (float(v) for v in dispatch.to_host(stats))
+    if frac or not numpy.isfinite(lo) or not numpy.isfinite(hi):
+        raise ValueError("sparse_categorical_crossentropy expects integer class labels, but "
+                         "the targets hold non-integer values. Pass class indices "
+                         "0..classes-1 (for one-hot targets use categorical_crossentropy).")
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(
+            f"Labels out of range for sparse_categorical_crossentropy: the output has "
+            f"{n_classes} classes (valid labels 0..{n_classes - 1}), but the targets range "
+            f"over {int(lo)}..{int(hi)}. Give the last layer as many units as classes. "
+            f"Received: labels min={int(lo)}, max={int(hi)}")
+
+
+def _sparse_onehot(target, output, axis):
+    """Integer labels (...,) or (..., 1) -> one-hot like ``output`` (..., classes)."""
+    if axis not in (-1, output.ndim - 1):
+        raise ValueError("sparse_categorical_crossentropy supports the class axis -1 only. "
+                         f"Received: axis={axis!r}")
     labels = target.data
-    if labels.ndim == output.ndim:
-        labels = labels.reshape(labels.shape[:-1])
-    labels = labels.astype("int64")
+    lead = output.shape[:-1]
+    if tuple(labels.shape) != tuple(lead):
+        if labels.size == int(numpy.prod(lead, dtype=numpy.int64)) and (
+                labels.ndim == output.ndim and labels.shape[-1] == 1 or labels.ndim <= 1):
+            labels = labels.reshape(lead)
+        else:
+            raise ValueError(
+                f"sparse_categorical_crossentropy expects integer labels of shape {lead} or "
+                f"{lead + (1,)} for an output of shape {output.shape}. Received targets "
+                f"of shape {tuple(labels.shape)}.")
+    n_classes = output.shape[-1]
+    _check_labels(labels, n_classes)
     xp = dispatch.get_array_module(output.data)
-    onehot = xp.zeros(output.shape, dtype=output.dtype)
-    xp.put_along_axis(onehot, labels[..., None], 1, axis=-1) if xp is numpy else \
-        _cupy_put(onehot, labels)
-    return categorical_crossentropy(Tensor(onehot), output, from_logits, axis)
+    lab = labels.astype("int64")
+    return Tensor((lab[..., None] == xp.arange(n_classes)).astype(output.dtype))
 
 
-def _cupy_put(onehot, labels):
-    flat = onehot.reshape(-1, onehot.shape[-1])
-    flat[dispatch.get_array_module(flat).arange(flat.shape[0]), labels.reshape(-1)] = 1
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """Cross-entropy with integer targets (Keras 2 TensorFlow backend).
+
+    ``output`` is clipped to [eps, 1-eps] and then normalised inside the log:
+    ``log(sum(clip(output))) - log(clip(output)[target])``. From logits:
+    ``-log_softmax(output)[target]``. Labels outside 0..classes-1 raise ValueError.
+
+    Shapes: target (...,) or (..., 1) integers; output (..., classes) -> (...,).
+    """
+    target, output = _t(target), _t(output)
+    onehot = _sparse_onehot(target, output, axis)
+    if from_logits:
+        logp = _log_softmax(output, -1)
+    else:
+        p = clip(output, epsilon(), 1.0 - epsilon())
+        logp = log(p) - log(sum(p, -1, keepdims=True))
+    return -sum(onehot * logp, -1)
 
 
 def binary_crossentropy(target, output, from_logits=False):
-    """Keras 2: clip output to [eps, 1-eps], -(t*log(p) + (1-t)*log(1-p))."""
+    """Keras 2: output clipped to [eps, 1-eps], ``-(t*log(p) + (1-t)*log(1-p))``
+    elementwise. From logits: ``max(x, 0) - x*t + log(1 + exp(-|x|))``."""
     target, output = _t(target), _t(output)
+    if target.dtype != output.dtype:
+        target = cast(target, output.dtype)
     if from_logits:
-        output = sigmoid(output)
+        return relu(output) - output * target + softplus(-abs(output))
     output = clip(output, epsilon(), 1.0 - epsilon())
     return -(target * log(output) + (1.0 - target) * log(1.0 - output))
 

@@ -82,17 +82,16 @@ class Model:
             raise ValueError("target_tensors is not supported: gpuseq feeds targets from the "
                              "arrays given to fit(). Remove the argument.")
         opt = optimizers_mod.get(optimizer)
-        loss_fn, loss_name = compile_utils.resolve_loss(loss)
-        lw = compile_utils.resolve_loss_weight(loss_weights)
-        if sample_weight_mode not in (None, "temporal"):
-            sample_weight_mode = compile_utils._single(sample_weight_mode, "sample_weight_mode")
-            if sample_weight_mode not in (None, "temporal"):
-                raise ValueError("sample_weight_mode must be None or 'temporal'. "
-                                 f"Received: sample_weight_mode={sample_weight_mode!r}")
+        out_name = self.layers[-1].name if getattr(self, "layers", None) else None
+        loss_fn, loss_name = compile_utils.resolve_loss(loss, out_name)
+        lw = compile_utils.resolve_loss_weight(loss_weights, out_name)
+        sample_weight_mode = compile_utils.resolve_sample_weight_mode(sample_weight_mode,
+                                                                      out_name)
         out_shape = self._output_shape_or_none()
-        specs = compile_utils.resolve_metrics(metrics, loss_name, out_shape)
-        specs += compile_utils.resolve_metrics(weighted_metrics, loss_name, out_shape,
-                                               weighted=True)
+        specs = compile_utils.resolve_metrics(metrics, loss_fn, out_shape,
+                                              output_name=out_name)
+        specs += compile_utils.resolve_metrics(weighted_metrics, loss_fn, out_shape,
+                                               weighted=True, output_name=out_name)
         # commit only when everything resolved
         self.optimizer = opt
         self.loss = loss
@@ -106,6 +105,10 @@ class Model:
         self.sample_weight_mode = sample_weight_mode
         self.loss_weights = loss_weights
         self.weighted_metrics = weighted_metrics
+        if self.built:
+            # create the optimizer's state now, so that optimizer.set_weights() works
+            # before the first step (as after Keras builds its training function)
+            opt.build(self._trainable_variables())
         self.compiled = True
         self._fused = None
 
@@ -128,20 +131,33 @@ class Model:
     # ------------------------------------------------------------ metric names
     @property
     def metrics_names(self):
+        """``['loss', <metric names>...]``: the keys of the logs and of History.
+
+        A metric is named as written in compile() (``'acc'`` stays ``'acc'``,
+        ``'mse'`` stays ``'mse'``, a function by its ``__name__``); a function
+        returning a dict contributes its keys; ``weighted_metrics`` get the prefix
+        ``'weighted_'``; a repeated name gets ``_1``, ``_2``, ... (as Keras).
+        """
         if self._metrics_names is None:
-            names = ["loss"]
+            names, known = ["loss"], True
             for s in self._metric_specs:
                 if s.returns_dict is None:
                     self._probe_metric(s)
+                if s.returns_dict is None:
+                    known = False   # output shape unknown yet: ask again later
                 names.extend(s.dict_names if s.returns_dict else [s.name])
+            names = compile_utils.dedupe_names(names)
+            if not known:
+                return names
             self._metrics_names = names
         return self._metrics_names
 
     def _probe_metric(self, spec):
+        """Learn whether a metric returns a dict (and its keys) from a dummy batch."""
         shp = self._output_shape_or_none()
         if shp is None or any(d is None for d in shp[1:]):
-            spec.returns_dict = False
             return
+        fn = spec.resolve(self._loss_fn, shp)
         xp = dispatch.xp()
         probe = ad.Tensor(xp.full((2,) + tuple(shp[1:]), 0.5, dtype="float32"))
         if self._loss_name == "sparse_categorical_crossentropy":
@@ -150,13 +166,15 @@ class Model:
             yt = ad.Tensor(xp.zeros((2,) + tuple(shp[1:]), dtype="float32"))
         try:
             with ad.no_grad():
-                out = spec.fn(yt, probe)
+                out = fn(yt, probe)
         except Exception:
+            # the real batch decides (and renames the logs if it returns a dict)
             spec.returns_dict = False
             return
-        spec.returns_dict = isinstance(out, dict)
-        if spec.returns_dict:
-            spec.dict_names = list(out.keys())
+        if isinstance(out, dict):
+            spec.set_dict_keys(out.keys())
+        else:
+            spec.returns_dict = False
 
     # ---------------------------------------------------------- forward + loss
     def _loss_and_outputs(self, xs, y, sw, training):
@@ -188,48 +206,92 @@ class Model:
         return loss, y_pred, out_mask
 
     def _reduce_loss(self, per_sample, sw, mask):
+        """The batch loss from the per-sample (per-timestep) losses.
+
+        Keras >= 2.3 reduction: ``sum(w * loss) / N`` with N the number of loss
+        values (the plain mean without weights). 1-D weights broadcast over time
+        steps; 2-D weights (``sample_weight_mode='temporal'``) weight each step.
+        A mask first rescales the values so that the mean runs over unmasked
+        steps only (as Keras 2).
+        """
         if per_sample.ndim == 0:
-            return per_sample
+            if sw is None:
+                return per_sample
+            return per_sample * K.mean(ad.Tensor(sw.astype(per_sample.dtype)))
         if mask is not None and per_sample.ndim == mask.ndim:
             m = ad.Tensor(mask.astype(per_sample.dtype))
-            per_sample = per_sample * m / K.mean(m)
+            per_sample = per_sample * m / K.maximum(K.mean(m), K.epsilon())
         if sw is None:
             return K.mean(per_sample)
         w = sw
+        if w.ndim > per_sample.ndim or tuple(w.shape) != tuple(per_sample.shape[:w.ndim]):
+            raise ValueError(
+                f"sample_weight of shape {tuple(w.shape)} does not fit the loss values of "
+                f"shape {tuple(per_sample.shape)} (one per sample"
+                f"{' and time step' if per_sample.ndim > 1 else ''}). 2-D (temporal) "
+                "weights need a sequence output (e.g. return_sequences=True or "
+                "TimeDistributed); otherwise pass one weight per sample.")
         while w.ndim < per_sample.ndim:
             w = w[..., None]
         return K.sum(per_sample * ad.Tensor(w.astype(per_sample.dtype))) * \
             (1.0 / max(per_sample.size, 1))
 
-    def _metric_values(self, y, y_pred, sw):
-        """{name: device scalar} for every metric of the batch (no tape)."""
-        out = {}
+    def _metric_values(self, y, y_pred, sw, mask=None):
+        """{name: device scalar} for every metric of the batch (no tape).
+
+        Args:
+            y: targets (device array). y_pred: the output Tensor.
+            sw: per-sample / per-timestep weights or None (used by weighted metrics).
+            mask: the output mask or None (masked steps are left out of the mean).
+        """
+        vals = []
         y_t = ad.Tensor(y)
+        shp = self._output_shape_or_none()
+        stale = False
         with ad.no_grad():
             for s in self._metric_specs:
-                val = s.fn(y_t, y_pred)
+                fn = s.resolve(self._loss_fn, shp if shp is not None else tuple(y_pred.shape))
+                val = fn(y_t, y_pred)
+                w = sw if s.weighted else None
                 if isinstance(val, dict):
-                    s.returns_dict, s.dict_names = True, list(val.keys())
-                    for k, v in val.items():
-                        out[k] = self._reduce_metric(v, sw if s.weighted else None)
+                    stale |= s.set_dict_keys(val.keys())
+                    for k, v in zip(s.dict_names, val.values()):
+                        vals.append((k, self._reduce_metric(v, w, mask)))
                 else:
-                    if s.returns_dict is None:
+                    if s.returns_dict is not False:
+                        stale |= s.returns_dict is True
                         s.returns_dict = False
-                    out[s.name] = self._reduce_metric(val, sw if s.weighted else None)
-        return out
+                    vals.append((s.name, self._reduce_metric(val, w, mask)))
+        if stale:
+            self._metrics_names = None
+        names = self.metrics_names[1:]
+        if len(names) != len(vals):   # defensive: names follow the values just computed
+            names = compile_utils.dedupe_names(["loss"] + [k for k, _ in vals])[1:]
+        return {n: v for n, (_, v) in zip(names, vals)}
 
     @staticmethod
-    def _reduce_metric(v, sw):
+    def _reduce_metric(v, sw, mask=None):
+        """Batch value of a metric: the mean of its per-sample values, or with
+        weights (``weighted_metrics``) and/or a mask ``sum(v*w) / sum(w)``."""
         v = ad.as_tensor(v)
         if v.dtype.kind != "f":
             v = K.cast(v, "float32")
-        if sw is None or v.ndim == 0:
+        if v.ndim == 0 or (sw is None and mask is None):
             return K.mean(v)
-        w = sw
-        while w.ndim < v.ndim:
-            w = w[..., None]
-        w = ad.Tensor(dispatch.get_array_module(v.data).broadcast_to(
-            w.astype(v.dtype), v.shape))
+        xp = dispatch.get_array_module(v.data)
+        w = xp.ones(v.shape, dtype=v.dtype)
+        for extra in (sw, mask):
+            if extra is None:
+                continue
+            e = extra.astype(v.dtype)
+            while e.ndim > v.ndim:          # per-step weights, per-sample values
+                e = e.mean(axis=-1)
+            if tuple(e.shape) != tuple(v.shape[:e.ndim]):
+                continue
+            while e.ndim < v.ndim:
+                e = e[..., None]
+            w = w * e
+        w = ad.Tensor(w)
         return K.sum(v * w) / K.maximum(K.sum(w), 1e-12)
 
     # ------------------------------------------------------------ batch steps
@@ -237,21 +299,27 @@ class Model:
         params = self._trainable_variables()
         K.set_learning_phase(1)
         try:
-            loss, y_pred, _ = self._loss_and_outputs(xs, y, sw, training=True)
+            loss, y_pred, out_mask = self._loss_and_outputs(xs, y, sw, training=True)
         finally:
             K.set_learning_phase(0)
+        if params and not loss.requires_grad:
+            raise ValueError(
+                "The loss has no gradient with respect to the model's weights (it is built "
+                "only from non-differentiable operations such as K.round, K.argmax or "
+                "comparisons), so training cannot update anything. Write the loss with "
+                "differentiable gpuseq.backend functions.")
         grads = ad.gradients(loss, params)
         self.optimizer.apply_gradients(params, grads)
         logs = {"loss": _scalar(loss)}
-        for k, v in self._metric_values(y, ad.Tensor(y_pred.data), sw).items():
+        for k, v in self._metric_values(y, ad.Tensor(y_pred.data), sw, mask=out_mask).items():
             logs[k] = _scalar(v)
         return logs
 
     def _test_step(self, xs, y, sw):
         with ad.no_grad():
-            loss, y_pred, _ = self._loss_and_outputs(xs, y, sw, training=False)
+            loss, y_pred, out_mask = self._loss_and_outputs(xs, y, sw, training=False)
         logs = {"loss": _scalar(loss)}
-        for k, v in self._metric_values(y, y_pred, sw).items():
+        for k, v in self._metric_values(y, y_pred, sw, mask=out_mask).items():
             logs[k] = _scalar(v)
         return logs
 

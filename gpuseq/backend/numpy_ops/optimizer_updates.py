@@ -46,7 +46,9 @@ def adadelta_update(p, g, a, d, lr, rho, epsilon):
 
 def adam_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, amsgrad):
     """m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  vhat <- max(vhat, v) (AMSGrad);
-    p <- p - lr_t*m/(sqrt(vhat or v)+eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t)."""
+    p <- p - lr_t*m/(sqrt(vhat or v)+eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t).
+
+    ``vhat`` is only read when ``amsgrad`` is true; otherwise it may be None."""
     m *= beta_1
     m += (1 - beta_1) * g
     v *= beta_2

@@ -1,0 +1,511 @@
+"""Optimizers: one hand-computed step each, multi-step trajectories against an
+independent NumPy implementation of the Keras 2 formulas, decay, clipping, the
+lr variable, names/arguments/errors, config and state, and exact resumption."""
+import math
+
+import numpy as np
+import pytest
+
+import gpuseq.backend as K
+from gpuseq import optimizers
+from gpuseq.backend import autodiff as ad
+from gpuseq.backend import dispatch
+from gpuseq.callbacks import LearningRateScheduler
+from gpuseq.layers import Dense
+from gpuseq.models import Sequential
+from _gradcheck import one_blas_thread  # noqa: F401
+from gpuseq.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, Nadam, RMSprop
+
+
+def _step(opt, p0, g):
+    """Apply one step to a float64 weight; return the new value."""
+    p = ad.Variable(np.array(p0, dtype=np.float64))
+    opt.apply_gradients([p], [np.array(g, dtype=np.float64)])
+    return p.data
+
+
+# -- one step, computed by hand ---------------------------------------------------------------
+
+def test_sgd_step_by_hand():
+    assert _step(SGD(lr=0.1), [1.0], [0.5])[0] == pytest.approx(0.95, abs=1e-15)
+    opt = SGD(lr=0.1, momentum=0.9)
+    p = ad.Variable(np.array([1.0]))
+    opt.apply_gradients([p], [np.array([0.5])])      # v = -0.05, p = 0.95
+    opt.apply_gradients([p], [np.array([0.5])])      # v = 0.9*-0.05 - 0.05 = -0.095
+    assert p.data[0] == pytest.approx(0.95 - 0.095, abs=1e-15)
+    # Nesterov: p + 0.9*v - lr*g with v = -0.05
+    assert _step(SGD(lr=0.1, momentum=0.9, nesterov=True), [1.0], [0.5])[0] == \
+        pytest.approx(1 - 0.045 - 0.05, abs=1e-15)
+
+
+def test_rmsprop_step_by_hand():
+    # a = 0.1 * 0.25 = 0.025;  p = 1 - 0.001 * 0.5 / (sqrt(0.025) + 1e-7)
+    assert _step(RMSprop(), [1.0], [0.5])[0] == \
+        pytest.approx(1 - 0.001 * 0.5 / (0.15811388300841897 + 1e-7), abs=1e-15)
+
+
+def test_adagrad_step_by_hand():
+    # accumulator starts at 0: a = 0.25;  p = 1 - 0.01 * 0.5 / (0.5 + 1e-7)
+    assert _step(Adagrad(), [1.0], [0.5])[0] == pytest.approx(1 - 0.01 * 0.5 / 0.5000001,
+                                                              abs=1e-15)
+
+
+def test_adadelta_step_by_hand():
+    # a = 0.05 * 0.25 = 0.0125;  u = 0.5 * sqrt(1e-7) / sqrt(0.0125 + 1e-7);  p = 1 - 1.0 * u
+    u = 0.5 * math.sqrt(1e-7) / math.sqrt(0.0125001)
+    opt = Adadelta()
+    p = ad.Variable(np.array([1.0]))
+    opt.apply_gradients([p], [np.array([0.5])])
+    assert p.data[0] == pytest.approx(1 - u, abs=1e-15)
+    # d = 0.05 * u^2 feeds the second step
+    d = 0.05 * u * u
+    a = 0.95 * 0.0125 + 0.05 * 0.25
+    u2 = 0.5 * math.sqrt(d + 1e-7) / math.sqrt(a + 1e-7)
+    opt.apply_gradients([p], [np.array([0.5])])
+    assert p.data[0] == pytest.approx(1 - u - u2, abs=1e-15)
+
+
+def test_adam_step_by_hand():
+    # m = 0.05, v = 0.00025, lr_t = 0.001 * sqrt(1 - 0.999) / (1 - 0.9)
+    lr_t = 0.001 * math.sqrt(0.001) / 0.1
+    expected = 1 - lr_t * 0.05 / (math.sqrt(0.00025) + 1e-7)
+    assert _step(Adam(), [1.0], [0.5])[0] == pytest.approx(expected, abs=1e-15)
+    assert _step(Adam(amsgrad=True), [1.0], [0.5])[0] == pytest.approx(expected, abs=1e-15)
+
+
+def test_amsgrad_uses_the_running_maximum():
+    opt = Adam(lr=0.1, amsgrad=True)
+    p = ad.Variable(np.array([0.0]))
+    opt.apply_gradients([p], [np.array([1.0])])
+    p1 = p.data[0]
+    opt.apply_gradients([p], [np.array([0.0])])
+    m2, v2 = 0.9 * 0.1, 0.999 * 0.001
+    vhat = max(0.001, v2)
+    lr_t = 0.1 * math.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2)
+    assert p.data[0] == pytest.approx(p1 - lr_t * m2 / (math.sqrt(vhat) + 1e-7), abs=1e-15)
+
+
+def test_adamax_step_by_hand():
+    # m = 0.05, u = max(0, 0.5) = 0.5, lr_t = 0.002 / 0.1 = 0.02
+    assert _step(Adamax(), [1.0], [0.5])[0] == pytest.approx(1 - 0.02 * 0.05 / 0.5000001,
+                                                             abs=1e-15)
+
+
+def test_nadam_step_by_hand():
+    mc1 = 0.9 * (1 - 0.5 * 0.96 ** 0.004)
+    mc2 = 0.9 * (1 - 0.5 * 0.96 ** 0.008)
+    g = 0.5
+    g_prime = g / (1 - mc1)
+    m_prime = 0.1 * g / (1 - mc1 * mc2)
+    v_prime = 0.001 * g * g / (1 - 0.999)
+    m_bar = (1 - mc1) * g_prime + mc2 * m_prime
+    expected = 1 - 0.002 * m_bar / (math.sqrt(v_prime) + 1e-7)
+    assert _step(Nadam(), [1.0], [g])[0] == pytest.approx(expected, abs=1e-15)
+
+
+def test_keras2_defaults():
+    assert (float(SGD().lr), SGD().momentum, SGD().nesterov) == (0.01, 0.0, False)
+    assert (float(RMSprop().lr), RMSprop().rho, RMSprop().epsilon) == (0.001, 0.9, 1e-7)
+    assert (float(Adagrad().lr), Adagrad().epsilon) == (0.01, 1e-7)
+    assert (float(Adadelta().lr), Adadelta().rho, Adadelta().epsilon) == (1.0, 0.95, 1e-7)
+    a = Adam()
+    assert (float(a.lr), a.beta_1, a.beta_2, a.epsilon, a.amsgrad) == \
+        (0.001, 0.9, 0.999, 1e-7, False)
+    assert float(Adamax().lr) == 0.002
+    n = Nadam()
+    assert (float(n.lr), n.schedule_decay, n.epsilon) == (0.002, 0.004, 1e-7)
+    for o in (SGD(), RMSprop(), Adam()):
+        assert float(o.decay) == 0.0 and o.iterations == 0
+
+
+# -- trajectories against an independent NumPy implementation of Keras 2 ---------------------
+
+def _ref_trajectory(kind, cfg, p0s, grad_fn, steps):
+    """The Keras 2.2 update formulas, written out directly (float64, not in place)."""
+    lr, decay = cfg.get("lr", _DEFAULT_LR[kind]), cfg.get("decay", 0.0)
+    eps = cfg.get("epsilon", 1e-7)
+    b1, b2 = cfg.get("beta_1", 0.9), cfg.get("beta_2", 0.999)
+    ps = [p.copy() for p in p0s]
+    st = [dict() for _ in ps]
+    m_schedule = 1.0
+    for it in range(steps):
+        gs = grad_fn(ps)
+        if cfg.get("clipnorm"):
+            norm = math.sqrt(sum(float((g ** 2).sum()) for g in gs))
+            if norm >= cfg["clipnorm"]:
+                gs = [g * cfg["clipnorm"] / norm for g in gs]
+        if cfg.get("clipvalue"):
+            gs = [np.clip(g, -cfg["clipvalue"], cfg["clipvalue"]) for g in gs]
+        lr_t = lr / (1.0 + decay * it) if decay > 0 else lr
+        t = it + 1
+        if kind == "nadam":
+            sd = cfg.get("schedule_decay", 0.004)
+            mu_t = b1 * (1 - 0.5 * 0.96 ** (t * sd))
+            mu_t1 = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * sd))
+            ms_new = m_schedule * mu_t
+            ms_next = ms_new * mu_t1
+            m_schedule = ms_new
+        for i, g in enumerate(gs):
+            p, s = ps[i], st[i]
+            z = np.zeros_like(p)
+            if kind == "sgd":
+                mom = cfg.get("momentum", 0.0)
+                v = mom * s.get("v", z) - lr_t * g
+                s["v"] = v
+                ps[i] = p + mom * v - lr_t * g if cfg.get("nesterov") else p + v
+            elif kind == "rmsprop":
+                a = cfg.get("rho", 0.9) * s.get("a", z) + (1 - cfg.get("rho", 0.9)) * g ** 2
+                s["a"] = a
+                ps[i] = p - lr_t * g / (np.sqrt(a) + eps)
+            elif kind == "adagrad":
+                a = s.get("a", z) + g ** 2
+                s["a"] = a
+                ps[i] = p - lr_t * g / (np.sqrt(a) + eps)
+            elif kind == "adadelta":
+                rho = cfg.get("rho", 0.95)
+                a = rho * s.get("a", z) + (1 - rho) * g ** 2
+                d = s.get("d", z)
+                upd = g * np.sqrt(d + eps) / np.sqrt(a + eps)
+                ps[i] = p - lr_t * upd
+                s["a"], s["d"] = a, rho * d + (1 - rho) * upd ** 2
+            elif kind == "adam":
+                m = b1 * s.get("m", z) + (1 - b1) * g
+                v = b2 * s.get("v", z) + (1 - b2) * g ** 2
+                s["m"], s["v"] = m, v
+                a_t = lr_t * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                if cfg.get("amsgrad"):
+                    s["vhat"] = np.maximum(s.get("vhat", z), v)
+                    ps[i] = p - a_t * m / (np.sqrt(s["vhat"]) + eps)
+                else:
+                    ps[i] = p - a_t * m / (np.sqrt(v) + eps)
+            elif kind == "adamax":
+                m = b1 * s.get("m", z) + (1 - b1) * g
+                u = np.maximum(b2 * s.get("u", z), np.abs(g))
+                s["m"], s["u"] = m, u
+                ps[i] = p - lr_t / (1 - b1 ** t) * m / (u + eps)
+            elif kind == "nadam":
+                g_prime = g / (1 - ms_new)
+                m = b1 * s.get("m", z) + (1 - b1) * g
+                v = b2 * s.get("v", z) + (1 - b2) * g ** 2
+                s["m"], s["v"] = m, v
+                m_bar = (1 - mu_t) * g_prime + mu_t1 * m / (1 - ms_next)
+                ps[i] = p - lr * m_bar / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return ps
+
+
+_DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adagrad": 0.01, "adadelta": 1.0,
+               "adam": 0.001, "adamax": 0.002, "nadam": 0.002}
+
+TRAJ = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "decay": 0.1}),
+    ("rmsprop", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.01, "rho": 0.8, "decay": 0.05, "clipnorm": 1.0}),
+    ("adagrad", {"lr": 0.1}),
+    ("adagrad", {"lr": 0.1, "decay": 0.2, "clipvalue": 0.3}),
+    ("adadelta", {}),
+    ("adadelta", {"rho": 0.9, "decay": 0.01}),
+    ("adam", {"lr": 0.01}),
+    ("adam", {"lr": 0.01, "amsgrad": True, "decay": 0.05}),
+    ("adam", {"lr": 0.01, "clipnorm": 0.5, "clipvalue": 0.2}),
+    ("adamax", {"lr": 0.02}),
+    ("adamax", {"lr": 0.02, "decay": 0.1}),
+    ("nadam", {"lr": 0.01}),
+    ("nadam", {"lr": 0.01, "schedule_decay": 0.01, "clipnorm": 2.0}),
+]
+
+
+def _problem():
+    rng = np.random.default_rng(3)
+    shapes = [(4, 3), (3,)]
+    A = [rng.normal(size=(s[0] if len(s) > 1 else s[0],) * 2) for s in shapes]
+    b = [rng.normal(size=s) for s in shapes]
+    p0 = [rng.normal(size=s) for s in shapes]
+
+    def grad_fn(ps):
+        # gradient of 0.5 * ||A p - b||^2 (column-wise for the matrix), depends on p
+        return [A[i].T @ (A[i] @ p - b[i]) for i, p in enumerate(ps)]
+    return p0, grad_fn
+
+
+@pytest.mark.parametrize("kind,cfg", TRAJ, ids=[f"{k}-{'-'.join(c) or 'default'}"
+                                                for k, c in TRAJ])
+def test_trajectory_matches_keras2_reference(kind, cfg):
+    p0, grad_fn = _problem()
+    steps = 25
+    opt = optimizers.get(kind).__class__(**cfg)
+    params = [ad.Variable(p.copy()) for p in p0]
+    for _ in range(steps):
+        opt.apply_gradients(params, grad_fn([p.data for p in params]))
+    ref = _ref_trajectory(kind, cfg, p0, grad_fn, steps)
+    for got, want in zip(params, ref):
+        np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-12)
+    assert opt.iterations == steps
+    assert not np.allclose(ref[0], p0[0])      # it moved
+
+
+def test_time_decay_of_the_learning_rate():
+    opt = SGD(lr=1.0, decay=0.5)
+    p = ad.Variable(np.array([0.0]))
+    seen = []
+    for _ in range(3):
+        before = p.data[0]
+        opt.apply_gradients([p], [np.array([1.0])])
+        seen.append(before - p.data[0])
+    np.testing.assert_allclose(seen, [1.0, 1 / 1.5, 1 / 2.0])
+
+
+def test_clipnorm_uses_the_global_norm_of_all_gradients():
+    opt = SGD(lr=1.0, clipnorm=1.0)
+    a, b = ad.Variable(np.zeros(2)), ad.Variable(np.zeros((1, 1)))
+    opt.apply_gradients([a, b], [np.array([3.0, 0.0]), np.array([[4.0]])])
+    np.testing.assert_allclose(a.data, [-0.6, 0.0])
+    np.testing.assert_allclose(b.data, [[-0.8]])
+    opt = SGD(lr=1.0, clipnorm=10.0)                    # below the threshold: unchanged
+    a = ad.Variable(np.zeros(2))
+    opt.apply_gradients([a], [np.array([3.0, 4.0])])
+    np.testing.assert_allclose(a.data, [-3.0, -4.0])
+
+
+def test_clipvalue_clips_elements_after_clipnorm():
+    opt = SGD(lr=1.0, clipvalue=0.5)
+    a = ad.Variable(np.zeros(3))
+    opt.apply_gradients([a], [np.array([2.0, -0.2, -7.0])])
+    np.testing.assert_allclose(a.data, [-0.5, 0.2, 0.5])
+    opt = SGD(lr=1.0, clipnorm=1.0, clipvalue=0.7)
+    a = ad.Variable(np.zeros(2))
+    opt.apply_gradients([a], [np.array([3.0, 4.0])])     # -> [0.6, 0.8] -> [0.6, 0.7]
+    np.testing.assert_allclose(a.data, [-0.6, -0.7])
+
+
+def test_lr_is_a_variable_like_keras():
+    opt = SGD(lr=0.1)
+    p = ad.Variable(np.array([0.0]))
+    opt.apply_gradients([p], [np.array([1.0])])
+    K.set_value(opt.lr, 1.0)
+    assert K.get_value(opt.lr) == pytest.approx(1.0)
+    opt.apply_gradients([p], [np.array([1.0])])
+    assert p.data[0] == pytest.approx(-1.1)
+    opt.lr = 0.5
+    opt.learning_rate = 0.25
+    assert float(opt.lr) == 0.25 and opt.lr == 0.25 and opt.lr * 4 == 1.0
+    with pytest.raises(ValueError, match=r"invalid value for `lr`.*>= 0.*lr=-1"):
+        K.set_value(opt.lr, -1)
+
+
+def test_learning_rate_scheduler_callback_drives_the_lr(digits):
+    x, y = digits
+    m = Sequential([Dense(10, input_dim=64, activation="softmax")])
+    m.compile(SGD(lr=0.5), "sparse_categorical_crossentropy")
+    w0 = m.get_weights()
+    m.fit(x[:64], y[:64], epochs=2, verbose=0, callbacks=[LearningRateScheduler(lambda e: 0.0)])
+    assert K.get_value(m.optimizer.lr) == 0.0
+    for a, b in zip(w0, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- names, arguments and errors ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name,cls", [("sgd", SGD), ("SGD", SGD), ("rmsprop", RMSprop),
+                                      ("RMSprop", RMSprop), ("adagrad", Adagrad),
+                                      ("Adadelta", Adadelta), ("Adam", Adam), ("adam", Adam),
+                                      ("ADAMAX", Adamax), ("nadam", Nadam)])
+def test_names_are_case_insensitive(name, cls):
+    assert type(optimizers.get(name)) is cls
+
+
+def test_unknown_names_and_arguments_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown optimizer.*'Adam'.*'SGD'.*"
+                                         r"Received: optimizer='adamw'"):
+        optimizers.get("adamw")
+    with pytest.raises(TypeError, match=r"SGD got unexpected keyword argument\(s\) 'mommentum'"
+                                        r".*Valid arguments: lr, momentum, decay, nesterov, "
+                                        r"learning_rate, clipnorm, clipvalue"):
+        SGD(mommentum=0.9)
+    with pytest.raises(TypeError, match=r"Nadam has no `decay`"):
+        Nadam(decay=0.01)
+    with pytest.raises(TypeError, match=r"either `lr` or `learning_rate`"):
+        Adam(lr=0.1, learning_rate=0.1)
+    with pytest.raises(ValueError, match=r"Could not interpret optimizer.*Received: optimizer=3"):
+        optimizers.get(3)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: SGD(lr=-0.1), r"SGD: invalid value for `lr`.*Received: lr=-0.1"),
+    (lambda: SGD(momentum=-1), r"`momentum`"),
+    (lambda: SGD(decay=float("nan")), r"`decay`"),
+    (lambda: Adam(beta_1=1.0), r"`beta_1`: expected a number in \[0, 1\)"),
+    (lambda: RMSprop(rho=1.5), r"`rho`: expected a number in \[0, 1\]"),
+    (lambda: Adagrad(epsilon=-1e-7), r"`epsilon`"),
+    (lambda: SGD(clipnorm=-1), r"`clipnorm`"),
+    (lambda: Adam(lr="fast"), r"`lr`"),
+])
+def test_invalid_hyper_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_learning_rate_spelling_and_keras3_config():
+    assert float(Adam(learning_rate=0.02).lr) == 0.02
+    assert float(SGD(0.3).lr) == 0.3
+    opt = Adam.from_config({"name": "adam", "learning_rate": 0.005, "beta_1": 0.8,
+                            "weight_decay": None, "use_ema": False, "ema_momentum": 0.99,
+                            "global_clipnorm": None, "clipnorm": 1.0})
+    assert (float(opt.lr), opt.beta_1, opt.clipnorm) == (0.005, 0.8, 1.0)
+    with pytest.raises(TypeError, match="weight_decay"):
+        Adam.from_config({"learning_rate": 0.005, "weight_decay": 0.004})
+    assert SGD(global_clipnorm=2.0).clipnorm == 2.0
+
+
+@pytest.mark.parametrize("opt", [SGD(lr=0.2, momentum=0.5, decay=0.01, nesterov=True,
+                                     clipnorm=1.0), RMSprop(rho=0.8, epsilon=1e-6),
+                                 Adagrad(clipvalue=0.5), Adadelta(lr=0.5), Adam(amsgrad=True),
+                                 Adamax(beta_2=0.99), Nadam(schedule_decay=0.01)])
+def test_config_round_trip(opt):
+    cfg = opt.get_config()
+    assert "lr" in cfg
+    again = type(opt).from_config(cfg)
+    assert again.get_config() == cfg
+    again = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(again) is type(opt) and again.get_config() == cfg
+
+
+# -- state --------------------------------------------------------------------------------------
+
+def _two_params():
+    return [ad.Variable(np.ones((2, 3))), ad.Variable(np.ones(3))]
+
+
+@pytest.mark.parametrize("opt,slots", [(SGD(), 0), (SGD(momentum=0.9), 1), (RMSprop(), 1),
+                                       (Adagrad(), 1), (Adadelta(), 2), (Adam(), 2),
+                                       (Adam(amsgrad=True), 3), (Adamax(), 2)])
+def test_get_weights_layout(opt, slots):
+    ps = _two_params()
+    opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    w = opt.get_weights()
+    assert len(w) == 1 + 2 * slots and int(w[0]) == 1
+    assert [a.shape for a in w[1:]] == [(2, 3), (3,)] * slots
+
+
+def test_nadam_state_holds_the_momentum_schedule():
+    opt = Nadam()
+    ps = _two_params()
+    for _ in range(3):
+        opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    w = opt.get_weights()
+    ms = 1.0
+    for t in (1, 2, 3):
+        ms *= 0.9 * (1 - 0.5 * 0.96 ** (t * 0.004))
+    assert len(w) == 2 + 4 and int(w[0]) == 3 and float(w[1]) == pytest.approx(ms, rel=1e-15)
+
+
+def test_set_weights_checks_and_accepts_keras_224_layouts():
+    opt = RMSprop()
+    ps = _two_params()
+    opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    with pytest.raises(ValueError, match=r"expects 3 arrays .*received 4"):
+        opt.set_weights(opt.get_weights() + [np.zeros(3)])
+    with pytest.raises(ValueError, match=r"'accumulator' state of weight .* shape \(3,\)"):
+        opt.set_weights([np.array(1), np.zeros((2, 3)), np.zeros(4)])
+    opt.set_weights([np.full((2, 3), 2.0), np.full(3, 3.0)])      # Keras 2.2.4: no iterations
+    assert opt.iterations == 0 and opt.get_weights()[2].tolist() == [3.0, 3.0, 3.0]
+    adam = Adam()
+    adam.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    w = adam.get_weights()
+    adam.set_weights(w + [np.zeros(1), np.zeros(1)])              # Keras 2.2 unused vhats
+    assert len(adam.get_weights()) == 5
+
+
+def _mlp():
+    return Sequential([Dense(16, input_dim=64, activation="tanh"),
+                       Dense(10, activation="softmax")])
+
+
+RESUME = [SGD(lr=0.1, momentum=0.9, nesterov=True, decay=1e-3), SGD(lr=0.1),
+          RMSprop(decay=0.01), Adagrad(clipnorm=1.0), Adadelta(),
+          Adam(amsgrad=True, decay=1e-3), Adamax(clipvalue=0.1), Nadam()]
+
+
+@pytest.mark.parametrize("opt", RESUME, ids=lambda o: type(o).__name__)
+def test_resumed_training_continues_exactly(digits, opt):
+    x, y = digits
+    x, y = x[:160], y[:160]
+    init = _mlp()
+    w0 = init.get_weights()
+    cfg = optimizers.serialize(opt)
+
+    def fit(model, epochs):
+        model.fit(x, y, batch_size=40, epochs=epochs, shuffle=False, verbose=0)
+
+    # uninterrupted: 2 + 2 epochs
+    a = _mlp()
+    a.set_weights(w0)
+    a.compile(optimizers.deserialize(cfg), "sparse_categorical_crossentropy")
+    fit(a, 4)
+    # interrupted after 2 epochs: save weights, optimizer state and config
+    b = _mlp()
+    b.set_weights(w0)
+    b.compile(optimizers.deserialize(cfg), "sparse_categorical_crossentropy")
+    fit(b, 2)
+    saved_w, saved_ow = b.get_weights(), b.optimizer.get_weights()
+    # a new model and a new optimizer continue
+    c = _mlp()
+    c.compile(optimizers.deserialize(cfg), "sparse_categorical_crossentropy")
+    c.set_weights(saved_w)
+    c.optimizer.set_weights(saved_ow)
+    assert c.optimizer.iterations == 8
+    fit(c, 2)
+    for wa, wc in zip(a.get_weights(), c.get_weights()):
+        np.testing.assert_array_equal(wa, wc)
+    for sa, sc in zip(a.optimizer.get_weights(), c.optimizer.get_weights()):
+        np.testing.assert_array_equal(sa, sc)
+
+
+def test_state_given_before_the_model_is_built_is_applied_on_the_first_step(digits):
+    x, y = digits
+    x, y = x[:80], y[:80]
+    a = _mlp()
+    w0 = a.get_weights()
+    a.compile(Adam(lr=0.01), "sparse_categorical_crossentropy")
+    a.fit(x, y, batch_size=40, epochs=2, shuffle=False, verbose=0)
+    b = _mlp()
+    b.set_weights(w0)
+    b.compile(Adam(lr=0.01), "sparse_categorical_crossentropy")
+    b.fit(x, y, batch_size=40, epochs=1, shuffle=False, verbose=0)
+    # the new model has no input shape: compile cannot create the optimizer state yet
+    c = Sequential([Dense(16, activation="tanh"), Dense(10, activation="softmax")])
+    opt = Adam(lr=0.01)
+    c.compile(opt, "sparse_categorical_crossentropy")
+    opt.set_weights(b.optimizer.get_weights())
+    assert opt.iterations == 2
+    c.build((None, 64))
+    c.set_weights(b.get_weights())
+    c.fit(x, y, batch_size=40, epochs=1, shuffle=False, verbose=0)
+    for wa, wc in zip(a.get_weights(), c.get_weights()):
+        np.testing.assert_array_equal(wa, wc)
+
+
+# -- every backend: the update launches agree with NumPy ---------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda: RMSprop(), lambda: Adagrad(), lambda: Adadelta(),
+                                  lambda: Adam(), lambda: Adam(amsgrad=True),
+                                  lambda: Adamax(), lambda: Nadam(clipnorm=0.5)])
+def test_updates_on_the_active_backend_match_numpy(backend, make):
+    rng = np.random.default_rng(0)
+    p0 = [rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=3).astype("float32")]
+    gs = [[rng.normal(size=p.shape).astype("float32") for p in p0] for _ in range(3)]
+
+    def run():
+        opt = make()
+        ps = [ad.Variable(dispatch.to_device(p.copy())) for p in p0]
+        for g in gs:
+            opt.apply_gradients(ps, [dispatch.to_device(a) for a in g])
+        return [dispatch.to_host(p.data) for p in ps]
+
+    got = run()
+    with dispatch.use_backend("numpy"):
+        want = run()
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
