@@ -77,6 +77,13 @@ def set_backend(name):
         _state.xp = cupy
         _state.ops = importlib.import_module("gpuseq.backend.cupy_ops")
     elif name == "emulated":
+        import shutil
+        cxx = os.environ.get("CXX", "g++")
+        if shutil.which(cxx) is None:
+            raise BackendUnavailableError(
+                f"The 'emulated' backend compiles kernels/*.cu with a C++ compiler, but "
+                f"{cxx!r} was not found on PATH. Install g++ (or set CXX), or set "
+                "GPUSEQ_BACKEND=numpy.")
         _state.xp = numpy
         _state.ops = importlib.import_module("gpuseq.backend.cupy_ops")
     else:

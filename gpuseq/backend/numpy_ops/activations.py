@@ -97,7 +97,7 @@ def bias_activation_backward(gy, saved, kind):
     """-> (gz, gbias): gz (..., units), gbias (units,) (None when there was no bias)."""
     pre, y = saved
     gz = gy * activation_grad(pre, y, kind)
-    gb = gz.reshape(-1, gz.shape[-1]).sum(axis=0)
+    gb = gz.sum(axis=tuple(range(gz.ndim - 1)))
     return gz, gb
 
 

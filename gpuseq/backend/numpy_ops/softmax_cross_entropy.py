@@ -19,14 +19,13 @@ def _softmax_rows(logits):
 
 
 def _dense_target(target, n_classes, dtype):
-    """Integer labels (...,) or (..., 1) -> one-hot (..., C); float targets pass through."""
-    if target.dtype.kind in "iu":
-        lab = target.reshape(target.shape[:-1]) if (target.ndim >= 1 and target.shape[-1] == 1
-                                                     and target.ndim > 1) else target
-        oh = np.zeros(lab.shape + (n_classes,), dtype=dtype)
-        np.put_along_axis(oh, lab[..., None].astype(np.int64), 1, axis=-1)
-        return oh
-    return target.astype(dtype, copy=False)
+    """Class labels (...,) or (..., 1) -> one-hot (..., C)."""
+    lab = target.reshape(target.shape[:-1]) if (target.ndim > 1 and target.shape[-1] == 1) \
+        else target
+    lab = lab.astype(np.int64)          # float labels count as class indices, as in Keras
+    oh = np.zeros(lab.shape + (n_classes,), dtype=dtype)
+    np.put_along_axis(oh, lab[..., None], 1, axis=-1)
+    return oh
 
 
 def softmax_cross_entropy_forward(logits, target, sparse=False, epsilon=EPSILON):

@@ -1,0 +1,524 @@
+"""Find, compile and launch the CUDA kernels of ``kernels/*.cu``.
+
+The whole API an op module needs::
+
+    from gpuseq.backend import kernel_loader as kl
+
+    k = kl.get_kernel("activations", "activation_forward", x.dtype)
+    if n:
+        kl.launch(k, kl.grid_1d(n), kl.BLOCK_1D, (x, y, n, kind))
+
+* :func:`get_kernel` (source file stem, kernel name, dtype) -> :class:`Kernel`.
+  Each ``.cu`` file is one module, compiled lazily on first use, with every
+  kernel it lists on its ``@kernels:`` lines instantiated for ``float`` and
+  ``double`` (name expressions ``"activation_forward<float>"``, ...).
+* :func:`launch` (kernel, grid, block, args) checks the launch configuration
+  against the CUDA limits and every argument against the kernel's C++
+  parameter list (read from the source): arrays must live on the active
+  backend's device, have the parameter's dtype and be C-contiguous (and
+  writeable where the parameter is not const); Python scalars are converted to
+  the parameter's type (``numpy.float32``/``numpy.float64`` for ``T``,
+  ``numpy.int64`` for ``long long``); NumPy scalars must already have it.
+  RawKernel itself checks none of this: it ignores strides and passes a
+  Python float as a double whatever the kernel expects.
+* :func:`grid_1d` and :func:`row_block` give the launch shapes of grid-stride
+  and one-block-per-row kernels.
+
+Backends: under 'cupy' a kernel runs through ``cupy.RawModule`` (NVRTC);
+under 'emulated' the same source, the same checks and the same arguments run
+on the CPU through :mod:`gpuseq.backend.cuda_emulation` (g++), on NumPy arrays.
+
+Kernel source rules (see kernels/README.md): each listed kernel is declared
+``template <typename T> __global__ void name(params)`` with parameters among
+``T``, ``long long``, ``int``, ``unsigned int``, ``bool``, ``float``,
+``double`` and pointers to them (optionally ``const`` / ``__restrict__``).
+"""
+import hashlib
+import importlib
+import importlib.resources
+import os
+import pathlib
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+
+import numpy
+
+from . import dispatch
+
+BLOCK_1D = 256          # threads per block of the 1-D grid-stride kernels
+MAX_BLOCKS_1D = 65535   # cap of grid_1d: grid-stride loops cover the rest
+MAX_ROW_BLOCK = 256     # GS_MAX_ROW_BLOCK in kernels/gpuseq_common.cuh
+
+# numpy dtype of T -> the C++ type in the name expression
+KERNEL_DTYPES = {numpy.dtype(numpy.float32): "float", numpy.dtype(numpy.float64): "double"}
+
+# C++ parameter types the loader understands -> numpy dtype ('T' is the template type)
+_CPP_TYPES = {
+    "T": "T",
+    "float": numpy.dtype(numpy.float32),
+    "double": numpy.dtype(numpy.float64),
+    "long long": numpy.dtype(numpy.int64),
+    "long long int": numpy.dtype(numpy.int64),
+    "int": numpy.dtype(numpy.int32),
+    "unsigned int": numpy.dtype(numpy.uint32),
+    "unsigned": numpy.dtype(numpy.uint32),
+    "unsigned long long": numpy.dtype(numpy.uint64),
+    "unsigned char": numpy.dtype(numpy.uint8),
+    "bool": numpy.dtype(numpy.bool_),
+}
+
+# CUDA launch limits (compute capability >= 5.0)
+_MAX_THREADS = 1024
+_MAX_BLOCK = (1024, 1024, 64)
+_MAX_GRID = (2 ** 31 - 1, 65535, 65535)
+
+
+class KernelNotFoundError(LookupError):
+    """A kernel source or a kernel name that does not exist."""
+
+    def __str__(self):  # LookupError would quote the message like a KeyError
+        return str(self.args[0]) if self.args else ""
+
+
+class KernelSourceError(ValueError):
+    """A kernel source the loader cannot read (a listed kernel not declared as expected)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One kernel parameter: its name, element dtype, and whether it is a (const) pointer."""
+    name: str
+    dtype: numpy.dtype
+    pointer: bool
+    const: bool = False
+
+    def ctype(self):
+        """The C++ spelling, e.g. ``const float*``."""
+        base = {v: k for k, v in reversed(list(_CPP_TYPES.items())) if k != "T"}[self.dtype]
+        if not self.pointer:
+            return base
+        return ("const " if self.const else "") + base + "*"
+
+
+# ---------------------------------------------------------------------------
+# Finding the sources
+# ---------------------------------------------------------------------------
+
+def kernels_dir():
+    """The folder holding the ``.cu`` files: ``kernels/`` beside the ``gpuseq``
+    package in a source tree, else the installed ``gpuseq.kernels`` package data."""
+    here = pathlib.Path(__file__).resolve()
+    tree = here.parents[2] / "kernels"
+    if (tree / "gpuseq_common.cuh").is_file():
+        return tree
+    try:
+        res = importlib.resources.files("gpuseq.kernels")
+    except ModuleNotFoundError:
+        res = None
+    if res is not None:
+        path = pathlib.Path(str(res))
+        if (path / "gpuseq_common.cuh").is_file():
+            return path
+    raise FileNotFoundError(
+        "The CUDA kernel sources were not found: expected kernels/gpuseq_common.cuh beside "
+        f"the gpuseq package ({tree}) or the package data of gpuseq.kernels. Reinstall gpuseq "
+        "(pip install gpuseq) or run from a complete source checkout.")
+
+
+def sources():
+    """Stems of every kernel source, e.g. ``['activations', 'optimizers', ...]``."""
+    return sorted(p.stem for p in kernels_dir().glob("*.cu"))
+
+
+def source_path(source):
+    """Path of ``kernels/<source>.cu``; :class:`KernelNotFoundError` if it does not exist."""
+    path = kernels_dir() / (source + ".cu")
+    if not isinstance(source, str) or not path.is_file():
+        raise KernelNotFoundError(
+            f"Unknown kernel source. Expected one of {sources()} (the .cu files in "
+            f"{kernels_dir()}). Received: source={source!r}")
+    return path
+
+
+def cache_dir(kind):
+    """A writable cache folder ``<root>/<kind>`` for compiled kernel artefacts.
+
+    The root is ``$GPUSEQ_CACHE_DIR``, else ``$XDG_CACHE_HOME/gpuseq`` or
+    ``~/.cache/gpuseq``, else ``<temp>/gpuseq-cache-<uid>``: the first writable one.
+    """
+    root = os.environ.get("GPUSEQ_CACHE_DIR")
+    candidates = [pathlib.Path(root)] if root else []
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    candidates.append(pathlib.Path(xdg) / "gpuseq" if xdg else
+                      pathlib.Path.home() / ".cache" / "gpuseq")
+    candidates.append(pathlib.Path(tempfile.gettempdir()) / f"gpuseq-cache-{os.getuid()}")
+    for base in candidates:
+        path = base / kind
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(path, os.W_OK):
+            return path
+    raise OSError(
+        "No writable cache folder for compiled kernels. Set GPUSEQ_CACHE_DIR to a writable "
+        f"folder. Tried: {[str(c) for c in candidates]}")
+
+
+def headers_digest():
+    """Hash of the shared headers (``*.cuh``): part of every compile cache key."""
+    h = hashlib.sha256()
+    for p in sorted(kernels_dir().glob("*.cuh")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def compile_options():
+    """NVRTC options the modules are built with (CuPy appends ``-ftz=true`` and the arch).
+
+    The header digest define only changes CuPy's cache key when a ``.cuh`` changes
+    (CuPy hashes the source text and the options, not included files).
+    """
+    return ("-std=c++17", "--include-path=" + str(kernels_dir()),
+            "-DGPUSEQ_HEADERS_DIGEST=0x" + headers_digest())
+
+
+# ---------------------------------------------------------------------------
+# Reading the kernel list and the parameter lists from the source
+# ---------------------------------------------------------------------------
+
+_KERNELS_LINE = re.compile(r"@kernels:([^\n]*)")
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\([^)]*\)")
+
+
+def kernel_names_in(text):
+    """Kernel names listed on the ``@kernels:`` lines of a source text."""
+    names = []
+    for line in _KERNELS_LINE.findall(text):
+        names.extend(line.replace(",", " ").split())
+    return tuple(names)
+
+
+def _parse_param(kernel, text):
+    words = text.replace("*", " * ").split()
+    words = [w for w in words if w not in ("__restrict__", "__restrict", "volatile")]
+    const = "const" in words
+    words = [w for w in words if w != "const"]
+    stars = words.count("*")
+    words = [w for w in words if w != "*"]
+    if len(words) < 2 or stars > 1:
+        raise KernelSourceError(
+            f"Kernel '{kernel}': cannot read the parameter `{text.strip()}`. Expected "
+            "`[const] TYPE [*] [__restrict__] NAME` with TYPE one of "
+            f"{sorted(_CPP_TYPES)}.")
+    name, base = words[-1], " ".join(words[:-1])
+    if base not in _CPP_TYPES:
+        raise KernelSourceError(
+            f"Kernel '{kernel}': parameter `{name}` has the type `{base}`, which the launcher "
+            f"cannot check. Use one of {sorted(_CPP_TYPES)} or a pointer to one.")
+    return name, _CPP_TYPES[base], stars == 1, const and stars == 1
+
+
+def parse_signatures(text):
+    """{kernel name: ((name, dtype or 'T', pointer, const), ...)} for every listed kernel."""
+    names = kernel_names_in(text)
+    code = _LAUNCH_BOUNDS.sub(" ", _COMMENTS.sub(" ", text))
+    out = {}
+    for name in names:
+        pat = re.compile(r"template\s*<\s*typename\s+T\s*>\s*__global__\s+void\s+"
+                         + re.escape(name) + r"\s*\(([^)]*)\)")
+        found = pat.findall(code)
+        if len(found) != 1:
+            raise KernelSourceError(
+                f"Kernel '{name}' is listed on an @kernels: line but "
+                f"{'no' if not found else 'more than one'} declaration "
+                f"`template <typename T> __global__ void {name}(...)` was found. Declare it "
+                "exactly once, or remove it from the @kernels: list.")
+        params = found[0].strip()
+        out[name] = tuple(_parse_param(name, p) for p in params.split(",")) if params else ()
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Kernels and modules
+# ---------------------------------------------------------------------------
+
+class Kernel:
+    """One instantiated kernel: ``source``/``name`` for ``dtype``.
+
+    Attributes: ``name_expression`` (``'activation_forward<float>'``), ``params``
+    (tuple of :class:`Param`). Call it like :func:`launch`: ``k(grid, block, args)``.
+    """
+
+    def __init__(self, source, name, dtype, raw_params):
+        self.source = source
+        self.name = name
+        self.dtype = numpy.dtype(dtype)
+        self.name_expression = f"{name}<{KERNEL_DTYPES[self.dtype]}>"
+        self.params = tuple(Param(n, self.dtype if t == "T" else t, ptr, const)
+                            for n, t, ptr, const in raw_params)
+
+    @property
+    def qualified_name(self):
+        return f"{self.source}.cu::{self.name_expression}"
+
+    def signature(self):
+        """The C++ parameter list, e.g. ``'const float*,float*,int64,int64'``."""
+        return ",".join(("const " if p.const else "") + p.dtype.name + ("*" if p.pointer else "")
+                        for p in self.params)
+
+    def __call__(self, grid, block, args):
+        launch(self, grid, block, args)
+
+    def __repr__(self):
+        params = ", ".join(p.ctype() + " " + p.name for p in self.params)
+        return f"<Kernel {self.qualified_name}({params})>"
+
+
+class _Module:
+    """A parsed source: its kernels and, per backend, the compiled module."""
+
+    def __init__(self, source):
+        self.source = source
+        self.path = source_path(source)
+        self.text = self.path.read_text()
+        self.signatures = parse_signatures(self.text)
+        self.names = tuple(self.signatures)
+        self.compiled = {}  # backend name -> RawModule / EmulatedModule
+        self.lock = threading.Lock()
+
+    def name_expressions(self):
+        return [f"{n}<{t}>" for n in self.names for t in KERNEL_DTYPES.values()]
+
+    def function(self, backend, kernel):
+        with self.lock:
+            mod = self.compiled.get(backend)
+            if mod is None:
+                mod = self.compiled[backend] = self._compile(backend)
+        return mod.get_function(kernel.name_expression)
+
+    def _compile(self, backend):
+        if backend == "cupy":
+            cupy = importlib.import_module("cupy")
+            return cupy.RawModule(code=self.text, options=compile_options(),
+                                  name_expressions=self.name_expressions())
+        if backend == "emulated":
+            from . import cuda_emulation
+            mod = cuda_emulation.load_module(self.path, self.name_expressions(),
+                                             include_dirs=(kernels_dir(),))
+            self._check_emulated_signatures(mod)
+            return mod
+        raise RuntimeError(
+            f"Kernels run only on the 'cupy' and 'emulated' backends, but the active backend is "
+            f"{backend!r}. Use the op through dispatch.ops(), or activate a kernel backend with "
+            "dispatch.use_backend('cupy') / ('emulated').")
+
+    def _check_emulated_signatures(self, mod):
+        """The compiler's parameter types must equal what the launcher read from the source."""
+        for name in self.names:
+            for dtype in KERNEL_DTYPES:
+                k = Kernel(self.source, name, dtype, self.signatures[name])
+                compiled = mod.get_function(k.name_expression).signature
+                if compiled != k.signature():
+                    raise KernelSourceError(
+                        f"The launcher read the parameters of {k.qualified_name} as "
+                        f"({k.signature()}) but the compiler sees ({compiled}). Write the "
+                        "declaration in the plain form kernels/README.md describes.")
+
+
+_modules = {}
+_modules_lock = threading.Lock()
+
+
+def _module(source):
+    with _modules_lock:
+        mod = _modules.get(source)
+        if mod is None:
+            mod = _modules[source] = _Module(source)
+        return mod
+
+
+def kernel_names(source):
+    """Names of the kernels that ``kernels/<source>.cu`` lists on its ``@kernels:`` lines."""
+    return _module(source).names
+
+
+def name_expressions(source):
+    """Every name expression the module of ``source`` is compiled with."""
+    return _module(source).name_expressions()
+
+
+def get_kernel(source, name, dtype):
+    """The kernel ``name`` of ``kernels/<source>.cu`` instantiated for ``dtype``.
+
+    Args:
+        source: file stem, e.g. ``'activations'``.
+        name: a kernel listed on the file's ``@kernels:`` lines.
+        dtype: float32 or float64 (the template type T).
+    Raises:
+        KernelNotFoundError: unknown source or kernel name.
+        TypeError: a dtype the kernels are not instantiated for.
+    """
+    mod = _module(source)
+    if name not in mod.signatures:
+        raise KernelNotFoundError(
+            f"Unknown kernel {name!r} in kernels/{source}.cu. Expected one of "
+            f"{list(mod.names)} (the names on its @kernels: lines). Received: name={name!r}")
+    try:
+        dt = numpy.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in KERNEL_DTYPES:
+        raise TypeError(
+            f"Kernel {source}.cu::{name} is instantiated for float32 and float64 only. Cast "
+            f"the data with .astype('float32'). Received: dtype={dtype!r}")
+    return Kernel(source, name, dt, mod.signatures[name])
+
+
+# ---------------------------------------------------------------------------
+# Launch configuration helpers
+# ---------------------------------------------------------------------------
+
+def grid_1d(n, block=BLOCK_1D, max_blocks=MAX_BLOCKS_1D):
+    """Blocks for a grid-stride loop over ``n`` elements (n >= 1)."""
+    return (max(1, min(-(-int(n) // block), max_blocks)), 1, 1)
+
+
+def row_block(cols, max_threads=MAX_ROW_BLOCK):
+    """Threads per block of a one-block-per-row kernel: the smallest power of two
+    >= ``cols``, at least 32 (one warp), at most ``max_threads``."""
+    b = 32
+    while b < cols and b < max_threads:
+        b *= 2
+    return (b, 1, 1)
+
+
+def _dim3(what, value, kernel):
+    if isinstance(value, (int, numpy.integer)) and not isinstance(value, bool):
+        value = (int(value),)
+    if (not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 3
+            or not all(isinstance(v, (int, numpy.integer)) and not isinstance(v, bool)
+                       for v in value)):
+        raise TypeError(
+            f"Launching {kernel.qualified_name}: `{what}` must be an int or a tuple of 1 to 3 "
+            f"ints. Received: {what}={value!r}")
+    v = tuple(int(x) for x in value) + (1,) * (3 - len(value))
+    return v
+
+
+def _check_config(kernel, grid, block):
+    limits = {"grid": _MAX_GRID, "block": _MAX_BLOCK}
+    for what, dims in (("grid", grid), ("block", block)):
+        for axis, (d, lim) in enumerate(zip(dims, limits[what])):
+            if d < 1 or d > lim:
+                hint = (" Skip the launch when there is no work (n == 0)." if d < 1 else "")
+                raise ValueError(
+                    f"Invalid launch configuration for {kernel.qualified_name}: {what} dimension "
+                    f"{'xyz'[axis]} must be in [1, {lim}] (CUDA rejects it with "
+                    f"CUDA_ERROR_INVALID_VALUE).{hint} Received: grid={grid}, block={block}")
+    threads = block[0] * block[1] * block[2]
+    if threads > _MAX_THREADS:
+        raise ValueError(
+            f"Invalid launch configuration for {kernel.qualified_name}: a block may hold at most "
+            f"{_MAX_THREADS} threads, this one has {threads}. Received: block={block}")
+
+
+# ---------------------------------------------------------------------------
+# Argument checks and launch
+# ---------------------------------------------------------------------------
+
+def _array_module_name(a):
+    mod = type(a).__module__
+    return "cupy" if mod.startswith("cupy") else ("numpy" if isinstance(a, numpy.ndarray) else mod)
+
+
+def _check_array(kernel, i, p, a, backend):
+    where = f"argument {i} (`{p.ctype()} {p.name}`) of {kernel.qualified_name}"
+    expected = "cupy" if backend == "cupy" else "numpy"
+    is_array = isinstance(a, numpy.ndarray) or _array_module_name(a) == "cupy"
+    if not is_array or _array_module_name(a) != expected:
+        raise TypeError(
+            f"The {where} must be a {expected}.ndarray on the {backend!r} backend. Move the "
+            f"data with dispatch.to_device(). Received: type={type(a).__module__}."
+            f"{type(a).__name__}")
+    if a.dtype != p.dtype:
+        raise TypeError(
+            f"The {where} must have dtype {p.dtype.name}, the kernel reads its memory as "
+            f"{p.ctype()}. Convert it with .astype('{p.dtype.name}'). "
+            f"Received: dtype={a.dtype.name}, shape={a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(
+            f"The {where} must be C-contiguous: the kernel indexes flat memory and ignores "
+            f"strides. Pass xp.ascontiguousarray(...) of it. Received: shape={a.shape}, "
+            f"strides={a.strides}")
+    if not p.const and isinstance(a, numpy.ndarray) and not a.flags.writeable:
+        raise ValueError(
+            f"The {where} is written by the kernel, but the array is read-only. Pass a "
+            f"writeable copy. Received: shape={a.shape}")
+    return a
+
+
+def _convert_scalar(kernel, i, p, a):
+    where = f"argument {i} (`{p.ctype()} {p.name}`) of {kernel.qualified_name}"
+    if isinstance(a, numpy.generic):
+        if a.dtype != p.dtype:
+            raise TypeError(
+                f"The {where} must be a numpy.{p.dtype.name} scalar: RawKernel passes a NumPy "
+                f"scalar with its own size, so a {a.dtype.name} would be misread. Pass "
+                f"numpy.{p.dtype.name}(value), or a Python number. Received: "
+                f"numpy.{a.dtype.name}({a!r})")
+        return a
+    if isinstance(a, (bool, int, float)):
+        if p.dtype.kind == "f":
+            return p.dtype.type(a)
+        if p.dtype.kind == "b" and isinstance(a, bool):
+            return numpy.bool_(a)
+        if p.dtype.kind in "iu" and not isinstance(a, float):
+            info = numpy.iinfo(p.dtype)
+            if not info.min <= int(a) <= info.max:
+                raise ValueError(
+                    f"The {where} does not fit in {p.dtype.name} "
+                    f"([{info.min}, {info.max}]). Received: {a!r}")
+            return p.dtype.type(int(a))
+        raise TypeError(
+            f"The {where} takes a {p.dtype.name}; a Python {type(a).__name__} would change "
+            f"its meaning. Pass a value of that type. Received: {a!r}")
+    raise TypeError(
+        f"The {where} is a scalar parameter: pass a Python number or a numpy.{p.dtype.name}. "
+        f"Received: type={type(a).__module__}.{type(a).__name__}")
+
+
+def launch(kernel, grid, block, args):
+    """Check and launch ``kernel`` on the active backend ('cupy' or 'emulated').
+
+    Args:
+        kernel: a :class:`Kernel` from :func:`get_kernel`.
+        grid: blocks, an int or a tuple of 1 to 3 ints (each >= 1).
+        block: threads per block, an int or a tuple of 1 to 3 ints (at most 1024 in all).
+        args: one value per kernel parameter, in order. Arrays: ndarrays of the
+            active backend (cupy.ndarray, or numpy.ndarray under emulation) with
+            the parameter's dtype, C-contiguous. Scalars: Python numbers
+            (converted to the parameter's type) or NumPy scalars of that type.
+    Raises:
+        TypeError: wrong number of arguments, wrong array module or dtype, wrong scalar type.
+        ValueError: non-contiguous or read-only array, invalid grid/block.
+    """
+    backend = dispatch.backend()
+    grid = _dim3("grid", grid, kernel)
+    block = _dim3("block", block, kernel)
+    _check_config(kernel, grid, block)
+    args = tuple(args)
+    if len(args) != len(kernel.params):
+        raise TypeError(
+            f"{kernel.qualified_name} takes {len(kernel.params)} arguments "
+            f"({', '.join(p.ctype() + ' ' + p.name for p in kernel.params)}). "
+            f"Received: {len(args)} arguments")
+    checked = tuple(_check_array(kernel, i, p, a, backend) if p.pointer
+                    else _convert_scalar(kernel, i, p, a)
+                    for i, (p, a) in enumerate(zip(kernel.params, args)))
+    fn = _module(kernel.source).function(backend, kernel)
+    fn(grid, block, checked)

@@ -1,0 +1,186 @@
+/* Elementwise activations, forward and backward, and the bias-add fused with the
+ * activation that follows the GEMM of a Dense layer.
+ *
+ * @kernels: activation_forward activation_backward
+ * @kernels: bias_activation_forward bias_activation_backward
+ *
+ * Every kernel is a template over the element type T (float or double); the
+ * loader instantiates <float> and <double>. Arrays are C-contiguous, in device
+ * memory, of dtype T. Sizes are long long (numpy.int64); `kind` selects the
+ * activation with the code below (the index of the name in
+ * gpuseq/backend/numpy_ops/activations.py::ACTIVATION_KINDS):
+ *
+ *   0 linear        y = x                                 dy/dx = 1
+ *   1 relu          y = max(x, 0)                         dy/dx = x > 0
+ *   2 sigmoid       y = 0.5 * (tanh(x / 2) + 1)           dy/dx = y (1 - y)
+ *   3 hard_sigmoid  y = clip(0.2 x + 0.5, 0, 1)           dy/dx = 0.2 if -2.5 < x < 2.5 else 0
+ *   4 tanh          y = tanh(x)                           dy/dx = 1 - y^2
+ *   5 elu           y = x if x > 0 else expm1(x)          dy/dx = 1 if x > 0 else y + 1
+ *   6 selu          y = s (x if x > 0 else a expm1(x))    dy/dx = s if x > 0 else y + s a
+ *   7 softplus      y = max(x, 0) + log1p(exp(-|x|))      dy/dx = sigmoid(x)
+ *   8 softsign      y = x / (1 + |x|)                     dy/dx = 1 / (1 + |x|)^2
+ *   9 exponential   y = exp(x)                            dy/dx = y
+ *   (selu: a = 1.6732632423543772, s = 1.0507009873554805, the Keras constants)
+ *
+ * activation_forward(const T* x, T* y, long long n, long long kind)
+ *   x, y: (n,) flat.  y = act(x).
+ *   Reference: gpuseq/backend/numpy_ops/activations.py::activation_forward
+ *
+ * activation_backward(const T* gy, const T* x, const T* y, T* gx, long long n, long long kind)
+ *   all (n,) flat.  gx = gy * act'(x, y).
+ *   Reference: gpuseq/backend/numpy_ops/activations.py::activation_backward
+ *
+ * bias_activation_forward(const T* z, const T* bias, T* pre, T* y,
+ *                         long long n, long long units, long long kind)
+ *   z, pre, y: (n / units, units) row-major; bias: (units,).
+ *   pre = z + bias (broadcast over rows), y = act(pre).
+ *   Reference: gpuseq/backend/numpy_ops/activations.py::bias_activation_forward
+ *
+ *   Launch (all three above): 1-D grid-stride loop, block = (256, 1, 1),
+ *   grid = (min(ceil(n / 256), max_blocks), 1, 1); not launched when n == 0.
+ *
+ * bias_activation_backward(const T* gy, const T* pre, const T* y, T* gz, T* gbias,
+ *                          long long rows, long long units, long long kind)
+ *   gy, pre, y, gz: (rows, units) row-major; gbias: (units,).
+ *   gz = gy * act'(pre, y);  gbias[u] = sum over rows of gz[:, u].
+ *   Reference: gpuseq/backend/numpy_ops/activations.py::bias_activation_backward
+ *   Launch: block = (32, 8, 1): threadIdx.x walks 32 adjacent columns (coalesced),
+ *   threadIdx.y strides over rows; grid = (ceil(units / 32), 1, 1). The 8 partial
+ *   column sums of a block meet in shared memory (deterministic order, no atomics).
+ *   Not launched when rows * units == 0 (gbias is then zeros).
+ */
+#include "gpuseq_common.cuh"
+
+#define GS_ACT_LINEAR 0
+#define GS_ACT_RELU 1
+#define GS_ACT_SIGMOID 2
+#define GS_ACT_HARD_SIGMOID 3
+#define GS_ACT_TANH 4
+#define GS_ACT_ELU 5
+#define GS_ACT_SELU 6
+#define GS_ACT_SOFTPLUS 7
+#define GS_ACT_SOFTSIGN 8
+#define GS_ACT_EXPONENTIAL 9
+
+#define GS_SELU_ALPHA 1.6732632423543772848170429916717
+#define GS_SELU_SCALE 1.0507009873554804934193349852946
+#define GS_ELU_ALPHA 1.0
+
+namespace gs {
+
+template <typename T>
+__device__ __forceinline__ T sigmoid(T x) {
+    return T(0.5) * (tanh_(T(0.5) * x) + T(1));
+}
+
+template <typename T>
+__device__ __forceinline__ T act_value(T x, long long kind) {
+    switch (kind) {
+        case GS_ACT_RELU:
+            return x < T(0) ? T(0) : x;  // NaN passes through, like numpy.maximum
+        case GS_ACT_SIGMOID:
+            return sigmoid(x);
+        case GS_ACT_HARD_SIGMOID: {
+            const T v = T(0.2) * x + T(0.5);
+            return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);
+        }
+        case GS_ACT_TANH:
+            return tanh_(x);
+        case GS_ACT_ELU:
+            return x > T(0) ? x : T(GS_ELU_ALPHA) * expm1_(x);
+        case GS_ACT_SELU:
+            return T(GS_SELU_SCALE) * (x > T(0) ? x : T(GS_SELU_ALPHA) * expm1_(x));
+        case GS_ACT_SOFTPLUS:
+            return (x > T(0) ? x : T(0)) + log1p_(exp_(-abs_(x)));
+        case GS_ACT_SOFTSIGN:
+            return x / (T(1) + abs_(x));
+        case GS_ACT_EXPONENTIAL:
+            return exp_(x);
+        default:  // GS_ACT_LINEAR
+            return x;
+    }
+}
+
+// d act / dx from the input x and the output y.
+template <typename T>
+__device__ __forceinline__ T act_grad(T x, T y, long long kind) {
+    switch (kind) {
+        case GS_ACT_RELU:
+            return x > T(0) ? T(1) : T(0);
+        case GS_ACT_SIGMOID:
+            return y * (T(1) - y);
+        case GS_ACT_HARD_SIGMOID:
+            return (x > T(-2.5) && x < T(2.5)) ? T(0.2) : T(0);
+        case GS_ACT_TANH:
+            return T(1) - y * y;
+        case GS_ACT_ELU:
+            return x > T(0) ? T(1) : y + T(GS_ELU_ALPHA);
+        case GS_ACT_SELU:
+            return x > T(0) ? T(GS_SELU_SCALE) : y + T(GS_SELU_SCALE * GS_SELU_ALPHA);
+        case GS_ACT_SOFTPLUS:
+            return sigmoid(x);
+        case GS_ACT_SOFTSIGN: {
+            const T d = T(1) + abs_(x);
+            return T(1) / (d * d);
+        }
+        case GS_ACT_EXPONENTIAL:
+            return y;
+        default:  // GS_ACT_LINEAR
+            return T(1);
+    }
+}
+
+}  // namespace gs
+
+template <typename T>
+__global__ void activation_forward(const T* __restrict__ x, T* __restrict__ y, long long n,
+                                   long long kind) {
+    GS_GRID_STRIDE_LOOP(i, n) { y[i] = gs::act_value(x[i], kind); }
+}
+
+template <typename T>
+__global__ void activation_backward(const T* __restrict__ gy, const T* __restrict__ x,
+                                    const T* __restrict__ y, T* __restrict__ gx, long long n,
+                                    long long kind) {
+    GS_GRID_STRIDE_LOOP(i, n) { gx[i] = gy[i] * gs::act_grad(x[i], y[i], kind); }
+}
+
+template <typename T>
+__global__ void bias_activation_forward(const T* __restrict__ z, const T* __restrict__ bias,
+                                        T* __restrict__ pre, T* __restrict__ y, long long n,
+                                        long long units, long long kind) {
+    GS_GRID_STRIDE_LOOP(i, n) {
+        const T p = z[i] + bias[i % units];
+        pre[i] = p;
+        y[i] = gs::act_value(p, kind);
+    }
+}
+
+#define GS_BIAS_BWD_COLS 32
+#define GS_BIAS_BWD_ROWS 8
+
+template <typename T>
+__global__ void bias_activation_backward(const T* __restrict__ gy, const T* __restrict__ pre,
+                                         const T* __restrict__ y, T* __restrict__ gz,
+                                         T* __restrict__ gbias, long long rows, long long units,
+                                         long long kind) {
+    __shared__ T partial[GS_BIAS_BWD_ROWS][GS_BIAS_BWD_COLS];
+    if (blockDim.x != GS_BIAS_BWD_COLS || blockDim.y != GS_BIAS_BWD_ROWS) __trap();
+    const long long col = (long long)blockIdx.x * GS_BIAS_BWD_COLS + threadIdx.x;
+    T acc = T(0);
+    if (col < units) {
+        for (long long r = threadIdx.y; r < rows; r += GS_BIAS_BWD_ROWS) {
+            const long long i = r * units + col;
+            const T g = gy[i] * gs::act_grad(pre[i], y[i], kind);
+            gz[i] = g;
+            acc += g;
+        }
+    }
+    partial[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < units) {
+        T s = T(0);
+        for (int k = 0; k < GS_BIAS_BWD_ROWS; ++k) s += partial[k][threadIdx.x];
+        gbias[col] = s;
+    }
+}

@@ -1,0 +1,495 @@
+// CPU emulation of the CUDA execution model, so that g++ compiles the same
+// kernels/*.cu source that NVRTC compiles for the GPU.
+//
+// What it provides (and nothing more: a kernel that steps outside this subset
+// fails to compile here, which is the point):
+//   * qualifiers: __global__ __device__ __host__ __forceinline__ __noinline__
+//     __launch_bounds__(...) __restrict__ (native in g++), __shared__ for
+//     static arrays declared inside a kernel or device function;
+//   * built-in variables: threadIdx, blockIdx (uint3), blockDim, gridDim (dim3),
+//     warpSize; the types dim3 and uint3;
+//   * barriers: __syncthreads(), __syncthreads_count/and/or(pred). Every thread
+//     of a block is a cooperative fiber; a barrier suspends the fiber until every
+//     thread of the block has reached it, so the threads genuinely interleave
+//     at barriers. Reaching different barriers, or exiting while other threads
+//     wait at one, is reported as an error (undefined behaviour on a GPU);
+//   * __threadfence(), __threadfence_block(), __trap();
+//   * atomicAdd / atomicMax / atomicMin / atomicExch / atomicCAS on int,
+//     unsigned, unsigned long long, float, double (atomicAdd), exact because
+//     fibers of one launch never run at the same time;
+//   * math: the C float and double functions (expf, logf, tanhf, fmaxf, sqrtf,
+//     log1pf, expm1f, ...) plus CUDA's rsqrtf/rsqrt, __expf, __logf, __fdividef,
+//     __saturatef, __float_as_int, __int_as_float, __double_as_longlong,
+//     __longlong_as_double, __ldg, and min/max overloads of the integer and
+//     floating types.
+// Not provided: warp shuffles and votes, dynamic (extern) shared memory,
+// textures, cooperative groups, streams inside kernels.
+//
+// Execution: gpuseq_emu::launch() runs the blocks one after another on the
+// calling OS thread; inside a block, fibers run round-robin until each reaches a
+// barrier or returns. Fibers switch with _setjmp/_longjmp (no system call) on
+// stacks taken from a per-OS-thread pool, so launches from several Python
+// threads at once are independent (shared arrays and the built-in variables
+// are thread_local).
+#pragma once
+
+// _longjmp between fiber stacks must not go through glibc's fortified
+// __longjmp_chk, which rejects jumps to another stack.
+#ifdef _FORTIFY_SOURCE
+#undef _FORTIFY_SOURCE
+#endif
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+// ---------------------------------------------------------------------------
+// Qualifiers
+// ---------------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+// A static array inside the kernel body: one per block because blocks run one
+// after another on an OS thread; thread_local so concurrent launches from
+// other OS threads do not share it.
+#define __shared__ static thread_local
+
+// ---------------------------------------------------------------------------
+// Built-in types and variables
+// ---------------------------------------------------------------------------
+struct uint3 {
+    unsigned int x, y, z;
+};
+
+struct dim3 {
+    unsigned int x, y, z;
+    constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1)
+        : x(vx), y(vy), z(vz) {}
+};
+
+namespace gpuseq_emu {
+inline thread_local uint3 g_thread_idx = {0, 0, 0};
+inline thread_local uint3 g_block_idx = {0, 0, 0};
+inline thread_local dim3 g_block_dim = dim3(1, 1, 1);
+inline thread_local dim3 g_grid_dim = dim3(1, 1, 1);
+}  // namespace gpuseq_emu
+
+// Read-only views, like the CUDA built-ins.
+#define threadIdx (static_cast<const uint3&>(::gpuseq_emu::g_thread_idx))
+#define blockIdx (static_cast<const uint3&>(::gpuseq_emu::g_block_idx))
+#define blockDim (static_cast<const dim3&>(::gpuseq_emu::g_block_dim))
+#define gridDim (static_cast<const dim3&>(::gpuseq_emu::g_grid_dim))
+static constexpr int warpSize = 32;
+
+// ---------------------------------------------------------------------------
+// The fiber scheduler
+// ---------------------------------------------------------------------------
+namespace gpuseq_emu {
+
+enum FiberState { FIBER_IDLE, FIBER_RUNNING, FIBER_AT_BARRIER, FIBER_DONE };
+
+struct Fiber {
+    jmp_buf ctx;                 // where the fiber resumes
+    void* stack = nullptr;       // mmap'd region (guard page + stack)
+    size_t stack_bytes = 0;
+    bool parked = false;         // worker loop started and parked, ready for a task
+    FiberState state = FIBER_IDLE;
+    uint3 tid = {0, 0, 0};
+    const char* barrier_file = nullptr;  // source location of the barrier it waits at
+    int barrier_line = 0;
+    int predicate = 0;                   // for __syncthreads_count/and/or
+};
+
+struct Task {
+    void (*run)(void* ctx);
+    void* ctx;
+};
+
+static constexpr unsigned kMaxThreads = 1024;  // per block, as on every CUDA GPU
+
+struct Scheduler {
+    Fiber* fibers[kMaxThreads] = {};  // pool, grows to the largest block seen
+    unsigned nfibers = 0;
+    jmp_buf sched_ctx;                // where a fiber returns control
+    Fiber* current = nullptr;
+    Task task = {nullptr, nullptr};
+    bool failed = false;
+    char error[512] = {0};
+    // Barrier reduction results, double-buffered by phase parity.
+    long long pred_sum[2] = {0, 0};
+    long long pred_all[2] = {1, 1};
+    long long pred_any[2] = {0, 0};
+    unsigned phase = 0;
+    ~Scheduler() {
+        for (unsigned i = 0; i < nfibers; ++i) {
+            if (fibers[i]->stack) munmap(fibers[i]->stack, fibers[i]->stack_bytes);
+            delete fibers[i];
+        }
+    }
+};
+
+inline thread_local Scheduler g_sched;
+
+static constexpr size_t kStackBytes = 256 * 1024;
+
+// Park the current fiber and return control to the scheduler.
+__attribute__((noinline)) inline void yield_to_scheduler() {
+    Fiber* f = g_sched.current;
+    if (_setjmp(f->ctx) == 0) _longjmp(g_sched.sched_ctx, 1);
+}
+
+// Entry of a worker fiber: run tasks forever, parking in between.
+inline void worker_main() {
+    Fiber* f = g_sched.current;
+    f->parked = true;
+    f->state = FIBER_IDLE;
+    yield_to_scheduler();  // wait for the first task
+    for (;;) {
+        g_sched.task.run(g_sched.task.ctx);
+        g_sched.current->state = FIBER_DONE;
+        yield_to_scheduler();  // wait for the next task
+    }
+}
+
+// Start a worker on a fresh stack (once per pool slot; one system call).
+__attribute__((noinline)) inline bool start_worker(Fiber* f) {
+    if (f->stack == nullptr) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        f->stack_bytes = kStackBytes + page;
+        void* mem = mmap(nullptr, f->stack_bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mem == MAP_FAILED) return false;
+        mprotect(mem, page, PROT_NONE);  // guard page: overflow faults, never corrupts
+        f->stack = mem;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    ucontext_t here, there;
+    if (getcontext(&there) != 0) return false;
+    there.uc_stack.ss_sp = static_cast<char*>(f->stack) + page;
+    there.uc_stack.ss_size = f->stack_bytes - page;
+    there.uc_link = nullptr;
+    makecontext(&there, (void (*)())worker_main, 0);
+    g_sched.current = f;
+    f->parked = false;
+    if (_setjmp(g_sched.sched_ctx) == 0) swapcontext(&here, &there);
+    // the worker parked itself with _longjmp(sched_ctx)
+    return f->parked;
+}
+
+// Run fiber f until it parks (barrier, finished task).
+__attribute__((noinline)) inline void resume(Fiber* f) {
+    g_sched.current = f;
+    g_thread_idx = f->tid;
+    f->state = FIBER_RUNNING;
+    if (_setjmp(g_sched.sched_ctx) == 0) _longjmp(f->ctx, 1);
+}
+
+inline void fail(const char* msg) {
+    if (!g_sched.failed) {
+        g_sched.failed = true;
+        snprintf(g_sched.error, sizeof g_sched.error, "%s", msg);
+    }
+}
+
+struct BlockName {
+    char text[64];
+    BlockName() {
+        snprintf(text, sizeof text, "block (%u, %u, %u)", g_block_idx.x, g_block_idx.y,
+                 g_block_idx.z);
+    }
+};
+
+// Called by a thread at a barrier (identified by its source location: the
+// compiler may duplicate the call, so a code address would not identify it).
+__attribute__((noinline)) inline void barrier_wait(const char* file, int line, int pred) {
+    Fiber* f = g_sched.current;
+    f->barrier_file = file;
+    f->barrier_line = line;
+    f->predicate = pred;
+    unsigned p = g_sched.phase & 1u;
+    g_sched.pred_sum[p] += pred ? 1 : 0;
+    if (!pred) g_sched.pred_all[p] = 0;
+    if (pred) g_sched.pred_any[p] = 1;
+    f->state = FIBER_AT_BARRIER;
+    yield_to_scheduler();
+}
+
+// Run one block: every thread as a fiber, round-robin between barriers.
+inline bool run_block(unsigned nthreads) {
+    Scheduler& s = g_sched;
+    while (s.nfibers < nthreads) s.fibers[s.nfibers++] = new Fiber();
+    for (unsigned i = 0; i < nthreads; ++i) {
+        Fiber* f = s.fibers[i];
+        if (!f->parked && !start_worker(f)) {
+            fail("could not allocate a fiber stack for the CUDA emulation");
+            return false;
+        }
+        unsigned bx = g_block_dim.x, by = g_block_dim.y;
+        f->tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
+        f->state = FIBER_IDLE;
+    }
+    s.phase = 0;
+    s.pred_sum[0] = s.pred_sum[1] = 0;
+    s.pred_all[0] = s.pred_all[1] = 1;
+    s.pred_any[0] = s.pred_any[1] = 0;
+    bool first = true;
+    for (;;) {
+        for (unsigned i = 0; i < nthreads; ++i) {
+            Fiber* f = s.fibers[i];
+            if (first || f->state == FIBER_AT_BARRIER) resume(f);
+            if (s.failed) break;
+        }
+        first = false;
+        if (s.failed) break;
+        unsigned at_barrier = 0, done = 0;
+        const Fiber* first_waiter = nullptr;
+        const Fiber* other_waiter = nullptr;
+        for (unsigned i = 0; i < nthreads; ++i) {
+            Fiber* f = s.fibers[i];
+            if (f->state == FIBER_AT_BARRIER) {
+                if (at_barrier == 0) first_waiter = f;
+                else if (other_waiter == nullptr &&
+                         (f->barrier_line != first_waiter->barrier_line ||
+                          strcmp(f->barrier_file, first_waiter->barrier_file) != 0))
+                    other_waiter = f;
+                ++at_barrier;
+            } else if (f->state == FIBER_DONE) {
+                ++done;
+            }
+        }
+        if (done == nthreads) break;
+        if (at_barrier != nthreads) {
+            char buf[512];
+            snprintf(buf, sizeof buf,
+                     "the __syncthreads() at %s:%d was reached by %u of the %u threads of %s; "
+                     "the other %u returned first. Every thread of a block must reach the same "
+                     "barrier (do not return early before a __syncthreads()).",
+                     first_waiter->barrier_file, first_waiter->barrier_line, at_barrier,
+                     nthreads, BlockName().text, done);
+            fail(buf);
+            break;
+        }
+        if (other_waiter != nullptr) {
+            char buf[512];
+            snprintf(buf, sizeof buf,
+                     "the threads of %s waited at different barriers: thread (%u, %u, %u) at "
+                     "%s:%d and thread (%u, %u, %u) at %s:%d (a __syncthreads() inside "
+                     "divergent code). Every thread of a block must reach the same barrier.",
+                     BlockName().text, first_waiter->tid.x, first_waiter->tid.y,
+                     first_waiter->tid.z, first_waiter->barrier_file, first_waiter->barrier_line,
+                     other_waiter->tid.x, other_waiter->tid.y, other_waiter->tid.z,
+                     other_waiter->barrier_file, other_waiter->barrier_line);
+            fail(buf);
+            break;
+        }
+        // Everyone arrived: open the next phase (reset the other parity's reductions).
+        s.phase += 1;
+        unsigned q = s.phase & 1u;
+        s.pred_sum[q] = 0;
+        s.pred_all[q] = 1;
+        s.pred_any[q] = 0;
+    }
+    if (s.failed) {
+        // Fibers stopped inside the kernel can not be resumed: restart their workers
+        // (one context setup each) before the next launch uses them.
+        for (unsigned i = 0; i < nthreads; ++i) s.fibers[i]->parked = false;
+        return false;
+    }
+    return true;
+}
+
+// Launch `kernel` over grid x block, each thread calling it with `args`.
+template <typename Fn>
+inline int run_grid(Fn* body, const unsigned* grid, const unsigned* block, char* err,
+                    size_t errlen) {
+    Scheduler& s = g_sched;
+    s.failed = false;
+    s.error[0] = 0;
+    unsigned nthreads = block[0] * block[1] * block[2];
+    if (nthreads == 0 || nthreads > kMaxThreads || grid[0] == 0 || grid[1] == 0 || grid[2] == 0) {
+        snprintf(err, errlen, "invalid launch configuration grid=(%u, %u, %u) block=(%u, %u, %u)",
+                 grid[0], grid[1], grid[2], block[0], block[1], block[2]);
+        return 1;
+    }
+    g_grid_dim = dim3(grid[0], grid[1], grid[2]);
+    g_block_dim = dim3(block[0], block[1], block[2]);
+    s.task.run = [](void* ctx) { (*static_cast<Fn*>(ctx))(); };
+    s.task.ctx = body;
+    for (unsigned bz = 0; bz < grid[2]; ++bz)
+        for (unsigned by = 0; by < grid[1]; ++by)
+            for (unsigned bx = 0; bx < grid[0]; ++bx) {
+                g_block_idx = uint3{bx, by, bz};
+                if (!run_block(nthreads)) {
+                    snprintf(err, errlen, "%s", s.error);
+                    return 2;
+                }
+            }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Kernel signatures, as strings the Python side checks arguments against.
+// ---------------------------------------------------------------------------
+template <typename T> struct ScalarName;
+template <> struct ScalarName<float> { static constexpr const char* v = "float32"; };
+template <> struct ScalarName<double> { static constexpr const char* v = "float64"; };
+template <> struct ScalarName<long long> { static constexpr const char* v = "int64"; };
+template <> struct ScalarName<long> { static constexpr const char* v = "int64"; };
+template <> struct ScalarName<int> { static constexpr const char* v = "int32"; };
+template <> struct ScalarName<unsigned int> { static constexpr const char* v = "uint32"; };
+template <> struct ScalarName<unsigned long long> { static constexpr const char* v = "uint64"; };
+template <> struct ScalarName<unsigned long> { static constexpr const char* v = "uint64"; };
+template <> struct ScalarName<unsigned char> { static constexpr const char* v = "uint8"; };
+template <> struct ScalarName<bool> { static constexpr const char* v = "bool"; };
+
+// Appends the name of one parameter type ("const float32*", "int64", ...) to out.
+template <typename T> struct ParamName {
+    static void append(char* out, size_t cap) {
+        strncat(out, ScalarName<T>::v, cap - strlen(out) - 1);
+    }
+};
+template <typename T> struct ParamName<T*> {
+    static void append(char* out, size_t cap) {
+        using E = typename std::remove_cv<T>::type;
+        if (std::is_const<T>::value) strncat(out, "const ", cap - strlen(out) - 1);
+        strncat(out, ScalarName<E>::v, cap - strlen(out) - 1);
+        strncat(out, "*", cap - strlen(out) - 1);
+    }
+};
+
+// Writes "type,type,..." of a kernel's parameters into out.
+template <typename... A>
+inline void signature_of(void (*)(A...), char* out, size_t cap) {
+    out[0] = 0;
+    int i = 0;
+    (void)i;
+    using expand = int[];
+    (void)expand{0, ((i++ ? (void)strncat(out, ",", cap - strlen(out) - 1) : (void)0),
+                     ParamName<typename std::decay<A>::type>::append(out, cap), 0)...};
+}
+
+template <typename... A, size_t... I>
+inline void call_with(void (*k)(A...), void** args, std::index_sequence<I...>) {
+    k(*static_cast<typename std::decay<A>::type*>(args[I])...);
+}
+
+// The C entry points generated per name expression call this.
+template <typename... A>
+inline int launch(void (*k)(A...), const unsigned* grid, const unsigned* block, void** args,
+                  char* err, size_t errlen) {
+    auto body = [k, args]() { call_with(k, args, std::index_sequence_for<A...>{}); };
+    return run_grid(&body, grid, block, err, errlen);
+}
+
+}  // namespace gpuseq_emu
+
+// ---------------------------------------------------------------------------
+// Device functions
+// ---------------------------------------------------------------------------
+namespace gpuseq_emu {
+inline int barrier_count(const char* file, int line, int pred) {
+    barrier_wait(file, line, pred);
+    return (int)g_sched.pred_sum[(g_sched.phase - 1) & 1u];
+}
+inline int barrier_and(const char* file, int line, int pred) {
+    barrier_wait(file, line, pred);
+    return (int)g_sched.pred_all[(g_sched.phase - 1) & 1u];
+}
+inline int barrier_or(const char* file, int line, int pred) {
+    barrier_wait(file, line, pred);
+    return (int)g_sched.pred_any[(g_sched.phase - 1) & 1u];
+}
+}  // namespace gpuseq_emu
+// Macros, so that each barrier carries the file and line it is written at.
+#define __syncthreads() ::gpuseq_emu::barrier_wait(__FILE__, __LINE__, 1)
+#define __syncthreads_count(pred) ::gpuseq_emu::barrier_count(__FILE__, __LINE__, (pred) ? 1 : 0)
+#define __syncthreads_and(pred) ::gpuseq_emu::barrier_and(__FILE__, __LINE__, (pred) ? 1 : 0)
+#define __syncthreads_or(pred) ::gpuseq_emu::barrier_or(__FILE__, __LINE__, (pred) ? 1 : 0)
+inline void __threadfence() {}
+inline void __threadfence_block() {}
+[[noreturn]] inline void __trap() {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the kernel executed __trap() in %s", ::gpuseq_emu::BlockName().text);
+    ::gpuseq_emu::fail(msg);
+    _longjmp(::gpuseq_emu::g_sched.sched_ctx, 1);
+}
+
+// Atomics: fibers never run at the same time, so a plain read-modify-write is exact.
+template <typename T> inline T gpuseq_emu_atomic_add(T* a, T v) { T o = *a; *a = o + v; return o; }
+inline int atomicAdd(int* a, int v) { return gpuseq_emu_atomic_add(a, v); }
+inline unsigned int atomicAdd(unsigned int* a, unsigned int v) {
+    return gpuseq_emu_atomic_add(a, v);
+}
+inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) {
+    return gpuseq_emu_atomic_add(a, v);
+}
+inline float atomicAdd(float* a, float v) { return gpuseq_emu_atomic_add(a, v); }
+inline double atomicAdd(double* a, double v) { return gpuseq_emu_atomic_add(a, v); }
+inline int atomicMax(int* a, int v) { int o = *a; if (v > o) *a = v; return o; }
+inline int atomicMin(int* a, int v) { int o = *a; if (v < o) *a = v; return o; }
+inline unsigned int atomicMax(unsigned int* a, unsigned int v) {
+    unsigned o = *a; if (v > o) *a = v; return o;
+}
+inline unsigned int atomicMin(unsigned int* a, unsigned int v) {
+    unsigned o = *a; if (v < o) *a = v; return o;
+}
+inline int atomicExch(int* a, int v) { int o = *a; *a = v; return o; }
+inline float atomicExch(float* a, float v) { float o = *a; *a = v; return o; }
+inline int atomicCAS(int* a, int cmp, int v) { int o = *a; if (o == cmp) *a = v; return o; }
+inline unsigned long long atomicCAS(unsigned long long* a, unsigned long long cmp,
+                                    unsigned long long v) {
+    unsigned long long o = *a; if (o == cmp) *a = v; return o;
+}
+
+// CUDA math functions that the C library lacks.
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+inline int __float_as_int(float x) { int i; memcpy(&i, &x, sizeof i); return i; }
+inline float __int_as_float(int i) { float x; memcpy(&x, &i, sizeof x); return x; }
+inline long long __double_as_longlong(double x) { long long i; memcpy(&i, &x, sizeof i); return i; }
+inline double __longlong_as_double(long long i) { double x; memcpy(&x, &i, sizeof x); return x; }
+template <typename T> inline T __ldg(const T* p) { return *p; }
+
+// min / max overloads, as CUDA device code has them.
+#define GPUSEQ_EMU_MINMAX(T)                                  \
+    inline T min(T a, T b) { return b < a ? b : a; }          \
+    inline T max(T a, T b) { return a < b ? b : a; }
+GPUSEQ_EMU_MINMAX(int)
+GPUSEQ_EMU_MINMAX(unsigned int)
+GPUSEQ_EMU_MINMAX(long)
+GPUSEQ_EMU_MINMAX(unsigned long)
+GPUSEQ_EMU_MINMAX(long long)
+GPUSEQ_EMU_MINMAX(unsigned long long)
+#undef GPUSEQ_EMU_MINMAX
+inline float min(float a, float b) { return fminf(a, b); }
+inline float max(float a, float b) { return fmaxf(a, b); }
+inline double min(double a, double b) { return fmin(a, b); }
+inline double max(double a, double b) { return fmax(a, b); }
+
+// Entry-point helper used by the generated trampoline translation unit.
+#define GPUSEQ_EMU_EXPORT(INDEX, ...)                                                        \
+    extern "C" int gpuseq_emu_launch_##INDEX(const unsigned* grid, const unsigned* block,    \
+                                             void** args, char* err, size_t errlen) {        \
+        return ::gpuseq_emu::launch(&__VA_ARGS__, grid, block, args, err, errlen);           \
+    }                                                                                         \
+    extern "C" const char* gpuseq_emu_signature_##INDEX() {                                   \
+        static char s[1024];                                                                  \
+        ::gpuseq_emu::signature_of(&__VA_ARGS__, s, sizeof s);                                \
+        return s;                                                                             \
+    }
