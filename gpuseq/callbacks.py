@@ -425,11 +425,17 @@ class ProgbarLogger(Callback):
         self.progbar = None
         self.log_values = []
 
+    def _read_params(self):
+        self.verbose = self.params.get("verbose", 1)
+        self.epochs = self.params.get("epochs", self.epochs)
+
     def on_train_begin(self, logs=None):
-        self.verbose = self.params["verbose"]
-        self.epochs = self.params["epochs"]
+        self._read_params()
 
     def on_epoch_begin(self, epoch, logs=None):
+        # Read again: a generator loop may only know its parameters after the first
+        # batch, and so call set_params after on_train_begin.
+        self._read_params()
         if self.verbose:
             print("Epoch %d/%d" % (epoch + 1, self.epochs))
             self.target = self.params["steps"] if self.use_steps else self.params["samples"]

@@ -428,3 +428,38 @@ def test_clear_session_restarts_auto_names():
     assert Dense(2).name == "dense_1" and Dense(2).name == "dense_2"
     K.clear_session()
     assert Dense(2).name == "dense_1"
+
+
+def test_callbacks_receive_validation_data_and_params_before_train_begin(capsys):
+    seen = {}
+
+    class Probe(callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["metrics"] = list(self.params["metrics"])
+            seen["val"] = [a.shape for a in self.validation_data]
+
+    m = linear_model(metrics=["mae"])
+    x, y = np.zeros((10, 2), "float32"), np.zeros((10, 1), "float32")
+    m.fit(x, y, validation_split=0.2, epochs=1, callbacks=[Probe()], verbose=2)
+    assert seen["metrics"] == ["loss", "mae", "val_loss", "val_mae"]
+    assert seen["val"] == [(2, 2), (2, 1), (2,)]
+    assert "Train on 8 samples, validate on 2 samples" in capsys.readouterr().out
+
+
+def test_fit_generator_sets_params_before_train_begin_on_an_unbuilt_model():
+    seen = {}
+
+    class Probe(callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["metrics"] = list(self.params["metrics"])
+
+    m = Sequential([Dense(1)])
+    m.compile("sgd", "mse", metrics=["mae"])
+
+    def gen():
+        while True:
+            yield np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
+
+    h = m.fit_generator(gen(), steps_per_epoch=2, epochs=1, callbacks=[Probe()], verbose=0)
+    assert seen["metrics"] == ["loss", "mae"] and m.input_shape == (None, 3)
+    assert len(h.history["loss"]) == 1

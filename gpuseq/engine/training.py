@@ -460,6 +460,14 @@ class Model:
             "batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
             "samples": n, "verbose": verbose, "do_validation": do_validation,
             "metrics": callback_metrics})
+        if do_validation:
+            # Keras hands the validation arrays to every callback (AUC-style callbacks use it)
+            vdata = list(val[0]) + [val[1], val[2] if val[2] is not None
+                                    else numpy.ones(len(val[1]), "float32")]
+            for cb in cb_list:
+                cb.validation_data = vdata
+            if verbose:
+                print(f"Train on {n} samples, validate on {int(val[0][0].shape[0])} samples")
         self.stop_training = False
         rng = grandom.rng()
         cursor = [None, 0]   # for steps_per_epoch: (batches, position) carried across epochs
@@ -662,31 +670,30 @@ class Model:
         cb_list += list(callbacks or []) + [self.history]
         callbacks_obj = cbks.CallbackList(cb_list)
         callbacks_obj.set_model(self)
-        out_labels = None
+        # The first batch is drawn before training starts: it builds a model that has no
+        # input shape yet, so the metric names are known when the callbacks are set up.
+        x, y, sw = _unpack_batch(next(it))
+        pending = self._prepare(x, y, sw, class_weight)
+        out_labels = self.metrics_names
+        callbacks_obj.set_params({
+            "epochs": epochs, "steps": steps_per_epoch, "samples": samples_per_epoch,
+            "verbose": verbose, "do_validation": do_validation,
+            "metrics": list(out_labels) + (["val_" + k for k in out_labels]
+                                           if do_validation else [])})
         self.stop_training = False
-        first = True
         callbacks_obj.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
+                callbacks_obj.on_epoch_begin(epoch)
                 step, seen = 0, 0
                 epoch_logs = {}
                 while (samples_per_epoch is None and step < steps_per_epoch) or \
                         (samples_per_epoch is not None and seen < samples_per_epoch):
-                    x, y, sw = _unpack_batch(next(it))
-                    xs, yy, sww, n = self._prepare(x, y, sw, class_weight)
-                    if first:
-                        out_labels = self.metrics_names
-                        cbm = list(out_labels) + (["val_" + k for k in out_labels]
-                                                  if do_validation else [])
-                        callbacks_obj.set_params({
-                            "epochs": epochs, "steps": steps_per_epoch,
-                            "samples": samples_per_epoch, "verbose": verbose,
-                            "do_validation": do_validation, "metrics": cbm})
-                        if epoch == initial_epoch:
-                            callbacks_obj.on_epoch_begin(epoch)
-                        first = False
-                    elif step == 0:
-                        callbacks_obj.on_epoch_begin(epoch)
+                    if pending is not None:
+                        (xs, yy, sww, n), pending = pending, None
+                    else:
+                        x, y, sw = _unpack_batch(next(it))
+                        xs, yy, sww, n = self._prepare(x, y, sw, class_weight)
                     batch_logs = {"batch": step, "size": n}
                     callbacks_obj.on_batch_begin(step, batch_logs)
                     outs = self._guard_oom(

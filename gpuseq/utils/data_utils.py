@@ -199,7 +199,8 @@ class OrderedEnqueuer(SequenceEnqueuer):
 
     def _start_threads(self):
         self._executor = ThreadPoolExecutor(max_workers=self.workers)
-        thread = threading.Thread(target=self._run, daemon=True)
+        thread = threading.Thread(target=self._run, daemon=True,
+                                  name="gpuseq-enqueuer-0")
         self._threads = [thread]
         thread.start()
 
@@ -278,8 +279,9 @@ class GeneratorEnqueuer(SequenceEnqueuer):
         self._iterator = iter(self.sequence)
         self._exhausted = False
         self._live = self.workers
-        self._threads = [threading.Thread(target=self._run, daemon=True)
-                         for _ in range(self.workers)]
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name="gpuseq-enqueuer-%d" % i)
+                         for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
 
