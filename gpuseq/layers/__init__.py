@@ -4,7 +4,17 @@ from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten, 
                    Lambda, Masking, Permute, RepeatVector, Reshape)
 from .merge import Merge  # noqa: F401
 # convolution and pooling layers
+from .convolutional import (Conv1D, Conv2D, Convolution1D, Convolution2D,  # noqa: F401
+                            Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
+                            ZeroPadding1D, ZeroPadding2D)
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
+                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D,
+                      GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D,
+                      GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 # recurrent layers, embeddings and wrappers
+from .embeddings import Embedding  # noqa: F401
+from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
+from .wrappers import Bidirectional, TimeDistributed, Wrapper  # noqa: F401
 
 # Registry used by deserialize (model_from_json / load_model): class name -> class.
 _REGISTRY = {}
@@ -18,20 +28,14 @@ def register(*classes):
 register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
          ActivityRegularization, Masking, Merge)
 # register convolution and pooling layers
+register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
+         UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 # register recurrent layers, embeddings and wrappers
+register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 
 
 def deserialize(config, custom_objects=None):
-    """A layer from ``{'class_name': ..., 'config': {...}}``."""
-    name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _REGISTRY.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown layer class {name!r}. If it is a custom layer, pass it in "
-                         f"custom_objects={{'{name}': {name}}}.")
-    cfg = dict(config.get("config", {}))
-    if custom_objects and hasattr(cls, "from_config"):
-        try:
-            return cls.from_config(cfg, custom_objects=custom_objects)
-        except TypeError:
-            pass
-    return cls.from_config(cfg)
+    """A layer from ``{'class_name': ..., 'config': {...}}`` (any Keras version's form)."""
+    from ..saving.config import deserialize_layer
+    return deserialize_layer(config, custom_objects=custom_objects)

@@ -1,0 +1,160 @@
+"""Training speed of the seed convolutional models: gpuseq against Keras 3 (torch, JAX).
+
+Models (the Keras guide's, as in the seed documents):
+  * vgg:    Conv2D(32, 3x3, relu) x 2 -> MaxPooling2D -> Dropout(0.25)
+            -> Conv2D(64, 3x3, relu) x 2 -> MaxPooling2D -> Dropout(0.25) -> Flatten
+            -> Dense(256, relu) -> Dropout(0.5) -> Dense(10, softmax) on 100x100x3 images,
+            categorical cross-entropy, SGD(0.01, momentum 0.9, Nesterov); batch 32.
+  * conv1d: Conv1D(64, 3, relu) x 2 -> MaxPooling1D(3) -> Conv1D(128, 3, relu) x 2
+            -> GlobalAveragePooling1D -> Dropout(0.5) -> Dense(1, sigmoid) on sequences
+            of 64 steps x 100 features, binary cross-entropy, RMSprop; batch 16.
+
+The figure is samples per second of one training epoch (after a warm-up fit on a few
+batches), every framework on the same data in the same run; each Keras backend runs
+in its own child process (benchmarks/peers.py). Targets: gpuseq's NumPy backend at
+least 0.7x Keras-on-torch on vgg and at least 1.0x Keras-on-JAX on conv1d (CPU).
+
+    python benchmarks/bench_conv.py                       # NumPy backend vs Keras torch/JAX
+    python benchmarks/bench_conv.py --small               # tiny sizes, to see that it works
+    python benchmarks/bench_conv.py --backend cupy        # gpuseq on the GPU
+    python benchmarks/bench_conv.py --threads 1           # every framework on one thread
+    python benchmarks/bench_conv.py --out benchmarks/results/conv.json
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+from peers import environment, run_gpuseq, run_keras, thread_env  # noqa: E402
+
+MODELS = {
+    # samples per timed epoch (full run / --small), batch size, target (peer, ratio)
+    "vgg": {"samples": 320, "small": 64, "batch_size": 32, "target": ("torch", 0.7)},
+    "conv1d": {"samples": 4096, "small": 256, "batch_size": 16, "target": ("jax", 1.0)},
+}
+
+
+def make_data(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    if model == "vgg":
+        x = rng.random((n, 100, 100, 3), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, size=n)]
+    else:
+        x = rng.random((n, 64, 100), dtype=np.float32)
+        y = rng.integers(0, 2, size=(n, 1)).astype(np.float32)
+    return x, y
+
+
+def build_vgg(api):
+    """The seed's VGG-like network for ``api`` = the keras or the gpuseq module."""
+    layers = api.layers
+    model = api.Sequential()
+    model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(100, 100, 3)))
+    model.add(layers.Conv2D(32, (3, 3), activation="relu"))
+    model.add(layers.MaxPooling2D(pool_size=(2, 2)))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    model.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    model.add(layers.MaxPooling2D(pool_size=(2, 2)))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(256, activation="relu"))
+    model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(10, activation="softmax"))
+    sgd = api.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
+    model.compile(loss="categorical_crossentropy", optimizer=sgd)
+    return model
+
+
+def build_conv1d(api):
+    """The seed's Conv1D sequence classifier for ``api`` = keras or gpuseq."""
+    layers = api.layers
+    model = api.Sequential()
+    model.add(layers.Conv1D(64, 3, activation="relu", input_shape=(64, 100)))
+    model.add(layers.Conv1D(64, 3, activation="relu"))
+    model.add(layers.MaxPooling1D(3))
+    model.add(layers.Conv1D(128, 3, activation="relu"))
+    model.add(layers.Conv1D(128, 3, activation="relu"))
+    model.add(layers.GlobalAveragePooling1D())
+    model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(1, activation="sigmoid"))
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop")
+    return model
+
+
+BUILD = {"vgg": build_vgg, "conv1d": build_conv1d}
+
+
+def table(results, backend):
+    ours = f"gpuseq-{backend}"
+    lines = ["| model | framework | samples/s | gpuseq / this | target |",
+             "|---|---|---:|---:|---|"]
+    for model, rows in results.items():
+        mine = rows.get(ours, {}).get("samples_per_s")
+        peer, ratio = MODELS[model]["target"]
+        for name, r in rows.items():
+            sps = r.get("samples_per_s")
+            if sps is None:
+                lines.append(f"| {model} | {name} | skipped: {r.get('skipped')} | | |")
+                continue
+            rel = f"{mine / sps:.2f}x" if mine and name != ours else ""
+            target = ""
+            if name == f"keras-{peer}" and mine and backend == "numpy":
+                ok = mine / sps >= ratio
+                target = f">= {ratio}x: {'met' if ok else 'NOT met'}"
+            lines.append(f"| {model} | {name} | {sps:.1f} | {rel} | {target} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "emulated"],
+                    help="gpuseq backend (default numpy)")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--peers", nargs="*", default=["torch", "jax"],
+                    help="Keras 3 backends to compare with (default: torch jax; none: --peers)")
+    ap.add_argument("--samples", type=int, default=None, help="samples per timed epoch")
+    ap.add_argument("--epochs", type=int, default=1, help="timed epochs (default 1)")
+    ap.add_argument("--small", action="store_true", help="tiny sizes, to check that it runs")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="cap the CPU threads of every framework (BLAS / OpenMP / XLA); "
+                         "default: each framework's own choice")
+    ap.add_argument("--out", default=None,
+                    help="write the results as JSON here (e.g. benchmarks/results/conv.json)")
+    args = ap.parse_args(argv)
+
+    results = {}
+    for model in args.models:
+        spec = MODELS[model]
+        n = args.samples or spec["small" if args.small else "samples"]
+        x, y = make_data(model, n)
+        rows = {}
+        sps, why = run_gpuseq(args.backend, BUILD[model], x, y, spec["batch_size"], args.epochs,
+                              threads=args.threads)
+        rows[f"gpuseq-{args.backend}"] = {"samples_per_s": sps} if sps else {"skipped": why}
+        for peer in args.peers:
+            sps, why = run_keras(peer, BUILD[model], x, y, spec["batch_size"], args.epochs,
+                                 env=thread_env(args.threads))
+            rows[f"keras-{peer}"] = {"samples_per_s": sps} if sps else {"skipped": why}
+        results[model] = rows
+        print(f"{model}: done ({n} samples x {args.epochs} epoch(s))", file=sys.stderr)
+
+    print(table(results, args.backend))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        meta = dict(environment(), backend=args.backend, small=args.small, epochs=args.epochs,
+                    threads=args.threads)
+        with open(args.out, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""CUDA twin of ``numpy_ops/conv.py``: convolution as im2col + one GEMM.
+
+Kernels: kernels/conv.cu (im2col / col2im in both layouts, the channels-first bias
+add); the GEMMs go through ``xp.matmul`` (cuBLAS on the GPU); bias + activation
+after the GEMM is the fused kernel of kernels/activations.cu
+(``bias_activation_forward``) for channels_last, and ``add_channel_bias`` followed
+by ``activation_forward`` for channels_first. Same names, signatures and results
+as the NumPy reference.
+
+The batch runs in chunks whose column buffer stays under ``COL_BUFFER_BYTES``;
+the backward pass recomputes each chunk's columns instead of keeping them. The
+input gradient is ``gcol = gz @ kernel^T`` followed by col2im, a deterministic
+gather (no atomics).
+"""
+from ..numpy_ops.conv import _geometry, _conv1d_attrs, _as_2d, chunk_size
+from ._common import float_input, launch_1d, xp
+from .activations import activation_backward, activation_forward, bias_activation_forward
+
+# Upper bound (bytes) of one chunk's column buffer: a 32 x 100 x 100 x 3 batch through
+# the VGG-like seed model never holds more than this in columns at once.
+COL_BUFFER_BYTES = 128 << 20
+
+
+def _geom_args(x_shape, data_format, ksize, strides, pads, dil, out_hw):
+    """The (n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow) kernel arguments."""
+    if data_format == "channels_last":
+        n, h, w, c = x_shape
+    else:
+        n, c, h, w = x_shape
+    return (n, h, w, c, ksize[0], ksize[1], strides[0], strides[1], dil[0], dil[1],
+            pads[0][0], pads[1][0], out_hw[0], out_hw[1])
+
+
+def _im2col(x, data_format, ksize, strides, pads, dil, out_hw):
+    """x (contiguous) -> col: (N*OH*OW, KH*KW*C) or (N, C*KH*KW, OH*OW)."""
+    g = _geom_args(x.shape, data_format, ksize, strides, pads, dil, out_hw)
+    n, _, _, c, kh, kw = g[:6]
+    oh, ow = out_hw
+    if data_format == "channels_last":
+        col = xp().empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
+        name = "im2col_nhwc"
+    else:
+        col = xp().empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+        name = "im2col_nchw"
+    launch_1d("conv", name, x.dtype, col.size, (x, col) + g)
+    return col
+
+
+def _col2im(col, x_shape, data_format, ksize, strides, pads, dil, out_hw, out=None):
+    """The adjoint of _im2col, written into ``out`` (a contiguous array of x_shape)."""
+    g = _geom_args(x_shape, data_format, ksize, strides, pads, dil, out_hw)
+    if out is None:
+        out = xp().empty(x_shape, dtype=col.dtype)
+    name = "col2im_nhwc" if data_format == "channels_last" else "col2im_nchw"
+    launch_1d("conv", name, col.dtype, out.size, (col, out) + g)
+    return out
+
+
+def im2col_forward(x, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+                   data_format="channels_last"):
+    """Unfold image windows into columns (see numpy_ops.conv.im2col_forward)."""
+    x = float_input(x, "x")
+    ksize, strides, dil, pads, out_hw = _geometry(x.shape, kernel_size, strides, padding,
+                                                  dilation_rate, data_format)
+    return _im2col(x, data_format, ksize, strides, pads, dil, out_hw), (tuple(x.shape),)
+
+
+def im2col_backward(gcol, saved, kernel_size, strides=(1, 1), padding="valid",
+                    dilation_rate=(1, 1), data_format="channels_last"):
+    """col2im: -> (gx,) shaped like the im2col input."""
+    (x_shape,) = saved
+    gcol = float_input(gcol, "gcol")
+    ksize, strides, dil, pads, out_hw = _geometry(x_shape, kernel_size, strides, padding,
+                                                  dilation_rate, data_format)
+    return (_col2im(gcol, x_shape, data_format, ksize, strides, pads, dil, out_hw),)
+
+
+def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+                   data_format="channels_last", activation="linear", input_grad=True):
+    """y = act(conv2d(x, kernel) + bias); see numpy_ops.conv.conv2d_forward.
+
+    x: (N, H, W, C) or (N, C, H, W); kernel (KH, KW, C, OUT); bias (OUT,) or None.
+    saved = (x, kernel, pre, y, has_bias, pads).
+    """
+    x = float_input(x, "x")
+    kernel = float_input(kernel, "kernel", dtype=x.dtype)
+    ksize, strides, dil, pads, out_hw = _geometry(x.shape, kernel.shape[:2], strides, padding,
+                                                  dilation_rate, data_format)
+    kh, kw, cin, cout = kernel.shape
+    n = x.shape[0]
+    oh, ow = out_hw
+    kdim = kh * kw * cin
+    m = xp()
+    if bias is not None:
+        bias = float_input(bias, "bias", dtype=x.dtype)
+    if data_format == "channels_last":
+        wmat = kernel.reshape(kdim, cout)                          # (KH*KW*C, OUT)
+        z = m.empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+        z2 = z.reshape(n * oh * ow, cout)
+        rows = oh * ow
+        step = chunk_size(n, rows * kdim * x.itemsize, COL_BUFFER_BYTES)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
+            m.matmul(col, wmat, out=z2[s * rows:e * rows])
+        y, (pre, _) = bias_activation_forward(z, bias, activation)
+    else:
+        wt = m.ascontiguousarray(kernel.transpose(3, 2, 0, 1).reshape(cout, kdim))
+        z = m.empty((n, cout, oh * ow), dtype=x.dtype)             # (N, OUT, OH*OW)
+        step = chunk_size(n, oh * ow * kdim * x.itemsize, COL_BUFFER_BYTES)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
+            m.matmul(wt, col, out=z[s:e])
+        z = z.reshape(n, cout, oh, ow)
+        if bias is not None:
+            launch_1d("conv", "add_channel_bias", z.dtype, z.size,
+                      (z, bias, z.size, cout, oh * ow))
+        y, (pre, _) = activation_forward(z, activation)
+    return y, (x, kernel, pre, y, bias is not None, pads)
+
+
+def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+                    data_format="channels_last", activation="linear", input_grad=True):
+    """-> (gx or None, gkernel (KH, KW, C, OUT), gbias (OUT,) or None)."""
+    x, kernel, pre, y, has_bias, pads = saved
+    m = xp()
+    gy = float_input(gy, "gy", dtype=x.dtype)
+    ksize, strides, dil, _, out_hw = _geometry(x.shape, kernel.shape[:2], strides, pads,
+                                               dilation_rate, data_format)
+    kh, kw, cin, cout = kernel.shape
+    n = x.shape[0]
+    oh, ow = out_hw
+    kdim = kh * kw * cin
+    gz = gy if activation == "linear" else activation_backward(gy, (pre, y), activation)[0]
+    channel_axis = 3 if data_format == "channels_last" else 1
+    gb = gz.sum(axis=tuple(a for a in range(4) if a != channel_axis)) if has_bias else None
+    gx = m.empty(x.shape, dtype=x.dtype) if input_grad else None
+    if data_format == "channels_last":
+        wmat = kernel.reshape(kdim, cout)
+        gz2 = gz.reshape(n * oh * ow, cout)                        # (N*OH*OW, OUT)
+        gw = m.zeros((kdim, cout), dtype=x.dtype)                  # (KH*KW*C, OUT)
+        rows = oh * ow
+        step = chunk_size(n, rows * kdim * x.itemsize, COL_BUFFER_BYTES)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
+            g = gz2[s * rows:e * rows]
+            gw += m.matmul(col.T, g)
+            if input_grad:
+                m.matmul(g, wmat.T, out=col)                       # gcol reuses the buffer
+                _col2im(col, (e - s,) + x.shape[1:], data_format, ksize, strides, pads, dil,
+                        out_hw, out=gx[s:e])
+        return gx, gw.reshape(kernel.shape), gb
+    wt = m.ascontiguousarray(kernel.transpose(3, 2, 0, 1).reshape(cout, kdim))
+    gz3 = gz.reshape(n, cout, oh * ow)                             # (N, OUT, OH*OW)
+    gwt = m.zeros((cout, kdim), dtype=x.dtype)                     # (OUT, C*KH*KW)
+    step = chunk_size(n, oh * ow * kdim * x.itemsize, COL_BUFFER_BYTES)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
+        g = gz3[s:e]
+        gwt += m.matmul(g, col.transpose(0, 2, 1)).sum(axis=0)
+        if input_grad:
+            gcol = m.ascontiguousarray(m.matmul(wt.T, g))         # (n, C*KH*KW, OH*OW)
+            _col2im(gcol, (e - s,) + x.shape[1:], data_format, ksize, strides, pads, dil,
+                    out_hw, out=gx[s:e])
+    gw = m.ascontiguousarray(gwt.reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))
+    return gx, gw, gb
+
+
+def conv1d_forward(x, kernel, bias, strides=1, padding="valid", dilation_rate=1,
+                   data_format="channels_last", activation="linear", input_grad=True):
+    """1-D convolution through the 2-D path with height 1 (see numpy_ops.conv)."""
+    x = float_input(x, "x")
+    kernel = float_input(kernel, "kernel", dtype=x.dtype)
+    attrs = _conv1d_attrs(x, kernel, strides, padding, dilation_rate, data_format)
+    y, saved = conv2d_forward(_as_2d(x, data_format), kernel[None], bias,
+                              activation=activation, **attrs)
+    y = y[:, 0] if data_format == "channels_last" else y[:, :, 0]
+    return y, (saved, attrs)
+
+
+def conv1d_backward(gy, saved, strides=1, padding="valid", dilation_rate=1,
+                    data_format="channels_last", activation="linear", input_grad=True):
+    """-> (gx like x or None, gkernel (K, C, OUT), gbias (OUT,) or None)."""
+    saved2, attrs = saved
+    gy = float_input(gy, "gy")
+    gx, gk, gb = conv2d_backward(_as_2d(gy, data_format), saved2, activation=activation,
+                                 input_grad=input_grad, **attrs)
+    if gx is not None:
+        gx = gx[:, 0] if data_format == "channels_last" else gx[:, :, 0]
+    return gx, gk[0], gb

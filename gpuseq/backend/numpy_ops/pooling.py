@@ -1,0 +1,317 @@
+"""NumPy reference: max / average pooling (1-D, 2-D, global) and the spatial
+reshaping ops (zero padding, cropping, nearest-neighbour up-sampling).
+
+Twin: ``cupy_ops/pooling.py`` (kernels/pooling.cu).
+
+Pooling follows TensorFlow: 'same' padding puts an odd extra element at the
+bottom / right; padded positions never win a max and are not counted by an
+average (the divisor of each window is its number of real elements). Max
+pooling sends the gradient of a window to its first maximum in row-major
+window order (ky, kx); the backward pass recomputes it from the input and the
+output (the CUDA twin records it in an ``argmax`` array instead).
+
+Pooling loops over the offsets of the pooling window (a handful), never over
+pixels: each step is one strided view of the input (a reshape-like view when
+the stride equals the pool size) combined elementwise with the running result.
+"""
+import numpy as np
+
+from .conv import (normalize_tuple, output_spatial, resolve_pads, _check_format)
+
+
+def _spatial_index(data_format, slices):
+    """Full index tuple placing ``slices`` on the spatial axes."""
+    if data_format == "channels_last":
+        return (slice(None),) + tuple(slices) + (slice(None),)
+    return (slice(None), slice(None)) + tuple(slices)
+
+
+def _spatial_shape(shape, data_format):
+    return tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
+
+
+def _with_spatial(shape, spatial, data_format):
+    if data_format == "channels_last":
+        return (shape[0],) + tuple(spatial) + (shape[-1],)
+    return (shape[0], shape[1]) + tuple(spatial)
+
+
+def _pool_geometry(x_shape, pool_size, strides, padding, data_format):
+    _check_format(data_format)
+    pool = normalize_tuple(pool_size, 2, "pool_size")
+    strides = pool if strides is None else normalize_tuple(strides, 2, "strides")
+    hw = _spatial_shape(x_shape, data_format)
+    pads = resolve_pads(hw, pool, strides, padding, (1, 1))
+    out_hw = output_spatial(hw, pool, strides, pads, (1, 1))
+    return pool, strides, pads, hw, out_hw
+
+
+def _pad_spatial(x, pads, data_format, value):
+    if all(a == 0 and b == 0 for a, b in pads):
+        return x
+    spatial = _spatial_shape(x.shape, data_format)
+    full = _with_spatial(x.shape, [n + a + b for n, (a, b) in zip(spatial, pads)], data_format)
+    out = np.full(full, value, dtype=x.dtype)
+    out[_spatial_index(data_format, [slice(a, a + n) for n, (a, _) in zip(spatial, pads)])] = x
+    return out
+
+
+def _window_views(xp, pool, strides, out_hw, data_format):
+    """Yield (k, index tuple) of each pooling-window offset, k in row-major order."""
+    (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
+    k = 0
+    for i in range(ph):
+        for j in range(pw):
+            yield k, _spatial_index(data_format, (slice(i, i + (oh - 1) * sh + 1, sh),
+                                                  slice(j, j + (ow - 1) * sw + 1, sw)))
+            k += 1
+
+
+def window_counts(hw, pool, strides, pads, out_hw):
+    """Number of real (unpadded) elements of every window: (OH, OW) int array."""
+    counts = []
+    for n, p, s, (a, _), o in zip(hw, pool, strides, pads, out_hw):
+        start = np.arange(o) * s - a
+        counts.append(np.minimum(start + p, n) - np.maximum(start, 0))
+    return np.outer(counts[0], counts[1])
+
+
+def pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid",
+                   data_format="channels_last", mode="max"):
+    """2-D max or average pooling.
+
+    Args:
+        x: (N, H, W, C) for channels_last, (N, C, H, W) for channels_first.
+        pool_size: pair of window sizes; strides: pair (None = pool_size).
+        padding: 'valid' or 'same' (TensorFlow rule).
+        mode: 'max' or 'avg'.
+
+    Returns:
+        (y, saved): y (N, OH, OW, C) or (N, C, OH, OW). For 'max', saved holds the
+        (padded) input and y: the backward pass recomputes which element of each
+        window was the first maximum.
+    """
+    pool, strides, pads, hw, out_hw = _pool_geometry(x.shape, pool_size, strides, padding,
+                                                     data_format)
+    if mode == "max":
+        xp = _pad_spatial(x, pads, data_format, -np.inf)
+        y = None
+        for _, idx in _window_views(xp, pool, strides, out_hw, data_format):
+            if y is None:
+                y = xp[idx].copy()
+            else:
+                np.maximum(y, xp[idx], out=y)
+        return y, (tuple(x.shape), xp, y)
+    if mode == "avg":
+        xp = _pad_spatial(x, pads, data_format, 0)
+        y = None
+        for _, idx in _window_views(xp, pool, strides, out_hw, data_format):
+            if y is None:
+                y = xp[idx].copy()
+            else:
+                y += xp[idx]
+        counts = window_counts(hw, pool, strides, pads, out_hw).astype(x.dtype)
+        y /= counts.reshape(_with_spatial((1, 1), out_hw, data_format))
+        return y, (tuple(x.shape), None, None)
+    raise ValueError(f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
+
+
+def pool2d_backward(gy, saved, pool_size=(2, 2), strides=None, padding="valid",
+                    data_format="channels_last", mode="max"):
+    """-> (gx,) shaped like the input: each output gradient summed back onto the
+    element(s) it came from (max: the first maximum of the window in row-major
+    window order)."""
+    x_shape, xp, y = saved
+    pool, strides, pads, hw, out_hw = _pool_geometry(x_shape, pool_size, strides, padding,
+                                                     data_format)
+    padded = _with_spatial(x_shape, [n + a + b for n, (a, b) in zip(hw, pads)], data_format)
+    gxp = np.zeros(padded, dtype=gy.dtype)
+    # windows that do not overlap receive disjoint slices: assign instead of add
+    disjoint = all(s >= p for s, p in zip(strides, pool))
+    if mode == "max":
+        taken = None                                   # windows whose maximum is found
+        hit = np.empty(y.shape, dtype=bool)
+        for _, idx in _window_views(xp, pool, strides, out_hw, data_format):
+            np.equal(xp[idx], y, out=hit)
+            if taken is None:
+                taken = hit.copy()
+            else:
+                hit &= ~taken
+                taken |= hit
+            if disjoint:
+                np.multiply(gy, hit, out=gxp[idx])
+            else:
+                gxp[idx] += gy * hit
+    else:
+        counts = window_counts(hw, pool, strides, pads, out_hw).astype(gy.dtype)
+        g = gy / counts.reshape(_with_spatial((1, 1), out_hw, data_format))
+        for _, idx in _window_views(gxp, pool, strides, out_hw, data_format):
+            if disjoint:
+                gxp[idx] = g
+            else:
+                gxp[idx] += g
+    if padded == tuple(x_shape):
+        return (gxp,)
+    inner = _spatial_index(data_format, [slice(a, a + n) for n, (a, _) in zip(hw, pads)])
+    return (np.ascontiguousarray(gxp[inner]),)
+
+
+def _as_2d(x, data_format):
+    # channels_last (N, L, C) -> (N, 1, L, C); channels_first (N, C, L) -> (N, C, 1, L)
+    return x[:, None] if data_format == "channels_last" else x[:, :, None]
+
+
+def _from_2d(y, data_format):
+    return y[:, 0] if data_format == "channels_last" else y[:, :, 0]
+
+
+def _pool1d_attrs(pool_size, strides, padding, data_format):
+    (p,) = normalize_tuple(pool_size, 1, "pool_size")
+    (s,) = (p,) if strides is None else normalize_tuple(strides, 1, "strides")
+    if isinstance(padding, str):
+        pads = padding
+    else:
+        pads = ((0, 0), tuple(padding))
+    return dict(pool_size=(1, p), strides=(1, s), padding=pads, data_format=data_format)
+
+
+def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
+                   data_format="channels_last", mode="max"):
+    """1-D max or average pooling through the 2-D path with height 1.
+
+    x: (N, L, C) for channels_last, (N, C, L) for channels_first.
+    """
+    attrs = _pool1d_attrs(pool_size, strides, padding, data_format)
+    if attrs["padding"] == "same":
+        _check_format(data_format)
+        length = x.shape[1] if data_format == "channels_last" else x.shape[2]
+        attrs["padding"] = resolve_pads((1, length), attrs["pool_size"], attrs["strides"],
+                                        "same", (1, 1))
+    y, saved = pool2d_forward(_as_2d(x, data_format), mode=mode, **attrs)
+    return _from_2d(y, data_format), (saved, attrs)
+
+
+def pool1d_backward(gy, saved, pool_size=2, strides=None, padding="valid",
+                    data_format="channels_last", mode="max"):
+    saved2, attrs = saved
+    (gx,) = pool2d_backward(_as_2d(gy, data_format), saved2, mode=mode, **attrs)
+    return (_from_2d(gx, data_format),)
+
+
+# ---------------------------------------------------------------------------
+# Global pooling (a reduction over every spatial axis)
+# ---------------------------------------------------------------------------
+
+def _nsc(x, data_format):
+    """View as (N, S, C) for channels_last or (N, C, S) for channels_first."""
+    if data_format == "channels_last":
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def global_pool_forward(x, data_format="channels_last", mode="avg"):
+    """Mean or max over every spatial axis.
+
+    Args:
+        x: (N, *spatial, C) for channels_last, (N, C, *spatial) for channels_first.
+        mode: 'avg' or 'max'.
+
+    Returns:
+        (y (N, C), saved). For 'max' the saved argmax is the flat spatial index of the
+        first maximum of each (sample, channel).
+    """
+    _check_format(data_format)
+    axis = 1 if data_format == "channels_last" else 2
+    v = _nsc(np.ascontiguousarray(x), data_format)
+    if mode == "avg":
+        return v.mean(axis=axis, dtype=x.dtype).astype(x.dtype, copy=False), \
+            (tuple(x.shape), None)
+    if mode == "max":
+        idx = v.argmax(axis=axis)
+        y = np.take_along_axis(v, np.expand_dims(idx, axis), axis=axis).squeeze(axis)
+        return y, (tuple(x.shape), idx)
+    raise ValueError(f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
+
+
+def global_pool_backward(gy, saved, data_format="channels_last", mode="avg"):
+    """-> (gx,): avg spreads gy / S over the window; max routes gy to the argmax."""
+    x_shape, idx = saved
+    axis = 1 if data_format == "channels_last" else 2
+    n = x_shape[0]
+    c = x_shape[-1] if data_format == "channels_last" else x_shape[1]
+    size = int(np.prod(_spatial_shape(x_shape, data_format)))
+    shape3 = (n, size, c) if data_format == "channels_last" else (n, c, size)
+    if mode == "avg":
+        g = np.broadcast_to(np.expand_dims(gy / size, axis), shape3)
+        return (np.ascontiguousarray(g).reshape(x_shape),)
+    gx = np.zeros(shape3, dtype=gy.dtype)
+    np.put_along_axis(gx, np.expand_dims(idx, axis), np.expand_dims(gy, axis), axis=axis)
+    return (gx.reshape(x_shape),)
+
+
+# ---------------------------------------------------------------------------
+# Zero padding, cropping, up-sampling (any number of spatial axes)
+# ---------------------------------------------------------------------------
+
+def _inner_index(x_shape, margins, data_format, padded):
+    """Index of the unpadded region: margins ((before, after), ...) per spatial axis."""
+    spatial = _spatial_shape(x_shape, data_format)
+    if padded:
+        sl = [slice(a, a + n) for n, (a, _) in zip(spatial, margins)]
+    else:
+        sl = [slice(a, n - b) for n, (a, b) in zip(spatial, margins)]
+    return _spatial_index(data_format, sl)
+
+
+def zero_padding_forward(x, padding, data_format="channels_last"):
+    """Pad the spatial axes with zeros; padding ((before, after), ...) per spatial axis."""
+    _check_format(data_format)
+    spatial = _spatial_shape(x.shape, data_format)
+    out_shape = _with_spatial(x.shape, [n + a + b for n, (a, b) in zip(spatial, padding)],
+                              data_format)
+    y = np.zeros(out_shape, dtype=x.dtype)
+    y[_inner_index(x.shape, padding, data_format, True)] = x
+    return y, (tuple(x.shape),)
+
+
+def zero_padding_backward(gy, saved, padding, data_format="channels_last"):
+    (x_shape,) = saved
+    return (np.ascontiguousarray(gy[_inner_index(x_shape, padding, data_format, True)]),)
+
+
+def cropping_forward(x, cropping, data_format="channels_last"):
+    """Remove ((before, after), ...) elements from each spatial axis."""
+    _check_format(data_format)
+    return (np.ascontiguousarray(x[_inner_index(x.shape, cropping, data_format, False)]),
+            (tuple(x.shape),))
+
+
+def cropping_backward(gy, saved, cropping, data_format="channels_last"):
+    (x_shape,) = saved
+    gx = np.zeros(x_shape, dtype=gy.dtype)
+    gx[_inner_index(x_shape, cropping, data_format, False)] = gy
+    return (gx,)
+
+
+def upsampling_forward(x, size, data_format="channels_last"):
+    """Nearest-neighbour up-sampling: repeat spatial axis i ``size[i]`` times."""
+    _check_format(data_format)
+    first = 1 if data_format == "channels_last" else 2
+    y = x
+    for i, s in enumerate(size):
+        if s != 1:
+            y = np.repeat(y, s, axis=first + i)
+    return np.ascontiguousarray(y), (tuple(x.shape),)
+
+
+def upsampling_backward(gy, saved, size, data_format="channels_last"):
+    """-> (gx,): the sum of each block of repeated elements."""
+    (x_shape,) = saved
+    first = 1 if data_format == "channels_last" else 2
+    shape = list(x_shape[:first])
+    sum_axes = []
+    for i, s in enumerate(size):
+        shape += [x_shape[first + i], s]
+        sum_axes.append(len(shape) - 1)
+    shape += list(x_shape[first + len(size):])
+    return (gy.reshape(shape).sum(axis=tuple(sum_axes)),)

@@ -1,0 +1,704 @@
+"""Convolution layers (Conv1D, Conv2D) and the spatial reshaping layers
+(ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D).
+
+The convolutions run as one fused op each (``conv1d`` / ``conv2d``: im2col, one
+GEMM, bias and activation fused after it; col2im or a transposed convolution for
+the input gradient). Kernel layouts are exactly Keras's: ``(kernel_size, in, out)``
+for Conv1D and ``(rows, cols, in, out)`` for Conv2D, so weights move between
+Keras and gpuseq unchanged. Convolution is cross-correlation, as in TensorFlow,
+and 'same' padding follows TensorFlow (an odd extra pixel goes bottom / right).
+
+Keras 1 spellings are accepted and converted the way Keras 2 converted them
+(``Convolution2D(32, 3, 3, border_mode='valid', dim_ordering='th')``); a warning
+names the modern call.
+"""
+import warnings
+
+from .. import activations as activations_mod
+from .. import constraints as constraints_mod
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..backend import autodiff as ad
+from ..backend import functions as K
+from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
+from ..legacy import warn_modern_call
+from .base import Layer, validate_positive_int
+
+_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
+
+
+def normalize_data_format(value, cls_name, default=None):
+    """'channels_last' | 'channels_first' (None = ``default`` or the global setting)."""
+    if value is None:
+        return default or K.image_data_format()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"Received an invalid value for `data_format` of {cls_name}: expected "
+            f"'channels_last' or 'channels_first'. Received: data_format={value!r}")
+    return value
+
+
+def normalize_padding(value, cls_name, allowed=("valid", "same")):
+    if isinstance(value, str) and value.lower() in allowed:
+        return value.lower()
+    extra = ""
+    if value == "full":
+        extra = (" Keras 1's border_mode='full' has no Keras 2 equivalent: add "
+                 "ZeroPadding before the layer and use padding='valid'.")
+    raise ValueError(f"Received an invalid value for `padding` of {cls_name}: expected one "
+                     f"of {list(allowed)}.{extra} Received: padding={value!r}")
+
+
+def _tuple_arg(value, n, name, cls_name, allow_zero=False):
+    try:
+        t = normalize_tuple(value, n, name)
+    except ValueError as e:
+        raise ValueError(f"{cls_name}: {e}") from None
+    if any(v < 0 or (v == 0 and not allow_zero) for v in t):
+        what = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"Received an invalid value for `{name}` of {cls_name}: expected "
+                         f"{what} integers. Received: {name}={value!r}")
+    return t
+
+
+def _convert_legacy(cls_name, kwargs, renames, value_maps):
+    """Rename Keras 1 keyword arguments of ``kwargs`` in place (values converted by
+    ``value_maps``); returns the Keras 2 names that were set."""
+    changed = []
+    for old, new in renames.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"{cls_name} got both the Keras 1 argument `{old}` and its "
+                                f"Keras 2 name `{new}`. Pass only `{new}`.")
+            val = kwargs.pop(old)
+            if new in value_maps:
+                val = value_maps[new](val)
+            kwargs[new] = val
+            changed.append(new)
+    return changed
+
+
+def _warn(cls_name, positional_values, kwargs, changed):
+    """The one-line note naming the modern call (gpuseq.legacy's wording)."""
+    if changed:
+        shown = {k: kwargs[k] for k in changed if k in kwargs}
+        shown.update({k: kwargs[k] for k in ("input_shape", "batch_input_shape")
+                      if kwargs.get(k) is not None and k not in shown})
+        warn_modern_call(cls_name, positional_values, shown, list(shown))
+
+
+def _dim_ordering(value):
+    if value not in _DIM_ORDERING:
+        raise ValueError("Received an invalid value for the Keras 1 argument `dim_ordering`: "
+                         f"expected 'tf', 'th' or 'default'. Received: dim_ordering={value!r}")
+    return _DIM_ORDERING[value]
+
+
+_CONV_RENAMES = {
+    "nb_filter": "filters", "filter_length": "kernel_size", "subsample": "strides",
+    "subsample_length": "strides", "border_mode": "padding", "dim_ordering": "data_format",
+    "init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint", "bias": "use_bias", "atrous_rate": "dilation_rate",
+}
+
+_CONV_POSITIONAL = ("strides", "padding", "data_format", "dilation_rate", "activation",
+                    "use_bias", "kernel_initializer", "bias_initializer",
+                    "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                    "kernel_constraint", "bias_constraint")
+
+
+class _Conv(Layer):
+    """Shared implementation of Conv1D and Conv2D (``rank`` spatial axes)."""
+
+    rank = 2
+    _op = "conv2d"
+
+    def __init__(self, filters=None, kernel_size=None, *args, **kwargs):
+        cls_name = type(self).__name__
+        args = list(args)
+        changed = []
+        # Keras 1: Convolution2D(nb_filter, nb_row, nb_col, ...)
+        if self.rank == 2 and args and _is_int(kernel_size) and _is_int(args[0]):
+            kernel_size = (int(kernel_size), int(args.pop(0)))
+            changed.append("kernel_size")
+        if self.rank == 2 and ("nb_row" in kwargs or "nb_col" in kwargs):
+            if kernel_size is not None and not _is_int(kernel_size):
+                raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / "
+                                "`nb_col`. Pass only kernel_size=(rows, cols).")
+            rows = kwargs.pop("nb_row", kernel_size)
+            cols = kwargs.pop("nb_col", None)
+            if rows is None or cols is None:
+                raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col "
+                                "(or pass kernel_size=(rows, cols)).")
+            kernel_size = (int(rows), int(cols))
+            changed.append("kernel_size")
+        if len(args) > len(_CONV_POSITIONAL):
+            raise TypeError(f"{cls_name} takes at most {2 + len(_CONV_POSITIONAL)} positional "
+                            f"arguments. Received {2 + len(args)}.")
+        for name, value in zip(_CONV_POSITIONAL, args):
+            if name in kwargs:
+                raise TypeError(f"{cls_name} got multiple values for argument '{name}'.")
+            kwargs[name] = value
+        legacy_used = bool(changed) or any(k in kwargs for k in _CONV_RENAMES)
+        had_dim_ordering = "dim_ordering" in kwargs
+        changed += _convert_legacy(cls_name, kwargs, _CONV_RENAMES,
+                                   {"data_format": _dim_ordering})
+        if "filters" in kwargs:
+            if filters is not None:
+                raise TypeError(f"{cls_name} got both `filters` and the Keras 1 `nb_filter`.")
+            filters = kwargs.pop("filters")
+        if "kernel_size" in kwargs:
+            if kernel_size is not None:
+                raise TypeError(f"{cls_name} got both `kernel_size` and the Keras 1 "
+                                "`filter_length`.")
+            kernel_size = kwargs.pop("kernel_size")
+        if legacy_used and self.rank == 2 and not had_dim_ordering \
+                and kwargs.get("data_format") is None:
+            _maybe_keras1_channels_first(cls_name, kwargs)
+        if legacy_used:
+            _warn(cls_name, (filters, kernel_size), kwargs, changed)
+
+        strides = kwargs.pop("strides", 1)
+        padding = kwargs.pop("padding", "valid")
+        data_format = kwargs.pop("data_format", None)
+        dilation_rate = kwargs.pop("dilation_rate", 1)
+        activation = kwargs.pop("activation", None)
+        use_bias = kwargs.pop("use_bias", True)
+        kernel_initializer = kwargs.pop("kernel_initializer", "glorot_uniform")
+        bias_initializer = kwargs.pop("bias_initializer", "zeros")
+        kernel_regularizer = kwargs.pop("kernel_regularizer", None)
+        bias_regularizer = kwargs.pop("bias_regularizer", None)
+        activity_regularizer = kwargs.pop("activity_regularizer", None)
+        kernel_constraint = kwargs.pop("kernel_constraint", None)
+        bias_constraint = kwargs.pop("bias_constraint", None)
+        super().__init__(**kwargs)
+
+        if filters is None:
+            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
+                            f"e.g. {cls_name}(32, {3 if self.rank == 1 else (3, 3)}).")
+        if kernel_size is None:
+            raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
+                            f"{cls_name}({filters}, {3 if self.rank == 1 else (3, 3)}).")
+        self.filters = validate_positive_int(cls_name, "filters", filters)
+        self.kernel_size = _tuple_arg(kernel_size, self.rank, "kernel_size", cls_name)
+        self.strides = _tuple_arg(strides, self.rank, "strides", cls_name)
+        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        self.padding = normalize_padding(padding, cls_name, allowed)
+        default = "channels_last" if self.rank == 1 else None
+        self.data_format = normalize_data_format(data_format, cls_name, default)
+        if self.padding == "causal" and self.data_format != "channels_last":
+            raise ValueError(f"{cls_name}: padding='causal' needs data_format='channels_last'. "
+                             f"Received: data_format={self.data_format!r}")
+        self.dilation_rate = _tuple_arg(dilation_rate, self.rank, "dilation_rate", cls_name)
+        self.activation = activations_mod.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
+        self.kernel_constraint = constraints_mod.get(kernel_constraint)
+        self.bias_constraint = constraints_mod.get(bias_constraint)
+
+    # -- shapes ---------------------------------------------------------------
+    def _layout(self):
+        return "(batch, " + ("steps" if self.rank == 1 else "rows, cols") + ", channels)" \
+            if self.data_format == "channels_last" else \
+            "(batch, channels, " + ("steps" if self.rank == 1 else "rows, cols") + ")"
+
+    def _split(self, input_shape):
+        if self.data_format == "channels_last":
+            return input_shape[1:-1], input_shape[-1]
+        return input_shape[2:], input_shape[1]
+
+    def _check_input(self, input_shape):
+        cls_name = type(self).__name__
+        if input_shape is None or len(input_shape) != self.rank + 2:
+            raise ValueError(
+                f"Layer '{self.name}' ({cls_name}) expects {self.rank + 2}-D input "
+                f"{self._layout()}, but received input of shape {input_shape}. Give the "
+                f"first layer input_shape with {self.rank + 1} entries.")
+        spatial, channels = self._split(input_shape)
+        if channels is None:
+            raise ValueError(
+                f"Layer '{self.name}' ({cls_name}) needs a known channel dimension; received "
+                f"input of shape {input_shape} with data_format='{self.data_format}'.")
+        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
+            ek = (k - 1) * d + 1
+            if n is not None and self.padding == "valid" and ek > n:
+                raise ValueError(
+                    f"Layer '{self.name}' ({cls_name}): the kernel {self.kernel_size} "
+                    f"(dilation {self.dilation_rate}) is larger than the input's spatial size "
+                    f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
+                    f"data_format='{self.data_format}'). Use padding='same', a smaller kernel, "
+                    f"or check data_format (a channels-first input such as (3, 100, 100) "
+                    f"needs data_format='channels_first').")
+        return spatial, channels
+
+    def compute_output_shape(self, input_shape):
+        spatial, _ = self._split(input_shape)
+        out = tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
+                    zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
+        if self.data_format == "channels_last":
+            return (input_shape[0],) + out + (self.filters,)
+        return (input_shape[0], self.filters) + out
+
+    def build(self, input_shape):
+        _, channels = self._check_input(input_shape)
+        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    self.bias_regularizer, constraint=self.bias_constraint) \
+            if self.use_bias else None
+        self.built = True
+
+    # -- compute --------------------------------------------------------------
+    def _attrs(self, inputs):
+        if self.rank == 1:
+            return dict(strides=self.strides[0], padding=self.padding,
+                        dilation_rate=self.dilation_rate[0], data_format=self.data_format,
+                        input_grad=bool(inputs.requires_grad))
+        return dict(strides=self.strides, padding=self.padding,
+                    dilation_rate=self.dilation_rate, data_format=self.data_format,
+                    input_grad=bool(inputs.requires_grad))
+
+    def pre_activation(self, inputs):
+        """conv(input, kernel) + bias, before the activation (for fused losses)."""
+        y, _ = ad.fused(self._op, inputs, self.kernel, self.bias, activation="linear",
+                        **self._attrs(inputs))
+        return y
+
+    def call(self, inputs, training=False):
+        kind = getattr(self.activation, "kind", None)
+        if kind is not None and kind != "softmax":
+            y, _ = ad.fused(self._op, inputs, self.kernel, self.bias, activation=kind,
+                            **self._attrs(inputs))
+        else:
+            y = self.activation(self.pre_activation(inputs))
+        if self.activity_regularizer is not None:
+            self._activity_penalty = self.activity_regularizer(y)
+        return y
+
+    @property
+    def losses(self):
+        out = super().losses
+        pen = getattr(self, "_activity_penalty", None)
+        if pen is not None:
+            out.append(pen)
+            self._activity_penalty = None
+        return out
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activations_mod.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
+            "bias_initializer": initializers_mod.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+            "bias_constraint": constraints_mod.serialize(self.bias_constraint),
+        })
+        return cfg
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _maybe_keras1_channels_first(cls_name, kwargs):
+    """Keras 1 ``Convolution2D(..., input_shape=(3, 100, 100))`` without dim_ordering.
+
+    Keras 1 took the image ordering from its configuration, and the Theano-era
+    default was 'th' (channels first); code written for it gives channel-first
+    input shapes. When a Keras 1 style call receives an input shape that is
+    unmistakably channels-first (at most 4 channels in front of two larger axes)
+    while the global setting is channels_last, the global image data format is
+    switched to 'channels_first' (as a Keras 1 'th' configuration would have it),
+    so that the pooling, convolution and Flatten layers that follow agree.
+    """
+    shape = kwargs.get("input_shape")
+    if shape is None and kwargs.get("batch_input_shape") is not None:
+        shape = tuple(kwargs["batch_input_shape"])[1:]
+    if shape is None or K.image_data_format() != "channels_last":
+        return
+    shape = tuple(shape)
+    if len(shape) != 3 or any(d is None for d in shape):
+        return
+    if shape[0] <= 4 and shape[1] > 4 and shape[2] > 4:
+        K.set_image_data_format("channels_first")
+        kwargs["data_format"] = "channels_first"
+        warnings.warn(
+            f"{cls_name}: input_shape={shape} is in Keras 1 'th' order (channels first). "
+            "The image data format is now 'channels_first' for this and the following "
+            "layers; say so explicitly with data_format='channels_first' or "
+            "gpuseq.backend.set_image_data_format('channels_first').", UserWarning,
+            stacklevel=4)
+
+
+class Conv2D(_Conv):
+    """2-D convolution layer (spatial convolution over images).
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: int or (rows, cols).
+        strides: int or (rows, cols), default (1, 1).
+        padding: 'valid' or 'same' (TensorFlow rule: output = ceil(input / stride)).
+        data_format: 'channels_last' (batch, rows, cols, channels) or 'channels_first'
+            (batch, channels, rows, cols); None = ``K.image_data_format()``.
+        dilation_rate: int or (rows, cols), default (1, 1).
+        activation: name or callable (None = linear); elementwise activations run
+            fused with the bias add after the GEMM.
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint:
+            as in Dense.
+        Keras 1 (``Convolution2D(nb_filter, nb_row, nb_col, border_mode=, subsample=,
+        dim_ordering='th'|'tf', init=, W_regularizer=, b_regularizer=, W_constraint=,
+        b_constraint=, bias=)``) is accepted and converted, with a warning naming the
+        modern call.
+
+    Input shape: (batch, rows, cols, channels) or (batch, channels, rows, cols).
+    Output shape: (batch, new_rows, new_cols, filters) or (batch, filters, new_rows, new_cols).
+    Kernel: (kernel_rows, kernel_cols, channels, filters), as in Keras.
+
+    Example:
+        >>> model.add(Conv2D(32, (3, 3), activation='relu', input_shape=(100, 100, 3)))
+        >>> model.output_shape
+        (None, 98, 98, 32)
+    """
+
+    rank = 2
+    _op = "conv2d"
+
+
+class Conv1D(_Conv):
+    """1-D convolution layer (temporal convolution).
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: int (or a 1-tuple).
+        strides: int, default 1.
+        padding: 'valid', 'same' or 'causal' (output[t] sees input[:t + 1] only:
+            the input is left-padded by dilation_rate * (kernel_size - 1)).
+        data_format: 'channels_last' (batch, steps, channels; the default) or
+            'channels_first' (batch, channels, steps).
+        dilation_rate: int, default 1.
+        activation, use_bias, initializers, regularizers, constraints: as in Conv2D.
+        Keras 1 (``Convolution1D(nb_filter, filter_length, border_mode=,
+        subsample_length=, init=, W_regularizer=, ...)``) is accepted and converted.
+
+    Input shape: (batch, steps, channels). Output shape: (batch, new_steps, filters).
+    Kernel: (kernel_size, channels, filters), as in Keras.
+
+    Example:
+        >>> model.add(Conv1D(64, 3, activation='relu', input_shape=(64, 100)))
+        >>> model.output_shape
+        (None, 62, 64)
+    """
+
+    rank = 1
+    _op = "conv1d"
+
+
+# Keras 1 names (aliases, as in Keras 2)
+Convolution2D = Conv2D
+Convolution1D = Conv1D
+
+
+# ---------------------------------------------------------------------------
+# Zero padding, cropping, up-sampling
+# ---------------------------------------------------------------------------
+
+def _pairs(value, rank, name, cls_name):
+    """int | (a, b) per axis | ((a, b), ...) -> ((before, after), ...) of non-negative ints."""
+    err = ValueError(
+        f"Received an invalid value for `{name}` of {cls_name}: expected a non-negative "
+        f"integer, a tuple of {rank} non-negative integers, or a tuple of {rank} "
+        f"(before, after) pairs. Received: {name}={value!r}")
+    if _is_int(value):
+        pairs = ((value, value),) * rank
+    else:
+        try:
+            value_t = tuple(value)
+        except TypeError:
+            raise err from None
+        if rank == 1 and len(value_t) == 2 and all(_is_int(v) for v in value_t):
+            pairs = (value_t,)
+        elif len(value_t) == rank and all(_is_int(v) for v in value_t):
+            pairs = tuple((v, v) for v in value_t)
+        elif len(value_t) == rank:
+            try:
+                pairs = tuple(tuple(p) for p in value_t)
+            except TypeError:
+                raise err from None
+            if not all(len(p) == 2 and all(_is_int(v) for v in p) for p in pairs):
+                raise err
+        else:
+            raise err
+    if any(v < 0 for p in pairs for v in p):
+        raise err
+    return tuple((int(a), int(b)) for a, b in pairs)
+
+
+class _Spatial(Layer):
+    """Shared shape checks of the padding / cropping / up-sampling layers."""
+
+    rank = 2
+
+    def _convert(self, kwargs, renames):
+        cls_name = type(self).__name__
+        changed = _convert_legacy(cls_name, kwargs, renames, {"data_format": _dim_ordering})
+        if changed:
+            warn_modern_call(cls_name, (), {k: kwargs[k] for k in changed}, changed)
+        return kwargs
+
+    def _split(self, input_shape):
+        if self.data_format == "channels_last":
+            return input_shape[1:-1]
+        return input_shape[2:]
+
+    def _join(self, input_shape, spatial):
+        if self.data_format == "channels_last":
+            return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
+        return (input_shape[0], input_shape[1]) + tuple(spatial)
+
+    def build(self, input_shape):
+        if input_shape is None or len(input_shape) != self.rank + 2:
+            layout = "(batch, steps, channels)" if self.rank == 1 else \
+                "(batch, rows, cols, channels)" if self.data_format == "channels_last" else \
+                "(batch, channels, rows, cols)"
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects "
+                             f"{self.rank + 2}-D input {layout}, but received input of shape "
+                             f"{input_shape}.")
+        self.built = True
+
+
+class ZeroPadding2D(_Spatial):
+    """Pads rows and columns of an image batch with zeros.
+
+    Args:
+        padding: int (all sides), (rows, cols) (symmetric), or
+            ((top, bottom), (left, right)).
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+
+    Input shape: (batch, rows, cols, channels) (or channels first).
+    Output shape: (batch, rows + top + bottom, cols + left + right, channels).
+
+    Example:
+        >>> model.add(ZeroPadding2D(((1, 0), (2, 2)), input_shape=(4, 4, 3)))
+        >>> model.output_shape
+        (None, 5, 8, 3)
+    """
+
+    rank = 2
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
+        data_format = kwargs.pop("data_format", data_format)
+        super().__init__(**kwargs)
+        self.padding = _pairs(padding, self.rank, "padding", type(self).__name__)
+        self.data_format = normalize_data_format(
+            data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
+                                        zip(self._split(input_shape), self.padding)])
+
+    def call(self, inputs, training=False):
+        y, _ = ad.fused("zero_padding", inputs, padding=self.padding,
+                        data_format=self.data_format)
+        return y
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"padding": self.padding, "data_format": self.data_format})
+        return cfg
+
+
+class ZeroPadding1D(ZeroPadding2D):
+    """Pads the steps axis of a sequence batch with zeros.
+
+    Args:
+        padding: int (both ends) or (before, after).
+
+    Input shape: (batch, steps, features). Output: (batch, steps + before + after, features).
+
+    Example:
+        >>> model.add(ZeroPadding1D(2, input_shape=(10, 4)))
+        >>> model.output_shape
+        (None, 14, 4)
+    """
+
+    rank = 1
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(padding=padding, data_format="channels_last", **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["padding"] = self.padding[0]
+        cfg.pop("data_format")
+        return cfg
+
+
+class Cropping2D(_Spatial):
+    """Crops rows and columns off an image batch.
+
+    Args:
+        cropping: int (all sides), (rows, cols) (symmetric), or
+            ((top, bottom), (left, right)).
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+
+    Input shape: (batch, rows, cols, channels) (or channels first).
+    Output shape: (batch, rows - top - bottom, cols - left - right, channels).
+
+    Example:
+        >>> model.add(Cropping2D(((2, 2), (4, 4)), input_shape=(28, 28, 3)))
+        >>> model.output_shape
+        (None, 24, 20, 3)
+    """
+
+    rank = 2
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
+        data_format = kwargs.pop("data_format", data_format)
+        super().__init__(**kwargs)
+        self.cropping = _pairs(cropping, self.rank, "cropping", type(self).__name__)
+        self.data_format = normalize_data_format(
+            data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for n, (a, b) in zip(self._split(input_shape), self.cropping):
+            if n is not None and a + b >= n:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): cropping {self.cropping} "
+                    f"removes everything from input of shape {input_shape}. Crop less than "
+                    "the size of each axis.")
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
+                                        zip(self._split(input_shape), self.cropping)])
+
+    def call(self, inputs, training=False):
+        y, _ = ad.fused("cropping", inputs, cropping=self.cropping,
+                        data_format=self.data_format)
+        return y
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
+        return cfg
+
+
+class Cropping1D(Cropping2D):
+    """Crops steps off both ends of a sequence batch.
+
+    Args:
+        cropping: int (both ends) or (before, after).
+
+    Input shape: (batch, steps, features). Output: (batch, steps - before - after, features).
+
+    Example:
+        >>> model.add(Cropping1D((1, 2), input_shape=(10, 4)))
+        >>> model.output_shape
+        (None, 7, 4)
+    """
+
+    rank = 1
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping=cropping, data_format="channels_last", **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["cropping"] = self.cropping[0]
+        cfg.pop("data_format")
+        return cfg
+
+
+class UpSampling2D(_Spatial):
+    """Nearest-neighbour up-sampling: repeats rows and columns.
+
+    Args:
+        size: int or (rows, cols) repetition factors.
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+        interpolation: 'nearest' (the only mode).
+
+    Input shape: (batch, rows, cols, channels) (or channels first).
+    Output shape: (batch, rows * size[0], cols * size[1], channels).
+
+    Example:
+        >>> model.add(UpSampling2D((2, 3), input_shape=(4, 4, 1)))
+        >>> model.output_shape
+        (None, 8, 12, 1)
+    """
+
+    rank = 2
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
+        data_format = kwargs.pop("data_format", data_format)
+        super().__init__(**kwargs)
+        self.size = _tuple_arg(size, self.rank, "size", type(self).__name__)
+        self.data_format = normalize_data_format(
+            data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
+        if interpolation != "nearest":
+            raise ValueError(f"{type(self).__name__} supports interpolation='nearest' only. "
+                             f"Received: interpolation={interpolation!r}")
+        self.interpolation = interpolation
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n * s for n, s in
+                                        zip(self._split(input_shape), self.size)])
+
+    def call(self, inputs, training=False):
+        y, _ = ad.fused("upsampling", inputs, size=self.size, data_format=self.data_format)
+        return y
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"size": self.size, "data_format": self.data_format,
+                    "interpolation": self.interpolation})
+        return cfg
+
+
+class UpSampling1D(UpSampling2D):
+    """Repeats each step of a sequence ``size`` times.
+
+    Args:
+        size: int repetition factor (Keras 1: ``length``).
+
+    Input shape: (batch, steps, features). Output: (batch, steps * size, features).
+
+    Example:
+        >>> model.add(UpSampling1D(3, input_shape=(5, 2)))
+        >>> model.output_shape
+        (None, 15, 2)
+    """
+
+    rank = 1
+
+    def __init__(self, size=2, **kwargs):
+        if "length" in kwargs:
+            kwargs = self._convert(kwargs, {"length": "size"})
+            size = kwargs.pop("size")
+        super().__init__(size=size, data_format="channels_last", **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["size"] = self.size[0]
+        for k in ("data_format", "interpolation"):
+            cfg.pop(k)
+        return cfg

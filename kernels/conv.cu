@@ -1,0 +1,170 @@
+/* im2col and col2im for 2-D convolution (1-D convolution uses them with height 1),
+ * and the per-channel bias add of the channels-first layout.
+ *
+ * @kernels: im2col_nhwc col2im_nhwc im2col_nchw col2im_nchw add_channel_bias
+ *
+ * Every kernel is a template over the element type T (float or double). Arrays are
+ * C-contiguous device memory of dtype T; sizes and geometry are long long
+ * (numpy.int64). Geometry shared by the four im2col / col2im kernels:
+ *
+ *   n, h, w, c         batch, input height, width, channels
+ *   kh, kw             kernel height, width
+ *   sh, sw             strides;  dh, dw  dilations (all >= 1)
+ *   pt, pl             zero padding at the top and left (bottom / right padding is
+ *                      implied by oh, ow: positions outside the image read as 0)
+ *   oh, ow             output height, width
+ *   input pixel of output (oy, ox) and kernel tap (ky, kx):
+ *       iy = oy * sh - pt + ky * dh,   ix = ox * sw - pl + kx * dw
+ *
+ * im2col_nhwc(const T* x, T* col, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+ *   x: (n, h, w, c).  col: (n * oh * ow, kh * kw * c), i.e. (n, oy, ox, ky, kx, c)
+ *   row-major, so that col @ kernel.reshape(kh * kw * c, out) is the NHWC output.
+ *   One thread per column element: the flat index gives (n, oy, ox, ky, kx, c);
+ *   consecutive threads read consecutive channels (coalesced).
+ *   Reference: gpuseq/backend/numpy_ops/conv.py::im2col_forward (channels_last)
+ *
+ * col2im_nhwc(const T* col, T* x, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+ *   The adjoint of im2col_nhwc, as a gather: one thread per image element
+ *   (n, iy, ix, c) sums the column entries that read it, in (ky, kx) order. No
+ *   atomics; the result is deterministic. x is fully written.
+ *   Reference: gpuseq/backend/numpy_ops/conv.py::im2col_backward (channels_last)
+ *
+ * im2col_nchw / col2im_nchw: the same for x (n, c, h, w) and
+ *   col (n, c * kh * kw, oh * ow), i.e. (n, c, ky, kx, oy, ox) row-major: the flat
+ *   index gives (n, c, ky, kx, oy, ox); the output of sample i is
+ *   kernel^T (out, c * kh * kw) @ col[i].
+ *   Reference: gpuseq/backend/numpy_ops/conv.py::im2col_forward / im2col_backward
+ *   (channels_first)
+ *
+ * add_channel_bias(T* z, const T* bias, long long total, long long units, long long inner)
+ *   z: total elements viewed as (outer, units, inner); z[o, u, i] += bias[u]. Used for
+ *   channels-first outputs (inner = oh * ow) before the elementwise activation.
+ *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_first bias)
+ *
+ * Launch (every kernel): 1-D grid-stride loop over its output elements,
+ * block = (256, 1, 1), grid = (min(ceil(total / 256), 65535), 1, 1); not launched
+ * when there are no elements.
+ */
+#include "gpuseq_common.cuh"
+
+template <typename T>
+__global__ void im2col_nhwc(const T* __restrict__ x, T* __restrict__ col, long long n,
+                            long long h, long long w, long long c, long long kh, long long kw,
+                            long long sh, long long sw, long long dh, long long dw,
+                            long long pt, long long pl, long long oh, long long ow) {
+    const long long total = n * oh * ow * kh * kw * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long t = i;
+        const long long ch = t % c;
+        t /= c;
+        const long long kx = t % kw;
+        t /= kw;
+        const long long ky = t % kh;
+        t /= kh;
+        const long long ox = t % ow;
+        t /= ow;
+        const long long oy = t % oh;
+        const long long b = t / oh;
+        const long long iy = oy * sh - pt + ky * dh;
+        const long long ix = ox * sw - pl + kx * dw;
+        T v = T(0);
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * h + iy) * w + ix) * c + ch];
+        col[i] = v;
+    }
+}
+
+template <typename T>
+__global__ void col2im_nhwc(const T* __restrict__ col, T* __restrict__ x, long long n,
+                            long long h, long long w, long long c, long long kh, long long kw,
+                            long long sh, long long sw, long long dh, long long dw,
+                            long long pt, long long pl, long long oh, long long ow) {
+    const long long total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long t = i;
+        const long long ch = t % c;
+        t /= c;
+        const long long ix = t % w;
+        t /= w;
+        const long long iy = t % h;
+        const long long b = t / h;
+        T acc = T(0);
+        for (long long ky = 0; ky < kh; ++ky) {
+            const long long ty = iy + pt - ky * dh;  // = oy * sh
+            if (ty < 0 || ty % sh != 0) continue;
+            const long long oy = ty / sh;
+            if (oy >= oh) continue;
+            for (long long kx = 0; kx < kw; ++kx) {
+                const long long tx = ix + pl - kx * dw;  // = ox * sw
+                if (tx < 0 || tx % sw != 0) continue;
+                const long long ox = tx / sw;
+                if (ox >= ow) continue;
+                acc += col[((((b * oh + oy) * ow + ox) * kh + ky) * kw + kx) * c + ch];
+            }
+        }
+        x[i] = acc;
+    }
+}
+
+template <typename T>
+__global__ void im2col_nchw(const T* __restrict__ x, T* __restrict__ col, long long n,
+                            long long h, long long w, long long c, long long kh, long long kw,
+                            long long sh, long long sw, long long dh, long long dw,
+                            long long pt, long long pl, long long oh, long long ow) {
+    const long long total = n * c * kh * kw * oh * ow;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long t = i;
+        const long long ox = t % ow;
+        t /= ow;
+        const long long oy = t % oh;
+        t /= oh;
+        const long long kx = t % kw;
+        t /= kw;
+        const long long ky = t % kh;
+        t /= kh;
+        const long long ch = t % c;
+        const long long b = t / c;
+        const long long iy = oy * sh - pt + ky * dh;
+        const long long ix = ox * sw - pl + kx * dw;
+        T v = T(0);
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * c + ch) * h + iy) * w + ix];
+        col[i] = v;
+    }
+}
+
+template <typename T>
+__global__ void col2im_nchw(const T* __restrict__ col, T* __restrict__ x, long long n,
+                            long long h, long long w, long long c, long long kh, long long kw,
+                            long long sh, long long sw, long long dh, long long dw,
+                            long long pt, long long pl, long long oh, long long ow) {
+    const long long total = n * c * h * w;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long t = i;
+        const long long ix = t % w;
+        t /= w;
+        const long long iy = t % h;
+        t /= h;
+        const long long ch = t % c;
+        const long long b = t / c;
+        T acc = T(0);
+        for (long long ky = 0; ky < kh; ++ky) {
+            const long long ty = iy + pt - ky * dh;
+            if (ty < 0 || ty % sh != 0) continue;
+            const long long oy = ty / sh;
+            if (oy >= oh) continue;
+            for (long long kx = 0; kx < kw; ++kx) {
+                const long long tx = ix + pl - kx * dw;
+                if (tx < 0 || tx % sw != 0) continue;
+                const long long ox = tx / sw;
+                if (ox >= ow) continue;
+                acc += col[((((b * c + ch) * kh + ky) * kw + kx) * oh + oy) * ow + ox];
+            }
+        }
+        x[i] = acc;
+    }
+}
+
+template <typename T>
+__global__ void add_channel_bias(T* __restrict__ z, const T* __restrict__ bias, long long total,
+                                 long long units, long long inner) {
+    GS_GRID_STRIDE_LOOP(i, total) { z[i] += bias[(i / inner) % units]; }
+}

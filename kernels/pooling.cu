@@ -1,0 +1,264 @@
+/* Max and average pooling over 2-D windows (1-D pooling uses them with height 1),
+ * forward and backward, and global pooling as a reduction over the spatial axes.
+ *
+ * @kernels: max_pool2d_forward avg_pool2d_forward max_pool2d_backward avg_pool2d_backward
+ * @kernels: global_pool_forward global_pool_backward
+ *
+ * Every kernel is a template over the element type T (float or double). Arrays are
+ * C-contiguous device memory; sizes and geometry are long long (numpy.int64);
+ * argmax arrays are long long (int64). `channels_last` != 0 selects the layout
+ * (n, h, w, c) of x and (n, oh, ow, c) of y; 0 selects (n, c, h, w) / (n, c, oh, ow).
+ *
+ * Window geometry (TensorFlow pooling): output (oy, ox) covers the input rows
+ * oy * sh - pt + ky for ky in [0, ph) and the columns ox * sw - pl + kx for kx in
+ * [0, pw); positions outside the image are padding. Padding never wins a max (it
+ * reads as -infinity) and is not counted by an average (the divisor is the number
+ * of real elements of the window).
+ *
+ * max_pool2d_forward(const T* x, T* y, long long* argmax, n, h, w, c, oh, ow,
+ *                    ph, pw, sh, sw, pt, pl, channels_last)
+ *   One thread per output element. y = the window maximum, argmax = ky * pw + kx of
+ *   the first maximum in row-major window order (strictly greater values replace it).
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_forward (mode='max')
+ *
+ * avg_pool2d_forward(const T* x, T* y, n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl,
+ *                    channels_last)
+ *   One thread per output element: the mean over the real elements of the window.
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_forward (mode='avg')
+ *
+ * max_pool2d_backward(const T* gy, const long long* argmax, T* gx, n, h, w, c, oh, ow,
+ *                     ph, pw, sh, sw, pt, pl, channels_last)
+ * avg_pool2d_backward(const T* gy, T* gx, n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl,
+ *                     channels_last)
+ *   A gather: one thread per input element sums, over the windows that contain it
+ *   (in (oy, ox) order), gy of the window if the element is the window's argmax
+ *   (max) or gy / count (avg). No atomics; deterministic; gx is fully written.
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_backward
+ *
+ * global_pool_forward(const T* x, T* y, long long* argmax, n, s, c, mode, channels_last)
+ *   x viewed as (n, s, c) (channels_last) or (n, c, s); y (n, c). One thread per
+ *   (sample, channel) reduces its s elements: mode 0 = mean, 1 = max (argmax = the
+ *   flat spatial index of the first maximum; unused for the mean).
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::global_pool_forward
+ *
+ * global_pool_backward(const T* gy, const long long* argmax, T* gx, n, s, c, mode,
+ *                      channels_last)
+ *   One thread per input element: gy / s (mean) or gy where it is the argmax (max).
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::global_pool_backward
+ *
+ * Launch (every kernel): 1-D grid-stride loop over its output elements,
+ * block = (256, 1, 1), grid = (min(ceil(total / 256), 65535), 1, 1); not launched
+ * when there are no elements.
+ */
+#include "gpuseq_common.cuh"
+
+namespace gs {
+
+// Flat index of element (b, y, x, ch) of an (n, hh, ww, c) / (n, c, hh, ww) array.
+__device__ __forceinline__ long long at4(long long b, long long y, long long x, long long ch,
+                                         long long hh, long long ww, long long c,
+                                         long long channels_last) {
+    return channels_last ? ((b * hh + y) * ww + x) * c + ch : ((b * c + ch) * hh + y) * ww + x;
+}
+
+// (b, y, x, ch) of flat index i of an (n, hh, ww, c) / (n, c, hh, ww) array.
+__device__ __forceinline__ void split4(long long i, long long hh, long long ww, long long c,
+                                       long long channels_last, long long& b, long long& y,
+                                       long long& x, long long& ch) {
+    if (channels_last) {
+        ch = i % c;
+        i /= c;
+        x = i % ww;
+        i /= ww;
+        y = i % hh;
+        b = i / hh;
+    } else {
+        x = i % ww;
+        i /= ww;
+        y = i % hh;
+        i /= hh;
+        ch = i % c;
+        b = i / c;
+    }
+}
+
+// Real (unpadded) rows or columns of a window starting at `start` of length p in [0, n).
+__device__ __forceinline__ long long window_count(long long start, long long p, long long n) {
+    const long long lo = start < 0 ? 0 : start;
+    const long long hi = start + p < n ? start + p : n;
+    return hi - lo;
+}
+
+// First and last output index whose window of length p, stride s and front padding
+// pad contains input index i (an empty range when first > last).
+__device__ __forceinline__ void covering(long long i, long long p, long long s, long long pad,
+                                         long long out, long long& first, long long& last) {
+    const long long t = i + pad;  // = o * s + k with 0 <= k < p
+    first = t - p + 1 <= 0 ? 0 : (t - p + 1 + s - 1) / s;
+    last = t / s;
+    if (last > out - 1) last = out - 1;
+}
+
+}  // namespace gs
+
+template <typename T>
+__global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
+                                   long long* __restrict__ argmax, long long n, long long h,
+                                   long long w, long long c, long long oh, long long ow,
+                                   long long ph, long long pw, long long sh, long long sw,
+                                   long long pt, long long pl, long long channels_last) {
+    const long long total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long b, oy, ox, ch;
+        gs::split4(i, oh, ow, c, channels_last, b, oy, ox, ch);
+        T best = gs::limits<T>::neg_inf();
+        long long best_k = 0;
+        bool first = true;
+        for (long long ky = 0; ky < ph; ++ky) {
+            const long long iy = oy * sh - pt + ky;
+            for (long long kx = 0; kx < pw; ++kx) {
+                const long long ix = ox * sw - pl + kx;
+                const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                const T v = inside ? x[gs::at4(b, iy, ix, ch, h, w, c, channels_last)]
+                                   : gs::limits<T>::neg_inf();
+                if (first || v > best) {
+                    best = v;
+                    best_k = ky * pw + kx;
+                    first = false;
+                }
+            }
+        }
+        y[i] = best;
+        argmax[i] = best_k;
+    }
+}
+
+template <typename T>
+__global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, long long n,
+                                   long long h, long long w, long long c, long long oh,
+                                   long long ow, long long ph, long long pw, long long sh,
+                                   long long sw, long long pt, long long pl,
+                                   long long channels_last) {
+    const long long total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long b, oy, ox, ch;
+        gs::split4(i, oh, ow, c, channels_last, b, oy, ox, ch);
+        T acc = T(0);
+        for (long long ky = 0; ky < ph; ++ky) {
+            const long long iy = oy * sh - pt + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (long long kx = 0; kx < pw; ++kx) {
+                const long long ix = ox * sw - pl + kx;
+                if (ix < 0 || ix >= w) continue;
+                acc += x[gs::at4(b, iy, ix, ch, h, w, c, channels_last)];
+            }
+        }
+        const long long count = gs::window_count(oy * sh - pt, ph, h) *
+                                gs::window_count(ox * sw - pl, pw, w);
+        y[i] = acc / T(count);
+    }
+}
+
+template <typename T>
+__global__ void max_pool2d_backward(const T* __restrict__ gy, const long long* __restrict__ argmax,
+                                    T* __restrict__ gx, long long n, long long h, long long w,
+                                    long long c, long long oh, long long ow, long long ph,
+                                    long long pw, long long sh, long long sw, long long pt,
+                                    long long pl, long long channels_last) {
+    const long long total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long b, iy, ix, ch;
+        gs::split4(i, h, w, c, channels_last, b, iy, ix, ch);
+        long long y0, y1, x0, x1;
+        gs::covering(iy, ph, sh, pt, oh, y0, y1);
+        gs::covering(ix, pw, sw, pl, ow, x0, x1);
+        T acc = T(0);
+        for (long long oy = y0; oy <= y1; ++oy) {
+            const long long ky = iy + pt - oy * sh;
+            for (long long ox = x0; ox <= x1; ++ox) {
+                const long long kx = ix + pl - ox * sw;
+                const long long o = gs::at4(b, oy, ox, ch, oh, ow, c, channels_last);
+                if (argmax[o] == ky * pw + kx) acc += gy[o];
+            }
+        }
+        gx[i] = acc;
+    }
+}
+
+template <typename T>
+__global__ void avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx, long long n,
+                                    long long h, long long w, long long c, long long oh,
+                                    long long ow, long long ph, long long pw, long long sh,
+                                    long long sw, long long pt, long long pl,
+                                    long long channels_last) {
+    const long long total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long b, iy, ix, ch;
+        gs::split4(i, h, w, c, channels_last, b, iy, ix, ch);
+        long long y0, y1, x0, x1;
+        gs::covering(iy, ph, sh, pt, oh, y0, y1);
+        gs::covering(ix, pw, sw, pl, ow, x0, x1);
+        T acc = T(0);
+        for (long long oy = y0; oy <= y1; ++oy) {
+            const long long cy = gs::window_count(oy * sh - pt, ph, h);
+            for (long long ox = x0; ox <= x1; ++ox) {
+                const long long cx = gs::window_count(ox * sw - pl, pw, w);
+                acc += gy[gs::at4(b, oy, ox, ch, oh, ow, c, channels_last)] / T(cy * cx);
+            }
+        }
+        gx[i] = acc;
+    }
+}
+
+template <typename T>
+__global__ void global_pool_forward(const T* __restrict__ x, T* __restrict__ y,
+                                    long long* __restrict__ argmax, long long n, long long s,
+                                    long long c, long long mode, long long channels_last) {
+    const long long total = n * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        const long long b = i / c;
+        const long long ch = i % c;
+        const long long base = channels_last ? b * s * c + ch : (b * c + ch) * s;
+        const long long step = channels_last ? c : 1;
+        if (mode == 0) {
+            T acc = T(0);
+            for (long long k = 0; k < s; ++k) acc += x[base + k * step];
+            y[i] = acc / T(s);
+        } else {
+            T best = x[base];
+            long long best_k = 0;
+            for (long long k = 1; k < s; ++k) {
+                const T v = x[base + k * step];
+                if (v > best) {
+                    best = v;
+                    best_k = k;
+                }
+            }
+            y[i] = best;
+            argmax[i] = best_k;
+        }
+    }
+}
+
+template <typename T>
+__global__ void global_pool_backward(const T* __restrict__ gy,
+                                     const long long* __restrict__ argmax, T* __restrict__ gx,
+                                     long long n, long long s, long long c, long long mode,
+                                     long long channels_last) {
+    const long long total = n * s * c;
+    GS_GRID_STRIDE_LOOP(i, total) {
+        long long b, k, ch;
+        if (channels_last) {
+            ch = i % c;
+            k = (i / c) % s;
+            b = i / (c * s);
+        } else {
+            k = i % s;
+            ch = (i / s) % c;
+            b = i / (s * c);
+        }
+        const long long o = b * c + ch;
+        if (mode == 0) gx[i] = gy[o] / T(s);
+        else gx[i] = argmax[o] == k ? gy[o] : T(0);
+    }
+}
