@@ -1,0 +1,593 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU.
+
+Each layer runs the whole sequence as ONE fused op (``lstm``, ``gru`` or
+``simple_rnn`` in the active op package: NumPy, or the CUDA kernels of
+kernels/lstm.cu and kernels/gru.cu), with a hand-written backward through time.
+Weights have Keras's names, shapes and gate order, so weight files and
+``get_weights()`` lists are interchangeable with Keras:
+
+=========  ===================  ======================  ==============================
+layer      kernel               recurrent_kernel        bias
+=========  ===================  ======================  ==============================
+SimpleRNN  (features, units)    (units, units)          (units,)
+LSTM       (features, 4 units)  (units, 4 units)        (4 units,)      gates i|f|c|o
+GRU        (features, 3 units)  (units, 3 units)        (2, 3 units) with reset_after
+                                                        (default), else (3 units,)
+                                                                        gates z|r|h
+=========  ===================  ======================  ==============================
+
+Stateful layers (``stateful=True``) carry their final states to the next batch
+(and epoch) until ``reset_states()``; they need a fixed batch size
+(``batch_input_shape=(32, timesteps, features)``, or ``batch_size`` with
+``input_shape`` on the first layer).
+"""
+import warnings
+
+import numpy
+
+from .. import activations as activations_mod
+from .. import constraints as constraints_mod
+from .. import initializers as initializers_mod
+from .. import random as grandom
+from .. import regularizers as regularizers_mod
+from ..backend import autodiff as ad
+from ..backend import dispatch
+from ..legacy import convert_kwargs
+from .base import Layer, validate_positive_int, validate_rate
+
+# Keras 1 argument names shared by the recurrent layers -> Keras 2 names
+_LEGACY_RENAMES = {
+    "output_dim": "units",
+    "inner_activation": "recurrent_activation",
+    "init": "kernel_initializer",
+    "inner_init": "recurrent_initializer",
+    "W_regularizer": "kernel_regularizer",
+    "U_regularizer": "recurrent_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "U_constraint": "recurrent_constraint",
+    "b_constraint": "bias_constraint",
+    "dropout_W": "dropout",
+    "dropout_U": "recurrent_dropout",
+    "consume_less": "implementation",
+    "forget_bias_init": "unit_forget_bias",
+}
+_LEGACY_VALUES = {
+    "implementation": lambda v: {"cpu": 0, "mem": 1, "gpu": 2}.get(v, v),
+    "unit_forget_bias": lambda v: v in ("one", "ones", 1, 1.0, True),
+}
+
+
+def _elementwise_kind(cls_name, arg, value):
+    """The fused-op kind of an activation (its name), or a clear error."""
+    act = activations_mod.get(value)
+    kind = getattr(act, "kind", None)
+    if kind is None or kind == "softmax":
+        raise ValueError(
+            f"{cls_name} runs its cell as one fused op, which supports the elementwise "
+            f"activations ('tanh', 'sigmoid', 'hard_sigmoid', 'relu', 'linear', 'elu', 'selu', "
+            f"'softplus', 'softsign', 'exponential'). Received: {arg}={value!r}")
+    return act, kind
+
+
+class _UnitForgetBias:
+    """LSTM bias initializer: ``bias_initializer`` everywhere except ones on the forget gate."""
+
+    def __init__(self, base, units):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype="float32"):
+        u = self.units
+        return numpy.concatenate([
+            numpy.asarray(self.base((u,), dtype)),
+            numpy.ones((u,), dtype=dtype),
+            numpy.asarray(self.base((2 * u,), dtype))]).astype(dtype)
+
+
+def _as_array(m):
+    return m.data if isinstance(m, ad.Tensor) else m
+
+
+class Recurrent(Layer):
+    """Base class of the fused recurrent layers (not used directly).
+
+    Args:
+        units: positive integer, dimensionality of the output space.
+        activation: activation of the candidate / output (default 'tanh').
+        use_bias: whether the layer uses a bias vector.
+        kernel_initializer: for the input kernel (default 'glorot_uniform').
+        recurrent_initializer: for the recurrent kernel (default 'orthogonal').
+        bias_initializer: default 'zeros'.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        activity_regularizer: regularizers (activity: on the output).
+        kernel_constraint, recurrent_constraint, bias_constraint: constraints.
+        dropout: fraction of the input units to drop (one mask per sequence).
+        recurrent_dropout: fraction of the recurrent state units to drop
+            (one mask per sequence).
+        return_sequences: return the whole output sequence instead of the last output.
+        return_state: also return the final states (``[output, *states]``).
+            In a Sequential model this fits only a last layer; called directly,
+            the layer returns the list.
+        go_backwards: process the sequence in reverse and return the reversed sequence.
+        stateful: the last state of sample i in a batch is the initial state
+            of sample i in the next batch.
+        unroll: accepted for compatibility; the fused op never builds a graph to unroll.
+        implementation: accepted for compatibility (0, 1 or 2); the fused op is the same.
+        zero_output_for_mask: with a mask, output zeros (instead of the previous
+            output) at masked steps.
+        seed: optional integer seed of the dropout masks.
+
+    Input shape: ``(batch, timesteps, features)``.
+    Output shape: ``(batch, timesteps, units)`` with ``return_sequences``, else
+    ``(batch, units)``; with ``return_state`` a list ``[output, state, ...]``
+    whose states have shape ``(batch, units)``.
+    """
+
+    supports_masking = True
+    _GATES = 1
+    _N_STATES = 1
+    _OP = None
+
+    def __init__(self, units=None, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, implementation=2,
+                 zero_output_for_mask=False, seed=None, **kwargs):
+        cls = type(self).__name__
+        self.stateful = bool(stateful)
+        super().__init__(**kwargs)
+        if units is None:
+            raise TypeError(f"{cls} requires `units` (the size of the output and state), "
+                            f"e.g. {cls}(32).")
+        self.units = validate_positive_int(cls, "units", units)
+        self.activation, self._act_kind = _elementwise_kind(cls, "activation", activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.recurrent_initializer = initializers_mod.get(recurrent_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers_mod.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
+        self.kernel_constraint = constraints_mod.get(kernel_constraint)
+        self.recurrent_constraint = constraints_mod.get(recurrent_constraint)
+        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.dropout = validate_rate(cls, "dropout", dropout)
+        self.recurrent_dropout = validate_rate(cls, "recurrent_dropout", recurrent_dropout)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)
+        if implementation not in (0, 1, 2):
+            raise ValueError(f"Received an invalid value for `implementation` of {cls}: "
+                             f"expected 0, 1 or 2. Received: implementation={implementation!r}")
+        self.implementation = int(implementation)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.seed = seed
+        self._rng = numpy.random.default_rng(seed) if seed is not None else None
+        self.states = None
+        self._activity_penalty = None
+
+    # ------------------------------------------------------------------ legacy
+    @staticmethod
+    def _convert_legacy(cls_name, units, kwargs):
+        """Rename Keras 1 arguments in ``kwargs`` (warning with the modern call)."""
+        legacy = {k: kwargs.pop(k) for k in list(kwargs) if k in _LEGACY_RENAMES}
+        if not legacy:
+            return units, kwargs
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            conv = convert_kwargs(cls_name, () if units is None else (units,), legacy,
+                                  _LEGACY_RENAMES, _LEGACY_VALUES, positional=("units",))
+        for w in caught:   # re-issued so that the warning points at the user's line
+            warnings.warn(w.message, w.category, stacklevel=3)
+        for k, v in conv.items():
+            if k == "units":
+                if units is not None:
+                    raise TypeError(f"{cls_name} got both `units` and the Keras 1 argument "
+                                    "`output_dim`. Pass only `units`.")
+                units = v
+            elif k in kwargs:
+                raise TypeError(f"{cls_name} got both the Keras 1 argument for `{k}` and "
+                                f"`{k}` itself. Pass only `{k}`.")
+            else:
+                kwargs[k] = v
+        return units, kwargs
+
+    # ------------------------------------------------------------------ build
+    @property
+    def state_size(self):
+        return [self.units] * self._N_STATES
+
+    def _bias_shape(self):
+        return (self._GATES * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        cls = type(self).__name__
+        if isinstance(input_shape, list) or len(input_shape) != 3:
+            raise ValueError(
+                f"Layer '{self.name}' ({cls}) expects inputs of shape (batch, timesteps, "
+                f"features), but received input of shape {input_shape}. Give the first layer "
+                f"input_shape=(timesteps, features), or put the layer after one that returns "
+                f"sequences (return_sequences=True).")
+        if input_shape[-1] is None:
+            raise ValueError(f"Layer '{self.name}' ({cls}) needs a known number of features "
+                             f"(last axis). Received input shape {input_shape}.")
+        if self.stateful and input_shape[0] is None:
+            raise ValueError(
+                f"Layer '{self.name}' ({cls}) is stateful, so it needs to know its batch size: "
+                "the states of sample i of one batch are the initial states of sample i of "
+                "the next. Specify the batch size of the inputs: in a Sequential model pass "
+                "batch_input_shape=(batch_size, timesteps, features) to the first layer (or "
+                "batch_size=... together with input_shape=...). "
+                f"Received input shape {input_shape}.")
+        g = self._GATES * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], g), self.kernel_initializer,
+                                      self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g),
+                                                self.recurrent_initializer,
+                                                self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
+                                    self.bias_regularizer, constraint=self.bias_constraint) \
+            if self.use_bias else None
+        self.built = True
+        if self.stateful:
+            self._batch_size = int(input_shape[0])
+            self.reset_states()
+
+    def compute_output_shape(self, input_shape):
+        n, t = input_shape[0], input_shape[1]
+        out = (n, t, self.units) if self.return_sequences else (n, self.units)
+        if self.return_state:
+            return [out] + [(n, self.units)] * self._N_STATES
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * self._N_STATES
+        return out
+
+    # ------------------------------------------------------------------ states
+    def reset_states(self, states=None):
+        """Reset the states of a stateful layer to zeros, or to the given arrays.
+
+        Args:
+            states: None (zeros), or a list of arrays of shape (batch, units) — one
+                for SimpleRNN/GRU, two (h, c) for LSTM.
+        """
+        cls = type(self).__name__
+        if not self.stateful:
+            raise AttributeError(
+                f"Layer '{self.name}' ({cls}) must be stateful to reset its states: only "
+                "recurrent layers built with stateful=True keep states between batches. "
+                f"Create it as {cls}(..., stateful=True), or do not call reset_states().")
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' ({cls}) has not been built yet, so it has "
+                             "no states to reset. Add it to a model with a batch_input_shape.")
+        n, u = self._batch_size, self.units
+        xp = dispatch.xp()
+        if states is None:
+            self.states = [xp.zeros((n, u), dtype=self.dtype) for _ in range(self._N_STATES)]
+            return
+        if not isinstance(states, (list, tuple)):
+            states = [states]
+        if len(states) != self._N_STATES:
+            raise ValueError(f"Layer '{self.name}' ({cls}) expects {self._N_STATES} state "
+                             f"array(s), but received {len(states)}. Pass a list of arrays "
+                             f"of shape ({n}, {u}).")
+        new = []
+        for i, s in enumerate(states):
+            a = dispatch.to_host(_as_array(s))
+            if tuple(numpy.shape(a)) != (n, u):
+                raise ValueError(f"State {i} of layer '{self.name}' ({cls}) has shape "
+                                 f"({n}, {u}) (batch_size, units), but the value given has "
+                                 f"shape {tuple(numpy.shape(a))}.")
+            new.append(dispatch.to_device(numpy.asarray(a, dtype=self.dtype)))
+        self.states = new
+
+    # ------------------------------------------------------------------ forward
+    def __call__(self, inputs, training=False, mask=None, initial_state=None):
+        if initial_state is None:
+            return super().__call__(inputs, training=training, mask=mask)
+        if not self.built:
+            self._maybe_build(tuple(inputs.shape))
+        return self.call(inputs, training=training, mask=mask, initial_state=initial_state)
+
+    def _dropout_mask(self, shape, rate, dtype):
+        keep = 1.0 - rate
+        if self._rng is not None:
+            u = dispatch.to_device(self._rng.random(shape).astype(dtype))
+        else:
+            u = grandom.device_uniform(shape, dtype)
+        return (u < keep).astype(dtype) * dtype.type(1.0 / keep)
+
+    def _initial_states(self, n, initial_state):
+        """Tensors (or None) for the initial states of a batch of n samples."""
+        cls = type(self).__name__
+        if initial_state is not None:
+            if not isinstance(initial_state, (list, tuple)):
+                initial_state = [initial_state]
+            if len(initial_state) != self._N_STATES:
+                raise ValueError(f"Layer '{self.name}' ({cls}) expects {self._N_STATES} "
+                                 f"initial state(s), but received {len(initial_state)}.")
+            out = []
+            for s in initial_state:
+                s = ad.as_tensor(s)
+                if tuple(s.shape) != (n, self.units):
+                    raise ValueError(f"Initial states of layer '{self.name}' ({cls}) must "
+                                     f"have shape ({n}, {self.units}). Received: "
+                                     f"{tuple(s.shape)}")
+                out.append(s)
+            return out
+        if self.stateful:
+            if self.states is None:
+                self.reset_states()
+            if n != self._batch_size:
+                raise ValueError(
+                    f"Layer '{self.name}' ({cls}) is stateful with a batch size of "
+                    f"{self._batch_size}, but received a batch of {n} samples. Feed batches of "
+                    f"exactly {self._batch_size} samples (fit/evaluate/predict with "
+                    f"batch_size={self._batch_size} and a sample count divisible by it).")
+            return [ad.Tensor(s) for s in self.states]
+        return [None] * self._N_STATES
+
+    def call(self, inputs, training=False, mask=None, initial_state=None):
+        x = ad.as_tensor(inputs)
+        if x.ndim != 3:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects inputs of "
+                             f"shape (batch, timesteps, features). Received: {x.shape}")
+        if x.dtype != numpy.dtype(self.dtype):
+            x = ad.cast(x, self.dtype)
+        n, t, f = x.shape
+        dt = numpy.dtype(self.dtype)
+        if training and self.dropout > 0:
+            x = x * ad.Tensor(self._dropout_mask((n, 1, f), self.dropout, dt))
+        rmask = None
+        if training and self.recurrent_dropout > 0:
+            rmask = ad.Tensor(self._dropout_mask((n, self.units), self.recurrent_dropout, dt))
+        m = _as_array(mask)
+        if m is not None:
+            if isinstance(m, (list, tuple)):
+                m = m[0]
+            if tuple(m.shape) != (n, t):
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) received a "
+                                 f"mask of shape {tuple(m.shape)}; expected (batch, timesteps)"
+                                 f" = {(n, t)}.")
+            m = ad.Tensor(m)
+        h0 = self._initial_states(n, initial_state)
+        attrs = self._op_attrs()
+        attrs["input_grad"] = bool(x.requires_grad)     # no dx GEMM for a model's input
+        y, op = ad.fused(self._OP, x, self.kernel, self.recurrent_kernel, self.bias, *h0, m,
+                         rmask, **attrs)
+        if self.stateful:
+            self.states = [op.saved["h_last"]] + (
+                [op.saved["c_last"]] if self._N_STATES == 2 else [])
+        if self.return_state:
+            t_out = t if self.return_sequences else 1
+            out = y[:, :t_out] if self.return_sequences else y[:, 0]
+            result = [out] + [y[:, t_out + k] for k in range(self._N_STATES)]
+        else:
+            out = result = y
+        if self.activity_regularizer is not None and training:
+            self._activity_penalty = self.activity_regularizer(out)
+        return result
+
+    def _op_attrs(self):
+        return {"activation": self._act_kind, "go_backwards": self.go_backwards,
+                "return_sequences": self.return_sequences,
+                "zero_output_for_mask": self.zero_output_for_mask,
+                "return_state": self.return_state}
+
+    @property
+    def losses(self):
+        out = super().losses
+        if self._activity_penalty is not None:
+            out.append(self._activity_penalty)
+            self._activity_penalty = None
+        return out
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({
+            "units": self.units,
+            "activation": activations_mod.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers_mod.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers_mod.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers_mod.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints_mod.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints_mod.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "implementation": self.implementation,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "seed": self.seed,
+        })
+        return cfg
+
+
+class SimpleRNN(Recurrent):
+    """Fully connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Args: see :class:`Recurrent` (``units``, ``activation='tanh'``, ...). Keras 1
+    names (``output_dim``, ``init``, ``inner_init``, ``dropout_W``, ``dropout_U``,
+    ``W_regularizer``, ...) are accepted and converted with a warning.
+
+    Weights: ``kernel (features, units)``, ``recurrent_kernel (units, units)``,
+    ``bias (units,)``.
+
+    Input shape: ``(batch, timesteps, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, timesteps, units)`` with
+    ``return_sequences=True``.
+
+    Example:
+        >>> model = Sequential([SimpleRNN(16, input_shape=(10, 8)), Dense(1)])
+    """
+
+    _GATES = 1
+    _N_STATES = 1
+    _OP = "simple_rnn"
+
+    def __init__(self, units=None, activation="tanh", **kwargs):
+        units, kwargs = self._convert_legacy("SimpleRNN", units, kwargs)
+        for k in ("recurrent_activation", "unit_forget_bias"):
+            if k in kwargs:
+                raise TypeError(f"SimpleRNN has no `{k}` (it has one activation). Remove it.")
+        super().__init__(units, activation=activation, **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("implementation", None)   # Keras 2 and 3 SimpleRNN do not take it
+        return cfg
+
+
+class LSTM(Recurrent):
+    """Long short-term memory layer (Hochreiter & Schmidhuber 1997), Keras equations.
+
+    For each step, with ``z = x_t @ kernel + h @ recurrent_kernel + bias`` split into
+    the gate blocks i|f|c|o::
+
+        i = recurrent_activation(z_i)   f = recurrent_activation(z_f)
+        o = recurrent_activation(z_o)   c = f * c + i * activation(z_c)
+        h = o * activation(c)
+
+    Args:
+        units: positive integer, size of the output and of both states.
+        activation: default 'tanh'.
+        recurrent_activation: for the gates, default 'sigmoid' (Keras >= 2.3;
+            pass 'hard_sigmoid' = clip(0.2 x + 0.5, 0, 1) for the Keras 1/2.0 default).
+        unit_forget_bias: add 1 to the forget-gate bias at initialization
+            (Jozefowicz et al. 2015). Default True.
+        The rest: see :class:`Recurrent`. Keras 1 names (``output_dim``,
+        ``inner_activation``, ``init``, ``inner_init``, ``forget_bias_init``,
+        ``dropout_W``, ``dropout_U``, ``consume_less``, ``W_regularizer``, ...)
+        are accepted and converted with a warning naming the Keras 2 call.
+
+    Weights: ``kernel (features, 4 units)``, ``recurrent_kernel (units, 4 units)``,
+    ``bias (4 units,)``. States: ``[h, c]``.
+
+    Input shape: ``(batch, timesteps, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, timesteps, units)`` with
+    ``return_sequences=True``.
+
+    Example:
+        >>> model = Sequential()
+        >>> model.add(Embedding(1024, 256))
+        >>> model.add(LSTM(128))
+        >>> model.add(Dense(1, activation='sigmoid'))
+    """
+
+    _GATES = 4
+    _N_STATES = 2
+    _OP = "lstm"
+
+    def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):
+        legacy_rec = "inner_activation" in kwargs
+        units, kwargs = self._convert_legacy("LSTM", units, kwargs)
+        if legacy_rec:
+            recurrent_activation = kwargs.pop("recurrent_activation")
+        unit_forget_bias = kwargs.pop("unit_forget_bias", unit_forget_bias)
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self._rec_kind = _elementwise_kind(
+            "LSTM", "recurrent_activation", recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_initializer(self):
+        if self.unit_forget_bias:
+            return _UnitForgetBias(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def _op_attrs(self):
+        attrs = super()._op_attrs()
+        attrs["recurrent_activation"] = self._rec_kind
+        return attrs
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["recurrent_activation"] = activations_mod.serialize(self.recurrent_activation)
+        cfg["unit_forget_bias"] = self.unit_forget_bias
+        return cfg
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit (Cho et al. 2014), Keras equations, gate blocks z|r|h.
+
+    ``reset_after=True`` (default, as tf.keras 2.x and Keras 3; cuDNN-compatible)::
+
+        z = rec_act(x_t W_z + b_z + h U_z + b'_z)    r = rec_act(x_t W_r + b_r + h U_r + b'_r)
+        hh = act(x_t W_h + b_h + r * (h U_h + b'_h))  h = z * h + (1 - z) * hh
+
+    with bias shape (2, 3 units) (input bias, recurrent bias). ``reset_after=False``
+    (Keras 2 classic) applies r before the recurrent GEMM: ``hh = act(x_t W_h +
+    (r * h) U_h + b_h)`` with bias shape (3 units,).
+
+    Args:
+        units: positive integer.
+        activation: default 'tanh'. recurrent_activation: default 'sigmoid'.
+        reset_after: see above.
+        The rest: see :class:`Recurrent`; Keras 1 names are converted.
+
+    Weights: ``kernel (features, 3 units)``, ``recurrent_kernel (units, 3 units)``,
+    ``bias``. State: ``[h]``.
+
+    Input shape: ``(batch, timesteps, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, timesteps, units)`` with
+    ``return_sequences=True``.
+
+    Example:
+        >>> model.add(GRU(128, return_sequences=True, input_shape=(16, 256)))
+        >>> model.add(TimeDistributed(Dense(128)))
+    """
+
+    _GATES = 3
+    _N_STATES = 1
+    _OP = "gru"
+
+    def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):
+        legacy_rec = "inner_activation" in kwargs
+        units, kwargs = self._convert_legacy("GRU", units, kwargs)
+        if legacy_rec:
+            recurrent_activation = kwargs.pop("recurrent_activation")
+        if "unit_forget_bias" in kwargs:
+            raise TypeError("GRU has no `unit_forget_bias` (it has no forget gate). Remove it.")
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self._rec_kind = _elementwise_kind(
+            "GRU", "recurrent_activation", recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _op_attrs(self):
+        attrs = super()._op_attrs()
+        attrs["recurrent_activation"] = self._rec_kind
+        attrs["reset_after"] = self.reset_after
+        return attrs
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["recurrent_activation"] = activations_mod.serialize(self.recurrent_activation)
+        cfg["reset_after"] = self.reset_after
+        return cfg

@@ -1,0 +1,43 @@
+/* Embedding lookup: row gather forward, row scatter-add backward.
+ *
+ * @kernels: embedding_forward embedding_backward
+ *
+ * embedding_forward(const long long* ids, const T* table, T* out, long long n_ids,
+ *                   long long dim)
+ *   ids (n_ids,) int64 row indices, already checked to lie in [0, V) by the launcher
+ *   (gpuseq/backend/cupy_ops/embedding.py); table (V, dim); out (n_ids, dim):
+ *   out[i, d] = table[ids[i], d].
+ *   Reference: gpuseq/backend/numpy_ops/embedding.py::embedding_forward
+ * embedding_backward(const long long* ids, const T* gy, T* gtable, long long n_ids,
+ *                    long long dim)
+ *   gy (n_ids, dim); gtable (V, dim), zeroed by the launcher:
+ *   gtable[ids[i], d] += gy[i, d] (atomicAdd: rows repeat; the summation order, and so
+ *   the last bits of a float32 sum, may differ from the NumPy twin).
+ *   Reference: gpuseq/backend/numpy_ops/embedding.py::embedding_backward
+ *
+ * Launch (both): 1-D grid-stride loop over n_ids*dim elements, block = (256, 1, 1),
+ * grid = (min(ceil(n_ids*dim / 256), 65535), 1, 1); not launched when n_ids*dim == 0.
+ */
+#include "gpuseq_common.cuh"
+
+template <typename T>
+__global__ void embedding_forward(const long long* ids, const T* table, T* out,
+                                  long long n_ids, long long dim) {
+    const long long total = n_ids * dim;
+    GS_GRID_STRIDE_LOOP(k, total) {
+        const long long i = k / dim;
+        const long long d = k - i * dim;
+        out[k] = table[ids[i] * dim + d];
+    }
+}
+
+template <typename T>
+__global__ void embedding_backward(const long long* ids, const T* gy, T* gtable,
+                                   long long n_ids, long long dim) {
+    const long long total = n_ids * dim;
+    GS_GRID_STRIDE_LOOP(k, total) {
+        const long long i = k / dim;
+        const long long d = k - i * dim;
+        atomicAdd(&gtable[ids[i] * dim + d], gy[k]);
+    }
+}

@@ -1,0 +1,403 @@
+"""The fused recurrent ops (lstm, gru, simple_rnn) against step-by-step references.
+
+The references below are written from the Keras cell equations, one time step at a
+time, with Keras's masking rule (a masked step keeps the previous states and outputs
+the previous h, or zeros with zero_output_for_mask) and go_backwards order (the
+sequence is processed from the end and the outputs come in processing order).
+"""
+import numpy as np
+import pytest
+
+from gpuseq.backend import numpy_ops
+from gpuseq.testing import assert_close, check_op_gradients, compare_with_numpy
+
+
+# ---------------------------------------------------------------- references
+def _act(name):
+    return {
+        "tanh": np.tanh,
+        "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+        "hard_sigmoid": lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0),
+        "relu": lambda x: np.maximum(x, 0.0),
+        "linear": lambda x: x,
+    }[name]
+
+
+def _run(cell, x, states, mask, go_backwards, return_sequences, zero_output_for_mask):
+    """Drive `cell(x_t, states) -> (h, new_states)` over time the way Keras does."""
+    n, t, _ = x.shape
+    order = range(t - 1, -1, -1) if go_backwards else range(t)
+    outs = []
+    for step in order:
+        h, new = cell(x[:, step], states)
+        if mask is not None:
+            keep = mask[:, step][:, None]
+            new = [np.where(keep, a, b) for a, b in zip(new, states)]
+            h = np.where(keep, h, 0.0 if zero_output_for_mask else states[0])
+        states = new
+        outs.append(h)
+    y = np.stack(outs, axis=1) if return_sequences else outs[-1]
+    return y, states
+
+
+def ref_lstm(x, W, U, b, h0, c0, mask=None, activation="tanh", recurrent_activation="sigmoid",
+             go_backwards=False, return_sequences=False, zero_output_for_mask=False):
+    u = U.shape[0]
+    act, rec = _act(activation), _act(recurrent_activation)
+
+    def cell(xt, states):
+        h, c = states
+        z = xt @ W + h @ U + (0 if b is None else b)
+        i = rec(z[:, :u])
+        f = rec(z[:, u:2 * u])
+        g = act(z[:, 2 * u:3 * u])
+        o = rec(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * act(c)
+        return h, [h, c]
+
+    return _run(cell, x, [h0, c0], mask, go_backwards, return_sequences, zero_output_for_mask)
+
+
+def ref_gru(x, W, U, b, h0, mask=None, activation="tanh", recurrent_activation="sigmoid",
+            reset_after=True, go_backwards=False, return_sequences=False,
+            zero_output_for_mask=False):
+    u = U.shape[0]
+    act, rec = _act(activation), _act(recurrent_activation)
+
+    def cell(xt, states):
+        (h,) = states
+        if reset_after:
+            xp = xt @ W + b[0]
+            hp = h @ U + b[1]
+            z = rec(xp[:, :u] + hp[:, :u])
+            r = rec(xp[:, u:2 * u] + hp[:, u:2 * u])
+            hh = act(xp[:, 2 * u:] + r * hp[:, 2 * u:])
+        else:
+            xp = xt @ W + b
+            z = rec(xp[:, :u] + h @ U[:, :u])
+            r = rec(xp[:, u:2 * u] + h @ U[:, u:2 * u])
+            hh = act(xp[:, 2 * u:] + (r * h) @ U[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+        return h, [h]
+
+    return _run(cell, x, [h0], mask, go_backwards, return_sequences, zero_output_for_mask)
+
+
+def ref_simple_rnn(x, W, U, b, h0, mask=None, activation="tanh", go_backwards=False,
+                   return_sequences=False, zero_output_for_mask=False):
+    act = _act(activation)
+
+    def cell(xt, states):
+        h = act(xt @ W + states[0] @ U + b)
+        return h, [h]
+
+    return _run(cell, x, [h0], mask, go_backwards, return_sequences, zero_output_for_mask)
+
+
+# ---------------------------------------------------------------- data
+def _data(rng, gates, n=3, t=5, f=4, u=3, dtype=np.float64, reset_after=True):
+    x = rng.standard_normal((n, t, f)).astype(dtype)
+    W = (rng.standard_normal((f, gates * u)) * 0.5).astype(dtype)
+    U = (rng.standard_normal((u, gates * u)) * 0.5).astype(dtype)
+    if gates == 3 and reset_after:
+        b = (rng.standard_normal((2, 3 * u)) * 0.2).astype(dtype)
+    else:
+        b = (rng.standard_normal((gates * u,)) * 0.2).astype(dtype)
+    h0 = (rng.standard_normal((n, u)) * 0.5).astype(dtype)
+    c0 = (rng.standard_normal((n, u)) * 0.5).astype(dtype)
+    mask = np.ones((n, t), dtype=bool)
+    mask[0, -2:] = False          # right padding
+    mask[1, :2] = False           # left padding
+    if n > 2:
+        mask[2, 2] = False        # a hole
+    return x, W, U, b, h0, c0, mask
+
+
+CONFIGS = [
+    dict(),
+    dict(return_sequences=True),
+    dict(go_backwards=True),
+    dict(go_backwards=True, return_sequences=True),
+    dict(return_sequences=True, zero_output_for_mask=True),
+]
+
+
+# ---------------------------------------------------------------- forward
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_lstm_forward_matches_reference(rng, cfg, use_mask):
+    x, W, U, b, h0, c0, mask = _data(rng, 4)
+    m = mask if use_mask else None
+    y, saved = numpy_ops.lstm_forward(x, W, U, b, h0, c0, m, None, **cfg)
+    y_ref, (h_ref, c_ref) = ref_lstm(x, W, U, b, h0, c0, m, **cfg)
+    assert_close(y, y_ref, 1e-10, 1e-12, "lstm output")
+    assert_close(saved["h_last"], h_ref, 1e-10, 1e-12, "lstm final h")
+    assert_close(saved["c_last"], c_ref, 1e-10, 1e-12, "lstm final c")
+
+
+def test_lstm_forward_keras1_activations_and_zero_initial_state(rng):
+    """The seed's LSTM(activation='sigmoid', inner_activation='hard_sigmoid')."""
+    x, W, U, b, _, _, _ = _data(rng, 4)
+    n, u = x.shape[0], U.shape[0]
+    y, _ = numpy_ops.lstm_forward(x, W, U, b, None, None, activation="sigmoid",
+                                  recurrent_activation="hard_sigmoid", return_sequences=True)
+    z = np.zeros((n, u))
+    y_ref, _ = ref_lstm(x, W, U, b, z, z, activation="sigmoid",
+                        recurrent_activation="hard_sigmoid", return_sequences=True)
+    assert_close(y, y_ref, 1e-10, 1e-12, "lstm sigmoid/hard_sigmoid")
+
+
+def test_lstm_one_step_by_hand():
+    """One unit, one step, every gate pre-activation computed by hand."""
+    x = np.array([[[1.0]]])
+    W = np.array([[0.5, -0.5, 1.0, 2.0]])          # i f c o
+    U = np.zeros((1, 4))
+    b = np.array([0.0, 1.0, 0.0, 0.0])
+    y, saved = numpy_ops.lstm_forward(x, W, U, b, None, None)
+    sig = lambda v: 1 / (1 + np.exp(-v))           # noqa: E731
+    c = sig(-0.5 + 1.0) * 0.0 + sig(0.5) * np.tanh(1.0)
+    h = sig(2.0) * np.tanh(c)
+    assert y.shape == (1, 1)
+    np.testing.assert_allclose(y[0, 0], h, rtol=1e-12)
+    np.testing.assert_allclose(saved["c_last"][0, 0], c, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_gru_forward_matches_reference(rng, reset_after, cfg, use_mask):
+    x, W, U, b, h0, _, mask = _data(rng, 3, reset_after=reset_after)
+    m = mask if use_mask else None
+    y, saved = numpy_ops.gru_forward(x, W, U, b, h0, m, None, reset_after=reset_after, **cfg)
+    y_ref, (h_ref,) = ref_gru(x, W, U, b, h0, m, reset_after=reset_after, **cfg)
+    assert_close(y, y_ref, 1e-10, 1e-12, "gru output")
+    assert_close(saved["h_last"], h_ref, 1e-10, 1e-12, "gru final h")
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_simple_rnn_forward_matches_reference(rng, cfg, use_mask):
+    x, W, U, b, h0, _, mask = _data(rng, 1)
+    m = mask if use_mask else None
+    y, saved = numpy_ops.simple_rnn_forward(x, W, U, b, h0, m, None, **cfg)
+    y_ref, (h_ref,) = ref_simple_rnn(x, W, U, b, h0, m, **cfg)
+    assert_close(y, y_ref, 1e-10, 1e-12, "simple_rnn output")
+    assert_close(saved["h_last"], h_ref, 1e-10, 1e-12, "simple_rnn final h")
+
+
+def test_recurrent_dropout_mask_scales_h_before_the_recurrent_gemm(rng):
+    x, W, U, b, h0, c0, _ = _data(rng, 4)
+    rm = (rng.random(h0.shape) > 0.5) * 2.0
+    y, _ = numpy_ops.lstm_forward(x, W, U, b, h0, c0, None, rm, return_sequences=True)
+    # reference: the same cell with U applied to h * rm
+    u = U.shape[0]
+    h, c, outs = h0, c0, []
+    sig = _act("sigmoid")
+    for t in range(x.shape[1]):
+        z = x[:, t] @ W + (h * rm) @ U + b
+        i, f, g, o = sig(z[:, :u]), sig(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), \
+            sig(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        outs.append(h)
+    assert_close(y, np.stack(outs, 1), 1e-10, 1e-12, "lstm with recurrent dropout")
+
+
+def test_return_state_packs_final_states(rng):
+    x, W, U, b, h0, c0, mask = _data(rng, 4)
+    y, saved = numpy_ops.lstm_forward(x, W, U, b, h0, c0, mask, None, return_state=True,
+                                      return_sequences=True)
+    assert y.shape == (3, 5 + 2, 3)
+    y_seq, _ = numpy_ops.lstm_forward(x, W, U, b, h0, c0, mask, None, return_sequences=True)
+    assert_close(y[:, :5], y_seq, 0, 0, "packed outputs")
+    assert_close(y[:, 5], saved["h_last"], 0, 0, "packed h")
+    assert_close(y[:, 6], saved["c_last"], 0, 0, "packed c")
+
+
+def test_float32_runs_in_float32_and_matches_float64(rng):
+    x, W, U, b, h0, c0, _ = _data(rng, 4)
+    y64, _ = numpy_ops.lstm_forward(x, W, U, b, h0, c0, return_sequences=True)
+    f32 = [a.astype(np.float32) for a in (x, W, U, b, h0, c0)]
+    y32, saved = numpy_ops.lstm_forward(*f32, return_sequences=True)
+    assert y32.dtype == np.float32
+    g = numpy_ops.lstm_backward(np.ones_like(y32), saved, return_sequences=True)
+    assert all(a.dtype == np.float32 for a in g if a is not None)
+    assert_close(y32, y64, 1e-4, 1e-5, "float32 vs float64")
+
+
+def test_bad_shapes_and_kinds_are_refused(rng):
+    x, W, U, b, h0, c0, mask = _data(rng, 4)
+    with pytest.raises(ValueError, match="kernel must be"):
+        numpy_ops.lstm_forward(x, W[:, :-1], U, b, h0, c0)
+    with pytest.raises(ValueError, match="mask of shape"):
+        numpy_ops.lstm_forward(x, W, U, b, h0, c0, mask[:, :-1])
+    with pytest.raises(ValueError, match="recurrent_activation"):
+        numpy_ops.lstm_forward(x, W, U, b, h0, c0, recurrent_activation="softmax")
+    xg, Wg, Ug, bg, hg, _, _ = _data(rng, 3, reset_after=False)
+    with pytest.raises(ValueError, match=r"bias of shape \(2, 9\)"):
+        numpy_ops.gru_forward(xg, Wg, Ug, bg, hg, reset_after=True)
+
+
+# ---------------------------------------------------------------- gradients (float64)
+GRAD_CONFIGS = [
+    dict(),
+    dict(return_sequences=True, go_backwards=True),
+    dict(return_sequences=True, zero_output_for_mask=True, return_state=True),
+]
+
+
+@pytest.mark.parametrize("cfg", GRAD_CONFIGS)
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_lstm_gradients_through_time(rng, cfg, use_mask):
+    x, W, U, b, h0, c0, mask = _data(rng, 4, n=2, t=4, f=3, u=2)
+    rm = (rng.random(h0.shape) > 0.3) * 1.5
+    inputs = [x, W, U, b, h0, c0, mask if use_mask else None, rm]
+    check_op_gradients("lstm", inputs, cfg, wrt=[0, 1, 2, 3, 4, 5])
+
+
+def test_lstm_gradients_keras1_activations(rng):
+    x, W, U, b, h0, c0, _ = _data(rng, 4, n=2, t=3, f=3, u=2)
+    check_op_gradients("lstm", [x, W, U, b, h0, c0, None, None],
+                       dict(activation="sigmoid", recurrent_activation="hard_sigmoid",
+                            return_sequences=True), wrt=[0, 1, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("cfg", GRAD_CONFIGS)
+def test_gru_gradients_through_time(rng, reset_after, cfg):
+    x, W, U, b, h0, _, mask = _data(rng, 3, n=3, t=4, f=3, u=2, reset_after=reset_after)
+    rm = (rng.random(h0.shape) > 0.3) * 1.5
+    inputs = [x, W, U, b, h0, mask, rm]
+    check_op_gradients("gru", inputs, dict(cfg, reset_after=reset_after), wrt=[0, 1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_other_activations_forward_and_gradients(rng, reset_after):
+    x, W, U, b, h0, _, mask = _data(rng, 3, n=3, t=4, f=3, u=2, reset_after=reset_after)
+    cfg = dict(activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True,
+               reset_after=reset_after)
+    y, _ = numpy_ops.gru_forward(x, W, U, b, h0, mask, None, **cfg)
+    y_ref, _ = ref_gru(x, W, U, b, h0, mask, **cfg)
+    assert_close(y, y_ref, 1e-10, 1e-12, "gru relu/hard_sigmoid")
+    check_op_gradients("gru", [x, W, U, b, h0, mask, None], cfg, wrt=[0, 1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("cfg", GRAD_CONFIGS)
+def test_simple_rnn_gradients_through_time(rng, cfg):
+    x, W, U, b, h0, _, mask = _data(rng, 1, n=3, t=4, f=3, u=2)
+    rm = (rng.random(h0.shape) > 0.3) * 1.5
+    check_op_gradients("simple_rnn", [x, W, U, b, h0, mask, rm], cfg, wrt=[0, 1, 2, 3, 4])
+
+
+def test_input_gradient_can_be_skipped(rng):
+    x, W, U, b, h0, c0, _ = _data(rng, 4)
+    y, s = numpy_ops.lstm_forward(x, W, U, b, h0, c0, return_sequences=True)
+    full = numpy_ops.lstm_backward(np.ones_like(y), s, return_sequences=True)
+    part = numpy_ops.lstm_backward(np.ones_like(y), s, return_sequences=True,
+                                   input_grad=False)
+    assert part[0] is None
+    for a, c in zip(part[1:6], full[1:6]):
+        assert_close(a, c, 0, 0, "other gradients unchanged")
+
+
+def test_gradients_without_bias_or_initial_states(rng):
+    x, W, U, _, _, _, _ = _data(rng, 4, n=2, t=3, f=3, u=2)
+    check_op_gradients("lstm", [x, W, U, None, None, None, None, None],
+                       dict(return_sequences=True), wrt=[0, 1, 2])
+    _, gW, gU, gb, gh0, gc0, _, _ = numpy_ops.lstm_backward(
+        np.ones((2, 3, 2)), numpy_ops.lstm_forward(x, W, U, None, None, None,
+                                                   return_sequences=True)[1],
+        return_sequences=True)
+    assert gb is None and gh0 is None and gc0 is None
+
+
+def test_stateful_carry_two_halves_equal_the_whole(rng):
+    """Running T/2 steps, then T/2 more from the final states, equals T steps; and the
+    gradient flowing into the second half's initial states continues the first half's."""
+    x, W, U, b, h0, c0, _ = _data(rng, 4, t=6)
+    full, _ = numpy_ops.lstm_forward(x, W, U, b, h0, c0, return_sequences=True)
+    y1, s1 = numpy_ops.lstm_forward(x[:, :3], W, U, b, h0, c0, return_sequences=True)
+    y2, _ = numpy_ops.lstm_forward(x[:, 3:], W, U, b, s1["h_last"], s1["c_last"],
+                                   return_sequences=True)
+    assert_close(np.concatenate([y1, y2], 1), full, 1e-12, 1e-12, "two halves")
+    for op, gates in (("gru", 3), ("simple_rnn", 1)):
+        xg, Wg, Ug, bg, hg, _, _ = _data(rng, gates, t=6)
+        fwd = getattr(numpy_ops, op + "_forward")
+        f, _ = fwd(xg, Wg, Ug, bg, hg, return_sequences=True)
+        a, sa = fwd(xg[:, :3], Wg, Ug, bg, hg, return_sequences=True)
+        c, _ = fwd(xg[:, 3:], Wg, Ug, bg, sa["h_last"], return_sequences=True)
+        assert_close(np.concatenate([a, c], 1), f, 1e-12, 1e-12, f"{op} two halves")
+
+
+def test_initial_state_gradient_chains_halves(rng):
+    x, W, U, b, h0, c0, _ = _data(rng, 4, t=6)
+    g = rng.standard_normal((3, 6, 3))
+    _, sf = numpy_ops.lstm_forward(x, W, U, b, h0, c0, return_sequences=True)
+    full = numpy_ops.lstm_backward(g, sf, return_sequences=True)
+    _, s1 = numpy_ops.lstm_forward(x[:, :3], W, U, b, h0, c0, return_sequences=True,
+                                   return_state=True)
+    _, s2 = numpy_ops.lstm_forward(x[:, 3:], W, U, b, s1["h_last"], s1["c_last"],
+                                   return_sequences=True)
+    g2 = numpy_ops.lstm_backward(g[:, 3:], s2, return_sequences=True)
+    # the second half's initial-state gradients enter the first half as final-state grads
+    g1_packed = np.concatenate([g[:, :3], g2[4][:, None], g2[5][:, None]], axis=1)
+    g1 = numpy_ops.lstm_backward(g1_packed, s1, return_sequences=True, return_state=True)
+    assert_close(g1[4], full[4], 1e-10, 1e-12, "d h0")
+    assert_close(g1[5], full[5], 1e-10, 1e-12, "d c0")
+    assert_close(g1[1] + g2[1], full[1], 1e-10, 1e-12, "d kernel")
+    assert_close(np.concatenate([g1[0], g2[0]], 1), full[0], 1e-10, 1e-12, "d x")
+
+
+# ---------------------------------------------------------------- CUDA twins
+TWIN_CASES = [
+    ("lstm", dict(return_sequences=True), True),
+    ("lstm", dict(go_backwards=True, return_state=True), False),
+    ("lstm", dict(activation="sigmoid", recurrent_activation="hard_sigmoid",
+                  return_sequences=True, zero_output_for_mask=True), True),
+    ("gru", dict(reset_after=True, return_sequences=True), True),
+    ("gru", dict(reset_after=False, go_backwards=True, return_state=True), True),
+    ("gru", dict(reset_after=False, return_sequences=True), False),
+    ("simple_rnn", dict(return_sequences=True, go_backwards=True), True),
+    ("simple_rnn", dict(activation="relu"), False),
+]
+
+
+@pytest.mark.parametrize("op,attrs,use_mask", TWIN_CASES)
+@pytest.mark.parametrize("dtype,rtol,atol", [(np.float64, 1e-9, 1e-10),
+                                             (np.float32, 2e-4, 2e-5)])
+def test_cuda_twin_matches_numpy(backend, op, attrs, use_mask, dtype, rtol, atol):
+    rng = np.random.default_rng(7)
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
+    x, W, U, b, h0, c0, mask = _data(rng, gates, n=3, t=4, f=5, u=3, dtype=dtype,
+                                     reset_after=attrs.get("reset_after", True))
+    rm = ((rng.random(h0.shape) > 0.3) * 1.5).astype(dtype)
+    m = mask if use_mask else None
+    if op == "lstm":
+        inputs = [x, W, U, b, h0, c0, m, rm]
+    else:
+        inputs = [x, W, U, b, h0, m, rm]
+    compare_with_numpy(op, inputs, attrs, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("op", ["lstm", "gru", "simple_rnn"])
+def test_cuda_twin_without_optional_inputs(backend, op):
+    rng = np.random.default_rng(3)
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
+    x, W, U, _, _, _, _ = _data(rng, gates, n=2, t=3, f=2, u=3, dtype=np.float32)
+    inputs = [x, W, U, None, None] + ([None] if op == "lstm" else []) + [None, None]
+    compare_with_numpy(op, inputs, {}, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("op", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("n,t", [(0, 3), (2, 0)])
+def test_empty_batch_or_sequence(backend, op, n, t):
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
+    rng = np.random.default_rng(0)
+    x = np.zeros((n, t, 3), dtype=np.float32)
+    W = rng.standard_normal((3, gates * 2)).astype(np.float32)
+    U = rng.standard_normal((2, gates * 2)).astype(np.float32)
+    b = np.zeros((2, 6) if op == "gru" else (gates * 2,), dtype=np.float32)
+    inputs = [x, W, U, b, None] + ([None] if op == "lstm" else []) + [None, None]
+    y, _ = compare_with_numpy(op, inputs, dict(return_sequences=True), rtol=1e-6, atol=1e-6)
+    assert y.shape == (n, t, 2)
