@@ -299,6 +299,54 @@ class Sequential(Model):
         print_fn("_" * line_length)
 
     # ------------------------------------------------------ saving (gpuseq.saving)
+    def save_weights(self, filepath, overwrite=True, save_format=None):
+        """Save all weights to an HDF5 file in Keras's layout (written atomically).
+
+        Args:
+            filepath: path; names ending in ``.weights.h5`` get the Keras 3 layout,
+                others the Keras 2 layout (``layer_names``, one group per layer).
+            overwrite: when False and the file exists, raise ``FileExistsError``.
+            save_format: ``'h5'`` or ``'keras3'`` to choose the layout explicitly.
+
+        Example:
+            >>> model.save_weights('weights.h5')     # Keras: model.load_weights('weights.h5')
+        """
+        from . import saving
+        saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
+
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False, reshape=False):
+        """Load weights from a gpuseq or Keras (1, 2 or 3) HDF5 file.
+
+        Args:
+            filepath: path to a weights file or a whole-model file.
+            by_name: match layers by name instead of by order.
+            skip_mismatch: warn about and skip layers whose weights do not fit.
+            reshape: reshape arrays of the right size but another shape.
+
+        Every shape is checked before any weight is assigned: on a mismatch the
+        error names the layer, the expected and the found shapes, and the model
+        is unchanged.
+        """
+        from . import saving
+        saving.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch,
+                            reshape=reshape)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Save architecture, weights, compile arguments and optimizer state to one HDF5
+        file (Keras's layout; load it with ``gpuseq.models.load_model``)."""
+        from . import saving
+        saving.save_model(self, filepath, overwrite=overwrite,
+                          include_optimizer=include_optimizer)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON text (keyword arguments go to ``json.dumps``)."""
+        from . import saving
+        return saving.model_to_json(self, **kwargs)
+
+    def to_yaml(self, **kwargs):
+        """The architecture as YAML text (needs PyYAML; kwargs go to ``yaml.safe_dump``)."""
+        from . import saving
+        return saving.model_to_yaml(self, **kwargs)
 
     # --------------------------------------------------------------- config
     def get_config(self):
@@ -308,15 +356,9 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from .layers import deserialize
-        if isinstance(config, list):   # Keras 2.2.4 wrote a bare list of layers
-            name, layer_cfgs = None, config
-        else:
-            name, layer_cfgs = config.get("name"), config["layers"]
-        model = cls(name=name)
-        for lc in layer_cfgs:
-            model.add(deserialize(lc, custom_objects=custom_objects))
-        return model
+        """A model from ``get_config()`` output, or any Keras Sequential config form."""
+        from .saving import model_from_config
+        return model_from_config(config, custom_objects=custom_objects)
 
     def __repr__(self):
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
@@ -327,3 +369,8 @@ def _fmt_shape(shape):
         return str([_fmt_shape(s) for s in shape])
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
+
+
+# Model files and configs (implemented in gpuseq.saving).
+from .saving import (load_model, model_from_config, model_from_json,  # noqa: E402,F401
+                     model_from_yaml, save_model)

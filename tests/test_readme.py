@@ -23,3 +23,16 @@ def test_ci_runs_the_readme_test_command():
     tests = _readme_commands()[1].strip()
     ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
     assert tests in ci.splitlines()
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists packages explicitly (kernels/ is mapped to gpuseq.kernels)."""
+    import tomllib
+    cfg = tomllib.load(open(os.path.join(ROOT, "pyproject.toml"), "rb"))
+    listed = set(cfg["tool"]["setuptools"]["packages"])
+    found = set()
+    for dirpath, _, files in os.walk(os.path.join(ROOT, "gpuseq")):
+        if "__init__.py" in files and "__pycache__" not in dirpath:
+            rel = os.path.relpath(dirpath, ROOT).replace(os.sep, ".")
+            found.add(rel)
+    assert found | {"gpuseq.kernels"} == listed

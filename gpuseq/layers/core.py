@@ -387,6 +387,13 @@ class Lambda(Layer):
         cfg["arguments"] = self.arguments
         return cfg
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A Lambda from its config; the function (saved by name) is looked up in
+        ``custom_objects``, e.g. ``custom_objects={'square': square}``."""
+        from ..saving.config import normalize_layer_config
+        return cls(**normalize_layer_config("Lambda", config, custom_objects))
+
 
 class ActivityRegularization(Layer):
     """Identity that adds ``l1*sum(|x|) + l2*sum(x^2)`` of its input to the loss."""

@@ -149,7 +149,20 @@ class Merge(Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update({"layers": [b.get_config() for b in self.branches],
-                    "mode": self.mode if not callable(self.mode) else "lambda",
-                    "concat_axis": self.concat_axis, "dot_axes": self.dot_axes})
+        cfg.pop("batch_input_shape", None)      # the branches state their inputs
+        cfg.update({"layers": [{"class_name": type(b).__name__, "config": b.get_config()}
+                               for b in self.branches],
+                    "mode": getattr(self.mode, "__name__", "lambda") if callable(self.mode)
+                    else self.mode,
+                    "mode_type": "function" if callable(self.mode) else "raw",
+                    "concat_axis": self.concat_axis, "dot_axes": self.dot_axes,
+                    "output_shape": None if callable(self._output_shape) or
+                    self._output_shape is None else tuple(self._output_shape)})
         return cfg
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A Merge from its config: the branches are rebuilt from their model configs;
+        a function ``mode`` is looked up by name in ``custom_objects``."""
+        from ..saving.config import normalize_layer_config
+        return cls(**normalize_layer_config("Merge", config, custom_objects))
