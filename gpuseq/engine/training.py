@@ -446,26 +446,12 @@ class Model:
                      data_mod.DeviceData(sw)))
 
         out_labels = self.metrics_names
-        callback_metrics = list(out_labels) + (["val_" + k for k in out_labels]
-                                               if do_validation else [])
-        self.history = cbks.History()
-        cb_list = [cbks.BaseLogger(stateful_metrics=[])]
-        if verbose:
-            cb_list.append(cbks.ProgbarLogger(
-                count_mode="steps" if steps_per_epoch else "samples", stateful_metrics=[]))
-        cb_list += list(callbacks or []) + [self.history]
-        callbacks_obj = cbks.CallbackList(cb_list)
-        callbacks_obj.set_model(self)
-        callbacks_obj.set_params({
-            "batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
-            "samples": n, "verbose": verbose, "do_validation": do_validation,
-            "metrics": callback_metrics})
+        callbacks_obj = self._callback_list(
+            callbacks, verbose, "steps" if steps_per_epoch else "samples",
+            {"batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
+             "samples": n, "verbose": verbose, "do_validation": do_validation},
+            validation=val)
         if do_validation:
-            # Keras hands the validation arrays to every callback (AUC-style callbacks use it)
-            vdata = list(val[0]) + [val[1], val[2] if val[2] is not None
-                                    else numpy.ones(len(val[1]), "float32")]
-            for cb in cb_list:
-                cb.validation_data = vdata
             if verbose:
                 print(f"Train on {n} samples, validate on {int(val[0][0].shape[0])} samples")
         self.stop_training = False
@@ -509,6 +495,28 @@ class Model:
         finally:
             callbacks_obj.on_train_end()
         return self.history
+
+    def _callback_list(self, callbacks, verbose, count_mode, params, validation=None):
+        """Keras's callback stack: BaseLogger, ProgbarLogger (when verbose), the user's
+        callbacks, History; params (with the log names) are set before training begins,
+        and every callback gets ``validation_data`` as Keras gives it."""
+        self.history = cbks.History()
+        cb_list = [cbks.BaseLogger(stateful_metrics=[])]
+        if verbose:
+            cb_list.append(cbks.ProgbarLogger(count_mode=count_mode, stateful_metrics=[]))
+        cb_list += list(callbacks or []) + [self.history]
+        names = self.metrics_names
+        params = dict(params, metrics=list(names) + (
+            ["val_" + k for k in names] if params.get("do_validation") else []))
+        callbacks_obj = cbks.CallbackList(cb_list)
+        callbacks_obj.set_model(self)
+        callbacks_obj.set_params(params)
+        if validation is not None:
+            xs, y, sw = validation
+            vdata = list(xs) + [y, sw if sw is not None else numpy.ones(len(y), "float32")]
+            for cb in cb_list:
+                cb.validation_data = vdata
+        return callbacks_obj
 
     # ------------------------------------------------------------ evaluate
     def _evaluate_arrays(self, xs, yy, sw, batch_size, steps=None, progbar=None):
@@ -661,25 +669,19 @@ class Model:
                 else:
                     raise ValueError("validation_steps is required when validation_data is a "
                                      "generator.")
-        self.history = cbks.History()
-        cb_list = [cbks.BaseLogger(stateful_metrics=[])]
-        if verbose:
-            cb_list.append(cbks.ProgbarLogger(
-                count_mode="steps" if samples_per_epoch is None else "samples",
-                stateful_metrics=[]))
-        cb_list += list(callbacks or []) + [self.history]
-        callbacks_obj = cbks.CallbackList(cb_list)
-        callbacks_obj.set_model(self)
         # The first batch is drawn before training starts: it builds a model that has no
         # input shape yet, so the metric names are known when the callbacks are set up.
         x, y, sw = _unpack_batch(next(it))
         pending = self._prepare(x, y, sw, class_weight)
+        val_arrays = None
+        if do_validation and val_it is None:
+            vsw = validation_data[2] if len(validation_data) == 3 else None
+            val_arrays = self._prepare(validation_data[0], validation_data[1], vsw, None)[:3]
         out_labels = self.metrics_names
-        callbacks_obj.set_params({
-            "epochs": epochs, "steps": steps_per_epoch, "samples": samples_per_epoch,
-            "verbose": verbose, "do_validation": do_validation,
-            "metrics": list(out_labels) + (["val_" + k for k in out_labels]
-                                           if do_validation else [])})
+        callbacks_obj = self._callback_list(
+            callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
+            {"epochs": epochs, "steps": steps_per_epoch, "samples": samples_per_epoch,
+             "verbose": verbose, "do_validation": do_validation}, validation=val_arrays)
         self.stop_training = False
         callbacks_obj.on_train_begin()
         try:
@@ -708,10 +710,7 @@ class Model:
                     if val_it is not None:
                         vals = self._evaluate_source(val_it, validation_steps, nb_val_samples)
                     else:
-                        vx, vy = validation_data[0], validation_data[1]
-                        vsw = validation_data[2] if len(validation_data) == 3 else None
-                        vxs, vyy, vsw2, vn = self._prepare(vx, vy, vsw, None)
-                        vals = self._evaluate_arrays(vxs, vyy, vsw2, 32, None)
+                        vals = self._evaluate_arrays(*val_arrays, 32, None)
                     for k in out_labels:
                         epoch_logs["val_" + k] = vals[k]
                 callbacks_obj.on_epoch_end(epoch, epoch_logs)
