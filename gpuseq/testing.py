@@ -1,13 +1,16 @@
 """Checks shared by the test suite: finite-difference gradients and twin comparison.
 
 ``check_op_gradients`` differentiates a twin op of ``numpy_ops`` in float64 by
-central differences and compares with its ``_backward``. ``compare_with_numpy``
+central differences and compares with its ``_backward``. ``check_function_gradients``
+does the same for any function built from tape operations (``gpuseq.backend``
+functions, losses, Lambda bodies): the tape's gradient against central differences. ``compare_with_numpy``
 runs the same op on the active backend (cupy, or the emulated CUDA launch)
 and on ``numpy_ops`` and compares forward and backward element-wise, printing
 the first mismatching index and both values.
 """
 import numpy as np
 
+from .backend import autodiff as ad
 from .backend import dispatch
 
 
@@ -95,3 +98,60 @@ def compare_with_numpy(op, inputs, attrs=None, rtol=1e-5, atol=1e-6, seed=0, bac
             assert a is not None, f"{op}_backward on {dispatch.backend()} gave None for input {i}"
             assert_close(a, b, rtol, atol, what=f"{op}_backward input {i} on {dispatch.backend()}")
     return dispatch.to_host(y), y_ref
+
+
+def _value(out):
+    if isinstance(out, ad.Tensor):
+        return np.asarray(dispatch.to_host(out.data), dtype=np.float64)
+    return np.asarray(dispatch.to_host(out), dtype=np.float64)
+
+
+def numerical_gradient(fn, xs, i, gy, eps=1e-6):
+    """d sum(fn(*xs) * gy) / d xs[i] by central differences (xs: NumPy arrays)."""
+    x = xs[i]
+    num = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        idx = it.multi_index
+        old = x[idx]
+        vals = []
+        for d in (eps, -eps):
+            x[idx] = old + d
+            with ad.no_grad():
+                vals.append(np.sum(_value(fn(*[ad.Tensor(a.copy()) for a in xs])) * gy))
+        x[idx] = old
+        num[idx] = (vals[0] - vals[1]) / (2 * eps)
+    return num
+
+
+def check_function_gradients(fn, inputs, wrt=None, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0):
+    """Tape gradient of ``fn`` (Tensors -> Tensor) against float64 finite differences.
+
+    Args:
+        fn: callable taking one Tensor per input and returning a Tensor.
+        inputs: list of arrays/numbers; float ones are differentiated (cast to float64).
+        wrt: indices of the inputs to check (default: every float input).
+
+    Returns:
+        the list of tape gradients (NumPy), one per checked input.
+    """
+    with dispatch.use_backend("numpy"):
+        xs = [np.array(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f"
+              else np.array(a) for a in inputs]
+        if wrt is None:
+            wrt = [i for i, a in enumerate(xs) if a.dtype.kind == "f"]
+        ts = [ad.Variable(a.copy()) if i in wrt else ad.Tensor(a.copy())
+              for i, a in enumerate(xs)]
+        out = ad.as_tensor(fn(*ts))
+        rng = np.random.default_rng(seed)
+        gy = rng.standard_normal(out.shape)
+        if not out.requires_grad:
+            grads = [np.zeros_like(xs[i]) for i in wrt]
+        else:
+            loss = ad.reduce_sum(out * ad.Tensor(gy))
+            grads = [np.asarray(g) for g in ad.gradients(loss, [ts[i] for i in wrt])]
+        for g, i in zip(grads, wrt):
+            num = numerical_gradient(fn, xs, i, gy, eps)
+            assert_close(g, num, rtol=rtol, atol=atol,
+                         what=f"tape gradient of input {i} of {getattr(fn, '__name__', fn)}")
+        return grads

@@ -3,39 +3,11 @@ import numpy as np
 import pytest
 
 from gpuseq.backend import autodiff as ad
-from gpuseq.testing import assert_close
-
-
-def numeric_grads(f, arrays, eps=1e-6):
-    """Central differences of sum(f(*tensors) * gy) w.r.t. each array (float64)."""
-    rng = np.random.default_rng(0)
-    y = f(*[ad.Tensor(a.copy()) for a in arrays])
-    gy = rng.standard_normal(y.shape)
-    out = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        it = np.nditer(a, flags=["multi_index"])
-        for _ in it:
-            i = it.multi_index
-            old = a[i]
-            a[i] = old + eps
-            fp = np.sum(f(*[ad.Tensor(b.copy()) for b in arrays]).data * gy)
-            a[i] = old - eps
-            fm = np.sum(f(*[ad.Tensor(b.copy()) for b in arrays]).data * gy)
-            a[i] = old
-            g[i] = (fp - fm) / (2 * eps)
-        out.append(g)
-    return gy, out
+from gpuseq.testing import check_function_gradients
 
 
 def check(f, *arrays, rtol=1e-5, atol=1e-7):
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    gy, num = numeric_grads(f, arrays)
-    vs = [ad.Variable(a.copy()) for a in arrays]
-    y = f(*vs)
-    grads = ad.gradients(y, vs, grad_output=gy)
-    for i, (g, n) in enumerate(zip(grads, num)):
-        assert_close(g, n, rtol, atol, what=f"gradient of input {i}")
+    check_function_gradients(f, list(arrays), rtol=rtol, atol=atol)
 
 
 R = np.random.default_rng(42)
