@@ -184,12 +184,13 @@ def environment():
     info = {"python": platform.python_version(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__}
-    for name in ("keras", "jax", "torch", "cupy"):
+    from importlib import metadata
+    for name, dist in (("keras", "keras"), ("jax", "jax"), ("torch", "torch"),
+                       ("cupy", "cupy-cuda12x"), ("cupy13", "cupy-cuda13x")):
         try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            spec = None
-        info[name] = "installed" if spec is not None else None
+            info[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[name] = None
     return info
 
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Everything that only a GPU can show, in one go: the gpu-marked tests and the GPU
+# benchmarks (gpuseq's cupy backend against Keras 3 and PyTorch on the same device).
+#
+#   bash benchmarks/run_gpu.sh [RESULTS_DIR]      (default: benchmarks/results)
+#
+# Writes gpu_tests.log, gpu_env.json and {mlp,conv,rnn}_gpu.json into RESULTS_DIR.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-benchmarks/results}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+
+python - <<'PY' > "$out/gpu_env.json"
+import json, platform
+info = {"python": platform.python_version()}
+try:
+    import cupy
+    dev = cupy.cuda.Device()
+    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+    info.update(cupy=cupy.__version__, cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
+                device=props["name"].decode(), memory_bytes=dev.mem_info[1])
+except Exception as e:  # no CuPy or no device: say so in the file
+    info["error"] = f"{type(e).__name__}: {e}"
+print(json.dumps(info, indent=2))
+PY
+cat "$out/gpu_env.json"
+
+GPUSEQ_BACKEND=cupy python -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$out/gpu_tests.log"
+status=${PIPESTATUS[0]}
+
+python benchmarks/bench_mlp.py --backend cupy --out "$out/mlp_gpu.json"
+python benchmarks/bench_conv.py --backend cupy --out "$out/conv_gpu.json"
+python benchmarks/bench_rnn.py --backend cupy --out "$out/rnn_gpu.json"
+exit $status
