@@ -39,8 +39,17 @@ def convert_kwargs(cls_name, args, kwargs, renames, value_maps=None, positional=
     return out
 
 
+def _short(value):
+    """A positional argument as Keras 2 shows it in the message: strings in double
+    quotes, anything else as str() cut to 10 characters plus '...'."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    text = str(value)
+    return text[:10] + "..." if len(text) > 10 else text
+
+
 def warn_modern_call(cls_name, args, kwargs, changed, positional=()):
-    parts = [repr(a) for a in args]
+    parts = [_short(a) for a in args]
     for k in positional:
         if k in kwargs and k in changed:
             parts.append(repr(kwargs[k]))

@@ -333,7 +333,50 @@ class Model:
             raise
 
     # ---------------------------------------------------------- data plumbing
+    @property
+    def input_names(self):
+        """Names of the model's inputs, as Keras 2 names them (``<first layer>_input``,
+        one per Merge branch). Dict data may be keyed by these or by the layer names."""
+        return [n + "_input" for n in self._input_layer_names()]
+
+    @property
+    def output_names(self):
+        """Name of the model's output: the name of its last layer."""
+        return [self.layers[-1].name] if getattr(self, "layers", None) else []
+
+    def _dict_to_list(self, data, what):
+        """Arrays in input order from a dict keyed by input (or output) names."""
+        if what == "x":
+            if not self.layers:
+                raise ValueError("Cannot take dict input data before the model has layers.")
+            layer_names = self._input_layer_names()
+            names = list(zip(layer_names, self.input_names))
+        else:
+            names = [(n, n) for n in self.output_names]
+        kind, end = ("input", "input") if what == "x" else ("target", "output")
+        out = []
+        for layer_name, keras_name in names:
+            if layer_name in data:
+                out.append(data[layer_name])
+            elif keras_name in data:
+                out.append(data[keras_name])
+            else:
+                raise ValueError(
+                    f"No data provided for '{layer_name}'. The {kind} dict must have one entry "
+                    f"per model {end}, keyed by {[n for n, _ in names]}"
+                    + (f" (or {[k for _, k in names]})" if what == "x" else "")
+                    + f". Received keys: {sorted(data)}")
+        extra = set(data) - {n for pair in names for n in pair}
+        if extra:
+            raise ValueError(f"Unknown {end} name(s) {sorted(extra)} in the data dict. "
+                             f"Expected keys: {[n for n, _ in names]}.")
+        return out if what == "x" and len(out) > 1 else out[0]
+
     def _prepare(self, x, y, sample_weight=None, class_weight=None, need_y=True):
+        if isinstance(x, dict):
+            x = self._dict_to_list(x, "x")
+        if isinstance(y, dict):
+            y = self._dict_to_list(y, "y")
         if isinstance(x, (list, tuple)) and self._n_inputs() == 1 and len(x) > 1 and \
                 all(hasattr(a, "shape") for a in x):
             raise ValueError(
@@ -641,7 +684,7 @@ class Model:
             raise TypeError(f"fit_generator() got unexpected keyword argument(s) "
                             f"{sorted(kwargs)}.")
         if legacy:
-            warn_modern_call("fit_generator", ("generator",), legacy, list(legacy))
+            warn_modern_call("fit_generator", (generator,), legacy, list(legacy))
         if samples_per_epoch is not None or nb_val_samples is not None:
             warnings.warn(
                 "fit_generator: the Keras 1 arguments `samples_per_epoch` / `nb_val_samples` "
