@@ -44,9 +44,11 @@
  *   gy, pre, y, gz: (rows, units) row-major; gbias: (units,).
  *   gz = gy * act'(pre, y);  gbias[u] = sum over rows of gz[:, u].
  *   Reference: gpuseq/backend/numpy_ops/activations.py::bias_activation_backward
- *   Launch: block = (32, 8, 1): threadIdx.x walks 32 adjacent columns (coalesced),
- *   threadIdx.y strides over rows; grid = (ceil(units / 32), 1, 1). The 8 partial
+ *   Launch: block = (32, 32, 1): threadIdx.x walks 32 adjacent columns (coalesced),
+ *   threadIdx.y strides over rows; grid = (ceil(units / 32), 1, 1). The 32 partial
  *   column sums of a block meet in shared memory (deterministic order, no atomics).
+ *   One block per 32 columns: a few units over very many rows leave most of the GPU
+ *   idle, so the block is as tall as CUDA allows.
  *   Not launched when rows * units == 0 (gbias is then zeros).
  */
 #include "gpuseq_common.cuh"
@@ -157,7 +159,7 @@ __global__ void bias_activation_forward(const T* __restrict__ z, const T* __rest
 }
 
 #define GS_BIAS_BWD_COLS 32
-#define GS_BIAS_BWD_ROWS 8
+#define GS_BIAS_BWD_ROWS 32
 
 template <typename T>
 __global__ void bias_activation_backward(const T* __restrict__ gy, const T* __restrict__ pre,

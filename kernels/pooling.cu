@@ -18,7 +18,8 @@
  * max_pool2d_forward(const T* x, T* y, long long* argmax, n, h, w, c, oh, ow,
  *                    ph, pw, sh, sw, pt, pl, channels_last)
  *   One thread per output element. y = the window maximum, argmax = ky * pw + kx of
- *   the first maximum in row-major window order (strictly greater values replace it).
+ *   the first maximum in row-major window order (strictly greater values replace it);
+ *   a NaN in the window wins (y = NaN, argmax = the first NaN), like numpy.maximum.
  *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_forward (mode='max')
  *
  * avg_pool2d_forward(const T* x, T* y, n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl,
@@ -121,7 +122,8 @@ __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
                 const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
                 const T v = inside ? x[gs::at4(b, iy, ix, ch, h, w, c, channels_last)]
                                    : gs::limits<T>::neg_inf();
-                if (first || v > best) {
+                // NaN wins and sticks (numpy.maximum propagates it; argmax = first NaN)
+                if (first || v > best || (v != v && best == best)) {
                     best = v;
                     best_k = ky * pw + kx;
                     first = false;
@@ -229,7 +231,7 @@ __global__ void global_pool_forward(const T* __restrict__ x, T* __restrict__ y,
             long long best_k = 0;
             for (long long k = 1; k < s; ++k) {
                 const T v = x[base + k * step];
-                if (v > best) {
+                if (v > best || (v != v && best == best)) {  // NaN propagates, like numpy
                     best = v;
                     best_k = k;
                 }

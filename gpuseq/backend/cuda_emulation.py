@@ -29,8 +29,19 @@ argument against the compiled parameter list (pointer parameters take
 C-contiguous NumPy arrays of the exact element type, writeable unless const;
 scalar parameters take NumPy scalars of the exact type) and raises
 :class:`EmulatedLaunchError` when the kernel misbehaves (a barrier reached by
-only part of a block, ``__trap()``).
+only part of a block, ``__trap()``, a grid or block outside the CUDA limits).
+
+Thread order: between two barriers the threads of a block run one after the
+other, by default in ascending thread index. A missing ``__syncthreads()``
+between a write by one thread and a read by another then goes unnoticed when
+the writer happens to come first. :func:`set_thread_order` (or the environment
+variable ``GPUSEQ_EMU_THREAD_ORDER`` = ``forward`` | ``reverse`` |
+``shuffle`` | ``shuffle:SEED``, read at import) selects another order:
+descending, or a seeded shuffle drawn afresh for every block, barrier phase
+and launch. Running a kernel's tests under ``reverse`` and ``shuffle`` is a
+cheap race detector; :func:`thread_order` sets the order for a ``with`` block.
 """
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -56,6 +67,71 @@ _CTYPES = {
     "int32": ctypes.c_int32, "uint32": ctypes.c_uint32, "uint64": ctypes.c_uint64,
     "uint8": ctypes.c_uint8, "bool": ctypes.c_bool,
 }
+
+
+THREAD_ORDERS = ("forward", "reverse", "shuffle")
+
+_order_state = threading.local()
+
+
+def _parse_order(text):
+    """'forward' | 'reverse' | 'shuffle' | 'shuffle:SEED' -> (mode, seed)."""
+    mode, _, seed = str(text).strip().lower().partition(":")
+    if mode not in THREAD_ORDERS:
+        raise ValueError(
+            f"Unknown emulated thread order. Expected one of {THREAD_ORDERS} (optionally "
+            f"'shuffle:SEED'). Received: {text!r}")
+    try:
+        seed = int(seed) if seed else 0
+    except ValueError:
+        raise ValueError(f"The seed of a shuffled thread order must be an integer, e.g. "
+                         f"'shuffle:7'. Received: {text!r}") from None
+    return mode, seed
+
+
+_default_order = _parse_order(os.environ.get("GPUSEQ_EMU_THREAD_ORDER", "forward"))
+
+
+def get_thread_order():
+    """The (mode, seed) of the emulated thread order on the calling thread."""
+    return getattr(_order_state, "order", _default_order)
+
+
+def set_thread_order(mode, seed=0):
+    """Select the order of the threads of a block between barriers, for later launches
+    from the calling Python thread.
+
+    Args:
+        mode: 'forward' (ascending thread index, the default), 'reverse'
+            (descending) or 'shuffle' (a permutation drawn from ``seed``, the block
+            index, the barrier phase and a launch counter).
+        seed: integer seed of 'shuffle'.
+    """
+    mode, _ = _parse_order(mode)
+    _order_state.order = (mode, int(seed))
+    _order_state.launches = 0
+
+
+@contextlib.contextmanager
+def thread_order(mode, seed=0):
+    """``with thread_order('reverse'): ...`` runs the launches inside in that order."""
+    old = get_thread_order()
+    old_count = getattr(_order_state, "launches", 0)
+    set_thread_order(mode, seed)
+    try:
+        yield
+    finally:
+        _order_state.order = old
+        _order_state.launches = old_count
+
+
+def _next_order():
+    """(mode code, seed) for the next launch; a shuffle changes with every launch."""
+    mode, seed = get_thread_order()
+    n = getattr(_order_state, "launches", 0)
+    _order_state.launches = n + 1
+    code = THREAD_ORDERS.index(mode)
+    return code, ((seed * 1000003 + n) & 0xFFFFFFFFFFFFFFFF) if code == 2 else 0
 
 
 class EmulationBuildError(RuntimeError):
@@ -221,6 +297,7 @@ class EmulatedFunction:
         g = (ctypes.c_uint * 3)(*_dim3(grid))
         b = (ctypes.c_uint * 3)(*_dim3(block))
         err = ctypes.create_string_buffer(_ERRLEN)
+        self.module._set_order(*_next_order())
         rc = self._launch(g, b, ptrs, err, _ERRLEN)
         if rc != 0:
             raise EmulatedLaunchError(
@@ -249,6 +326,9 @@ class EmulatedModule:
         self.path = pathlib.Path(path)
         self.name_expressions = list(name_expressions)
         self._lib = ctypes.CDLL(str(self.path))
+        self._set_order = self._lib.gpuseq_emu_set_thread_order
+        self._set_order.restype = None
+        self._set_order.argtypes = [ctypes.c_int, ctypes.c_ulonglong]
         self._functions = {}
 
     def get_function(self, name_expression):

@@ -12,7 +12,13 @@
 //     of a block is a cooperative fiber; a barrier suspends the fiber until every
 //     thread of the block has reached it, so the threads genuinely interleave
 //     at barriers. Reaching different barriers, or exiting while other threads
-//     wait at one, is reported as an error (undefined behaviour on a GPU);
+//     wait at one, is reported as an error (undefined behaviour on a GPU).
+//     The order in which the fibers of a block run between two barriers is
+//     selectable (gpuseq_emu_set_thread_order): ascending thread index (the
+//     default), descending, or a seeded shuffle drawn afresh for every block and
+//     every barrier phase. A kernel that reads shared or global memory written by
+//     another thread of its block without a barrier in between gives different
+//     results under the different orders, which exposes the missing barrier;
 //   * __threadfence(), __threadfence_block(), __trap();
 //   * atomicAdd / atomicMax / atomicMin / atomicExch / atomicCAS on int,
 //     unsigned, unsigned long long, float, double (atomicAdd), exact because
@@ -132,6 +138,10 @@ struct Scheduler {
     long long pred_all[2] = {1, 1};
     long long pred_any[2] = {0, 0};
     unsigned phase = 0;
+    // Order of the fibers between barriers: 0 ascending, 1 descending, 2 shuffled.
+    int order_mode = 0;
+    unsigned long long order_seed = 0;
+    unsigned perm[kMaxThreads] = {};
     ~Scheduler() {
         for (unsigned i = 0; i < nfibers; ++i) {
             if (fibers[i]->stack) munmap(fibers[i]->stack, fibers[i]->stack_bytes);
@@ -226,7 +236,33 @@ __attribute__((noinline)) inline void barrier_wait(const char* file, int line, i
     yield_to_scheduler();
 }
 
-// Run one block: every thread as a fiber, round-robin between barriers.
+// splitmix64: the random stream of the shuffled thread order.
+inline unsigned long long mix64(unsigned long long x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// Fill s.perm[0..nthreads) with the order the fibers run in during one phase.
+inline void order_threads(unsigned nthreads) {
+    Scheduler& s = g_sched;
+    for (unsigned i = 0; i < nthreads; ++i)
+        s.perm[i] = s.order_mode == 1 ? nthreads - 1 - i : i;
+    if (s.order_mode != 2) return;
+    unsigned long long block = ((unsigned long long)g_block_idx.z * g_grid_dim.y + g_block_idx.y) *
+                                   g_grid_dim.x + g_block_idx.x;
+    unsigned long long state = mix64(s.order_seed ^ mix64(block * 0x100000001ULL + s.phase));
+    for (unsigned i = nthreads; i > 1; --i) {  // Fisher-Yates
+        state = mix64(state);
+        unsigned j = (unsigned)(state % i);
+        unsigned t = s.perm[i - 1];
+        s.perm[i - 1] = s.perm[j];
+        s.perm[j] = t;
+    }
+}
+
+// Run one block: every thread as a fiber, in the selected order between barriers.
 inline bool run_block(unsigned nthreads) {
     Scheduler& s = g_sched;
     while (s.nfibers < nthreads) s.fibers[s.nfibers++] = new Fiber();
@@ -246,8 +282,9 @@ inline bool run_block(unsigned nthreads) {
     s.pred_any[0] = s.pred_any[1] = 0;
     bool first = true;
     for (;;) {
-        for (unsigned i = 0; i < nthreads; ++i) {
-            Fiber* f = s.fibers[i];
+        order_threads(nthreads);
+        for (unsigned k = 0; k < nthreads; ++k) {
+            Fiber* f = s.fibers[s.perm[k]];
             if (first || f->state == FIBER_AT_BARRIER) resume(f);
             if (s.failed) break;
         }
@@ -317,12 +354,22 @@ inline int run_grid(Fn* body, const unsigned* grid, const unsigned* block, char*
     Scheduler& s = g_sched;
     s.failed = false;
     s.error[0] = 0;
-    unsigned nthreads = block[0] * block[1] * block[2];
-    if (nthreads == 0 || nthreads > kMaxThreads || grid[0] == 0 || grid[1] == 0 || grid[2] == 0) {
-        snprintf(err, errlen, "invalid launch configuration grid=(%u, %u, %u) block=(%u, %u, %u)",
+    unsigned long long nthreads64 = (unsigned long long)block[0] * block[1] * block[2];
+    // The limits of every CUDA GPU (compute capability >= 3.0): grid.x < 2^31,
+    // grid.y and grid.z <= 65535, block.x and block.y <= 1024, block.z <= 64, at
+    // most 1024 threads per block. A launch outside them fails on the GPU with
+    // cudaErrorInvalidConfiguration / CUDA_ERROR_INVALID_VALUE, so it fails here.
+    if (nthreads64 == 0 || nthreads64 > kMaxThreads || grid[0] == 0 || grid[1] == 0 ||
+        grid[2] == 0 || grid[0] > 2147483647u || grid[1] > 65535u || grid[2] > 65535u ||
+        block[0] > 1024u || block[1] > 1024u || block[2] > 64u) {
+        snprintf(err, errlen,
+                 "invalid launch configuration grid=(%u, %u, %u) block=(%u, %u, %u): CUDA "
+                 "needs 1 <= grid.x <= 2147483647, 1 <= grid.y, grid.z <= 65535, "
+                 "block <= (1024, 1024, 64) and at most 1024 threads per block",
                  grid[0], grid[1], grid[2], block[0], block[1], block[2]);
         return 1;
     }
+    unsigned nthreads = (unsigned)nthreads64;
     g_grid_dim = dim3(grid[0], grid[1], grid[2]);
     g_block_dim = dim3(block[0], block[1], block[2]);
     s.task.run = [](void* ctx) { (*static_cast<Fn*>(ctx))(); };
@@ -481,6 +528,14 @@ inline float min(float a, float b) { return fminf(a, b); }
 inline float max(float a, float b) { return fmaxf(a, b); }
 inline double min(double a, double b) { return fmin(a, b); }
 inline double max(double a, double b) { return fmax(a, b); }
+
+// Selects the order of the fibers between barriers for the launches that follow on
+// the calling OS thread: mode 0 ascending thread index, 1 descending, 2 shuffled
+// with `seed`. Exported once per library (the trampoline includes this header once).
+extern "C" void gpuseq_emu_set_thread_order(int mode, unsigned long long seed) {
+    ::gpuseq_emu::g_sched.order_mode = (mode == 1 || mode == 2) ? mode : 0;
+    ::gpuseq_emu::g_sched.order_seed = seed;
+}
 
 // Entry-point helper used by the generated trampoline translation unit.
 #define GPUSEQ_EMU_EXPORT(INDEX, ...)                                                        \

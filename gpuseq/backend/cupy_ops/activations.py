@@ -71,7 +71,8 @@ def bias_activation_backward(gy, saved, kind):
         return gz, xp().zeros((units,), dtype=pre.dtype)
     gb = xp().empty((units,), dtype=pre.dtype)                 # (units,)
     k = kl.get_kernel("activations", "bias_activation_backward", pre.dtype)
-    kl.launch(k, (-(-units // 32), 1, 1), (32, 8, 1), (gy, pre, y, gz, gb, rows, units, code))
+    kl.launch(k, (-(-units // 32), 1, 1), (32, 32, 1),
+              (gy, pre, y, gz, gb, rows, units, code))
     return gz, gb
 
 

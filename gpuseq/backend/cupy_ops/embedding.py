@@ -1,21 +1,43 @@
-"""CUDA twin of ``numpy_ops/embedding.py``: row gather and scatter-add (kernels/embedding.cu)."""
+"""CUDA twin of ``numpy_ops/embedding.py``: row gather and scatter-add (kernels/embedding.cu).
+
+The indices are range-checked like the NumPy twin (a ValueError for an index
+outside the vocabulary or a non-integer float). Indices that live on the host are
+checked there; indices already on the device are checked with one small device
+reduction read back once (three numbers), never by copying the indices to the
+host. The kernels themselves never read or write outside the table.
+"""
+import numpy
+
 from .. import dispatch
 from ..numpy_ops.embedding import _check_indices
 from ._common import float_input, launch_1d, xp
 
 
 def _flat_ids(ids, input_dim):
-    """Indices as a C-contiguous int64 array of the active backend, range-checked."""
+    """Indices as a C-contiguous int64 (n_ids,) array of the active backend, range-checked.
+
+    Host indices on a GPU run are checked on the host before the upload. Device
+    indices (and every index array under the emulation, whose device is the host)
+    are checked by one reduction to (min, max, count of non-integers) on the
+    device, read back at once: one small synchronisation, no copy of the indices.
+    """
     m = xp()
-    a = m.asarray(ids)
-    if a.dtype.kind not in "iu" or a.size == 0:
-        host = _check_indices(dispatch.to_host(a), input_dim)
-        a = m.asarray(host)
-    elif a.size:
-        lo, hi = int(a.min()), int(a.max())      # one small reduction, read by the host
-        if lo < 0 or hi >= input_dim:
-            _check_indices(dispatch.to_host(a), input_dim)   # raises the full message
-    return m.ascontiguousarray(a.reshape(-1), dtype=m.int64)
+    if dispatch.backend() == "cupy" and not type(ids).__module__.startswith("cupy"):
+        host = _check_indices(numpy.asarray(ids), input_dim)
+        return m.ascontiguousarray(m.asarray(host).reshape(-1), dtype=numpy.int64)
+    a = m.asarray(ids).reshape(-1)                                 # (n_ids,)
+    if a.size == 0 or a.dtype.kind not in "iuf":
+        # nothing to reduce, or bool / complex: the twin's check converts or refuses them
+        a = m.asarray(_check_indices(dispatch.to_host(a), input_dim))
+    else:
+        # (min, max, count of non-integers); NaN propagates into min/max and is counted
+        frac = m.count_nonzero(a != m.floor(a)) if a.dtype.kind == "f" else a.size * 0
+        stats = m.stack([a.min().astype(numpy.float64), a.max().astype(numpy.float64),
+                         m.asarray(frac).astype(numpy.float64)])
+        lo, hi, n_frac = (float(v) for v in dispatch.to_host(stats))   # the one sync
+        if n_frac != 0 or not (lo >= 0 and hi < input_dim):
+            _check_indices(dispatch.to_host(a), input_dim)         # raises the full message
+    return m.ascontiguousarray(a, dtype=numpy.int64)
 
 
 def embedding_forward(ids, table):
@@ -25,7 +47,7 @@ def embedding_forward(ids, table):
     flat = _flat_ids(ids, V)
     out = xp().empty((flat.size, D), dtype=table.dtype)            # (n_ids, D)
     launch_1d("embedding", "embedding_forward", table.dtype, flat.size * D,
-              (flat, table, out, flat.size, D))
+              (flat, table, out, flat.size, D, V))
     return out.reshape(tuple(xp().asarray(ids).shape) + (D,)), (flat, table.shape, table.dtype)
 
 
@@ -34,5 +56,6 @@ def embedding_backward(gy, saved):
     flat, (V, D), dt = saved
     g = float_input(gy, "gy", dtype=dt).reshape(-1, D)             # (n_ids, D)
     gt = xp().zeros((V, D), dtype=dt)
-    launch_1d("embedding", "embedding_backward", dt, flat.size * D, (flat, g, gt, flat.size, D))
+    launch_1d("embedding", "embedding_backward", dt, flat.size * D,
+              (flat, g, gt, flat.size, D, V))
     return None, gt

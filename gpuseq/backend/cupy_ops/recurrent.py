@@ -43,7 +43,10 @@ def _prepare(name, x, kernel, recurrent_kernel, gates, go_backwards):
 def _project(xt, W):
     """One GEMM for all steps: (T, N, F) @ (F, G*u) -> (T, N, G*u), contiguous."""
     T, N, F = xt.shape
-    return xp().matmul(xt.reshape(T * N, F), W).reshape(T, N, W.shape[1])
+    # The step kernels update G[s] in place through a flat pointer: keep it C-contiguous
+    # whatever layout the GEMM returns (a no-op for cuBLAS / numpy.matmul outputs).
+    return xp().ascontiguousarray(
+        xp().matmul(xt.reshape(T * N, F), W).reshape(T, N, W.shape[1]))
 
 
 def _mask_steps(mask, n, t, go_backwards, dt):
