@@ -195,20 +195,42 @@ def test_conv2d_blocked_gemms_do_not_change_results(rng, monkeypatch, data_forma
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("small_op_macs", [0, 1 << 62])
-def test_conv2d_blas_thread_policy_does_not_change_results(rng, monkeypatch, small_op_macs):
+@pytest.mark.parametrize("small_gemm_macs", [0, 1 << 62])
+def test_conv2d_blas_thread_policy_does_not_change_results(rng, monkeypatch, small_gemm_macs):
     """Whether an op runs on one BLAS thread (blocked GEMMs) or on the library's
     threads (whole GEMMs), the result is the same."""
     from gpuseq.backend.numpy_ops import _blas_threads
     x = _image(rng, 2, 6, 5, 3, "channels_last")
     kernel = rng.standard_normal((2, 3, 3, 4))
-    monkeypatch.setattr(_blas_threads, "SMALL_OP_MACS", small_op_macs)
-    monkeypatch.setattr(_blas_threads, "machine_busy", lambda: False)
+    monkeypatch.setattr(_blas_threads, "SMALL_GEMM_MACS", small_gemm_macs)
     monkeypatch.setattr(np_conv, "GEMM_INNER", 5)
     y, saved = numpy_ops.conv2d_forward(x, kernel, None, padding="same")
     np.testing.assert_allclose(y, ref_conv2d(x, kernel, None, padding="same"), rtol=1e-12,
                                atol=1e-12)
     check_op_gradients("conv2d", [x, kernel, None], dict(padding="same"))
+
+
+@pytest.mark.parametrize("small_gemm_macs", [0, 1 << 62])
+@pytest.mark.parametrize("col_budget", [None, 1])
+def test_conv1d_blas_policy_and_chunking_do_not_change_results(rng, monkeypatch,
+                                                               small_gemm_macs, col_budget):
+    """conv1d on one BLAS thread (blocked GEMMs) or several, with the columns kept
+    from the forward pass or rebuilt chunk by chunk (a 1-byte budget: one sample per
+    chunk): the same values and gradients."""
+    from gpuseq.backend.numpy_ops import _blas_threads
+    monkeypatch.setattr(_blas_threads, "SMALL_GEMM_MACS", small_gemm_macs)
+    monkeypatch.setattr(np_conv, "GEMM_INNER", 4)
+    if col_budget is not None:
+        monkeypatch.setattr(np_conv, "COL_BUFFER_BYTES", col_budget)
+    x = rng.standard_normal((3, 40, 4))             # 3 x 38 rows: several row blocks
+    kernel = rng.standard_normal((3, 4, 5))
+    bias = rng.standard_normal(5)
+    attrs = dict(padding="same", activation="relu")
+    y, saved = numpy_ops.conv1d_forward(x, kernel, bias, **attrs)
+    assert (saved[4] is None) == (col_budget is not None)      # the kept columns
+    np.testing.assert_allclose(y, ref_conv1d(x, kernel, bias, padding="same",
+                                             activation="relu"), rtol=1e-12, atol=1e-12)
+    check_op_gradients("conv1d", [x, kernel, bias], attrs)
 
 
 def test_conv_column_buffer_is_bounded_for_the_vgg_batch():

@@ -86,6 +86,24 @@ def test_avg_pool_same_divides_by_real_elements():
     np.testing.assert_array_equal(y, np.ones((1, 2, 2, 1)))
 
 
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_pool1d_max_ties_route_to_the_first_maximum(data_format):
+    x = np.array([1., 3., 3., 0., 2., 2., -1.]).reshape(1, 7, 1)
+    if data_format == "channels_first":
+        x = x.reshape(1, 1, 7)
+    # disjoint windows [1 3 3] [0 2 2] (the last step is dropped by 'valid')
+    y, saved = numpy_ops.pool1d_forward(x, 3, data_format=data_format)
+    np.testing.assert_array_equal(y.ravel(), [3, 2])
+    (gx,) = numpy_ops.pool1d_backward(np.array([10., 20.]).reshape(y.shape), saved, 3,
+                                      data_format=data_format)
+    np.testing.assert_array_equal(gx.ravel(), [0, 10, 0, 0, 20, 0, 0])
+    # overlapping windows of 2, stride 1: [1 3] [3 3] [3 0] [0 2] [2 2] [2 -1]
+    y, saved = numpy_ops.pool1d_forward(x, 2, 1, data_format=data_format)
+    np.testing.assert_array_equal(y.ravel(), [3, 3, 3, 2, 2, 2])
+    (gx,) = numpy_ops.pool1d_backward(np.ones_like(y), saved, 2, 1, data_format=data_format)
+    np.testing.assert_array_equal(gx.ravel(), [0, 2, 1, 0, 2, 1, 0])
+
+
 @pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, None, "valid"),
                                                   (3, 2, "same"), (2, 1, "same")])
 @pytest.mark.parametrize("mode", ["max", "avg"])
@@ -99,6 +117,8 @@ def test_pool1d_matches_direct_loops_and_gradients(rng, pool, strides, padding, 
     xc = np.ascontiguousarray(x.transpose(0, 2, 1))
     yc, _ = numpy_ops.pool1d_forward(xc, pool, strides, padding, "channels_first", mode)
     np.testing.assert_allclose(yc, ref.transpose(0, 2, 1), rtol=1e-12, atol=1e-12)
+    check_op_gradients("pool1d", [xc], dict(pool_size=pool, strides=strides, padding=padding,
+                                            data_format="channels_first", mode=mode))
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])

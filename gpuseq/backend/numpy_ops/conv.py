@@ -24,6 +24,17 @@ one reused workspace); the backward pass recomputes the columns of each chunk
 instead of keeping them alive between forward and backward. The input gradient of
 a stride-1 convolution is itself a convolution (of the padded output gradient with
 the flipped, transposed kernel); strided ones use col2im.
+
+Conv1D has its own path on ``(N, L, C)`` (no height-1 image): the columns
+``(N*OL, K*C)`` are one strided view of the padded input copied once, and when the
+whole batch's columns fit ``COL_BUFFER_BYTES`` (always for the usual sequence
+models) they are kept from the forward pass for the weight gradient, so each
+training step builds them once and every GEMM covers the whole batch.
+
+BLAS threads (``_blas_threads``): an op whose largest GEMM has fewer than
+``SMALL_GEMM_MACS`` multiply-adds runs on one BLAS thread, with the GEMMs blocked
+as described at :data:`BLAS_BLOCKING`; larger ones use the library's threads and
+whole GEMMs. The choice depends on the shapes only.
 """
 import functools
 import os
@@ -74,18 +85,28 @@ def _blocking():
 
 def _blas_policy(macs):
     """Decorator: run a conv op on one BLAS thread (with blocked GEMMs) when its largest
-    GEMM is small (< _blas_threads.SMALL_OP_MACS multiply-adds, where thread hand-off
-    costs more than it saves) or when the machine is busy (spinning BLAS threads then
-    compete with other work); otherwise with the library's threads and whole GEMMs.
-    ``macs(*args, **kwargs)`` estimates the op's largest GEMM."""
+    GEMM is small (< _blas_threads.SMALL_GEMM_MACS multiply-adds, where thread hand-off
+    costs more than it saves); otherwise with the library's threads and whole GEMMs.
+    ``macs(*args, **kwargs)`` estimates the op's largest GEMM. The choice depends on the
+    sizes only, so an op always runs the same way. A large op under a caller's
+    one-thread limit (e.g. ``threadpool_limits(1)``) blocks its GEMMs too."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if _blas_state["single"] or not (macs(*args, **kwargs) < _blas_threads.SMALL_OP_MACS
-                                             or _blas_threads.machine_busy()):
+            if _blas_state["single"]:
                 return fn(*args, **kwargs)
+            if macs(*args, **kwargs) >= _blas_threads.SMALL_GEMM_MACS:
+                if _blas_threads.blas_num_threads() != 1:
+                    return fn(*args, **kwargs)
+                # the caller limited BLAS to one thread (e.g. threadpool_limits(1)):
+                # block the GEMMs as for a small op
+                _blas_state["single"] = True
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _blas_state["single"] = False
             with _blas_threads.single_blas_thread():
-                _blas_state["single"] = bool(getattr(_blas_threads, "_blas_libs", list)())
+                _blas_state["single"] = _blas_threads.blas_controllable()
                 try:
                     return fn(*args, **kwargs)
                 finally:
@@ -119,6 +140,16 @@ def matmul_nn(a, b, out):
         np.matmul(a[:, s:s + w], b[s:s + w], out=tmp)
         out += tmp
     return out
+
+
+def matmul_tn(a, g, out):
+    """out = a (M, K)^T @ g (M, N): the long M (rows of a batch) in blocks when
+    blocking is on. out: (K, N)."""
+    m = a.shape[0]
+    if m <= 2 * GEMM_INNER or not _blocking():
+        return np.matmul(a.T, g, out=out)
+    np.matmul(a[:GEMM_INNER].T, g[:GEMM_INNER], out=out)
+    return matmul_tn_add(a[GEMM_INNER:], g[GEMM_INNER:], out)
 
 
 def matmul_tn_add(a, g, acc):
@@ -407,7 +438,10 @@ def _bias_act_forward(z, bias, activation, channel_axis):
             else:
                 z += bias.reshape((-1,) + (1,) * (z.ndim - 2))
         if activation == "relu":
-            np.maximum(z, 0, out=z)
+            # the maximum against a broadcast row of zeros runs NumPy's vectorised
+            # array-array loop: several times faster on float32 than np.maximum(z, 0)
+            # with a scalar (same values)
+            np.maximum(z, np.zeros(z.shape[-1], dtype=z.dtype), out=z)
         return z, None
     if channel_axis == -1:
         y, (pre, _) = bias_activation_forward(z, bias, activation)
@@ -602,12 +636,144 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
     return gx, gw, gb
 
 
+# ---------------------------------------------------------------------------
+# Conv1D: its own path on (N, L, C) (no height-1 image, the columns kept for backward)
+# ---------------------------------------------------------------------------
+
+def _pad_nlc(x, pads):
+    """Zero-pad the length axis of an (N, L, C) array (no copy when no padding)."""
+    pa, pb = pads
+    if pa == pb == 0:
+        return x
+    n, length, c = x.shape
+    out = np.zeros((n, pa + length + pb, c), dtype=x.dtype)     # (N, Lp, C)
+    out[:, pa:pa + length] = x
+    return out
+
+
+def _windows_nlc(xp, k, stride, dil, ol):
+    """Read-only view (N, OL, K, C) of the windows of a padded (N, Lp, C) array.
+
+    For stride 1 and dilation 1 the (K, C) block of a window is contiguous, so the
+    copy into columns runs over rows of K*C consecutive elements.
+    """
+    n, _, c = xp.shape
+    sn, sl, sc = xp.strides
+    return as_strided(xp, (n, ol, k, c), (sn, sl * stride, sl * dil, sc), writeable=False)
+
+
+def _conv1d_nlc_forward(x, kernel, bias, stride, dil, pads, activation):
+    """act(conv1d(x, kernel) + bias) on (N, L, C) -> (y (N, OL, OUT), pre, col or None).
+
+    When the columns of the whole batch fit :data:`COL_BUFFER_BYTES` they are built
+    once in a fresh array, multiplied in ONE GEMM and returned for the backward pass
+    (which then needs no second im2col); otherwise the batch runs in chunks through
+    the reusable workspace and ``col`` is None.
+    """
+    n = x.shape[0]
+    k, cin, cout = kernel.shape
+    xp = _pad_nlc(x, pads)                                      # (N, Lp, C)
+    ol = output_spatial((xp.shape[1],), (k,), (stride,), ((0, 0),), (dil,))[0]
+    kdim = k * cin
+    wmat = kernel.reshape(kdim, cout)                           # (K*C, OUT)
+    z = np.empty((n * ol, cout), dtype=np.result_type(x, kernel))   # (N*OL, OUT)
+    step = chunk_size(n, ol * kdim * x.itemsize)
+    col = None
+    if step >= n:
+        col = np.empty((n * ol, kdim), dtype=x.dtype)           # (N*OL, K*C)
+        np.copyto(col.reshape(n, ol, k, cin), _windows_nlc(xp, k, stride, dil, ol))
+        matmul_nn(col, wmat, z)
+    else:
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            buf = _workspace((e - s) * ol * kdim, x.dtype).reshape(e - s, ol, k, cin)
+            np.copyto(buf, _windows_nlc(xp[s:e], k, stride, dil, ol))
+            matmul_nn(buf.reshape((e - s) * ol, kdim), wmat, z[s * ol:e * ol])
+    y, pre = _bias_act_forward(z, bias, activation, -1)        # (N*OL, OUT)
+    y = y.reshape(n, ol, cout)
+    return y, (None if pre is None else pre.reshape(n, ol, cout)), col
+
+
+def _conv1d_nlc_backward(gz, x, kernel, col, stride, dil, pads, input_grad):
+    """-> (gx (N, L, C) or None, gkernel (K, C, OUT)) from gz (N, OL, OUT) contiguous.
+
+    gkernel = col^T @ gz is one GEMM over the whole batch (col from the forward pass,
+    or rebuilt chunk by chunk when it was not kept). gx = col2im(gz @ W^T): one GEMM
+    then K strided adds (one per kernel tap) into the padded input gradient.
+    """
+    n, length, cin = x.shape
+    k, _, cout = kernel.shape
+    ol = gz.shape[1]
+    kdim = k * cin
+    wmat = kernel.reshape(kdim, cout)                           # (K*C, OUT)
+    gz2 = gz.reshape(n * ol, cout)                              # (N*OL, OUT)
+    gw = np.empty((kdim, cout), dtype=gz.dtype)                 # (K*C, OUT)
+    if col is not None:
+        matmul_tn(col, gz2, gw)
+    else:
+        xp = _pad_nlc(x, pads)
+        step = chunk_size(n, ol * kdim * x.itemsize)
+        gw[...] = 0
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            buf = _workspace((e - s) * ol * kdim, x.dtype).reshape(e - s, ol, k, cin)
+            np.copyto(buf, _windows_nlc(xp[s:e], k, stride, dil, ol))
+            matmul_tn_add(buf.reshape((e - s) * ol, kdim), gz2[s * ol:e * ol], gw)
+    gk = gw.reshape(kernel.shape)
+    if not input_grad:
+        return None, gk
+    pa, pb = pads
+    ek = effective_kernel(k, dil)
+    front, back = ek - 1 - pa, length + pa - 1 - (ol - 1) * stride
+    if stride == 1 and front >= 0 and back >= 0:
+        # gx = conv1d(gz zero-padded by (front, back), kernel flipped along K with
+        # in/out channels swapped): gx[t] = sum_i gzp[t + i*dil] @ kernel[K-1-i]^T.
+        gx = np.empty((n, length, cin), dtype=gz.dtype)         # (N, L, C)
+        gzp = _pad_nlc(gz, (front, back))                       # (N, L + ek - 1, OUT)
+        wflip = np.ascontiguousarray(kernel[::-1].transpose(0, 2, 1)).reshape(k * cout, cin)
+        step = chunk_size(n, length * k * cout * gz.itemsize)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            buf = _workspace((e - s) * length * k * cout, gz.dtype)
+            np.copyto(buf.reshape(e - s, length, k, cout),
+                      _windows_nlc(gzp[s:e], k, 1, dil, length))
+            matmul_nn(buf.reshape((e - s) * length, k * cout), wflip,
+                      gx[s:e].reshape((e - s) * length, cin))
+        return gx, gk
+    # strided: col2im(gz @ W^T), one strided add per kernel tap
+    lp = length + pa + pb
+    gxp = np.zeros((n, lp, cin), dtype=gz.dtype)                # (N, Lp, C)
+    step = chunk_size(n, ol * kdim * gz.itemsize)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        gcol = _workspace((e - s) * ol * kdim, gz.dtype).reshape((e - s) * ol, kdim)
+        np.matmul(gz2[s * ol:e * ol], wmat.T, out=gcol)        # (n_chunk*OL, K*C)
+        gcol4 = gcol.reshape(e - s, ol, k, cin)
+        for j in range(k):
+            t0 = j * dil
+            gxp[s:e, t0:t0 + (ol - 1) * stride + 1:stride] += gcol4[:, :, j]
+    if pa == pb == 0:
+        return gxp, gk
+    return np.ascontiguousarray(gxp[:, pa:pa + length]), gk
+
+
+def _conv1d_macs(x, kernel, *args, **kwargs):
+    """Multiply-adds of a 1-D convolution's forward GEMM (upper bound: 'same' output)."""
+    return int(x.size) * int(kernel.shape[0]) * int(kernel.shape[-1])
+
+
+def _conv1d_backward_macs(gy, saved, *args, **kwargs):
+    x, kernel = saved[0], saved[1]
+    return int(x.size) * int(kernel.shape[0]) * int(kernel.shape[-1])
+
+
 def conv1d_padding(length, kernel_size, padding, strides, dilation_rate):
     """The explicit 2-D pads ((0, 0), (before, after)) of a 1-D convolution."""
     return ((0, 0), padding_amounts(length, kernel_size, padding, strides, dilation_rate))
 
 
 def _conv1d_attrs(x, kernel, strides, padding, dilation_rate, data_format):
+    """The 2-D attributes (height 1) of a 1-D convolution (used by the CUDA twin)."""
     _check_format(data_format)
     (k,) = normalize_tuple(kernel.shape[0], 1, "kernel_size")
     (s,) = normalize_tuple(strides, 1, "strides")
@@ -623,31 +789,62 @@ def _as_2d(x, data_format):
     return x[:, None] if data_format == "channels_last" else x[:, :, None]
 
 
+def _conv1d_geometry(length, k, strides, padding, dilation_rate, data_format):
+    """-> (stride, dilation, (pad_before, pad_after)) of a 1-D convolution."""
+    _check_format(data_format)
+    (s,) = normalize_tuple(strides, 1, "strides")
+    (d,) = normalize_tuple(dilation_rate, 1, "dilation_rate")
+    if isinstance(padding, str):
+        pads = padding_amounts(length, k, padding, s, d)
+    else:
+        pads = tuple(int(p) for p in padding)
+    return s, d, pads
+
+
+@_blas_policy(_conv1d_macs)
 def conv1d_forward(x, kernel, bias, strides=1, padding="valid", dilation_rate=1,
                    data_format="channels_last", activation="linear", input_grad=True):
-    """1-D convolution through the 2-D path with height 1.
+    """y = act(conv1d(x, kernel) + bias), cross-correlation as in TensorFlow.
 
     Args:
         x: (N, L, C) for channels_last, (N, C, L) for channels_first.
         kernel: (K, C, OUT), the Keras layout.
-        padding: 'valid', 'same' or 'causal' (left padding of dilation * (K - 1)).
+        bias: (OUT,) or None.
+        strides, dilation_rate: positive ints.
+        padding: 'valid', 'same', 'causal' (left padding of dilation * (K - 1)) or
+            explicit (before, after).
+        activation: an elementwise activation kind (see activations.ACTIVATION_KINDS).
+        input_grad: whether the backward pass computes the gradient of ``x``.
 
     Returns:
         (y, saved) with y (N, OL, OUT) or (N, OUT, OL).
+
+    The computation runs on (N, L, C): im2col of the whole batch (a strided view of
+    the padded input copied once), one GEMM with the (K*C, OUT) kernel, then bias and
+    activation in place. channels_first input is transposed in and out.
     """
-    attrs = _conv1d_attrs(x, kernel, strides, padding, dilation_rate, data_format)
-    y, saved = conv2d_forward(_as_2d(x, data_format), kernel[None], bias,
-                              activation=activation, **attrs)
-    y = y[:, 0] if data_format == "channels_last" else y[:, :, 0]
-    return y, (saved, attrs)
+    length = x.shape[1] if data_format == "channels_last" else x.shape[2]
+    s, d, pads = _conv1d_geometry(length, kernel.shape[0], strides, padding, dilation_rate,
+                                  data_format)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 2, 1))          # (N, L, C)
+    y, pre, col = _conv1d_nlc_forward(x, kernel, bias, s, d, pads, activation)
+    saved = (x, kernel, y, pre, col, bias is not None, (s, d, pads))
+    if data_format == "channels_first":
+        y = np.ascontiguousarray(y.transpose(0, 2, 1))          # (N, OUT, OL)
+    return y, saved
 
 
+@_blas_policy(_conv1d_backward_macs)
 def conv1d_backward(gy, saved, strides=1, padding="valid", dilation_rate=1,
                     data_format="channels_last", activation="linear", input_grad=True):
-    """-> (gx like x, gkernel (K, C, OUT), gbias (OUT,) or None)."""
-    saved2, attrs = saved
-    gx, gk, gb = conv2d_backward(_as_2d(gy, data_format), saved2, activation=activation,
-                                 input_grad=input_grad, **attrs)
-    if gx is not None:
-        gx = gx[:, 0] if data_format == "channels_last" else gx[:, :, 0]
-    return gx, gk[0], gb
+    """-> (gx like x or None when not input_grad, gkernel (K, C, OUT), gbias or None)."""
+    x, kernel, y, pre, col, has_bias, (s, d, pads) = saved     # x, y, pre: (N, L|OL, C|OUT)
+    if data_format == "channels_first":
+        gy = gy.transpose(0, 2, 1)                              # (N, OL, OUT) view
+    gz, gb = _bias_act_backward(gy, y, pre, activation, has_bias, -1)
+    gz = np.ascontiguousarray(gz)                               # (N, OL, OUT)
+    gx, gk = _conv1d_nlc_backward(gz, x, kernel, col, s, d, pads, input_grad)
+    if gx is not None and data_format == "channels_first":
+        gx = np.ascontiguousarray(gx.transpose(0, 2, 1))        # (N, C, L)
+    return gx, gk, gb

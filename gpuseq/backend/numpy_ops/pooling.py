@@ -166,6 +166,7 @@ def _from_2d(y, data_format):
 
 
 def _pool1d_attrs(pool_size, strides, padding, data_format):
+    """The 2-D attributes (height 1) of a 1-D pooling (used by the CUDA twin)."""
     (p,) = normalize_tuple(pool_size, 1, "pool_size")
     (s,) = (p,) if strides is None else normalize_tuple(strides, 1, "strides")
     if isinstance(padding, str):
@@ -175,27 +176,106 @@ def _pool1d_attrs(pool_size, strides, padding, data_format):
     return dict(pool_size=(1, p), strides=(1, s), padding=pads, data_format=data_format)
 
 
+def _pool1d_geometry(length, pool_size, strides, padding, data_format):
+    """-> (pool, stride, (pad_before, pad_after), output length) of a 1-D pooling."""
+    _check_format(data_format)
+    (p,) = normalize_tuple(pool_size, 1, "pool_size")
+    (s,) = (p,) if strides is None else normalize_tuple(strides, 1, "strides")
+    if isinstance(padding, str):
+        ((_, _), pads) = resolve_pads((1, length), (1, p), (1, s), padding, (1, 1))
+    else:
+        pads = tuple(int(v) for v in padding)
+    ol = output_spatial((length,), (p,), (s,), (pads,), (1,))[0]
+    return p, s, pads, ol
+
+
+def _pad_steps(x, pads, axis, value):
+    """Pad the steps axis (1 or 2) of a 3-D array with ``value`` (no copy when none)."""
+    pa, pb = pads
+    if pa == pb == 0:
+        return x
+    shape = list(x.shape)
+    shape[axis] += pa + pb
+    out = np.full(shape, value, dtype=x.dtype)
+    out[(slice(None),) * axis + (slice(pa, pa + x.shape[axis]),)] = x
+    return out
+
+
+def _step_windows(p, s, ol, axis):
+    """Index tuples of the window offsets 0..p-1: offset j of every window, strided."""
+    return [(slice(None),) * axis + (slice(j, j + (ol - 1) * s + 1, s),) for j in range(p)]
+
+
 def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
                    data_format="channels_last", mode="max"):
-    """1-D max or average pooling through the 2-D path with height 1.
+    """1-D max or average pooling (the same rules as :func:`pool2d_forward`).
 
-    x: (N, L, C) for channels_last, (N, C, L) for channels_first.
+    Args:
+        x: (N, L, C) for channels_last, (N, C, L) for channels_first.
+        pool_size: window length; strides: step between windows (None = pool_size).
+        padding: 'valid', 'same' or explicit (before, after).
+        mode: 'max' or 'avg'.
+
+    Returns:
+        (y, saved) with y (N, OL, C) or (N, C, OL). Each window offset is one strided
+        view of the (padded) input, combined elementwise with the running result.
     """
-    attrs = _pool1d_attrs(pool_size, strides, padding, data_format)
-    if attrs["padding"] == "same":
-        _check_format(data_format)
-        length = x.shape[1] if data_format == "channels_last" else x.shape[2]
-        attrs["padding"] = resolve_pads((1, length), attrs["pool_size"], attrs["strides"],
-                                        "same", (1, 1))
-    y, saved = pool2d_forward(_as_2d(x, data_format), mode=mode, **attrs)
-    return _from_2d(y, data_format), (saved, attrs)
+    axis = 1 if data_format == "channels_last" else 2
+    p, s, pads, ol = _pool1d_geometry(x.shape[axis], pool_size, strides, padding, data_format)
+    idx = _step_windows(p, s, ol, axis)
+    if mode == "max":
+        xp = _pad_steps(x, pads, axis, -np.inf)                 # (N, Lp, C) | (N, C, Lp)
+        y = xp[idx[0]].copy() if p == 1 else np.maximum(xp[idx[0]], xp[idx[1]])
+        for j in range(2, p):
+            np.maximum(y, xp[idx[j]], out=y)
+        return y, (tuple(x.shape), xp, y, (p, s, pads, ol))
+    if mode == "avg":
+        xp = _pad_steps(x, pads, axis, 0)
+        y = xp[idx[0]].copy() if p == 1 else np.add(xp[idx[0]], xp[idx[1]])
+        for j in range(2, p):
+            y += xp[idx[j]]
+        counts = window_counts((1, x.shape[axis]), (1, p), (1, s), ((0, 0), pads),
+                               (1, ol))[0].astype(x.dtype)     # (OL,)
+        y /= counts[:, None] if axis == 1 else counts
+        return y, (tuple(x.shape), None, None, (p, s, pads, ol))
+    raise ValueError(f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
 
 
 def pool1d_backward(gy, saved, pool_size=2, strides=None, padding="valid",
                     data_format="channels_last", mode="max"):
-    saved2, attrs = saved
-    (gx,) = pool2d_backward(_as_2d(gy, data_format), saved2, mode=mode, **attrs)
-    return (_from_2d(gx, data_format),)
+    """-> (gx,) shaped like the input (max: to the first maximum of each window)."""
+    x_shape, xp, y, (p, s, (pa, pb), ol) = saved
+    axis = 1 if data_format == "channels_last" else 2
+    idx = _step_windows(p, s, ol, axis)
+    padded = list(x_shape)
+    padded[axis] += pa + pb
+    disjoint = s >= p
+    # disjoint windows that tile the padded input assign every element exactly once
+    gxp = (np.empty if disjoint and ol * p == padded[axis] else np.zeros)(padded, gy.dtype)
+    if mode == "max":
+        rest = None                    # where the window's maximum is not found yet
+        for j in range(p):
+            hit = np.equal(xp[idx[j]], y)
+            if rest is not None:
+                hit &= rest
+            if j + 1 < p:
+                rest = ~hit if rest is None else rest & ~hit
+            if disjoint:
+                np.multiply(gy, hit, out=gxp[idx[j]])
+            else:
+                gxp[idx[j]] += gy * hit
+    else:
+        counts = window_counts((1, x_shape[axis]), (1, p), (1, s), ((0, 0), (pa, pb)),
+                               (1, ol))[0].astype(gy.dtype)
+        g = gy / (counts[:, None] if axis == 1 else counts)
+        for j in range(p):
+            if disjoint:
+                gxp[idx[j]] = g
+            else:
+                gxp[idx[j]] += g
+    if pa == pb == 0:
+        return (gxp,)
+    return (np.ascontiguousarray(gxp[(slice(None),) * axis + (slice(pa, pa + x_shape[axis]),)]),)
 
 
 # ---------------------------------------------------------------------------
@@ -224,8 +304,11 @@ def global_pool_forward(x, data_format="channels_last", mode="avg"):
     axis = 1 if data_format == "channels_last" else 2
     v = _nsc(np.ascontiguousarray(x), data_format)
     if mode == "avg":
-        return v.mean(axis=axis, dtype=x.dtype).astype(x.dtype, copy=False), \
-            (tuple(x.shape), None)
+        # the sum then one division by the count: the arithmetic of ndarray.mean,
+        # without its dtype bookkeeping
+        y = np.add.reduce(v, axis=axis, dtype=x.dtype)        # (N, C)
+        y /= v.shape[axis]
+        return y, (tuple(x.shape), None)
     if mode == "max":
         idx = v.argmax(axis=axis)
         y = np.take_along_axis(v, np.expand_dims(idx, axis), axis=axis).squeeze(axis)
@@ -242,8 +325,9 @@ def global_pool_backward(gy, saved, data_format="channels_last", mode="avg"):
     size = int(np.prod(_spatial_shape(x_shape, data_format)))
     shape3 = (n, size, c) if data_format == "channels_last" else (n, c, size)
     if mode == "avg":
-        g = np.broadcast_to(np.expand_dims(gy / size, axis), shape3)
-        return (np.ascontiguousarray(g).reshape(x_shape),)
+        gx = np.empty(shape3, dtype=gy.dtype)
+        np.copyto(gx, np.expand_dims(gy / size, axis))         # broadcast over the S axis
+        return (gx.reshape(x_shape),)
     gx = np.zeros(shape3, dtype=gy.dtype)
     np.put_along_axis(gx, np.expand_dims(idx, axis), np.expand_dims(gy, axis), axis=axis)
     return (gx.reshape(x_shape),)
