@@ -312,6 +312,62 @@ def test_gradients_without_bias_or_initial_states(rng):
     assert gb is None and gh0 is None and gc0 is None
 
 
+@pytest.mark.parametrize("op,gates,extra", [("lstm", 4, {}), ("gru", 3, {}),
+                                             ("gru", 3, {"reset_after": False}),
+                                             ("simple_rnn", 1, {})])
+@pytest.mark.parametrize("cfg", [dict(return_sequences=True),
+                                 dict(go_backwards=True, zero_output_for_mask=True),
+                                 dict(return_state=True)])
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_wide_batch_equals_narrow_batches(rng, op, gates, extra, cfg, use_mask):
+    # A batch of 40 takes the batched per-step GEMMs (input projection and, for the
+    # LSTM and SimpleRNN, the weight gradients); batches of 8 take the whole-sequence
+    # GEMMs. Samples are independent, so outputs and input gradients must match slice
+    # by slice and the weight gradients must be the sums of the slices' gradients.
+    cfg = dict(cfg, **extra)
+    x, W, U, b, h0, c0, _ = _data(rng, gates, n=40, t=6, f=5, u=4,
+                                  reset_after=extra.get("reset_after", True))
+    mask = rng.random((40, 6)) > 0.3 if use_mask else None
+    rm = (rng.random(h0.shape) > 0.3) * 1.5
+    fwd = getattr(numpy_ops, op + "_forward")
+    bwd = getattr(numpy_ops, op + "_backward")
+    states = (h0, c0) if op == "lstm" else (h0,)
+    y, s = fwd(x, W, U, b, *states, mask, rm, **cfg)
+    gy = rng.standard_normal(y.shape)
+    full = bwd(gy, s, **cfg)
+    sums = [np.zeros_like(a) for a in (W, U, b)]
+    per_sample = [0] + list(range(4, 4 + len(states)))            # gx, gh0 (, gc0)
+    for lo in range(0, 40, 8):
+        sl = slice(lo, lo + 8)
+        m = None if mask is None else mask[sl]
+        y_i, s_i = fwd(x[sl], W, U, b, *(st[sl] for st in states), m, rm[sl], **cfg)
+        assert_close(y[sl], y_i, 1e-12, 1e-12, f"{op} output slice")
+        g_i = bwd(gy[sl], s_i, **cfg)
+        for k in per_sample:
+            assert_close(full[k][sl], g_i[k], 1e-10, 1e-12, f"{op} gradient {k}")
+        for acc, g in zip(sums, g_i[1:4]):
+            acc += g
+    for got, want, name in zip(full[1:4], sums, ("gW", "gU", "gb")):
+        assert_close(got, want, 1e-10, 1e-12, f"{op} {name}")
+
+
+@pytest.mark.parametrize("n", [16, 48])
+def test_lstm_float32_long_sequence_matches_float64(rng, n):
+    # float32 with T * N > 128 sums the weight-gradient GEMMs over blocks of the
+    # inner dimension (n=16) or over per-step products (n=48)
+    x, W, U, b, h0, c0, _ = _data(rng, 4, n=n, t=12, f=6, u=5)
+    y64, s64 = numpy_ops.lstm_forward(x, W, U, b, h0, c0, return_sequences=True)
+    g64 = numpy_ops.lstm_backward(np.ones_like(y64), s64, return_sequences=True)
+    f32 = [a.astype(np.float32) for a in (x, W, U, b, h0, c0)]
+    y32, s32 = numpy_ops.lstm_forward(*f32, return_sequences=True)
+    assert y32.dtype == np.float32
+    assert_close(y32, y64, 1e-4, 1e-5, "float32 output")
+    g32 = numpy_ops.lstm_backward(np.ones_like(y32), s32, return_sequences=True)
+    for a, c, name in zip(g32[:6], g64[:6], ("gx", "gW", "gU", "gb", "gh0", "gc0")):
+        assert a.dtype == np.float32, name
+        assert_close(a, c, 1e-3, 1e-4, name)
+
+
 def test_stateful_carry_two_halves_equal_the_whole(rng):
     """Running T/2 steps, then T/2 more from the final states, equals T steps; and the
     gradient flowing into the second half's initial states continues the first half's."""

@@ -17,7 +17,11 @@ per-step work is a few in-place ufunc calls (the loops run with one BLAS thread,
 so that every gate block is one contiguous slab; sigmoid gates cost one exp for all
 of them (their weight rows are negated, exactly, so that 1 / (1 + exp(.)) is the
 sigmoid); and backward precomputes the step-independent factors of the gate
-derivatives for all steps at once before its loop.
+derivatives for all steps at once before its loop. With a batch of 32 or more the
+input projection and the weight gradients are batched GEMMs over the steps (one call
+each, writing/reading every step's feature-major block in place, no transposed
+copies); smaller batches use whole-sequence GEMMs (see ``_project_inputs``,
+``_weight_grads`` and ``_mm``).
 
 Signatures (the layer passes None for what it does not use)::
 
@@ -64,7 +68,7 @@ derivatives are taken from the activation's output.
 """
 import numpy as np
 
-from ._blas_threads import single_blas_thread, single_thread_when_small
+from ._blas_threads import blas_num_threads, single_blas_thread, single_thread_when_small
 from .activations import ACTIVATION_KINDS, activation_value
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -189,6 +193,41 @@ def _bwd_work(gy, saved, *args, **kwargs):
 
 
 # ---------------------------------------------------------------------------
+# GEMM helper
+# ---------------------------------------------------------------------------
+
+# On one BLAS thread, float32 GEMMs whose output is small (at most _SPLIT_MAX_OUT
+# elements) but whose inner dimension is long run up to three times faster as a sum of
+# products over blocks of _K_BLOCK inner indices (e.g. 48 x 512 x 128: 680 us in one
+# call, 225 us in four): the single-threaded kernels lose most of their speed on such
+# shapes. Larger outputs, float64, and GEMMs that run on several threads (where each
+# extra call costs a thread hand-off) go to the library in one call.
+_K_BLOCK = 128
+_SPLIT_MAX_OUT = 1 << 14
+
+
+def _mm(a, b, out=None):
+    """a (M, K) @ b (K, N) -> (M, N), written into ``out`` when given.
+
+    float32 products with a small output and K > _K_BLOCK, on one BLAS thread, are
+    summed over K blocks.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    if k <= _K_BLOCK or m * n > _SPLIT_MAX_OUT or a.dtype != np.float32 \
+            or b.dtype != np.float32 or blas_num_threads() != 1:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), dtype=np.float32)
+    np.matmul(a[:, :_K_BLOCK], b[:_K_BLOCK], out=out)
+    part = np.empty((m, n), dtype=np.float32)
+    for k0 in range(_K_BLOCK, k, _K_BLOCK):
+        np.matmul(a[:, k0:k0 + _K_BLOCK], b[k0:k0 + _K_BLOCK], out=part)
+        out += part
+    return out
+
+
+# ---------------------------------------------------------------------------
 # LSTM
 # ---------------------------------------------------------------------------
 
@@ -229,17 +268,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     Wsc = W if scale is None else W * scale                                # (F, 4u)
     Us = np.ascontiguousarray((U if scale is None else U * scale).T)       # (4u, u)
     xt = _time_major(x.astype(dt, copy=False), go_backwards)               # (T, N, F)
-    A = np.empty((T, 4 * u, N), dtype=dt)                                  # gates, per step
     bsc = None
     if bias is not None:
         bsc = np.asarray(bias, dtype=dt)
         bsc = bsc if scale is None else bsc * scale
-    P = (xt.reshape(T * N, F) @ Wsc).reshape(T, N, 4 * u)                 # one GEMM, all steps
-    if bsc is None:
-        np.copyto(A, P.transpose(0, 2, 1))
-    else:
-        np.add(P.transpose(0, 2, 1), bsc[:, None], out=A)
-    del P
+    A = _project_inputs(xt, Wsc, bsc)                                      # (T, 4u, N) gates
     Tm = _mask_steps(mask, N, T, go_backwards)                             # (T, N, 1) or None
     keepT = None if Tm is None else np.ascontiguousarray(Tm.transpose(0, 2, 1))   # (T, 1, N)
     rmT = None if recurrent_mask is None else \
@@ -252,6 +285,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     tmp = np.empty((4 * u, N), dtype=dt)
     tmpu = np.empty((u, N), dtype=dt)
     u2, u3 = 2 * u, 3 * u
+    tanh_act = activation == "tanh"
     with np.errstate(over="ignore"), single_blas_thread():
         for s in range(T):
             a = A[s]
@@ -274,7 +308,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
             np.multiply(a[:u], a[u2:u3], out=tmpu)                           # i * g
             c += tmpu
             tc = TC[s]
-            if activation == "tanh":
+            if tanh_act:
                 np.tanh(c, out=tc)
             else:
                 tc[...] = c
@@ -293,6 +327,147 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
              "has_h0": h0 is not None, "has_c0": c0 is not None,
              "h_last": h_last, "c_last": c_last}
     return y, saved
+
+
+@single_thread_when_small(_bwd_work)
+def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
+                  go_backwards=False, return_sequences=False, zero_output_for_mask=False,
+                  return_state=False, input_grad=True):
+    """Gradients of the LSTM: (gx, gkernel, grecurrent_kernel, gbias, gh0, gc0, None, None).
+
+    The step-independent factors of the gate derivatives are computed for all steps at
+    once before the loop (K below), so each step costs four elementwise passes and one
+    GEMM U (u, 4u) @ dz (4u, N).
+    """
+    xt, W, U, A, H, C, TC = (saved[k] for k in ("xt", "W", "U", "A", "H", "C", "TC"))
+    keepT, rmT, u = saved["keepT"], saved["rmT"], saved["u"]
+    T, N, F = xt.shape
+    dt = A.dtype
+    u2, u3, u4 = 2 * u, 3 * u, 4 * u
+    G, glast, g_states = _unpack_grad_fm(gy, T, return_sequences, zero_output_for_mask,
+                                         keepT, 2 if return_state else 0, dt)
+    # K[s] (5u, N), blocks i|f|c|o|cell: dz_i = dc * K_i, dz_f = dc * K_f,
+    # dz_c = dc * K_g, dz_o = dh * K_o, and dc += dh * K_cell
+    K = np.empty((T, 5 * u, N), dtype=dt)
+    _dact(A[:, :u2], recurrent_activation, K[:, :u2])
+    K[:, :u] *= A[:, u2:u3]                                                # * g
+    K[:, u:u2] *= C[:T]                                                    # * c_prev
+    _dact(A[:, u2:u3], activation, K[:, u2:u3])
+    K[:, u2:u3] *= A[:, :u]                                                # * i
+    _dact(A[:, u3:], recurrent_activation, K[:, u3:u4])
+    K[:, u3:u4] *= TC                                                      # * act(c)
+    _dact(TC, activation, K[:, u4:])
+    K[:, u4:] *= A[:, u3:]                                                 # * o
+    # dZ[s] (5u, N): rows :4u the gate-input gradients, rows 4u: the scratch dh * K_cell
+    dZ = np.empty((T, 5 * u, N), dtype=dt)
+    uN = u * N
+    K5 = K.reshape(T, 5, uN)                                               # flat (u, N) blocks
+    dZ5 = dZ.reshape(T, 5, uN)
+    dh = np.zeros((u, N), dtype=dt)
+    dc = np.zeros((u, N), dtype=dt)
+    if g_states:
+        dh += g_states[0]
+        dc += g_states[1]
+    if glast is not None:
+        dh += glast
+    with single_blas_thread():
+        for s in range(T - 1, -1, -1):
+            if G is not None:
+                dh += G[s]
+            k = K5[s]
+            z = dZ5[s]
+            if keepT is None:
+                np.multiply(k[3:], dh.reshape(uN), out=z[3:])              # do | dh K_cell
+                dc += dZ[s, u4:]
+                np.multiply(k[:3], dc.reshape(uN), out=z[:3])              # di | df | dg
+                np.multiply(dc, A[s, u:u2], out=dc)                         # dc_prev = dc f
+                np.matmul(U, dZ[s, :u4], out=dh)
+                if rmT is not None:
+                    dh *= rmT
+            else:
+                keep = keepT[s]
+                skip = ~keep
+                np.multiply(k[3:], (dh * keep).reshape(uN), out=z[3:])
+                dcc = dc * keep
+                dcc += dZ[s, u4:]
+                np.multiply(k[:3], dcc.reshape(uN), out=z[:3])
+                dcc *= A[s, u:u2]
+                dcc += dc * skip
+                dh_new = U @ dZ[s, :u4]
+                if rmT is not None:
+                    dh_new *= rmT
+                dh_new += dh * skip
+                dh, dc = dh_new, dcc
+    Hp = H[:T] if rmT is None else H[:T] * rmT                              # GEMM inputs
+    gx, gW, gU, gb = _weight_grads(dZ[:, :u4], xt, Hp, W, saved["has_bias"], input_grad,
+                                   go_backwards, saved["x_dtype"])
+    gh0 = np.ascontiguousarray(dh.T) if saved["has_h0"] else None
+    gc0 = np.ascontiguousarray(dc.T) if saved["has_c0"] else None
+    return gx, gW, gU, gb, gh0, gc0, None, None
+
+
+def _project_inputs(xt, W, b):
+    """Input projections of every step, feature-major: A[s] = W^T @ xt[s]^T + b[:, None].
+
+    xt (T, N, F), W (F, G*u), b (G*u,) or None -> A (T, G*u, N). With a batch of 32 or
+    more, one batched GEMM writes each step's block in place; with smaller batches the
+    per-step products are too thin for the BLAS kernels, so one GEMM over all steps fills
+    a (T*N, G*u) buffer that is then rearranged.
+    """
+    T, N, F = xt.shape
+    Gu = W.shape[1]
+    A = np.empty((T, Gu, N), dtype=xt.dtype)
+    if N >= 32:
+        np.matmul(W.T, xt.transpose(0, 2, 1), out=A)
+        if b is not None:
+            A += b[:, None]
+        return A
+    P3 = (xt.reshape(T * N, F) @ W).reshape(T, N, Gu).transpose(0, 2, 1)  # one GEMM
+    if b is None:
+        np.copyto(A, P3)
+    else:
+        np.add(P3, b[:, None], out=A)
+    return A
+
+
+def _weight_grads(dZ, xt, Hp, W, has_bias, input_grad, go_backwards, x_dtype):
+    """The gradients that follow from the per-step gate-input gradients once the loop is done.
+
+    dZ (T, G*u, N) (a view), xt (T, N, F), Hp (T, u, N) the states that entered the
+    recurrent GEMMs -> (gx (N, T, F) or None, gW (F, G*u), gU (u, G*u), gb (G*u,) or None).
+
+    With a batch of 32 or more, the weight gradients are sums over the steps of per-step
+    products, computed as one batched GEMM over the stacked [x^T; h; 1] (T, F+u+1, N)
+    (its last row gives the bias gradient); smaller batches make one (G*u, T*N) matrix
+    of dZ and one GEMM per gradient.
+    """
+    T, Gu, N = dZ.shape
+    F = xt.shape[2]
+    u = Hp.shape[1]
+    dZt = dZ.transpose(0, 2, 1)                                            # (T, N, G*u) view
+    if N >= 32:
+        XH = np.empty((T, F + u + 1, N), dtype=dZ.dtype)
+        XH[:, :F] = xt.transpose(0, 2, 1)
+        XH[:, F:F + u] = Hp
+        XH[:, F + u] = 1.0
+        gWU = np.matmul(XH, dZt).sum(axis=0)                               # (F+u+1, G*u)
+        gW, gU = gWU[:F], gWU[F:F + u]
+        gb = gWU[F + u] if has_bias else None
+        gx_tm = np.matmul(dZt, W.T) if input_grad else None                # (T, N, F)
+    else:
+        dZr = np.ascontiguousarray(dZ.transpose(1, 0, 2)).reshape(Gu, T * N)   # (G*u, T*N)
+        Hr = np.ascontiguousarray(Hp.transpose(1, 0, 2)).reshape(u, T * N)     # (u, T*N)
+        gU = _mm(Hr, dZr.T)                                                # (u, G*u)
+        gW = _mm(xt.reshape(T * N, F).T, dZr.T)                            # (F, G*u)
+        gb = dZr.sum(axis=1) if has_bias else None
+        gx_tm = (dZr.T @ W.T).reshape(T, N, F) if input_grad else None
+    gx = None
+    if gx_tm is not None:
+        gx = gx_tm.transpose(1, 0, 2)                                      # (N, T, F)
+        if go_backwards:
+            gx = gx[:, ::-1]
+        gx = np.ascontiguousarray(gx).astype(x_dtype, copy=False)
+    return gx, gW, gU, gb
 
 
 def _pack_output_fm(H, keepT, return_sequences, zero_output_for_mask, states):
@@ -328,95 +503,6 @@ def _unpack_grad_fm(gy, T, return_sequences, zero_output_for_mask, keepT, n_stat
     if masked:
         glast *= keepT[-1]
     return None, glast, g_states
-
-
-@single_thread_when_small(_bwd_work)
-def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
-                  go_backwards=False, return_sequences=False, zero_output_for_mask=False,
-                  return_state=False, input_grad=True):
-    """Gradients of the LSTM: (gx, gkernel, grecurrent_kernel, gbias, gh0, gc0, None, None).
-
-    The step-independent factors of the gate derivatives are computed for all steps at
-    once before the loop (K below), so each step costs a handful of elementwise passes
-    and one GEMM U (u, 4u) @ dz (4u, N).
-    """
-    xt, W, U, A, H, C, TC = (saved[k] for k in ("xt", "W", "U", "A", "H", "C", "TC"))
-    keepT, rmT, u = saved["keepT"], saved["rmT"], saved["u"]
-    T, N, F = xt.shape
-    dt = A.dtype
-    u2, u3 = 2 * u, 3 * u
-    G, glast, g_states = _unpack_grad_fm(gy, T, return_sequences, zero_output_for_mask,
-                                         keepT, 2 if return_state else 0, dt)
-    # K[s] (4u, N): dz_i = dc * K_i, dz_f = dc * K_f, dz_c = dc * K_g, dz_o = dh * K_o
-    # Kc[s] (u, N): dc += dh * Kc
-    K = np.empty((T, 4 * u, N), dtype=dt)
-    _dact(A[:, :u2], recurrent_activation, K[:, :u2])
-    K[:, :u] *= A[:, u2:u3]                                                # * g
-    K[:, u:u2] *= C[:T]                                                    # * c_prev
-    _dact(A[:, u2:u3], activation, K[:, u2:u3])
-    K[:, u2:u3] *= A[:, :u]                                                # * i
-    _dact(A[:, u3:], recurrent_activation, K[:, u3:])
-    K[:, u3:] *= TC                                                        # * act(c)
-    Kc = np.empty((T, u, N), dtype=dt)
-    _dact(TC, activation, Kc)
-    Kc *= A[:, u3:]                                                        # * o
-    dZ = np.empty((T, 4 * u, N), dtype=dt)
-    dh = np.zeros((u, N), dtype=dt)
-    dc = np.zeros((u, N), dtype=dt)
-    if g_states:
-        dh += g_states[0]
-        dc += g_states[1]
-    if glast is not None:
-        dh += glast
-    tmpu = np.empty((u, N), dtype=dt)
-    with single_blas_thread():
-        for s in range(T - 1, -1, -1):
-            if G is not None:
-                dh += G[s]
-            z = dZ[s]
-            k = K[s]
-            if keepT is None:
-                np.multiply(dh, k[u3:], out=z[u3:])                         # do
-                np.multiply(dh, Kc[s], out=tmpu)
-                dc += tmpu
-                np.multiply(k[:u3].reshape(3, u, N), dc, out=z[:u3].reshape(3, u, N))
-                np.multiply(dc, A[s, u:u2], out=dc)                         # dc_prev = dc f
-                np.matmul(U, z, out=dh)
-                if rmT is not None:
-                    dh *= rmT
-            else:
-                keep = keepT[s]
-                skip = ~keep
-                dhc = dh * keep
-                dcc = dc * keep
-                np.multiply(dhc, k[u3:], out=z[u3:])
-                np.multiply(dhc, Kc[s], out=tmpu)
-                dcc += tmpu
-                np.multiply(k[:u3].reshape(3, u, N), dcc, out=z[:u3].reshape(3, u, N))
-                dc_new = dcc * A[s, u:u2]
-                dc_new += dc * skip
-                dh_new = U @ z
-                if rmT is not None:
-                    dh_new *= rmT
-                dh_new += dh * skip
-                dh, dc = dh_new, dc_new
-    # after the loop: one GEMM each for the kernel, recurrent kernel and input gradients
-    dZr = np.ascontiguousarray(dZ.transpose(1, 0, 2)).reshape(4 * u, T * N)      # (4u, T*N)
-    Hp = H[:T] if rmT is None else H[:T] * rmT
-    Hr = np.ascontiguousarray(Hp.transpose(1, 0, 2)).reshape(u, T * N)           # (u, T*N)
-    gU = Hr @ dZr.T                                                        # (u, 4u)
-    gW = xt.reshape(T * N, F).T @ dZr.T                                    # (F, 4u)
-    gb = dZr.sum(axis=1) if saved["has_bias"] else None
-    gx_tm = (dZr.T @ W.T).reshape(T, N, F) if input_grad else None         # (T, N, F)
-    gx = None
-    if gx_tm is not None:
-        gx = gx_tm.transpose(1, 0, 2)
-        if go_backwards:
-            gx = gx[:, ::-1]
-        gx = np.ascontiguousarray(gx).astype(saved["x_dtype"], copy=False)
-    gh0 = np.ascontiguousarray(dh.T) if saved["has_h0"] else None
-    gc0 = np.ascontiguousarray(dc.T) if saved["has_c0"] else None
-    return gx, gW, gU, gb, gh0, gc0, None, None
 
 
 # ---------------------------------------------------------------------------
@@ -463,19 +549,13 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
     Wsc = W if scale is None else W * scale
     Us = np.ascontiguousarray((U if scale is None else U * scale).T)       # (3u, u)
     xt = _time_major(x.astype(dt, copy=False), go_backwards)               # (T, N, F)
-    P = (xt.reshape(T * N, F) @ Wsc).reshape(T, N, 3 * u)                 # one GEMM, all steps
-    A = np.empty((T, 3 * u, N), dtype=dt)                                  # z | r | hh per step
     b_in = b_rec = None
     if bias is not None:
         b_in = bias[0] if reset_after else bias
         b_in = b_in if scale is None else b_in * scale
         if reset_after:
             b_rec = (bias[1] if scale is None else bias[1] * scale)[:, None]   # (3u, 1)
-    if b_in is None:
-        np.copyto(A, P.transpose(0, 2, 1))
-    else:
-        np.add(P.transpose(0, 2, 1), b_in[:, None], out=A)
-    del P
+    A = _project_inputs(xt, Wsc, b_in)                                     # z | r | hh per step
     Tm = _mask_steps(mask, N, T, go_backwards)
     keepT = None if Tm is None else np.ascontiguousarray(Tm.transpose(0, 2, 1))   # (T, 1, N)
     rmT = None if recurrent_mask is None else \
@@ -601,7 +681,7 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     Hr = np.ascontiguousarray(Hd.transpose(1, 0, 2)).reshape(u, T * N)           # (u, T*N)
     if reset_after:
         dRr = np.ascontiguousarray(dR.transpose(1, 0, 2)).reshape(3 * u, T * N)
-        gU = Hr @ dRr.T                                                    # (u, 3u)
+        gU = _mm(Hr, dRr.T)                                                # (u, 3u)
         gb = np.stack([dAr.sum(axis=1), dRr.sum(axis=1)]) if saved["has_bias"] else None
     else:
         RHr = np.ascontiguousarray(RH.transpose(1, 0, 2)).reshape(u, T * N)
@@ -609,7 +689,7 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
         gU[:, :u2] = Hr @ dAr[:u2].T
         gU[:, u2:] = RHr @ dAr[u2:].T
         gb = dAr.sum(axis=1) if saved["has_bias"] else None
-    gW = xt.reshape(T * N, F).T @ dAr.T                                    # (F, 3u)
+    gW = _mm(xt.reshape(T * N, F).T, dAr.T)                                # (F, 3u)
     gx = None
     if input_grad:
         gx = (dAr.T @ W.T).reshape(T, N, F).transpose(1, 0, 2)
@@ -637,13 +717,7 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurre
     U = np.asarray(recurrent_kernel, dtype=dt)                             # (u, u)
     Ut = np.ascontiguousarray(U.T)
     xt = _time_major(x.astype(dt, copy=False), go_backwards)               # (T, N, F)
-    P = (xt.reshape(T * N, F) @ W).reshape(T, N, u)                       # one GEMM, all steps
-    A = np.empty((T, u, N), dtype=dt)                                      # act outputs per step
-    if bias is None:
-        np.copyto(A, P.transpose(0, 2, 1))
-    else:
-        np.add(P.transpose(0, 2, 1), np.asarray(bias, dtype=dt)[:, None], out=A)
-    del P
+    A = _project_inputs(xt, W, None if bias is None else np.asarray(bias, dtype=dt))
     Tm = _mask_steps(mask, N, T, go_backwards)
     keepT = None if Tm is None else np.ascontiguousarray(Tm.transpose(0, 2, 1))   # (T, 1, N)
     rmT = None if recurrent_mask is None else \
@@ -707,18 +781,8 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
             if keepT is not None:
                 dhp += dh * ~keepT[s]
             dh = dhp
-    # after the loop: one GEMM each for the kernel, recurrent kernel and input gradients
-    dAr = np.ascontiguousarray(dA.transpose(1, 0, 2)).reshape(u, T * N)         # (u, T*N)
-    Hd = H[:T] if rmT is None else H[:T] * rmT
-    Hr = np.ascontiguousarray(Hd.transpose(1, 0, 2)).reshape(u, T * N)
-    gU = Hr @ dAr.T
-    gW = xt.reshape(T * N, F).T @ dAr.T
-    gb = dAr.sum(axis=1) if saved["has_bias"] else None
-    gx = None
-    if input_grad:
-        gx = (dAr.T @ W.T).reshape(T, N, F).transpose(1, 0, 2)
-        if go_backwards:
-            gx = gx[:, ::-1]
-        gx = np.ascontiguousarray(gx).astype(saved["x_dtype"], copy=False)
+    Hd = H[:T] if rmT is None else H[:T] * rmT                              # GEMM inputs
+    gx, gW, gU, gb = _weight_grads(dA, xt, Hd, W, saved["has_bias"], input_grad,
+                                   go_backwards, saved["x_dtype"])
     gh0 = np.ascontiguousarray(dh.T) if saved["has_h0"] else None
     return gx, gW, gU, gb, gh0, None, None
