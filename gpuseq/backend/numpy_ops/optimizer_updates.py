@@ -5,6 +5,9 @@ None. Hyper-parameters arrive as Python floats already resolved for this step
 on the host (``lr`` includes the time decay ``lr / (1 + decay * iterations)``,
 Adam's ``lr_t`` includes the bias correction). ``g`` is the (clipped) gradient.
 
+The updates use one or two scratch arrays each instead of a temporary per
+operation (the order of the floating-point operations is the formula's).
+
 Twin: ``cupy_ops/optimizer_updates.py`` (kernels/optimizers.cu), one launch per weight.
 """
 import numpy as np
@@ -12,25 +15,39 @@ import numpy as np
 
 def sgd_update(p, g, v, lr, momentum, nesterov):
     """v <- momentum*v - lr*g;  p <- p + momentum*v - lr*g (Nesterov) or p + v."""
+    step = np.multiply(g, lr)                    # lr*g, the one temporary
     v *= momentum
-    v -= lr * g
+    v -= step
     if nesterov:
-        p += momentum * v - lr * g
+        look = np.multiply(v, momentum)
+        look -= step
+        p += look
     else:
         p += v
 
 
 def rmsprop_update(p, g, a, lr, rho, epsilon):
     """a <- rho*a + (1-rho)*g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+    t = np.multiply(g, 1 - rho)                  # scratch, reused below
+    t *= g
     a *= rho
-    a += (1 - rho) * g * g
-    p -= lr * g / (np.sqrt(a) + epsilon)
+    a += t
+    np.sqrt(a, out=t)
+    t += epsilon
+    step = np.multiply(g, lr)
+    step /= t
+    p -= step
 
 
 def adagrad_update(p, g, a, lr, epsilon):
     """a <- a + g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
-    a += g * g
-    p -= lr * g / (np.sqrt(a) + epsilon)
+    t = np.multiply(g, g)                        # scratch, reused below
+    a += t
+    np.sqrt(a, out=t)
+    t += epsilon
+    step = np.multiply(g, lr)
+    step /= t
+    p -= step
 
 
 def adadelta_update(p, g, a, d, lr, rho, epsilon):
@@ -49,15 +66,20 @@ def adam_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, amsgrad):
     p <- p - lr_t*m/(sqrt(vhat or v)+eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t).
 
     ``vhat`` is only read when ``amsgrad`` is true; otherwise it may be None."""
+    t = np.multiply(g, 1 - beta_1)               # scratch, reused below
     m *= beta_1
-    m += (1 - beta_1) * g
+    m += t
+    np.multiply(g, 1 - beta_2, out=t)
+    t *= g
     v *= beta_2
-    v += (1 - beta_2) * g * g
+    v += t
     if amsgrad:
         np.maximum(vhat, v, out=vhat)
-        p -= lr_t * m / (np.sqrt(vhat) + epsilon)
-    else:
-        p -= lr_t * m / (np.sqrt(v) + epsilon)
+    np.sqrt(vhat if amsgrad else v, out=t)
+    t += epsilon
+    step = np.multiply(m, lr_t)
+    step /= t
+    p -= step
 
 
 def adamax_update(p, g, m, u, lr_t, beta_1, beta_2, epsilon):
