@@ -397,3 +397,17 @@ def test_masked_sequences_learn_a_length_dependent_task():
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=40, verbose=0)
     assert model.evaluate(x, y, verbose=0)[1] >= 0.97
+
+
+def test_gru_written_with_keras1_names_gets_the_keras1_bias_layout():
+    import warnings as _w
+    from gpuseq.layers import GRU
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        old = GRU(output_dim=4, return_sequences=True)
+    assert old.reset_after is False
+    assert GRU(4).reset_after is True
+    assert GRU(4, reset_after=False).reset_after is False
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        assert GRU(output_dim=4, reset_after=True).reset_after is True

@@ -533,7 +533,8 @@ class LSTM(Recurrent):
 class GRU(Recurrent):
     """Gated recurrent unit (Cho et al. 2014), Keras equations, gate blocks z|r|h.
 
-    ``reset_after=True`` (default, as tf.keras 2.x and Keras 3; cuDNN-compatible)::
+    ``reset_after=True`` (default, as tf.keras 2.x and Keras 3; cuDNN-compatible; a call
+    written with Keras 1 argument names defaults to ``False``, as Keras 1/2.2)::
 
         z = rec_act(x_t W_z + b_z + h U_z + b'_z)    r = rec_act(x_t W_r + b_r + h U_r + b'_r)
         hh = act(x_t W_h + b_h + r * (h U_h + b'_h))  h = z * h + (1 - z) * hh
@@ -565,8 +566,13 @@ class GRU(Recurrent):
     _OP = "gru"
 
     def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
-                 reset_after=True, **kwargs):
+                 reset_after=None, **kwargs):
         legacy_rec = "inner_activation" in kwargs
+        keras1 = any(k in _LEGACY_RENAMES for k in kwargs)
+        if reset_after is None:
+            # Keras 1 and 2.2 GRUs are reset_after=False (bias (3u,)); a call written with
+            # Keras 1 names gets that layout, so its weight files and counts match Keras's.
+            reset_after = not keras1
         units, kwargs = self._convert_legacy("GRU", units, kwargs)
         if legacy_rec:
             recurrent_activation = kwargs.pop("recurrent_activation")
