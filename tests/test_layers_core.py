@@ -252,3 +252,28 @@ def test_no_warning_for_modern_calls():
         warnings.simplefilter("error")
         Dense(3, kernel_initializer="uniform", input_dim=2)
         Dropout(0.5)
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda reg: Dense(3, input_dim=4, activity_regularizer=reg),
+     np.random.default_rng(0).standard_normal((5, 4)).astype("float32")),
+    (lambda reg: __import__("gpuseq.layers", fromlist=["Conv1D"]).Conv1D(
+        2, 3, input_shape=(6, 2), activity_regularizer=reg),
+     np.random.default_rng(1).standard_normal((3, 6, 2)).astype("float32")),
+    (lambda reg: __import__("gpuseq.layers", fromlist=["LSTM"]).LSTM(
+        3, input_shape=(4, 2), activity_regularizer=reg),
+     np.random.default_rng(2).standard_normal((3, 4, 2)).astype("float32")),
+    (lambda reg: __import__("gpuseq.layers", fromlist=["Embedding"]).Embedding(
+        7, 2, input_length=3, activity_regularizer=reg),
+     np.array([[1, 2, 3], [4, 5, 6]])),
+], ids=["dense", "conv1d", "lstm", "embedding"])
+def test_activity_regularizer_adds_its_penalty_in_training_only(make, x):
+    from gpuseq.optimizers import SGD
+    from gpuseq.regularizers import l1
+    m = Sequential([make(l1(0.1))])
+    m.compile(SGD(lr=0.0), "mse")
+    y = m.predict(x)
+    target = np.zeros_like(y)
+    assert m.test_on_batch(x, target) == pytest.approx(float(np.mean(y ** 2)), rel=1e-5)
+    assert m.train_on_batch(x, target) == pytest.approx(
+        float(np.mean(y ** 2) + 0.1 * np.abs(y).sum()), rel=1e-5)

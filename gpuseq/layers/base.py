@@ -86,7 +86,8 @@ class Layer:
         self.input_shape = None      # with batch dim, set when the layer is built
         self.output_shape = None
         self.stateful = getattr(self, "stateful", False)
-        self._losses = []
+        self.activity_regularizer = None   # set by layers that take activity_regularizer=
+        self._activity_penalty = None      # its value for the last training call
 
     # -- weights --------------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
@@ -143,12 +144,22 @@ class Layer:
     # -- losses added by the layer (regularizers) ------------------------------
     @property
     def losses(self):
-        """Regularization penalties of this layer's weights (Tensors, evaluated now)."""
+        """Regularization penalties: of this layer's weights (evaluated now) and of its
+        output in the last training call (activity regularizer; consumed when read)."""
         out = []
         for w in self.weights:
             if w.regularizer is not None:
                 out.append(w.regularizer(w))
+        if self._activity_penalty is not None:
+            out.append(self._activity_penalty)
+            self._activity_penalty = None
         return out
+
+    def _record_activity(self, outputs, training):
+        """Keep the activity regularizer's penalty of a training call's output."""
+        if training and self.activity_regularizer is not None:
+            y = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+            self._activity_penalty = self.activity_regularizer(y)
 
     # -- the contract -----------------------------------------------------------
     def build(self, input_shape):
@@ -193,7 +204,9 @@ class Layer:
         kwargs = {"training": training}
         if mask is not None and _accepts(type(self), "mask"):
             kwargs["mask"] = mask
-        return self.call(inputs, **kwargs)
+        outputs = self.call(inputs, **kwargs)
+        self._record_activity(outputs, training)
+        return outputs
 
     def reset_states(self, states=None):
         raise AttributeError(

@@ -277,18 +277,7 @@ class _Conv(Layer):
                             **self._attrs(inputs))
         else:
             y = self.activation(self.pre_activation(inputs))
-        if self.activity_regularizer is not None:
-            self._activity_penalty = self.activity_regularizer(y)
         return y
-
-    @property
-    def losses(self):
-        out = super().losses
-        pen = getattr(self, "_activity_penalty", None)
-        if pen is not None:
-            out.append(pen)
-            self._activity_penalty = None
-        return out
 
     def get_config(self):
         cfg = super().get_config()

@@ -94,18 +94,7 @@ class Dense(Layer):
             y, _ = ad.fused("dense", inputs, self.kernel, self.bias, activation=kind)
         else:
             y = self.activation(self.pre_activation(inputs))
-        if self.activity_regularizer is not None:
-            self._activity_penalty = self.activity_regularizer(y)
         return y
-
-    @property
-    def losses(self):
-        out = super().losses
-        pen = getattr(self, "_activity_penalty", None)
-        if pen is not None:
-            out.append(pen)
-            self._activity_penalty = None
-        return out
 
     def get_config(self):
         cfg = super().get_config()
@@ -396,26 +385,15 @@ class Lambda(Layer):
 
 
 class ActivityRegularization(Layer):
-    """Identity that adds ``l1*sum(|x|) + l2*sum(x^2)`` of its input to the loss."""
+    """Identity that adds ``l1*sum(|x|) + l2*sum(x^2)`` of its input to the training loss."""
 
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         super().__init__(**kwargs)
         self.l1, self.l2 = float(l1), float(l2)
-        self._reg = regularizers_mod.L1L2(l1, l2)
-        self._penalty = None
+        self.activity_regularizer = regularizers_mod.L1L2(l1, l2)
 
     def call(self, inputs, training=False):
-        if training:
-            self._penalty = self._reg(inputs)
         return inputs
-
-    @property
-    def losses(self):
-        out = []
-        if self._penalty is not None:
-            out.append(self._penalty)
-            self._penalty = None
-        return out
 
     def get_config(self):
         cfg = super().get_config()

@@ -80,7 +80,6 @@ class Embedding(Layer):
         self.activity_regularizer = regularizers_mod.get(activity_regularizer)
         self.embeddings_constraint = constraints_mod.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-        self._activity_penalty = None
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
@@ -111,17 +110,7 @@ class Embedding(Layer):
                     f", but received input of shape {tuple(ids.shape)}. Pad or cut the "
                     "sequences to that length, or leave input_length out.")
         y, _ = ad.fused("embedding", ad.Tensor(ids), self.embeddings)
-        if self.activity_regularizer is not None and training:
-            self._activity_penalty = self.activity_regularizer(y)
         return y
-
-    @property
-    def losses(self):
-        out = super().losses
-        if self._activity_penalty is not None:
-            out.append(self._activity_penalty)
-            self._activity_penalty = None
-        return out
 
     def get_config(self):
         cfg = super().get_config()

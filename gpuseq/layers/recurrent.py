@@ -169,7 +169,6 @@ class Recurrent(Layer):
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
         self.states = None
-        self._activity_penalty = None
 
     # ------------------------------------------------------------------ legacy
     @staticmethod
@@ -300,7 +299,9 @@ class Recurrent(Layer):
             return super().__call__(inputs, training=training, mask=mask)
         if not self.built:
             self._maybe_build(tuple(inputs.shape))
-        return self.call(inputs, training=training, mask=mask, initial_state=initial_state)
+        outputs = self.call(inputs, training=training, mask=mask, initial_state=initial_state)
+        self._record_activity(outputs, training)
+        return outputs
 
     def _dropout_mask(self, shape, rate, dtype):
         keep = 1.0 - rate
@@ -376,9 +377,7 @@ class Recurrent(Layer):
             out = y[:, :t_out] if self.return_sequences else y[:, 0]
             result = [out] + [y[:, t_out + k] for k in range(self._N_STATES)]
         else:
-            out = result = y
-        if self.activity_regularizer is not None and training:
-            self._activity_penalty = self.activity_regularizer(out)
+            result = y
         return result
 
     def _op_attrs(self):
@@ -386,14 +385,6 @@ class Recurrent(Layer):
                 "return_sequences": self.return_sequences,
                 "zero_output_for_mask": self.zero_output_for_mask,
                 "return_state": self.return_state}
-
-    @property
-    def losses(self):
-        out = super().losses
-        if self._activity_penalty is not None:
-            out.append(self._activity_penalty)
-            self._activity_penalty = None
-        return out
 
     # ------------------------------------------------------------------ config
     def get_config(self):
