@@ -175,6 +175,19 @@ class Layer:
     def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
+    def weight_options_config(self, *weights):
+        """The Keras config entries of ``<w>_initializer``, ``<w>_regularizer`` and
+        ``<w>_constraint`` for each weight prefix (e.g. 'kernel', 'bias'), in Keras's order,
+        plus ``activity_regularizer``."""
+        cfg = {}
+        for kind, module in (("initializer", initializers_mod), ("regularizer", regularizers_mod)):
+            for w in weights:
+                cfg[f"{w}_{kind}"] = module.serialize(getattr(self, f"{w}_{kind}"))
+        cfg["activity_regularizer"] = regularizers_mod.serialize(self.activity_regularizer)
+        for w in weights:
+            cfg[f"{w}_constraint"] = constraints_mod.serialize(getattr(self, f"{w}_constraint"))
+        return cfg
+
     def get_config(self):
         cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.batch_input_shape is not None:

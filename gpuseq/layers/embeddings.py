@@ -117,10 +117,7 @@ class Embedding(Layer):
         cfg.update({
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": initializers_mod.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
-            "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
-            "embeddings_constraint": constraints_mod.serialize(self.embeddings_constraint),
+            **self.weight_options_config("embeddings"),
             "mask_zero": self.mask_zero,
             "input_length": self.input_length,
         })
