@@ -38,6 +38,16 @@ _BOOKKEEPING_KEYS = ("batch", "size")
 _METRIC_ALIASES = {"acc": "accuracy", "accuracy": "acc"}
 
 
+def _host_value(value):
+    """An epoch log value as the host value Keras gives (device scalars are copied back
+    once per epoch, so that batches never wait for the device)."""
+    if type(value).__module__.startswith("cupy"):
+        value = value.get()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
 def _metric_alias(name):
     """The other spelling of an accuracy log key (`val_acc` <-> `val_accuracy`), or None."""
     if not isinstance(name, str):
@@ -367,9 +377,9 @@ class BaseLogger(Callback):
             if name not in self.totals:
                 continue
             if name in self.stateful_metrics:
-                logs[name] = self.totals[name]
+                logs[name] = _host_value(self.totals[name])
             elif self.seen:
-                logs[name] = self.totals[name] / self.seen
+                logs[name] = _host_value(self.totals[name] / self.seen)
 
 
 class TerminateOnNaN(Callback):

@@ -148,6 +148,10 @@ class Variable(Tensor):
     __slots__ = ("trainable", "constraint", "regularizer")
 
     def __init__(self, data, name=None, trainable=True):
+        flags = getattr(data, "flags", None)
+        if flags is not None and not flags.c_contiguous:
+            # kernels and in-place updates index flat memory: weights are always C-ordered
+            data = dispatch.get_array_module(data).ascontiguousarray(data)
         super().__init__(data, requires_grad=True, name=name)
         self.trainable = trainable
         self.constraint = None
