@@ -1,6 +1,7 @@
 /* LSTM: the fused pointwise kernels of one time step, forward and backward.
  *
  * @kernels: lstm_forward_step lstm_backward_step
+ * @kernels: lstm_sequence_forward lstm_sequence_backward
  *
  * The whole-sequence op (gpuseq/backend/cupy_ops/recurrent.py::lstm_forward and
  * ::lstm_backward) follows the cuDNN recipe:
@@ -49,6 +50,39 @@
  *
  * Launch (both): 1-D grid-stride loop over n*u elements, block = (256, 1, 1),
  * grid = (min(ceil(n*u / 256), 65535), 1, 1); not launched when n*u == 0.
+ *
+ * The sequence kernels: the whole time loop in ONE launch (u <= GS_RNN_SEQ_MAX_UNITS).
+ * A batch row's recurrence never reads another row, so each block owns batch rows
+ * (row = blockIdx.x, blockIdx.x + gridDim.x, ...) and walks all time steps with
+ * block barriers between them: no per-step launches, no per-step GEMM calls. Each
+ * step's recurrent product for the row is a matrix-vector product done in the block
+ * (the row's h in shared memory, U read from global memory / L2, coalesced across
+ * threads). Same equations, layouts and saved arrays as the per-step kernels above;
+ * only the summation order of h @ U differs (rounding).
+ *
+ * lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, const T* mask,
+ *                       const T* rmask, long long steps, long long n, long long u,
+ *                       long long has_mask, long long has_rmask, long long act,
+ *                       long long rec_act)
+ *   gates (steps, n, 4u) in: x @ kernel + bias per step; out: activated gates.
+ *   U     (u, 4u) recurrent kernel.
+ *   H, C  (steps + 1, n, u): H[0], C[0] hold the initial states; steps 1.. are written.
+ *   tc    (steps, n, u) out: act(c) unmasked.
+ *   mask  (steps, n) (read when has_mask != 0); rmask (n, u) recurrent dropout
+ *         multiplier of h_prev (read when has_rmask != 0).
+ * lstm_sequence_backward(const T* gates, const T* tc, const T* C, const T* Ut,
+ *                        const T* mask, const T* gy, const T* rmask, T* dh_carry,
+ *                        T* dc, T* dz, T* dh0, long long steps, long long n, long long u,
+ *                        long long has_mask, long long has_gy, long long has_rmask,
+ *                        long long act, long long rec_act)
+ *   gates, tc, C, mask, rmask: as saved by the forward; Ut (4u, u) = U transposed.
+ *   gy (steps, n, u) output gradients per step (read when has_gy != 0).
+ *   dh_carry, dc (n, u): in, the final-state gradients; out, the carried parts after
+ *   step 0 (as lstm_backward_step leaves them). dz (steps, n, 4u) out: gate
+ *   pre-activation gradients. dh0 (n, u) out: dh_carry + (dz_0 @ U^T) * rmask.
+ * Launch (both): grid = (min(n, 65535), 1, 1), block = (b, 1, 1) with b a multiple
+ * of 32 and 4u <= b <= 1024 (a wrong block traps); not launched when n == 0 or
+ * steps == 0.
  */
 #include "rnn_common.cuh"
 
@@ -110,5 +144,126 @@ __global__ void lstm_backward_step(const T* gates, const T* tc, const T* c_prev,
         dz[b + 3 * u] = dhc * tcv * gs::rnn_dact(og, rec_act);
         dc[k] = dcc * fg + dct * (T(1) - m);
         dh_carry[k] = dh * (T(1) - m);
+    }
+}
+
+// The largest unit count of the sequence kernels: 4u gate pre-activations per row
+// live in shared memory and one thread serves each gate column (4u <= 1024 threads).
+#define GS_RNN_SEQ_MAX_UNITS 256
+
+template <typename T>
+__global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, const T* mask,
+                                      const T* rmask, long long steps, long long n,
+                                      long long u, long long has_mask, long long has_rmask,
+                                      long long act, long long rec_act) {
+    if (u > GS_RNN_SEQ_MAX_UNITS || (long long)blockDim.x < 4 * u) __trap();
+    __shared__ T hs[GS_RNN_SEQ_MAX_UNITS];        // (u,)  h_prev of the row (times rmask)
+    __shared__ T ga[4 * GS_RNN_SEQ_MAX_UNITS];    // (4u,) activated gates of the row
+    const long long g4 = 4 * u;
+    const long long j = threadIdx.x;              // this thread's gate column
+    for (long long row = blockIdx.x; row < n; row += gridDim.x) {
+        for (long long s = 0; s < steps; ++s) {
+            const long long at = (s * n + row) * u;       // (s, row, 0) in H, C, tc
+            if (j < u) hs[j] = has_rmask != 0 ? H[at + j] * rmask[row * u + j] : H[at + j];
+            __syncthreads();
+            if (j < g4) {
+                T* gz = gates + (s * n + row) * g4;
+                T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+                long long k = 0;
+                for (; k + 3 < u; k += 4) {
+                    a0 += hs[k] * U[k * g4 + j];
+                    a1 += hs[k + 1] * U[(k + 1) * g4 + j];
+                    a2 += hs[k + 2] * U[(k + 2) * g4 + j];
+                    a3 += hs[k + 3] * U[(k + 3) * g4 + j];
+                }
+                for (; k < u; ++k) a0 += hs[k] * U[k * g4 + j];
+                const T z = gz[j] + ((a0 + a1) + (a2 + a3));
+                const T a = gs::rnn_act(z, (j >= 2 * u && j < 3 * u) ? act : rec_act);
+                gz[j] = a;
+                ga[j] = a;
+            }
+            __syncthreads();
+            if (j < u) {
+                const long long k = at + j;
+                const long long next = k + n * u;                 // (s + 1, row, j)
+                const T cn = ga[u + j] * C[k] + ga[j] * ga[2 * u + j];
+                const T tcn = gs::rnn_act(cn, act);
+                tc[k] = tcn;
+                if (has_mask != 0 && mask[s * n + row] == T(0)) {
+                    C[next] = C[k];
+                    H[next] = H[k];
+                } else {
+                    C[next] = cn;
+                    H[next] = ga[3 * u + j] * tcn;
+                }
+            }
+            __syncthreads();
+        }
+    }
+}
+
+template <typename T>
+__global__ void lstm_sequence_backward(const T* gates, const T* tc, const T* C, const T* Ut,
+                                       const T* mask, const T* gy, const T* rmask,
+                                       T* dh_carry, T* dc, T* dz, T* dh0, long long steps,
+                                       long long n, long long u, long long has_mask,
+                                       long long has_gy, long long has_rmask, long long act,
+                                       long long rec_act) {
+    if (u > GS_RNN_SEQ_MAX_UNITS || (long long)blockDim.x < 4 * u) __trap();
+    __shared__ T dzs[4 * GS_RNN_SEQ_MAX_UNITS];   // (4u,) dz of the step after, this row
+    __shared__ T part[4 * GS_RNN_SEQ_MAX_UNITS];  // (4, u) partial sums of dz @ U^T
+    const long long g4 = 4 * u;
+    const long long t = threadIdx.x;
+    for (long long row = blockIdx.x; row < n; row += gridDim.x) {
+        for (long long s = steps - 1; s >= -1; --s) {
+            // dh_rec = dz_{s+1} @ U^T: thread (q, k) sums gate block q for unit k
+            if (t < g4) {
+                T acc = T(0);
+                if (s < steps - 1) {
+                    const long long q = t / u;
+                    const long long k = t - q * u;
+                    for (long long i = q * u; i < (q + 1) * u; ++i) acc += dzs[i] * Ut[i * u + k];
+                }
+                part[t] = acc;
+            }
+            __syncthreads();
+            if (t < u) {
+                const long long k = row * u + t;
+                const T drec = (part[t] + part[u + t]) + (part[2 * u + t] + part[3 * u + t]);
+                const T dr = has_rmask != 0 ? drec * rmask[k] : drec;
+                if (s < 0) {
+                    dh0[k] = dh_carry[k] + dr;
+                } else {
+                    const long long e = (s * n + row) * u + t;            // (s, row, t)
+                    const long long b = (s * n + row) * g4 + t;           // gate i of unit t
+                    T dh = dh_carry[k] + dr;
+                    if (has_gy != 0) dh += gy[e];
+                    const T m = has_mask != 0 ? mask[s * n + row] : T(1);
+                    const T dhc = dh * m;
+                    const T dct = dc[k];
+                    const T ig = gates[b];
+                    const T fg = gates[b + u];
+                    const T gg = gates[b + 2 * u];
+                    const T og = gates[b + 3 * u];
+                    const T tcv = tc[e];
+                    const T dcc = dct * m + dhc * og * gs::rnn_dact(tcv, act);
+                    const T di = dcc * gg * gs::rnn_dact(ig, rec_act);
+                    const T df = dcc * C[e] * gs::rnn_dact(fg, rec_act);
+                    const T dg = dcc * ig * gs::rnn_dact(gg, act);
+                    const T dout = dhc * tcv * gs::rnn_dact(og, rec_act);
+                    dz[b] = di;
+                    dz[b + u] = df;
+                    dz[b + 2 * u] = dg;
+                    dz[b + 3 * u] = dout;
+                    dzs[t] = di;
+                    dzs[u + t] = df;
+                    dzs[2 * u + t] = dg;
+                    dzs[3 * u + t] = dout;
+                    dc[k] = dcc * fg + dct * (T(1) - m);
+                    dh_carry[k] = dh * (T(1) - m);
+                }
+            }
+            __syncthreads();
+        }
     }
 }

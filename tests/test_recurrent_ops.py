@@ -419,10 +419,24 @@ TWIN_CASES = [
 ]
 
 
+@pytest.fixture(params=["sequence", "per_step"])
+def rnn_path(request, backend, monkeypatch):
+    """The two CUDA paths of a recurrent op: the whole sequence in one kernel launch
+    (units <= SEQUENCE_MAX_UNITS) and a GEMM + fused kernel per step (wider layers)."""
+    if backend == "numpy":
+        if request.param == "per_step":
+            pytest.skip("the NumPy twin has a single path")
+        return request.param
+    from gpuseq.backend.cupy_ops import recurrent
+    monkeypatch.setattr(recurrent, "SEQUENCE_MAX_UNITS",
+                        256 if request.param == "sequence" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("op,attrs,use_mask", TWIN_CASES)
 @pytest.mark.parametrize("dtype,rtol,atol", [(np.float64, 1e-9, 1e-10),
                                              (np.float32, 2e-4, 2e-5)])
-def test_cuda_twin_matches_numpy(backend, op, attrs, use_mask, dtype, rtol, atol):
+def test_cuda_twin_matches_numpy(backend, rnn_path, op, attrs, use_mask, dtype, rtol, atol):
     rng = np.random.default_rng(7)
     gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
     x, W, U, b, h0, c0, mask = _data(rng, gates, n=3, t=4, f=5, u=3, dtype=dtype,
@@ -437,7 +451,7 @@ def test_cuda_twin_matches_numpy(backend, op, attrs, use_mask, dtype, rtol, atol
 
 
 @pytest.mark.parametrize("op", ["lstm", "gru", "simple_rnn"])
-def test_cuda_twin_without_optional_inputs(backend, op):
+def test_cuda_twin_without_optional_inputs(backend, rnn_path, op):
     rng = np.random.default_rng(3)
     gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
     x, W, U, _, _, _, _ = _data(rng, gates, n=2, t=3, f=2, u=3, dtype=np.float32)
@@ -447,7 +461,7 @@ def test_cuda_twin_without_optional_inputs(backend, op):
 
 @pytest.mark.parametrize("op", ["lstm", "gru", "simple_rnn"])
 @pytest.mark.parametrize("n,t", [(0, 3), (2, 0)])
-def test_empty_batch_or_sequence(backend, op, n, t):
+def test_empty_batch_or_sequence(backend, rnn_path, op, n, t):
     gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
     rng = np.random.default_rng(0)
     x = np.zeros((n, t, 3), dtype=np.float32)
@@ -457,3 +471,18 @@ def test_empty_batch_or_sequence(backend, op, n, t):
     inputs = [x, W, U, b, None] + ([None] if op == "lstm" else []) + [None, None]
     y, _ = compare_with_numpy(op, inputs, dict(return_sequences=True), rtol=1e-6, atol=1e-6)
     assert y.shape == (n, t, 2)
+
+
+@pytest.mark.parametrize("op", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("u", [70, 256])
+def test_sequence_kernels_at_wide_layers(backend, rnn_path, op, u):
+    # several warps per block, a unit count that is no multiple of 4 or 32, and the
+    # widest layer the sequence kernels take (4u = 1024 threads)
+    rng = np.random.default_rng(u)
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
+    x, W, U, b, h0, c0, mask = _data(rng, gates, n=3, t=3, f=4, u=u, dtype=np.float64)
+    U *= 0.3 / np.sqrt(u)
+    rm = ((rng.random(h0.shape) > 0.3) * 1.5).astype(np.float64)
+    inputs = [x, W, U, b, h0] + ([c0] if op == "lstm" else []) + [mask, rm]
+    compare_with_numpy(op, inputs, dict(return_sequences=True, return_state=True),
+                       rtol=1e-9, atol=1e-10)

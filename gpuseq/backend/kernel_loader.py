@@ -39,6 +39,7 @@ import importlib.resources
 import os
 import pathlib
 import re
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -261,6 +262,17 @@ class Kernel:
         self.name_expression = f"{name}<{KERNEL_DTYPES[self.dtype]}>"
         self.params = tuple(Param(n, self.dtype if t == "T" else t, ptr, const)
                             for n, t, ptr, const in raw_params)
+        # per parameter, what the launch fast path checks: (pointer, const, dtype,
+        # scalar type, kind, min, max); anything else goes through the full checks
+        plan = []
+        for p in self.params:
+            lo = hi = None
+            if not p.pointer and p.dtype.kind in "iu":
+                info = numpy.iinfo(p.dtype)
+                lo, hi = int(info.min), int(info.max)
+            plan.append((p.pointer, p.const, p.dtype, p.dtype.type, p.dtype.kind, lo, hi))
+        self._plan = tuple(plan)
+        self._functions = {}   # backend name -> compiled function
 
     @property
     def qualified_name(self):
@@ -363,6 +375,10 @@ def get_kernel(source, name, dtype):
         KernelNotFoundError: unknown source or kernel name.
         TypeError: a dtype the kernels are not instantiated for.
     """
+    try:
+        return _kernel_cache[(source, name, dtype)]
+    except (KeyError, TypeError):
+        pass
     mod = _module(source)
     if name not in mod.signatures:
         raise KernelNotFoundError(
@@ -376,7 +392,15 @@ def get_kernel(source, name, dtype):
         raise TypeError(
             f"Kernel {source}.cu::{name} is instantiated for float32 and float64 only. Cast "
             f"the data with .astype('float32'). Received: dtype={dtype!r}")
-    return Kernel(source, name, dt, mod.signatures[name])
+    kernel = _kernel_cache[(source, name, dt)] = Kernel(source, name, dt, mod.signatures[name])
+    try:
+        _kernel_cache[(source, name, dtype)] = kernel
+    except TypeError:   # an unhashable spelling of the dtype: cached under the dtype only
+        pass
+    return kernel
+
+
+_kernel_cache = {}   # (source, name, dtype as asked) -> Kernel
 
 
 # ---------------------------------------------------------------------------
@@ -508,17 +532,51 @@ def launch(kernel, grid, block, args):
         ValueError: non-contiguous or read-only array, invalid grid/block.
     """
     backend = dispatch.backend()
-    grid = _dim3("grid", grid, kernel)
-    block = _dim3("block", block, kernel)
-    _check_config(kernel, grid, block)
+    # The checks below run on every launch (thousands per training step on the GPU):
+    # each is a cheap test that falls back to the full, explaining check on failure.
+    if not (type(grid) is tuple and len(grid) == 3 and type(grid[0]) is int
+            and type(grid[1]) is int and type(grid[2]) is int):
+        grid = _dim3("grid", grid, kernel)
+    if not (type(block) is tuple and len(block) == 3 and type(block[0]) is int
+            and type(block[1]) is int and type(block[2]) is int):
+        block = _dim3("block", block, kernel)
+    g0, g1, g2 = grid
+    b0, b1, b2 = block
+    if not (0 < g0 <= _MAX_GRID[0] and 0 < g1 <= _MAX_GRID[1] and 0 < g2 <= _MAX_GRID[2]
+            and 0 < b0 <= _MAX_BLOCK[0] and 0 < b1 <= _MAX_BLOCK[1]
+            and 0 < b2 <= _MAX_BLOCK[2] and b0 * b1 * b2 <= _MAX_THREADS):
+        _check_config(kernel, grid, block)
     args = tuple(args)
-    if len(args) != len(kernel.params):
+    plan = kernel._plan
+    if len(args) != len(plan):
         raise TypeError(
             f"{kernel.qualified_name} takes {len(kernel.params)} arguments "
             f"({', '.join(p.ctype() + ' ' + p.name for p in kernel.params)}). "
             f"Received: {len(args)} arguments")
-    checked = tuple(_check_array(kernel, i, p, a, backend) if p.pointer
-                    else _convert_scalar(kernel, i, p, a)
-                    for i, (p, a) in enumerate(zip(kernel.params, args)))
-    fn = _module(kernel.source).function(backend, kernel)
-    fn(grid, block, checked)
+    array_type = _array_type(backend)
+    checked = []
+    for i, a in enumerate(args):
+        pointer, const, dtype, scalar_type, kind, lo, hi = plan[i]
+        ta = type(a)
+        if pointer:
+            if not (ta is array_type and a.dtype == dtype and a.flags.c_contiguous
+                    and (const or ta is not numpy.ndarray or a.flags.writeable)):
+                a = _check_array(kernel, i, kernel.params[i], a, backend)
+        elif ta is int and lo is not None and lo <= a <= hi:
+            a = scalar_type(a)
+        elif ta is float and kind == "f":
+            a = scalar_type(a)
+        else:
+            a = _convert_scalar(kernel, i, kernel.params[i], a)
+        checked.append(a)
+    fn = kernel._functions.get(backend)
+    if fn is None:
+        fn = kernel._functions[backend] = _module(kernel.source).function(backend, kernel)
+    fn(grid, block, tuple(checked))
+
+
+def _array_type(backend):
+    """The ndarray class a kernel argument must have on ``backend``."""
+    if backend == "cupy":
+        return sys.modules["cupy"].ndarray
+    return numpy.ndarray

@@ -18,9 +18,23 @@ Names, signatures, outputs and gradients are those of the NumPy twin (see its
 docstring for shapes); ``saved`` is a dict too, with the final states under
 ``'h_last'`` (and ``'c_last'``) for stateful layers.
 """
+from .. import kernel_loader as kl
 from ..numpy_ops.recurrent import _check_inputs, _check_kind
 from .activations import _kind_code
 from ._common import float_input, launch_1d, xp
+
+# Layers with at most this many units run their whole time loop in one launch of a
+# sequence kernel (kernels/lstm.cu, GS_RNN_SEQ_MAX_UNITS); wider ones take the
+# per-step path (a GEMM and a fused kernel per step).
+SEQUENCE_MAX_UNITS = 256
+
+
+def _sequence_launch(source, name, dtype, n, gate_width, args):
+    """One launch of a sequence kernel: a block per batch row (up to 65535 blocks,
+    looping over the rest), a thread per gate column rounded up to whole warps."""
+    threads = max(32, -(-int(gate_width) // 32) * 32)
+    kl.launch(kl.get_kernel(source, name, dtype), (min(int(n), kl.MAX_BLOCKS_1D), 1, 1),
+              (threads, 1, 1), args)
 
 
 # ---------------------------------------------------------------------------
@@ -161,14 +175,21 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     H[0] = _state(h0, N, u, dt, "h0")
     C[0] = _state(c0, N, u, dt, "c0")
     TC = m.empty((T, N, u), dtype=dt)                               # act(c), unmasked
-    hu = m.empty((N, 4 * u), dtype=dt)                              # h_prev @ U
     dummy = m.zeros((1,), dtype=dt)
-    for s in range(T):
-        m.matmul(_dropped(H[s], rm), U, out=hu)
-        ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
-        launch_1d("lstm", "lstm_forward_step", dt, N * u,
-                  (G[s], hu, C[s], H[s], ms, C[s + 1], H[s + 1], TC[s], N, u, has_mask,
-                   act, rec))
+    if u <= SEQUENCE_MAX_UNITS:
+        if N and T:
+            _sequence_launch("lstm", "lstm_sequence_forward", dt, N, 4 * u,
+                             (G, U, H, C, TC, dummy if Tm is None else Tm,
+                              dummy if rm is None else rm, T, N, u, int(Tm is not None),
+                              int(rm is not None), act, rec))
+    else:
+        hu = m.empty((N, 4 * u), dtype=dt)                          # h_prev @ U
+        for s in range(T):
+            m.matmul(_dropped(H[s], rm), U, out=hu)
+            ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
+            launch_1d("lstm", "lstm_forward_step", dt, N * u,
+                      (G[s], hu, C[s], H[s], ms, C[s + 1], H[s + 1], TC[s], N, u, has_mask,
+                       act, rec))
     states = (H[T], C[T]) if return_state else None
     y = _pack_output(H, Tm, return_sequences, zero_output_for_mask, states)
     saved = _saved_common(xt, W, U, H, Tm, rm, u, x, bias, h0)
@@ -200,20 +221,33 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
         dh_carry += glast
     Ut = m.ascontiguousarray(U.T)                                   # (4u, u)
     dummy = m.zeros((1,), dtype=dt)
-    for s in range(T - 1, -1, -1):
-        ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
-        gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
-        launch_1d("lstm", "lstm_backward_step", dt, N * u,
-                  (G[s], TC[s], C[s], ms, gys, dh_rec, rms, dh_carry, dc, dZ[s], N, u,
-                   has_mask, has_gy, has_rm, act, rec))
-        m.matmul(dZ[s], Ut, out=dh_rec)
+    gh0 = None
+    if u <= SEQUENCE_MAX_UNITS:
+        gh0 = m.empty((N, u), dtype=dt)                             # dh_carry + dz_0 U^T
+        if N and T:
+            _sequence_launch("lstm", "lstm_sequence_backward", dt, N, 4 * u,
+                             (G, TC, C, Ut, dummy if Tm is None else Tm,
+                              dummy if Gseq is None else Gseq, dummy if rm is None else rm,
+                              dh_carry, dc, dZ, gh0, T, N, u, int(Tm is not None),
+                              int(Gseq is not None), int(rm is not None), act, rec))
+        else:
+            gh0[...] = dh_carry
+    else:
+        for s in range(T - 1, -1, -1):
+            ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
+            gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
+            launch_1d("lstm", "lstm_backward_step", dt, N * u,
+                      (G[s], TC[s], C[s], ms, gys, dh_rec, rms, dh_carry, dc, dZ[s], N, u,
+                       has_mask, has_gy, has_rm, act, rec))
+            m.matmul(dZ[s], Ut, out=dh_rec)
+        gh0 = dh_carry + _dropped(dh_rec, rm)
     dZf = dZ.reshape(T * N, 4 * u)
     gU = m.matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
     gW = m.matmul(xt.reshape(T * N, F).T, dZf)
     gb = dZf.sum(axis=0) if saved["has_bias"] else None
     gx = _finish_dx(dZ, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
-    gh0 = (dh_carry + _dropped(dh_rec, rm)) if saved["has_h0"] else None
+    gh0 = gh0 if saved["has_h0"] else None
     gc0 = dc if saved["has_c0"] else None
     return gx, gW, gU, gb, gh0, gc0, None, None
 
