@@ -147,10 +147,6 @@ __global__ void lstm_backward_step(const T* gates, const T* tc, const T* c_prev,
     }
 }
 
-// The largest unit count of the sequence kernels: 4u gate pre-activations per row
-// live in shared memory and one thread serves each gate column (4u <= 1024 threads).
-#define GS_RNN_SEQ_MAX_UNITS 256
-
 template <typename T>
 __global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, const T* mask,
                                       const T* rmask, long long steps, long long n,

@@ -23,6 +23,12 @@
 
 #include "gpuseq_common.cuh"
 
+// The largest unit count of the sequence kernels (lstm_sequence_*, gru_sequence_*,
+// simple_rnn_sequence_*): a row's gate vector lives in static shared memory and one
+// thread serves each gate column (LSTM 4u, GRU 3u, SimpleRNN 4 groups of u threads:
+// at most 1024 per block). Must equal cupy_ops/recurrent.py::SEQUENCE_MAX_UNITS.
+#define GS_RNN_SEQ_MAX_UNITS 256
+
 #define GS_RNN_SELU_ALPHA 1.6732632423543772848170429916717
 #define GS_RNN_SELU_SCALE 1.0507009873554804934193349852946
 
@@ -83,6 +89,26 @@ __device__ __forceinline__ T rnn_dact(T y, long long kind) {
         default:  // 0: linear
             return T(1);
     }
+}
+
+// Column j of a vector-matrix product, over the rows k0 <= k < k1 only:
+//   sum_k v[k] * M[k * ld + j]
+// v is a shared-memory vector, M a row-major matrix with leading dimension ld. Threads
+// of consecutive j read consecutive M addresses (coalesced). Four partial sums give
+// the loads some independence; an empty range (k1 <= k0) gives 0.
+template <typename T>
+__device__ __forceinline__ T rnn_dot_column(const T* v, const T* M, long long ld,
+                                            long long j, long long k0, long long k1) {
+    T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
+    long long k = k0;
+    for (; k + 3 < k1; k += 4) {
+        a0 += v[k] * M[k * ld + j];
+        a1 += v[k + 1] * M[(k + 1) * ld + j];
+        a2 += v[k + 2] * M[(k + 2) * ld + j];
+        a3 += v[k + 3] * M[(k + 3) * ld + j];
+    }
+    for (; k < k1; ++k) a0 += v[k] * M[k * ld + j];
+    return (a0 + a1) + (a2 + a3);
 }
 
 }  // namespace gs

@@ -207,15 +207,17 @@ def test_launch_configurations_for_large_shapes(monkeypatch):
         z = np.zeros((70000, 300), dtype=np.float32)
         y, saved = ops.bias_activation_forward(z, np.zeros(300, np.float32), "relu")
         ops.bias_activation_backward(np.ones_like(y), saved, "relu")
-        # a recurrent step over 4096 x 128 states
-        xs = np.zeros((4096, 2, 4), dtype=np.float32)
-        for name, g in (("lstm", 4), ("gru", 3), ("simple_rnn", 1)):
-            W = np.zeros((4, g * 128), np.float32)
-            U = np.zeros((128, g * 128), np.float32)
-            b = np.zeros((2, 3 * 128) if name == "gru" else (g * 128,), np.float32)
-            args = (xs, W, U, b, None) + ((None,) if name == "lstm" else ())
-            y, saved = getattr(ops, name + "_forward")(*args, return_sequences=True)
-            getattr(ops, name + "_backward")(np.ones_like(y), saved, return_sequences=True)
+        # recurrent layers over 4096 rows: 128 units take the one-launch sequence
+        # kernels, 300 units the per-step kernels; 70000 rows overflow a grid dimension
+        for rows, u in ((4096, 128), (4096, 300), (70000, 4)):
+            xs = np.zeros((rows, 2, 4), dtype=np.float32)
+            for name, g in (("lstm", 4), ("gru", 3), ("simple_rnn", 1)):
+                W = np.zeros((4, g * u), np.float32)
+                U = np.zeros((u, g * u), np.float32)
+                b = np.zeros((2, 3 * u) if name == "gru" else (g * u,), np.float32)
+                args = (xs, W, U, b, None) + ((None,) if name == "lstm" else ())
+                y, saved = getattr(ops, name + "_forward")(*args, return_sequences=True)
+                getattr(ops, name + "_backward")(np.ones_like(y), saved, return_sequences=True)
         ids = np.zeros((512, 200), dtype=np.int64)
         y, saved = ops.embedding_forward(ids, np.zeros((50, 64), np.float32))
         ops.embedding_backward(np.ones_like(y), saved)
@@ -224,6 +226,8 @@ def test_launch_configurations_for_large_shapes(monkeypatch):
                      "max_pool2d_backward", "avg_pool2d_forward", "sparse_softmax_ce_forward",
                      "softmax_ce_backward", "bias_activation_backward", "lstm_backward_step",
                      "gru_backward_step_after", "simple_rnn_forward_step",
+                     "lstm_sequence_forward", "lstm_sequence_backward",
+                     "gru_sequence_backward_after", "simple_rnn_sequence_forward",
                      "embedding_backward"):
         assert expected in names, expected
     for name, grid, block in rec.calls:
@@ -231,6 +235,8 @@ def test_launch_configurations_for_large_shapes(monkeypatch):
         assert block[0] * block[1] * block[2] <= 1024, (name, block)
     rows = [g for n, g, _ in rec.calls if n == "sparse_softmax_ce_forward"]
     assert rows == [(65535, 1, 1)]   # the row loop covers rows beyond the grid
+    seq = [(g, b) for n, g, b in rec.calls if n == "lstm_sequence_forward"]
+    assert seq == [((4096, 1, 1), (512, 1, 1)), ((65535, 1, 1), (32, 1, 1))]
 
 
 # ---------------------------------------------------------------------------

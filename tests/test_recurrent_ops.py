@@ -486,3 +486,150 @@ def test_sequence_kernels_at_wide_layers(backend, rnn_path, op, u):
     inputs = [x, W, U, b, h0] + ([c0] if op == "lstm" else []) + [mask, rm]
     compare_with_numpy(op, inputs, dict(return_sequences=True, return_state=True),
                        rtol=1e-9, atol=1e-10)
+
+
+# ---------------------------------------------------------------- sequence kernels
+SEQ_OPS = [("lstm", 4, {}), ("gru", 3, {"reset_after": True}), ("gru", 3, {"reset_after": False}),
+           ("simple_rnn", 1, {})]
+SEQ_KERNELS = {  # (op, reset_after) -> (forward, backward) sequence kernels
+    ("lstm", None): ("lstm_sequence_forward", "lstm_sequence_backward"),
+    ("gru", True): ("gru_sequence_forward_after", "gru_sequence_backward_after"),
+    ("gru", False): ("gru_sequence_forward_before", "gru_sequence_backward_before"),
+    ("simple_rnn", None): ("simple_rnn_sequence_forward", "simple_rnn_sequence_backward"),
+}
+STEP_KERNELS = {  # (op, reset_after) -> (forward, backward) step kernels, in launch order
+    ("lstm", None): (["lstm_forward_step"], ["lstm_backward_step"]),
+    ("gru", True): (["gru_forward_step_after"], ["gru_backward_step_after"]),
+    ("gru", False): (["gru_forward_gates_before", "gru_forward_candidate_before"],
+                     ["gru_backward_candidate_before", "gru_backward_reset_before"]),
+    ("simple_rnn", None): (["simple_rnn_forward_step"], ["simple_rnn_backward_step"]),
+}
+
+
+def _seq_inputs(rng, op, gates, extra, n, t, u, dtype=np.float64):
+    x, W, U, b, h0, c0, mask = _data(rng, gates, n=n, t=t, f=4, u=u, dtype=dtype,
+                                     reset_after=extra.get("reset_after", True))
+    U *= 0.5 / np.sqrt(u)
+    mask = rng.random((n, t)) > 0.3
+    rm = ((rng.random(h0.shape) > 0.3) * 1.5).astype(dtype)
+    return [x, W, U, b, h0] + ([c0] if op == "lstm" else []) + [mask, rm]
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Records the name of every kernel launched (the launches still run)."""
+    from gpuseq.backend import kernel_loader as kl
+    names = []
+    real = kl.launch
+
+    def record(kernel, grid, block, args):
+        names.append(kernel.name)
+        return real(kernel, grid, block, args)
+
+    monkeypatch.setattr(kl, "launch", record)
+    return names
+
+
+@pytest.mark.parametrize("op,gates,extra", SEQ_OPS)
+def test_recurrent_loop_is_one_launch_each_way(backend, rnn_path, launched, op, gates, extra):
+    """The sequence path runs the time loop in exactly one kernel launch forward and one
+    backward; the per-step path launches its step kernels once per time step."""
+    if backend == "numpy":
+        pytest.skip("the NumPy twin launches no kernels")
+    from gpuseq.backend import dispatch
+    t = 5
+    inputs = _seq_inputs(np.random.default_rng(5), op, gates, extra, n=3, t=t, u=6)
+    attrs = dict(extra, return_sequences=True, return_state=True)
+    ops = dispatch.ops()
+    dev = [dispatch.to_device(a) for a in inputs]
+    y, saved = getattr(ops, op + "_forward")(*dev, **attrs)
+    rnn_fwd = [k for k in launched if k.startswith(op)]           # the recurrent kernels
+    del launched[:]
+    getattr(ops, op + "_backward")(dispatch.xp().ones_like(y), saved, **attrs)
+    rnn_bwd = [k for k in launched if k.startswith(op)]
+    seq_fwd, seq_bwd = SEQ_KERNELS[(op, extra.get("reset_after"))]
+    step_fwd, step_bwd = STEP_KERNELS[(op, extra.get("reset_after"))]
+    if rnn_path == "sequence":
+        assert rnn_fwd == [seq_fwd]
+        assert rnn_bwd == [seq_bwd]
+    else:
+        assert rnn_fwd == step_fwd * t
+        assert rnn_bwd == step_bwd * t
+
+
+@pytest.mark.parametrize("op,gates,extra", SEQ_OPS)
+@pytest.mark.parametrize("order", ["reverse", "shuffle:1"])
+def test_sequence_kernels_in_every_thread_order(op, gates, extra, order):
+    """Threads of a block run in another order between barriers: a missing
+    __syncthreads() in a sequence kernel would change the results."""
+    from gpuseq.backend import cuda_emulation, dispatch
+    if not cuda_emulation.available():
+        pytest.skip("the CUDA launch emulation needs a C++ compiler (g++)")
+    inputs = _seq_inputs(np.random.default_rng(11), op, gates, extra, n=3, t=4, u=37)
+    attrs = dict(extra, return_sequences=True, return_state=True)
+    with dispatch.use_backend("emulated"), \
+            cuda_emulation.thread_order(*cuda_emulation._parse_order(order)):
+        compare_with_numpy(op, inputs, attrs, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("op,gates,extra", SEQ_OPS)
+def test_sequence_kernels_loop_over_rows_beyond_the_grid(monkeypatch, launched, op, gates,
+                                                         extra):
+    """With fewer blocks than batch rows (the grid is capped at 65535 blocks), each
+    block walks several rows; shared memory and carried values restart per row."""
+    from gpuseq.backend import cuda_emulation, dispatch
+    from gpuseq.backend import kernel_loader as kl
+    if not cuda_emulation.available():
+        pytest.skip("the CUDA launch emulation needs a C++ compiler (g++)")
+    monkeypatch.setattr(kl, "MAX_BLOCKS_1D", 2)
+    inputs = _seq_inputs(np.random.default_rng(13), op, gates, extra, n=5, t=3, u=7)
+    attrs = dict(extra, return_sequences=True, return_state=True)
+    with dispatch.use_backend("emulated"):
+        compare_with_numpy(op, inputs, attrs, rtol=1e-9, atol=1e-10)
+    assert set(SEQ_KERNELS[(op, extra.get("reset_after"))]) <= set(launched)
+
+
+@pytest.mark.parametrize("u", [70, 256])
+def test_classic_gru_sequence_kernels_at_wide_layers(backend, rnn_path, u):
+    # reset_after=False: two dependent products per step, the second split over three
+    # thread groups (u = 70 leaves a ragged last group); 3u = 768 threads at u = 256
+    rng = np.random.default_rng(u + 1)
+    x, W, U, b, h0, _, mask = _data(rng, 3, n=3, t=3, f=4, u=u, reset_after=False)
+    U *= 0.3 / np.sqrt(u)
+    rm = (rng.random(h0.shape) > 0.3) * 1.5
+    compare_with_numpy("gru", [x, W, U, b, h0, mask, rm],
+                       dict(reset_after=False, return_sequences=True, return_state=True),
+                       rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("source,name,u", [("gru", "gru_sequence_forward_after", 40),
+                                           ("gru", "gru_sequence_backward_before", 40),
+                                           ("simple_rnn", "simple_rnn_sequence_forward", 20),
+                                           ("gru", "gru_sequence_forward_before", 257)])
+def test_sequence_kernel_traps_on_a_wrong_launch(source, name, u):
+    """A block narrower than the kernel's thread groups, or a layer wider than the
+    shared buffers, stops the kernel (__trap) instead of corrupting memory."""
+    from gpuseq.backend import cuda_emulation, dispatch
+    from gpuseq.backend import kernel_loader as kl
+    if not cuda_emulation.available():
+        pytest.skip("the CUDA launch emulation needs a C++ compiler (g++)")
+    k = kl.get_kernel(source, name, np.float32)
+    args = []
+    for p in k.params:          # every array 4 x 3u x 3u floats: large enough to index
+        args.append(np.zeros(4 * 9 * u * u, np.float32) if p.pointer else
+                    {"steps": 2, "n": 1, "u": u}.get(p.name, 0))
+    block = 64 if u <= 256 else 1024        # 64 < 3u (or 4u) for u = 40, 20
+    with dispatch.use_backend("emulated"):
+        with pytest.raises(cuda_emulation.EmulatedLaunchError, match="trap"):
+            kl.launch(k, (1, 1, 1), (block, 1, 1), args)
+
+
+def test_sequence_max_units_equals_the_kernels_limit():
+    import re
+    from gpuseq.backend import kernel_loader as kl
+    from gpuseq.backend.cupy_ops import recurrent
+    text = (kl.kernels_dir() / "rnn_common.cuh").read_text()
+    found = re.findall(r"#define\s+GS_RNN_SEQ_MAX_UNITS\s+(\d+)", text)
+    assert found == [str(recurrent.SEQUENCE_MAX_UNITS)]
+    for source in ("lstm", "gru", "simple_rnn"):      # one definition, shared
+        assert "#define GS_RNN_SEQ_MAX_UNITS" not in kl.source_path(source).read_text()

@@ -14,6 +14,11 @@ The cuDNN recipe by hand (kernels/lstm.cu, kernels/gru.cu, kernels/simple_rnn.cu
 The classic GRU (``reset_after=False``) needs r before its candidate GEMM, so it
 runs two GEMMs and two kernels per step.
 
+Layers up to ``SEQUENCE_MAX_UNITS`` units skip the per-step loop: one launch of a
+sequence kernel walks all time steps (a block per batch row, the row's recurrent
+product computed in the block), forward and backward, with the same equations and
+saved arrays; the GEMMs before and after the loop are unchanged.
+
 Names, signatures, outputs and gradients are those of the NumPy twin (see its
 docstring for shapes); ``saved`` is a dict too, with the final states under
 ``'h_last'`` (and ``'c_last'``) for stateful layers.
@@ -21,11 +26,12 @@ docstring for shapes); ``saved`` is a dict too, with the final states under
 from .. import kernel_loader as kl
 from ..numpy_ops.recurrent import _check_inputs, _check_kind
 from .activations import _kind_code
-from ._common import float_input, launch_1d, xp
+from ._common import column_sums, float_input, launch_1d, xp
 
 # Layers with at most this many units run their whole time loop in one launch of a
-# sequence kernel (kernels/lstm.cu, GS_RNN_SEQ_MAX_UNITS); wider ones take the
-# per-step path (a GEMM and a fused kernel per step).
+# sequence kernel (kernels/lstm.cu, gru.cu, simple_rnn.cu; GS_RNN_SEQ_MAX_UNITS in
+# kernels/rnn_common.cuh); wider ones take the per-step path (GEMMs and fused kernels
+# per step).
 SEQUENCE_MAX_UNITS = 256
 
 
@@ -244,7 +250,7 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     dZf = dZ.reshape(T * N, 4 * u)
     gU = m.matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
     gW = m.matmul(xt.reshape(T * N, F).T, dZf)
-    gb = dZf.sum(axis=0) if saved["has_bias"] else None
+    gb = column_sums(dZf) if saved["has_bias"] else None
     gx = _finish_dx(dZ, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
     gh0 = gh0 if saved["has_h0"] else None
@@ -287,7 +293,19 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
     H = m.empty((T + 1, N, u), dtype=dt)
     H[0] = _state(h0, N, u, dt, "h0")
     RH = m.empty((T, N, u), dtype=dt)       # after: h @ U_h + b_h; before: r * h_prev
-    if reset_after:
+    if u <= SEQUENCE_MAX_UNITS:
+        if N and T:
+            ms, has_mask = (dummy, 0) if Tm is None else (Tm, 1)
+            rms, has_rm = (dummy, 0) if rm is None else (rm, 1)
+            if reset_after:
+                _sequence_launch("gru", "gru_sequence_forward_after", dt, N, 3 * u,
+                                 (G, U, brec, H, RH, ms, rms, T, N, u, has_brec, has_mask,
+                                  has_rm, act, rec))
+            else:
+                _sequence_launch("gru", "gru_sequence_forward_before", dt, N, 3 * u,
+                                 (G, U, H, RH, ms, rms, T, N, u, has_mask, has_rm, act,
+                                  rec))
+    elif reset_after:
         hu = m.empty((N, 3 * u), dtype=dt)
         for s in range(T):
             m.matmul(_dropped(H[s], rm), U, out=hu)
@@ -338,8 +356,25 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     dummy = m.zeros((1,), dtype=dt)
     Hp = _dropped(H[:T], rm).reshape(T * N, u)
     dXf = dX.reshape(T * N, 3 * u)
-    if reset_after:
-        dR = m.empty((T, N, 3 * u), dtype=dt)                       # recurrent-side
+    dR = m.empty((T, N, 3 * u), dtype=dt) if reset_after else None  # recurrent-side
+    if u <= SEQUENCE_MAX_UNITS:
+        Ut = m.ascontiguousarray(U.T)                               # (3u, u)
+        gh0 = m.empty((N, u), dtype=dt)                             # dh_carry + d h0 via U
+        if N and T:
+            ms, has_mask = (dummy, 0) if Tm is None else (Tm, 1)
+            rms, has_rm = (dummy, 0) if rm is None else (rm, 1)
+            gys, has_gy = (dummy, 0) if Gseq is None else (Gseq, 1)
+            if reset_after:
+                _sequence_launch("gru", "gru_sequence_backward_after", dt, N, 3 * u,
+                                 (G, RH, H, Ut, ms, gys, rms, dh_carry, dX, dR, gh0, T, N,
+                                  u, has_mask, has_gy, has_rm, act, rec))
+            else:
+                _sequence_launch("gru", "gru_sequence_backward_before", dt, N, 3 * u,
+                                 (G, H, Ut, ms, gys, rms, dh_carry, dX, gh0, T, N, u,
+                                  has_mask, has_gy, has_rm, act, rec))
+        else:
+            gh0[...] = dh_carry
+    elif reset_after:
         Ut = m.ascontiguousarray(U.T)                               # (3u, u)
         for s in range(T - 1, -1, -1):
             ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
@@ -348,10 +383,7 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
                       (G[s], RH[s], H[s], ms, gys, dh_rec, rms, dh_carry, dX[s], dR[s], N, u,
                        has_mask, has_gy, has_rm, act, rec))
             m.matmul(dR[s], Ut, out=dh_rec)
-        dRf = dR.reshape(T * N, 3 * u)
-        gU = m.matmul(Hp.T, dRf)
-        gb = m.stack([dXf.sum(axis=0), dRf.sum(axis=0)]) if saved["has_bias"] else None
-        gh0_rec = dh_rec
+        gh0 = dh_carry + _dropped(dh_rec, rm)
     else:
         U_zr_t = m.ascontiguousarray(U[:, :2 * u].T)                # (2u, u)
         U_h_t = m.ascontiguousarray(U[:, 2 * u:].T)                 # (u, u)
@@ -367,15 +399,20 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
             launch_1d("gru", "gru_backward_reset_before", dt, N * u,
                       (G[s], drh, _dropped(H[s], rm), dX[s], dh_rec2, N, u, rec))
             m.matmul(dX[s][:, :2 * u], U_zr_t, out=dh_rec)
+        gh0 = dh_carry + _dropped(dh_rec + dh_rec2, rm)
+    if reset_after:
+        dRf = dR.reshape(T * N, 3 * u)
+        gU = m.matmul(Hp.T, dRf)
+        gb = m.stack([column_sums(dXf), column_sums(dRf)]) if saved["has_bias"] else None
+    else:
         gU = m.empty((u, 3 * u), dtype=dt)
         gU[:, :2 * u] = m.matmul(Hp.T, dXf[:, :2 * u])
         gU[:, 2 * u:] = m.matmul(RH.reshape(T * N, u).T, dXf[:, 2 * u:])
-        gb = dXf.sum(axis=0) if saved["has_bias"] else None
-        gh0_rec = dh_rec + dh_rec2
+        gb = column_sums(dXf) if saved["has_bias"] else None
     gW = m.matmul(xt.reshape(T * N, F).T, dXf)
     gx = _finish_dx(dX, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
-    gh0 = (dh_carry + _dropped(gh0_rec, rm)) if saved["has_h0"] else None
+    gh0 = gh0 if saved["has_h0"] else None
     return gx, gW, gU, gb, gh0, None, None
 
 
@@ -401,13 +438,21 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurre
                                                           dtype=dt)
     H = m.empty((T + 1, N, u), dtype=dt)
     H[0] = _state(h0, N, u, dt, "h0")
-    hu = m.empty((N, u), dtype=dt)
     dummy = m.zeros((1,), dtype=dt)
-    for s in range(T):
-        m.matmul(_dropped(H[s], rm), U, out=hu)
-        ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
-        launch_1d("simple_rnn", "simple_rnn_forward_step", dt, N * u,
-                  (A[s], hu, H[s], ms, H[s + 1], N, u, has_mask, act))
+    if u <= SEQUENCE_MAX_UNITS:
+        if N and T:
+            # four thread groups share each column's sum (see kernels/simple_rnn.cu)
+            _sequence_launch("simple_rnn", "simple_rnn_sequence_forward", dt, N, 4 * u,
+                             (A, U, H, dummy if Tm is None else Tm,
+                              dummy if rm is None else rm, T, N, u, int(Tm is not None),
+                              int(rm is not None), act))
+    else:
+        hu = m.empty((N, u), dtype=dt)                              # h_prev @ U
+        for s in range(T):
+            m.matmul(_dropped(H[s], rm), U, out=hu)
+            ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
+            launch_1d("simple_rnn", "simple_rnn_forward_step", dt, N * u,
+                      (A[s], hu, H[s], ms, H[s + 1], N, u, has_mask, act))
     states = (H[T],) if return_state else None
     y = _pack_output(H, Tm, return_sequences, zero_output_for_mask, states)
     saved = _saved_common(xt, W, U, H, Tm, rm, u, x, bias, h0)
@@ -434,20 +479,32 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
         dh_carry += g_states[0]
     if glast is not None:
         dh_carry += glast
-    Ut = m.ascontiguousarray(U.T)
+    Ut = m.ascontiguousarray(U.T)                                   # (u, u)
     dummy = m.zeros((1,), dtype=dt)
-    for s in range(T - 1, -1, -1):
-        ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
-        gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
-        launch_1d("simple_rnn", "simple_rnn_backward_step", dt, N * u,
-                  (A[s], ms, gys, dh_rec, rms, dh_carry, dZ[s], N, u, has_mask, has_gy,
-                   has_rm, act))
-        m.matmul(dZ[s], Ut, out=dh_rec)
+    if u <= SEQUENCE_MAX_UNITS:
+        gh0 = m.empty((N, u), dtype=dt)                             # dh_carry + dz_0 U^T
+        if N and T:
+            _sequence_launch("simple_rnn", "simple_rnn_sequence_backward", dt, N, 4 * u,
+                             (A, Ut, dummy if Tm is None else Tm,
+                              dummy if Gseq is None else Gseq, dummy if rm is None else rm,
+                              dh_carry, dZ, gh0, T, N, u, int(Tm is not None),
+                              int(Gseq is not None), int(rm is not None), act))
+        else:
+            gh0[...] = dh_carry
+    else:
+        for s in range(T - 1, -1, -1):
+            ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
+            gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
+            launch_1d("simple_rnn", "simple_rnn_backward_step", dt, N * u,
+                      (A[s], ms, gys, dh_rec, rms, dh_carry, dZ[s], N, u, has_mask, has_gy,
+                       has_rm, act))
+            m.matmul(dZ[s], Ut, out=dh_rec)
+        gh0 = dh_carry + _dropped(dh_rec, rm)
     dZf = dZ.reshape(T * N, u)
     gU = m.matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
     gW = m.matmul(xt.reshape(T * N, F).T, dZf)
-    gb = dZf.sum(axis=0) if saved["has_bias"] else None
+    gb = column_sums(dZf) if saved["has_bias"] else None
     gx = _finish_dx(dZ, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
-    gh0 = (dh_carry + _dropped(dh_rec, rm)) if saved["has_h0"] else None
+    gh0 = gh0 if saved["has_h0"] else None
     return gx, gW, gU, gb, gh0, None, None
