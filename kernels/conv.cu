@@ -41,36 +41,152 @@
  *   channels-first outputs (inner = oh * ow) before the elementwise activation.
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_first bias)
  *
+ * Index arithmetic runs in 32 bits when the image and the column buffer both hold
+ * fewer than 2^31 elements (64-bit division costs several times more on the GPU),
+ * in 64 bits otherwise; the results are the same.
+ *
  * Launch (every kernel): 1-D grid-stride loop over its output elements,
  * block = (256, 1, 1), grid = (min(ceil(total / 256), 65535), 1, 1); not launched
  * when there are no elements.
  */
 #include "gpuseq_common.cuh"
 
+namespace gs {
+
+// The four im2col / col2im bodies are written once over an index type I: `int` when
+// every flat index of the launch fits in 31 bits (the usual case; 32-bit division is
+// several times cheaper than 64-bit on the GPU), `long long` otherwise.
+template <typename T, typename I>
+__device__ __forceinline__ void im2col_nhwc_body(const T* __restrict__ x, T* __restrict__ col,
+                                                 I n, I h, I w, I c, I kh, I kw, I sh, I sw,
+                                                 I dh, I dw, I pt, I pl, I oh, I ow) {
+    const I total = n * oh * ow * kh * kw * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I t = (I)li;
+        const I ch = t % c;
+        t /= c;
+        const I kx = t % kw;
+        t /= kw;
+        const I ky = t % kh;
+        t /= kh;
+        const I ox = t % ow;
+        t /= ow;
+        const I oy = t % oh;
+        const I b = t / oh;
+        const I iy = oy * sh - pt + ky * dh;
+        const I ix = ox * sw - pl + kx * dw;
+        T v = T(0);
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * h + iy) * w + ix) * c + ch];
+        col[li] = v;
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void col2im_nhwc_body(const T* __restrict__ col, T* __restrict__ x,
+                                                 I n, I h, I w, I c, I kh, I kw, I sh, I sw,
+                                                 I dh, I dw, I pt, I pl, I oh, I ow) {
+    const I total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I t = (I)li;
+        const I ch = t % c;
+        t /= c;
+        const I ix = t % w;
+        t /= w;
+        const I iy = t % h;
+        const I b = t / h;
+        T acc = T(0);
+        for (I ky = 0; ky < kh; ++ky) {
+            const I ty = iy + pt - ky * dh;  // = oy * sh
+            if (ty < 0) break;               // ty only falls as ky grows
+            const I oy = sh == 1 ? ty : ty / sh;
+            if (oy * sh != ty || oy >= oh) continue;
+            for (I kx = 0; kx < kw; ++kx) {
+                const I tx = ix + pl - kx * dw;  // = ox * sw
+                if (tx < 0) break;
+                const I ox = sw == 1 ? tx : tx / sw;
+                if (ox * sw != tx || ox >= ow) continue;
+                acc += col[((((b * oh + oy) * ow + ox) * kh + ky) * kw + kx) * c + ch];
+            }
+        }
+        x[li] = acc;
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void im2col_nchw_body(const T* __restrict__ x, T* __restrict__ col,
+                                                 I n, I h, I w, I c, I kh, I kw, I sh, I sw,
+                                                 I dh, I dw, I pt, I pl, I oh, I ow) {
+    const I total = n * c * kh * kw * oh * ow;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I t = (I)li;
+        const I ox = t % ow;
+        t /= ow;
+        const I oy = t % oh;
+        t /= oh;
+        const I kx = t % kw;
+        t /= kw;
+        const I ky = t % kh;
+        t /= kh;
+        const I ch = t % c;
+        const I b = t / c;
+        const I iy = oy * sh - pt + ky * dh;
+        const I ix = ox * sw - pl + kx * dw;
+        T v = T(0);
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * c + ch) * h + iy) * w + ix];
+        col[li] = v;
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void col2im_nchw_body(const T* __restrict__ col, T* __restrict__ x,
+                                                 I n, I h, I w, I c, I kh, I kw, I sh, I sw,
+                                                 I dh, I dw, I pt, I pl, I oh, I ow) {
+    const I total = n * c * h * w;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I t = (I)li;
+        const I ix = t % w;
+        t /= w;
+        const I iy = t % h;
+        t /= h;
+        const I ch = t % c;
+        const I b = t / c;
+        T acc = T(0);
+        for (I ky = 0; ky < kh; ++ky) {
+            const I ty = iy + pt - ky * dh;
+            if (ty < 0) break;
+            const I oy = sh == 1 ? ty : ty / sh;
+            if (oy * sh != ty || oy >= oh) continue;
+            for (I kx = 0; kx < kw; ++kx) {
+                const I tx = ix + pl - kx * dw;
+                if (tx < 0) break;
+                const I ox = sw == 1 ? tx : tx / sw;
+                if (ox * sw != tx || ox >= ow) continue;
+                acc += col[((((b * c + ch) * kh + ky) * kw + kx) * oh + oy) * ow + ox];
+            }
+        }
+        x[li] = acc;
+    }
+}
+
+}  // namespace gs
+
+// Each kernel picks the 32-bit body when the image and the column buffer both have
+// fewer than 2^31 elements.
+#define GS_CONV_DISPATCH(body, a, b)                                                      \
+    const long long image = n * h * w * c;                                                \
+    const long long cols = n * oh * ow * kh * kw * c;                                     \
+    if (image < 0x7fffffffLL && cols < 0x7fffffffLL)                                      \
+        gs::body<T, int>(a, b, (int)n, (int)h, (int)w, (int)c, (int)kh, (int)kw, (int)sh, \
+                         (int)sw, (int)dh, (int)dw, (int)pt, (int)pl, (int)oh, (int)ow);  \
+    else                                                                                  \
+        gs::body<T, long long>(a, b, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+
 template <typename T>
 __global__ void im2col_nhwc(const T* __restrict__ x, T* __restrict__ col, long long n,
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    const long long total = n * oh * ow * kh * kw * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long t = i;
-        const long long ch = t % c;
-        t /= c;
-        const long long kx = t % kw;
-        t /= kw;
-        const long long ky = t % kh;
-        t /= kh;
-        const long long ox = t % ow;
-        t /= ow;
-        const long long oy = t % oh;
-        const long long b = t / oh;
-        const long long iy = oy * sh - pt + ky * dh;
-        const long long ix = ox * sw - pl + kx * dw;
-        T v = T(0);
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * h + iy) * w + ix) * c + ch];
-        col[i] = v;
-    }
+    GS_CONV_DISPATCH(im2col_nhwc_body, x, col);
 }
 
 template <typename T>
@@ -78,31 +194,7 @@ __global__ void col2im_nhwc(const T* __restrict__ col, T* __restrict__ x, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    const long long total = n * h * w * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long t = i;
-        const long long ch = t % c;
-        t /= c;
-        const long long ix = t % w;
-        t /= w;
-        const long long iy = t % h;
-        const long long b = t / h;
-        T acc = T(0);
-        for (long long ky = 0; ky < kh; ++ky) {
-            const long long ty = iy + pt - ky * dh;  // = oy * sh
-            if (ty < 0 || ty % sh != 0) continue;
-            const long long oy = ty / sh;
-            if (oy >= oh) continue;
-            for (long long kx = 0; kx < kw; ++kx) {
-                const long long tx = ix + pl - kx * dw;  // = ox * sw
-                if (tx < 0 || tx % sw != 0) continue;
-                const long long ox = tx / sw;
-                if (ox >= ow) continue;
-                acc += col[((((b * oh + oy) * ow + ox) * kh + ky) * kw + kx) * c + ch];
-            }
-        }
-        x[i] = acc;
-    }
+    GS_CONV_DISPATCH(col2im_nhwc_body, col, x);
 }
 
 template <typename T>
@@ -110,25 +202,7 @@ __global__ void im2col_nchw(const T* __restrict__ x, T* __restrict__ col, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    const long long total = n * c * kh * kw * oh * ow;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long t = i;
-        const long long ox = t % ow;
-        t /= ow;
-        const long long oy = t % oh;
-        t /= oh;
-        const long long kx = t % kw;
-        t /= kw;
-        const long long ky = t % kh;
-        t /= kh;
-        const long long ch = t % c;
-        const long long b = t / c;
-        const long long iy = oy * sh - pt + ky * dh;
-        const long long ix = ox * sw - pl + kx * dw;
-        T v = T(0);
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * c + ch) * h + iy) * w + ix];
-        col[i] = v;
-    }
+    GS_CONV_DISPATCH(im2col_nchw_body, x, col);
 }
 
 template <typename T>
@@ -136,31 +210,7 @@ __global__ void col2im_nchw(const T* __restrict__ col, T* __restrict__ x, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    const long long total = n * c * h * w;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long t = i;
-        const long long ix = t % w;
-        t /= w;
-        const long long iy = t % h;
-        t /= h;
-        const long long ch = t % c;
-        const long long b = t / c;
-        T acc = T(0);
-        for (long long ky = 0; ky < kh; ++ky) {
-            const long long ty = iy + pt - ky * dh;
-            if (ty < 0 || ty % sh != 0) continue;
-            const long long oy = ty / sh;
-            if (oy >= oh) continue;
-            for (long long kx = 0; kx < kw; ++kx) {
-                const long long tx = ix + pl - kx * dw;
-                if (tx < 0 || tx % sw != 0) continue;
-                const long long ox = tx / sw;
-                if (ox >= ow) continue;
-                acc += col[((((b * c + ch) * kh + ky) * kw + kx) * oh + oy) * ow + ox];
-            }
-        }
-        x[i] = acc;
-    }
+    GS_CONV_DISPATCH(col2im_nchw_body, col, x);
 }
 
 template <typename T>

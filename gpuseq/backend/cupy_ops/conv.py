@@ -13,7 +13,7 @@ input gradient is ``gcol = gz @ kernel^T`` followed by col2im, a deterministic
 gather (no atomics).
 """
 from ..numpy_ops.conv import _geometry, _conv1d_attrs, _as_2d, chunk_size
-from ._common import float_input, launch_1d, xp
+from ._common import column_sums, float_input, launch_1d, xp
 from .activations import activation_backward, activation_forward, bias_activation_forward
 
 # Upper bound (bytes) of one chunk's column buffer: a 32 x 100 x 100 x 3 batch through
@@ -133,8 +133,14 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
     oh, ow = out_hw
     kdim = kh * kw * cin
     gz = gy if activation == "linear" else activation_backward(gy, (pre, y), activation)[0]
-    channel_axis = 3 if data_format == "channels_last" else 1
-    gb = gz.sum(axis=tuple(a for a in range(4) if a != channel_axis)) if has_bias else None
+    if not has_bias:
+        gb = None
+    elif data_format == "channels_last":
+        gb = column_sums(gz.reshape(-1, cout))                     # (OUT,)
+    else:
+        per_sample = m.matmul(gz.reshape(n, cout, oh * ow),
+                              m.ones((oh * ow,), dtype=gz.dtype))   # (N, OUT)
+        gb = column_sums(per_sample)
     gx = m.empty(x.shape, dtype=x.dtype) if input_grad else None
     if data_format == "channels_last":
         wmat = kernel.reshape(kdim, cout)
