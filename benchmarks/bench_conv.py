@@ -38,9 +38,11 @@ sys.path.insert(0, os.path.dirname(HERE))
 from peers import environment, run_gpuseq, run_keras, thread_env  # noqa: E402
 
 MODELS = {
-    # samples per timed epoch (full run / --small), batch size, target (peer, ratio)
-    "vgg": {"samples": 320, "small": 64, "batch_size": 32, "target": ("torch", 0.7)},
-    "conv1d": {"samples": 4096, "small": 256, "batch_size": 16, "target": ("jax", 1.0)},
+    # samples per timed epoch (CPU run / GPU run / --small), batch size, target (peer, ratio)
+    "vgg": {"samples": 320, "gpu": 3200, "small": 64, "batch_size": 32,
+            "target": ("torch", 0.7)},
+    "conv1d": {"samples": 4096, "gpu": 16384, "small": 256, "batch_size": 16,
+               "target": ("jax", 1.0)},
 }
 
 
@@ -140,7 +142,8 @@ def main(argv=None):
     results = {}
     for model in args.models:
         spec = MODELS[model]
-        n = args.samples or spec["small" if args.small else "samples"]
+        size = "small" if args.small else ("gpu" if args.backend == "cupy" else "samples")
+        n = args.samples or spec[size]
         x, y = make_data(model, n)
         ours = f"gpuseq-{args.backend}"
         rounds = {ours: []}

@@ -30,8 +30,8 @@ sys.path.insert(0, HERE)
 import peers  # noqa: E402
 
 MODELS = {
-    "emb_lstm": {"batch_size": 16, "samples": 800, "small": 64},
-    "stacked_lstm": {"batch_size": 64, "samples": 2560, "small": 256},
+    "emb_lstm": {"batch_size": 16, "samples": 800, "gpu": 4000, "small": 64},
+    "stacked_lstm": {"batch_size": 64, "samples": 2560, "gpu": 25600, "small": 256},
 }
 
 
@@ -120,7 +120,8 @@ def main(argv=None):
 
     results = {}
     for model in args.models:
-        n = args.samples or MODELS[model]["small" if args.small else "samples"]
+        size = "small" if args.small else ("gpu" if args.backend == "cupy" else "samples")
+        n = args.samples or MODELS[model][size]
         bs = MODELS[model]["batch_size"]
         x, y = make_data(model, n)
         build = BUILDERS[model]

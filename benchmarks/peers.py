@@ -183,7 +183,8 @@ def environment():
     """A description of the machine and library versions, for result files."""
     info = {"python": platform.python_version(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "numpy": np.__version__}
+            "numpy": np.__version__,
+            "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0")}
     from importlib import metadata
     for name, dist in (("keras", "keras"), ("jax", "jax"), ("torch", "torch"),
                        ("cupy", "cupy-cuda12x"), ("cupy13", "cupy-cuda13x")):

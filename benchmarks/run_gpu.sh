@@ -4,7 +4,8 @@
 #
 #   bash benchmarks/run_gpu.sh [RESULTS_DIR]      (default: benchmarks/results)
 #
-# Writes gpu_tests.log, gpu_env.json and {mlp,conv,rnn}_gpu.json into RESULTS_DIR.
+# Writes gpu_tests.log, gpu_env.json, {mlp,conv,rnn}_gpu.json and conv_gpu_tf32.json
+# (gpuseq with TensorFloat-32 matrix products, the peers' default) into RESULTS_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results}"
@@ -27,10 +28,12 @@ print(json.dumps(info, indent=2))
 PY
 cat "$out/gpu_env.json"
 
-GPUSEQ_BACKEND=cupy python -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$out/gpu_tests.log"
+GPUSEQ_BACKEND=cupy python -m pytest -q -m gpu -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 \
+    | tee "$out/gpu_tests.log"
 status=${PIPESTATUS[0]}
 
 python benchmarks/bench_mlp.py --backend cupy --out "$out/mlp_gpu.json"
 python benchmarks/bench_conv.py --backend cupy --out "$out/conv_gpu.json"
+GPUSEQ_TF32=1 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_tf32.json"
 python benchmarks/bench_rnn.py --backend cupy --out "$out/rnn_gpu.json"
 exit $status

@@ -70,3 +70,43 @@ def test_fraction_really_caps_cupy_pool():
         finally:
             cupy.get_default_memory_pool().set_limit(size=0)
             cupy.get_default_memory_pool().free_all_blocks()
+
+
+def test_tf32_switch_is_validated_and_recorded():
+    before = K.tf32_enabled()
+    with pytest.raises(TypeError, match="Received: enabled='yes'"):
+        K.set_tf32("yes")
+    assert K.tf32_enabled() == before
+    try:
+        assert K.set_tf32(True) is True and K.tf32_enabled()
+        # the NumPy backend computes in full float32 whatever the switch says
+        a = np.full((4, 64), 1.0001, dtype=np.float32)
+        y = K.dot(K.variable(a), K.variable(np.ones((64, 2), dtype=np.float32)))
+        np.testing.assert_allclose(K.eval(y), 64 * 1.0001, rtol=1e-6)
+    finally:
+        K.set_tf32(before)
+
+
+@pytest.mark.gpu
+def test_tf32_rounds_float32_products_on_the_gpu_only_when_asked():
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device: {why}")
+    before = K.tf32_enabled()
+    with dispatch.use_backend("cupy"):
+        import cupy
+        a = cupy.full((256, 256), 1.0001, dtype=cupy.float32)
+        b = cupy.ones((256, 256), dtype=cupy.float32)
+        try:
+            K.set_tf32(False)
+            exact = float(cupy.matmul(a, b)[0, 0])
+            K.set_tf32(True)
+            rounded = float(cupy.matmul(a, b)[0, 0])
+            a64 = a.astype(cupy.float64)
+            full64 = float(cupy.matmul(a64, b.astype(cupy.float64))[0, 0])
+        finally:
+            K.set_tf32(before)
+    assert abs(exact - 256 * 1.0001) < 1e-3          # float32: 1.0001 survives
+    assert rounded == 256.0                          # TF32: 10 mantissa bits drop it
+    # float64 is never affected: the exact sum of 256 float32(1.0001) values
+    assert abs(full64 - 256 * float(np.float32(1.0001))) < 1e-9

@@ -7,6 +7,7 @@ packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
 * :func:`backend` — the active backend's name ('numpy', 'cupy' or 'emulated');
 * :func:`set_gpu_memory_fraction`, :func:`set_session`, :class:`Session`,
   :class:`ConfigProto` — the GPU memory cap;
+* :func:`set_tf32` — TensorFloat-32 for float32 matrix products on the GPU (off by default);
 * :func:`to_device`, :func:`to_host` — data transfer.
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
@@ -17,4 +18,4 @@ from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
-                      set_gpu_memory_fraction, set_session)
+                      set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled)

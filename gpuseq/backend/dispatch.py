@@ -90,6 +90,9 @@ def set_backend(name):
         _state.xp = numpy
         _state.ops = importlib.import_module("gpuseq.backend.numpy_ops")
     _state.name = name
+    if name == "cupy":
+        from . import session
+        session.apply_device_settings()
     return name
 
 

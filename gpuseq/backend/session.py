@@ -18,6 +18,10 @@ caps CuPy's default memory pool (``MemoryPool.set_limit(fraction=...)``): an
 allocation beyond it fails with :class:`GPUMemoryLimitError`, which names the
 fraction and suggests a smaller batch. On NumPy the value is validated and recorded.
 """
+import os
+
+import numpy
+
 from . import dispatch
 
 
@@ -46,7 +50,8 @@ class Session:
         self.config = config if config is not None else ConfigProto()
 
 
-_current = {"session": None, "fraction": None}
+_current = {"session": None, "fraction": None,
+            "tf32": os.environ.get("GPUSEQ_TF32", "0").strip().lower() in ("1", "true", "yes")}
 
 
 def _validate_fraction(fraction):
@@ -83,6 +88,47 @@ def set_gpu_memory_fraction(fraction):
 def get_gpu_memory_fraction():
     """The recorded fraction, or None when no cap was set."""
     return _current["fraction"]
+
+
+def set_tf32(enabled):
+    """Let float32 matrix products on the GPU run on TensorFloat-32 tensor cores.
+
+    TF32 keeps float32's range but rounds the operands of a product to 10 mantissa
+    bits (sums stay float32): the convolution and dense GEMMs run several times
+    faster on Ampere and newer GPUs, at about 1e-3 relative error per product. Off by
+    default, so that the GPU computes what the NumPy backend computes; Keras 3 on JAX
+    (and cuDNN convolutions under torch) use TF32 by default. Only the 'cupy' backend
+    is affected; float64 never is. ``GPUSEQ_TF32=1`` in the environment turns it on
+    at import.
+
+    Args:
+        enabled: bool.
+
+    Example:
+        >>> import gpuseq.backend as K
+        >>> K.set_tf32(True)     # doctest: +SKIP
+    """
+    if not isinstance(enabled, (bool, numpy.bool_)):
+        raise TypeError("set_tf32 takes True or False. "
+                        f"Received: enabled={enabled!r}")
+    _current["tf32"] = bool(enabled)
+    apply_device_settings()
+    return _current["tf32"]
+
+
+def tf32_enabled():
+    """Whether float32 GPU matrix products may use TensorFloat-32 (see :func:`set_tf32`)."""
+    return _current["tf32"]
+
+
+def apply_device_settings():
+    """Push the recorded settings (TF32) into CuPy; called when the 'cupy' backend is
+    activated and whenever a setting changes. A no-op on the other backends."""
+    if dispatch.backend() != "cupy":
+        return
+    from cupy._core import _routines_linalg as linalg
+    linalg.set_compute_type(numpy.float32, linalg.COMPUTE_TYPE_TF32 if _current["tf32"]
+                            else linalg.COMPUTE_TYPE_DEFAULT)
 
 
 def gpu_memory_limit_bytes():
