@@ -84,6 +84,43 @@ def _mask_steps(mask, n, t, go_backwards, dt):
     return m.ascontiguousarray(a.T.astype(dt))                     # (T, N)
 
 
+def _dummy(dt):
+    """A 1-element array for a kernel's unused optional (const) argument; one per
+    backend and dtype, kept across calls (every launch would otherwise allocate one)."""
+    m = xp()
+    key = (m.__name__, str(dt))
+    if m.__name__ == "cupy":
+        key += (m.cuda.runtime.getDevice(),)
+    a = _DUMMIES.get(key)
+    if a is None:
+        a = _DUMMIES[key] = m.zeros((1,), dtype=dt)
+        if m.__name__ == "numpy":
+            a.flags.writeable = False   # the emulated launcher refuses it as an output
+    return a
+
+
+_DUMMIES = {}
+
+
+def _set_state(dst, h0, n, u, dt, what):
+    """dst[...] = the initial state h0 (checked), or zeros when h0 is None."""
+    if h0 is None:
+        dst.fill(0)
+    else:
+        dst[...] = _state(h0, n, u, dt, what)
+
+
+def _sum_or_zeros(parts, n, u, dt):
+    """A fresh (n, u) array: the sum of ``parts`` (arrays of that shape), or zeros."""
+    m = xp()
+    if not parts:
+        return m.zeros((n, u), dtype=dt)
+    out = m.array(parts[0], dtype=dt, copy=True)
+    for p in parts[1:]:
+        out += p
+    return out
+
+
 def _state(h0, n, u, dt, what):
     m = xp()
     if h0 is None:
@@ -178,10 +215,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
                                                           dtype=dt)
     H = m.empty((T + 1, N, u), dtype=dt)                            # H[0] = h0
     C = m.empty((T + 1, N, u), dtype=dt)                            # C[0] = c0
-    H[0] = _state(h0, N, u, dt, "h0")
-    C[0] = _state(c0, N, u, dt, "c0")
+    _set_state(H[0], h0, N, u, dt, "h0")
+    _set_state(C[0], c0, N, u, dt, "c0")
     TC = m.empty((T, N, u), dtype=dt)                               # act(c), unmasked
-    dummy = m.zeros((1,), dtype=dt)
+    dummy = _dummy(dt)
     if u <= SEQUENCE_MAX_UNITS:
         if N and T:
             _sequence_launch("lstm", "lstm_sequence_forward", dt, N, 4 * u,
@@ -217,16 +254,11 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     Gseq, glast, g_states = _unpack_grad(gy, T, return_sequences, zero_output_for_mask, Tm,
                                          2 if return_state else 0, dt)
     dZ = m.empty((T, N, 4 * u), dtype=dt)                           # d pre-activations
-    dh_rec = m.zeros((N, u), dtype=dt)                              # dz_{s+1} @ U^T
-    dh_carry = m.zeros((N, u), dtype=dt)
-    dc = m.zeros((N, u), dtype=dt)
-    if g_states:
-        dh_carry += g_states[0]
-        dc += g_states[1]
-    if glast is not None:
-        dh_carry += glast
+    # the carried gradients start as the final-state (and last-output) gradients
+    dh_carry = _sum_or_zeros(g_states[:1] + ([glast] if glast is not None else []), N, u, dt)
+    dc = _sum_or_zeros(g_states[1:2], N, u, dt)
     Ut = m.ascontiguousarray(U.T)                                   # (4u, u)
-    dummy = m.zeros((1,), dtype=dt)
+    dummy = _dummy(dt)
     gh0 = None
     if u <= SEQUENCE_MAX_UNITS:
         gh0 = m.empty((N, u), dtype=dt)                             # dh_carry + dz_0 U^T
@@ -239,6 +271,7 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
         else:
             gh0[...] = dh_carry
     else:
+        dh_rec = m.zeros((N, u), dtype=dt)                          # dz_{s+1} @ U^T
         for s in range(T - 1, -1, -1):
             ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
             gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
@@ -273,7 +306,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
     xt, W, U, dt, u = _prepare("gru_forward", x, kernel, recurrent_kernel, 3, go_backwards)
     T, N, F = xt.shape
     m = xp()
-    dummy = m.zeros((1,), dtype=dt)
+    dummy = _dummy(dt)
     G = _project(xt, W)                                             # (T, N, 3u) -> gates
     brec, has_brec = dummy, 0
     if bias is not None:
@@ -291,7 +324,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
     rm = None if recurrent_mask is None else float_input(recurrent_mask, "recurrent_mask",
                                                           dtype=dt)
     H = m.empty((T + 1, N, u), dtype=dt)
-    H[0] = _state(h0, N, u, dt, "h0")
+    _set_state(H[0], h0, N, u, dt, "h0")
     RH = m.empty((T, N, u), dtype=dt)       # after: h @ U_h + b_h; before: r * h_prev
     if u <= SEQUENCE_MAX_UNITS:
         if N and T:
@@ -353,7 +386,7 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
         dh_carry += g_states[0]
     if glast is not None:
         dh_carry += glast
-    dummy = m.zeros((1,), dtype=dt)
+    dummy = _dummy(dt)
     Hp = _dropped(H[:T], rm).reshape(T * N, u)
     dXf = dX.reshape(T * N, 3 * u)
     dR = m.empty((T, N, 3 * u), dtype=dt) if reset_after else None  # recurrent-side
@@ -437,8 +470,8 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurre
     rm = None if recurrent_mask is None else float_input(recurrent_mask, "recurrent_mask",
                                                           dtype=dt)
     H = m.empty((T + 1, N, u), dtype=dt)
-    H[0] = _state(h0, N, u, dt, "h0")
-    dummy = m.zeros((1,), dtype=dt)
+    _set_state(H[0], h0, N, u, dt, "h0")
+    dummy = _dummy(dt)
     if u <= SEQUENCE_MAX_UNITS:
         if N and T:
             # four thread groups share each column's sum (see kernels/simple_rnn.cu)
@@ -480,7 +513,7 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
     if glast is not None:
         dh_carry += glast
     Ut = m.ascontiguousarray(U.T)                                   # (u, u)
-    dummy = m.zeros((1,), dtype=dt)
+    dummy = _dummy(dt)
     if u <= SEQUENCE_MAX_UNITS:
         gh0 = m.empty((N, u), dtype=dt)                             # dh_carry + dz_0 U^T
         if N and T:
