@@ -29,9 +29,14 @@ def _flat_ids(ids, input_dim):
     if a.size == 0 or a.dtype.kind not in "iuf":
         # nothing to reduce, or bool / complex: the twin's check converts or refuses them
         a = m.asarray(_check_indices(dispatch.to_host(a), input_dim))
+    elif a.dtype.kind in "iu":
+        # integer ids: (min, max) in one read-back, the one synchronisation
+        lo, hi = (int(v) for v in dispatch.to_host(m.stack([a.min(), a.max()])))
+        if not (lo >= 0 and hi < input_dim):
+            _check_indices(dispatch.to_host(a), input_dim)         # raises the full message
     else:
         # (min, max, count of non-integers); NaN propagates into min/max and is counted
-        frac = m.count_nonzero(a != m.floor(a)) if a.dtype.kind == "f" else a.size * 0
+        frac = m.count_nonzero(a != m.floor(a))
         stats = m.stack([a.min().astype(numpy.float64), a.max().astype(numpy.float64),
                          m.asarray(frac).astype(numpy.float64)])
         lo, hi, n_frac = (float(v) for v in dispatch.to_host(stats))   # the one sync
