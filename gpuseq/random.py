@@ -7,7 +7,7 @@ import random as _pyrandom
 
 import numpy
 
-_state = {"rng": numpy.random.default_rng(), "seed": None}
+_state = {"rng": numpy.random.default_rng(), "seed": None, "device": {}}
 
 
 def rng():
@@ -20,6 +20,7 @@ def set_seed(seed):
         raise ValueError(f"Invalid seed: expected a non-negative integer. Received: seed={seed!r}")
     _state["rng"] = numpy.random.default_rng(int(seed))
     _state["seed"] = int(seed)
+    _state["device"] = {}   # device generators are re-derived from the new host stream
     numpy.random.seed(int(seed) % (2 ** 32))
     _pyrandom.seed(int(seed))
 
@@ -30,7 +31,18 @@ def device_uniform(shape, dtype="float32"):
     xp = dispatch.xp()
     if xp is numpy:
         return rng().random(shape, dtype=numpy.float32).astype(dtype, copy=False)
-    seed = int(rng().integers(0, 2 ** 31 - 1))
-    g = xp.random.default_rng(seed) if hasattr(xp.random, "default_rng") else \
-        xp.random.RandomState(seed)
-    return g.random(shape, dtype=xp.float32).astype(dtype, copy=False)
+    return _device_generator(xp).random(shape, dtype=xp.float32).astype(dtype, copy=False)
+
+
+def _device_generator(xp):
+    """This device's generator: created once (seeded from the host stream, so that
+    ``set_seed`` makes GPU runs repeatable too) and advanced on the device after that;
+    setting up a generator costs a kernel launch and its state memory."""
+    key = xp.cuda.runtime.getDevice()
+    g = _state["device"].get(key)
+    if g is None:
+        seed = int(rng().integers(0, 2 ** 31 - 1))
+        g = xp.random.default_rng(seed) if hasattr(xp.random, "default_rng") else \
+            xp.random.RandomState(seed)
+        _state["device"][key] = g
+    return g

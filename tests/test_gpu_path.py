@@ -112,3 +112,21 @@ def test_weights_are_c_ordered_whatever_their_initializer(backend):
     m.set_weights([np.asfortranarray(w) for w in m.get_weights()])
     for v in m.weights:
         assert v.data.flags.c_contiguous, v.name
+
+
+@pytest.mark.gpu
+def test_device_random_stream_advances_and_repeats_with_the_seed():
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device: {why}")
+    from gpuseq import random as grandom
+    with dispatch.use_backend("cupy"):
+        set_random_seed(3)
+        a, b = grandom.device_uniform((1000,)), grandom.device_uniform((1000,))
+        set_random_seed(3)
+        a2, b2 = grandom.device_uniform((1000,)), grandom.device_uniform((1000,))
+        a, b, a2, b2 = (dispatch.to_host(v) for v in (a, b, a2, b2))
+    assert not np.array_equal(a, b)                 # each draw is fresh
+    np.testing.assert_array_equal(a, a2)            # the seed repeats the stream
+    np.testing.assert_array_equal(b, b2)
+    assert 0.0 <= a.min() and a.max() < 1.0 and abs(a.mean() - 0.5) < 0.05
