@@ -1,8 +1,10 @@
 """Optimizers with Keras 2.2 defaults and update rules.
 
 Every optimizer updates each weight in place through the active op package
-(``numpy_ops`` or the fused ``kernels/optimizers.cu`` launches of ``cupy_ops``),
-one call per weight. Hyper-parameters that change per step (the decayed
+(``numpy_ops`` or the fused ``kernels/optimizers.cu`` launches of ``cupy_ops``):
+one call per large weight, and one call for all the small weights of the same
+dtype together (their arrays are views into shared flat buffers; see
+``Optimizer._flat_plan``). Hyper-parameters that change per step (the decayed
 learning rate, bias corrections) are computed on the host as Python floats.
 
 Common arguments (every optimizer):
@@ -64,6 +66,13 @@ class Optimizer:
     _slot_names = ()     # per-weight state arrays
     _default_lr = 0.01
     _has_decay = True
+    # True when _update is elementwise (each element of p depends only on the same
+    # element of g and of the slots, hyper-parameters being scalars): small weights are
+    # then updated together through flat buffers (see _flat_plan).
+    _elementwise = False
+    # weights of at most this many elements share flat buffers (larger ones are updated
+    # one call each: their updates are bound by memory traffic, not by call overhead)
+    _FLAT_MAX_SIZE = 1 << 14
 
     def __init__(self, lr=None, decay=0.0, clipnorm=None, clipvalue=None, learning_rate=None,
                  global_clipnorm=None):
@@ -93,6 +102,7 @@ class Optimizer:
         self._slots = {}      # id(param) -> {slot name: array like param}
         self._params = []     # params in build order (the order of get_weights)
         self._pending = None  # state given to set_weights before the weights were known
+        self._flat = None     # (ids of the params, groups, indices updated one by one)
 
     # -- validation ---------------------------------------------------------------
     def _check_nonneg(self, name, value):
@@ -202,7 +212,9 @@ class Optimizer:
         grads = self.clip_gradients(grads)
         ops = dispatch.ops()
         self._begin_step()
-        for p, g in zip(params, grads):
+        groups, singles = self._flat_plan(params)
+        for i in singles:
+            p, g = params[i], grads[i]
             if g.dtype != p.data.dtype:
                 g = g.astype(p.data.dtype)
             if not g.flags.c_contiguous:
@@ -210,8 +222,56 @@ class Optimizer:
             self._update(ops, p.data, g, self._slots[id(p)])
             if p.constraint is not None:
                 p.data[...] = p.constraint(p.data)
+        for grp in groups:
+            for i, gv in zip(grp.index, grp.grad_views):
+                gv[...] = grads[i]                       # (casts like the path above)
+            self._update(ops, grp.data, grp.grad, grp.slots)
+            for i in grp.index:
+                p = params[i]
+                if p.constraint is not None:
+                    p.data[...] = p.constraint(p.data)
         self._end_step()
         self.iterations += 1
+
+    # -- several small weights per update call -----------------------------------
+    def _flat_plan(self, params):
+        """(groups, indices of the params updated one call each) for ``params``.
+
+        With an elementwise rule, weights of at most ``_FLAT_MAX_SIZE`` elements of the
+        same array type and dtype form a :class:`_FlatGroup`: their values and every
+        slot live in flat buffers (the Variables' arrays and the slot arrays become
+        views into them, with the same values), so one update call covers them all
+        instead of one call each (for an LSTM model: 11 calls -> 1). The plan is kept
+        while every array is still the view it made; anything that replaced one (a new
+        array assigned to ``p.data`` or to a slot) makes the next step build it again.
+        Values written in place (``Variable.assign``, ``set_weights``, loading) need
+        nothing.
+        """
+        ids = tuple(id(p) for p in params)
+        if self._flat is not None and self._flat[0] == ids and \
+                all(grp.intact(self._slots) for grp in self._flat[1]):
+            return self._flat[1], self._flat[2]
+        groups, singles = [], []
+        if self._elementwise and len(set(ids)) == len(ids):
+            buckets = {}
+            for i, p in enumerate(params):
+                d = p.data
+                xp = dispatch.get_array_module(d)
+                if type(d) is xp.ndarray and d.dtype.kind == "f" and 0 < d.size and \
+                        d.size <= self._FLAT_MAX_SIZE:
+                    buckets.setdefault((xp.__name__, d.dtype.str), []).append(i)
+                else:
+                    singles.append(i)
+            for index in buckets.values():
+                if len(index) < 2:
+                    singles.extend(index)
+                else:
+                    groups.append(_FlatGroup([params[i] for i in index], index, self._slots))
+            singles.sort()
+        else:
+            singles = list(range(len(params)))
+        self._flat = (ids, groups, singles)
+        return groups, singles
 
     def _begin_step(self):
         self._lr_t = self.current_lr()
@@ -314,6 +374,61 @@ class Optimizer:
         return f"<{type(self).__name__} lr={float(self._lr)!r} iterations={self.iterations}>"
 
 
+class _FlatGroup:
+    """Weights (and their slots) that share flat buffers, for one update call.
+
+    Building the group copies each weight's current values, and each slot's, into
+    the flat buffers and points ``p.data`` and the slot entries at views of them
+    (C-contiguous, same shapes and values). ``grad`` is a flat buffer the step's
+    gradients are copied into.
+    """
+
+    __slots__ = ("params", "index", "data", "grad", "grad_views", "slots", "views",
+                 "slot_views")
+
+    def __init__(self, params, index, slots):
+        xp = dispatch.get_array_module(params[0].data)
+        dtype = params[0].data.dtype
+        sizes = [int(p.data.size) for p in params]
+        total = sum(sizes)
+        offsets = [0]
+        for n in sizes:
+            offsets.append(offsets[-1] + n)
+
+        def views_of(flat):
+            return [flat[a:b].reshape(p.data.shape)
+                    for p, a, b in zip(params, offsets[:-1], offsets[1:])]
+
+        self.params = params
+        self.index = index
+        self.data = xp.empty(total, dtype=dtype)                       # (total,)
+        self.views = views_of(self.data)
+        for p, v in zip(params, self.views):
+            v[...] = p.data
+            p.data = v
+        self.grad = xp.empty(total, dtype=dtype)                       # (total,)
+        self.grad_views = views_of(self.grad)
+        self.slots, self.slot_views = {}, {}
+        for name in slots[id(params[0])]:
+            flat = xp.empty(total, dtype=slots[id(params[0])][name].dtype)
+            vs = views_of(flat)
+            for p, v in zip(params, vs):
+                v[...] = slots[id(p)][name]
+                slots[id(p)][name] = v
+            self.slots[name], self.slot_views[name] = flat, vs
+
+    def intact(self, slots):
+        """True while every weight and slot array is still the view made here."""
+        for p, v in zip(self.params, self.views):
+            if p.data is not v:
+                return False
+        for name, vs in self.slot_views.items():
+            for p, v in zip(self.params, vs):
+                if slots[id(p)].get(name) is not v:
+                    return False
+        return True
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum and Nesterov momentum (Keras 2).
 
@@ -335,6 +450,7 @@ class SGD(Optimizer):
     """
 
     _hyper = ("momentum", "nesterov")
+    _elementwise = True
     _default_lr = 0.01
 
     def __init__(self, lr=None, momentum=0.0, decay=0.0, nesterov=False, **kwargs):
@@ -368,6 +484,7 @@ class RMSprop(Optimizer):
     """
 
     _hyper = ("rho", "epsilon")
+    _elementwise = True
     _slot_names = ("accumulator",)
     _default_lr = 0.001
 
@@ -394,6 +511,7 @@ class Adagrad(Optimizer):
     """
 
     _hyper = ("epsilon",)
+    _elementwise = True
     _slot_names = ("accumulator",)
     _default_lr = 0.01
 
@@ -422,6 +540,7 @@ class Adadelta(Optimizer):
     """
 
     _hyper = ("rho", "epsilon")
+    _elementwise = True
     _slot_names = ("accumulator", "delta_accumulator")
     _default_lr = 1.0
 
@@ -453,6 +572,7 @@ class Adam(Optimizer):
         amsgrad: bool, default False.
     """
 
+    _elementwise = True
     _hyper = ("beta_1", "beta_2", "epsilon", "amsgrad")
     _default_lr = 0.001
 
@@ -498,6 +618,7 @@ class Adamax(Optimizer):
     """
 
     _hyper = ("beta_1", "beta_2", "epsilon")
+    _elementwise = True
     _slot_names = ("m", "u")
     _default_lr = 0.002
 
@@ -536,6 +657,7 @@ class Nadam(Optimizer):
     """
 
     _hyper = ("beta_1", "beta_2", "epsilon", "schedule_decay")
+    _elementwise = True
     _slot_names = ("m", "v")
     _default_lr = 0.002
     _has_decay = False
