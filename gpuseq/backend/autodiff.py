@@ -176,8 +176,9 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, numpy.number, bool)):
-        xp = dispatch.get_array_module(like.data)
-        dt = like.data.dtype if like.data.dtype.kind == "f" else numpy.dtype("float32")
+        ld = like.data
+        xp = numpy if type(ld) is numpy.ndarray else dispatch.get_array_module(ld)
+        dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
         return Tensor(xp.asarray(x, dtype=dt))
     if like is not None:
         xp = dispatch.get_array_module(like.data)
@@ -197,16 +198,23 @@ class Function:
     __slots__ = ("inputs", "out_id", "order", "__dict__")
 
     def __call__(self, *inputs):
-        first = next((t for t in inputs if isinstance(t, Tensor)), None)
-        ts = [as_tensor(t, first) for t in inputs]
-        out = self.forward(*[t.data for t in ts])
-        y = Tensor(out)
-        if _grad_enabled[0] and any(t.requires_grad for t in ts):
-            y.requires_grad = True
-            y.node = self
-            self.inputs = ts
-            self.out_id = id(y)
-            self.order = next(_counter)
+        # plain loops instead of generator expressions: this runs once per recorded op
+        first = None
+        for t in inputs:
+            if isinstance(t, Tensor):
+                first = t
+                break
+        ts = [t if isinstance(t, Tensor) else as_tensor(t, first) for t in inputs]
+        y = Tensor(self.forward(*[t.data for t in ts]))
+        if _grad_enabled[0]:
+            for t in ts:
+                if t.requires_grad:
+                    y.requires_grad = True
+                    y.node = self
+                    self.inputs = ts
+                    self.out_id = id(y)
+                    self.order = next(_counter)
+                    break
         return y
 
     def forward(self, *xs):
@@ -690,15 +698,20 @@ def fused(name, *inputs, **attrs):
 
 
 def _call_with_optional(op, inputs):
-    first = next((t for t in inputs if isinstance(t, Tensor)), None)
-    ts = [None if t is None else as_tensor(t, first) for t in inputs]
-    out = op.forward(*[None if t is None else t.data for t in ts])
-    y = Tensor(out)
-    live = [t for t in ts if t is not None]
-    if _grad_enabled[0] and any(t.requires_grad for t in live):
-        y.requires_grad = True
-        y.node = op
-        op.inputs = [t if t is not None else Tensor(None) for t in ts]
-        op.out_id = id(y)
-        op.order = next(_counter)
+    first = None
+    for t in inputs:
+        if isinstance(t, Tensor):
+            first = t
+            break
+    ts = [t if t is None or isinstance(t, Tensor) else as_tensor(t, first) for t in inputs]
+    y = Tensor(op.forward(*[None if t is None else t.data for t in ts]))
+    if _grad_enabled[0]:
+        for t in ts:
+            if t is not None and t.requires_grad:
+                y.requires_grad = True
+                y.node = op
+                op.inputs = [t if t is not None else Tensor(None) for t in ts]
+                op.out_id = id(y)
+                op.order = next(_counter)
+                break
     return y

@@ -18,6 +18,10 @@ float32 GEMM of ``m x k x n`` = 128 x 192 x 64 (2^20.6 multiply-adds) takes 114 
 one thread and 63 us on two; 64 x 192 x 64 (2^19.6) 59 us and 47 us; from 2^20 upward
 two threads are 1.7-2.1x faster. Below about 2^18 OpenBLAS itself runs on one thread.
 
+The first one-thread section of a process also runs one mid-sized GEMM (see
+:func:`_warm_up`): until OpenBLAS has run a product of a few hundred in two of its
+dimensions, its small one-thread GEMMs run at half speed or less.
+
 Uses threadpoolctl when it is installed (scikit-learn depends on it) to reach the BLAS
 library's thread setting; without it the ops run with the library's own threading.
 """
@@ -55,13 +59,45 @@ def blas_num_threads():
     return min(counts) if counts else None
 
 
+_warm = {"done": False}
+
+
+def _warm_up():
+    """Run one float32 GEMM of 64 x 1024 x 1024 on one thread, once per process.
+
+    In a process whose GEMMs have all been small, OpenBLAS runs small and long-inner
+    GEMMs on one thread far below its speed: measured on two cores, 128 x 32 x 64 (the
+    per-step product of an LSTM(32)) 40 us, 65 x 512 x 128 (a recurrent weight
+    gradient) 870 us; once one GEMM with an inner and an outer dimension of several
+    hundred has run, the same products take 19 us and 270 us for the rest of the
+    process (the results are bitwise the same). A model of small layers never runs
+    such a product on its own, so the first one-thread section runs one (about 7 ms).
+    """
+    _warm["done"] = True
+    try:
+        import numpy as np
+        np.matmul(np.ones((64, 1024), dtype=np.float32), np.ones((1024, 1024), dtype=np.float32))
+    except Exception:
+        pass
+
+
+# How many single_blas_thread sections are open: a nested one finds the thread count
+# already at one and has nothing to set or restore.
+_depth = [0]
+
+
 class single_blas_thread:  # noqa: N801 - used like a function: `with single_blas_thread():`
-    """Context manager: one BLAS thread inside; the previous setting is restored after."""
+    """Context manager: one BLAS thread inside; the previous setting is restored after.
+
+    Sections nest: only the outermost one reads, changes and restores the setting."""
 
     __slots__ = ("_restore",)
 
     def __enter__(self):
         self._restore = []
+        _depth[0] += 1
+        if _depth[0] > 1:
+            return self
         for lc in _blas_libs():
             try:
                 n = lc.get_num_threads()
@@ -70,9 +106,12 @@ class single_blas_thread:  # noqa: N801 - used like a function: `with single_bla
                     self._restore.append((lc, n))
             except Exception:
                 pass
+        if not _warm["done"]:
+            _warm_up()
         return self
 
     def __exit__(self, *exc):
+        _depth[0] -= 1
         for lc, n in self._restore:
             try:
                 lc.set_num_threads(n)

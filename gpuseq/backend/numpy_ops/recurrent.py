@@ -66,10 +66,17 @@ hold the final states, which stateful layers carry to the next batch.
 Activations are the elementwise kinds of ``activations.ACTIVATION_KINDS``; their
 derivatives are taken from the activation's output.
 """
+import math
+
 import numpy as np
 
+from . import _allocator
 from ._blas_threads import blas_num_threads, single_blas_thread, single_thread_when_small
 from .activations import ACTIVATION_KINDS, activation_value
+
+# once per process, when the op package is imported (it imports every module), for
+# all of its ops: keeps their medium-sized temporaries off fresh mmaps (see _allocator)
+_allocator.prime()
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -185,7 +192,7 @@ def _initial(h0, n, u, dtype):
 
 def _fwd_work(x, kernel, *args, **kwargs):
     """Multiply-adds of the input projection (the largest GEMM of a forward)."""
-    return int(np.prod(np.shape(x))) * int(np.shape(kernel)[-1])
+    return math.prod(np.shape(x)) * int(np.shape(kernel)[-1])
 
 
 def _bwd_work(gy, saved, *args, **kwargs):
