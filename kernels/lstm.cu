@@ -82,7 +82,9 @@
  *   pre-activation gradients. dh0 (n, u) out: dh_carry + (dz_0 @ U^T) * rmask.
  * Launch (both): grid = (min(n, 65535), 1, 1), block = (b, 1, 1) with b a multiple
  * of 32 and 4u <= b <= 1024 (a wrong block traps); not launched when n == 0 or
- * steps == 0.
+ * steps == 0. The forward splits each column's sum h @ U[:, j] over S = b / (4u)
+ * thread groups (the launcher picks b ~ 4u * S with S up to 8) and adds the S partial
+ * sums in a fixed order, so the result does not depend on thread timing.
  */
 #include "rnn_common.cuh"
 
@@ -155,34 +157,45 @@ __global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, c
     if (u > GS_RNN_SEQ_MAX_UNITS || (long long)blockDim.x < 4 * u) __trap();
     __shared__ T hs[GS_RNN_SEQ_MAX_UNITS];        // (u,)  h_prev of the row (times rmask)
     __shared__ T ga[4 * GS_RNN_SEQ_MAX_UNITS];    // (4u,) activated gates of the row
+    __shared__ T part[1024];                      // (S, 4u) partial sums of h @ U
     const long long g4 = 4 * u;
-    const long long j = threadIdx.x;              // this thread's gate column
+    const long long t = threadIdx.x;
+    // S groups of 4u threads share each column's sum over the u rows of U (S >= 1)
+    const long long S = (long long)blockDim.x / g4;
+    const long long q = t / g4;                   // this thread's group ...
+    const long long j = t - q * g4;               // ... and gate column
+    const long long k0 = q * u / S, k1 = (q + 1) * u / S;
     for (long long row = blockIdx.x; row < n; row += gridDim.x) {
         for (long long s = 0; s < steps; ++s) {
             const long long at = (s * n + row) * u;       // (s, row, 0) in H, C, tc
-            if (j < u) hs[j] = has_rmask != 0 ? H[at + j] * rmask[row * u + j] : H[at + j];
+            if (t < u) hs[t] = has_rmask != 0 ? H[at + t] * rmask[row * u + t] : H[at + t];
             __syncthreads();
-            if (j < g4) {
-                T* gz = gates + (s * n + row) * g4;
+            if (q < S) {
                 T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                long long k = 0;
-                for (; k + 3 < u; k += 4) {
+                long long k = k0;
+                for (; k + 3 < k1; k += 4) {
                     a0 += hs[k] * U[k * g4 + j];
                     a1 += hs[k + 1] * U[(k + 1) * g4 + j];
                     a2 += hs[k + 2] * U[(k + 2) * g4 + j];
                     a3 += hs[k + 3] * U[(k + 3) * g4 + j];
                 }
-                for (; k < u; ++k) a0 += hs[k] * U[k * g4 + j];
-                const T z = gz[j] + ((a0 + a1) + (a2 + a3));
-                const T a = gs::rnn_act(z, (j >= 2 * u && j < 3 * u) ? act : rec_act);
-                gz[j] = a;
-                ga[j] = a;
+                for (; k < k1; ++k) a0 += hs[k] * U[k * g4 + j];
+                part[t] = (a0 + a1) + (a2 + a3);
             }
             __syncthreads();
-            if (j < u) {
-                const long long k = at + j;
-                const long long next = k + n * u;                 // (s + 1, row, j)
-                const T cn = ga[u + j] * C[k] + ga[j] * ga[2 * u + j];
+            if (t < g4) {
+                T* gz = gates + (s * n + row) * g4;
+                T z = gz[t];
+                for (long long p = 0; p < S; ++p) z += part[p * g4 + t];
+                const T a = gs::rnn_act(z, (t >= 2 * u && t < 3 * u) ? act : rec_act);
+                gz[t] = a;
+                ga[t] = a;
+            }
+            __syncthreads();
+            if (t < u) {
+                const long long k = at + t;
+                const long long next = k + n * u;                 // (s + 1, row, t)
+                const T cn = ga[u + t] * C[k] + ga[t] * ga[2 * u + t];
                 const T tcn = gs::rnn_act(cn, act);
                 tc[k] = tcn;
                 if (has_mask != 0 && mask[s * n + row] == T(0)) {
@@ -190,7 +203,7 @@ __global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, c
                     H[next] = H[k];
                 } else {
                     C[next] = cn;
-                    H[next] = ga[3 * u + j] * tcn;
+                    H[next] = ga[3 * u + t] * tcn;
                 }
             }
             __syncthreads();
@@ -218,7 +231,17 @@ __global__ void lstm_sequence_backward(const T* gates, const T* tc, const T* C, 
                 if (s < steps - 1) {
                     const long long q = t / u;
                     const long long k = t - q * u;
-                    for (long long i = q * u; i < (q + 1) * u; ++i) acc += dzs[i] * Ut[i * u + k];
+                    T a1 = T(0), a2 = T(0), a3 = T(0);
+                    long long i = q * u;
+                    const long long end = (q + 1) * u;
+                    for (; i + 3 < end; i += 4) {
+                        acc += dzs[i] * Ut[i * u + k];
+                        a1 += dzs[i + 1] * Ut[(i + 1) * u + k];
+                        a2 += dzs[i + 2] * Ut[(i + 2) * u + k];
+                        a3 += dzs[i + 3] * Ut[(i + 3) * u + k];
+                    }
+                    for (; i < end; ++i) acc += dzs[i] * Ut[i * u + k];
+                    acc = (acc + a1) + (a2 + a3);
                 }
                 part[t] = acc;
             }

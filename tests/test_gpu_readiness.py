@@ -236,7 +236,7 @@ def test_launch_configurations_for_large_shapes(monkeypatch):
     rows = [g for n, g, _ in rec.calls if n == "sparse_softmax_ce_forward"]
     assert rows == [(65535, 1, 1)]   # the row loop covers rows beyond the grid
     seq = [(g, b) for n, g, b in rec.calls if n == "lstm_sequence_forward"]
-    assert seq == [((4096, 1, 1), (512, 1, 1)), ((65535, 1, 1), (32, 1, 1))]
+    assert seq == [((4096, 1, 1), (1024, 1, 1)), ((65535, 1, 1), (128, 1, 1))]
 
 
 # ---------------------------------------------------------------------------

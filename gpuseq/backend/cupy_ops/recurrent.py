@@ -35,10 +35,14 @@ from ._common import column_sums, float_input, launch_1d, xp
 SEQUENCE_MAX_UNITS = 256
 
 
-def _sequence_launch(source, name, dtype, n, gate_width, args):
+def _sequence_launch(source, name, dtype, n, gate_width, args, split=1):
     """One launch of a sequence kernel: a block per batch row (up to 65535 blocks,
-    looping over the rest), a thread per gate column rounded up to whole warps."""
-    threads = max(32, -(-int(gate_width) // 32) * 32)
+    looping over the rest), ``split`` threads per gate column (fewer when the block
+    would exceed 1024 threads, at least one), rounded up to whole warps."""
+    gate_width = int(gate_width)
+    while split > 1 and gate_width * split > 1024:
+        split //= 2
+    threads = max(32, -(-(gate_width * split) // 32) * 32)
     kl.launch(kl.get_kernel(source, name, dtype), (min(int(n), kl.MAX_BLOCKS_1D), 1, 1),
               (threads, 1, 1), args)
 
@@ -224,7 +228,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
             _sequence_launch("lstm", "lstm_sequence_forward", dt, N, 4 * u,
                              (G, U, H, C, TC, dummy if Tm is None else Tm,
                               dummy if rm is None else rm, T, N, u, int(Tm is not None),
-                              int(rm is not None), act, rec))
+                              int(rm is not None), act, rec), split=8)
     else:
         hu = m.empty((N, 4 * u), dtype=dt)                          # h_prev @ U
         for s in range(T):
