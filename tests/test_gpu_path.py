@@ -130,3 +130,21 @@ def test_device_random_stream_advances_and_repeats_with_the_seed():
     np.testing.assert_array_equal(a, a2)            # the seed repeats the stream
     np.testing.assert_array_equal(b, b2)
     assert 0.0 <= a.min() and a.max() < 1.0 and abs(a.mean() - 0.5) < 0.05
+
+
+@pytest.mark.gpu
+def test_python_numbers_become_cached_device_constants():
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device: {why}")
+    from gpuseq.backend import autodiff as ad
+    with dispatch.use_backend("cupy"):
+        like = ad.Tensor(dispatch.to_device(np.ones(3, np.float32)))
+        a, b = ad.as_tensor(0.25, like), ad.as_tensor(0.25, like)
+        c = ad.as_tensor(0.25, ad.Tensor(dispatch.to_device(np.ones(3, np.float64))))
+        n = ad.as_tensor(float("nan"), like)
+        y = dispatch.to_host((like * 0.25 + 1).data)
+    assert a.data is b.data and float(a.data) == 0.25 and a.data.dtype == np.float32
+    assert c.data is not a.data and c.data.dtype == np.float64
+    assert np.isnan(float(n.data))
+    np.testing.assert_array_equal(y, np.full(3, 1.25, np.float32))

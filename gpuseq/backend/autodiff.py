@@ -171,15 +171,40 @@ class Variable(Tensor):
         return f"Variable(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"
 
 
+_device_scalars = {}
+
+
+def _device_scalar(xp, x, dt):
+    """A 0-d device array holding the Python number ``x`` as ``dt``, made once.
+
+    Each new one is a host-to-device copy from pageable memory, which waits for all
+    the device work queued before it; constants such as ``1 - rate`` or a loss's
+    epsilon would otherwise stall the GPU pipeline at every step. The arrays are
+    only ever read (constants take no gradient and no op writes its inputs).
+    """
+    if x != x:                                   # NaN: not a usable dictionary key
+        return xp.asarray(x, dtype=dt)
+    key = (type(x), x, dt.char, xp.cuda.runtime.getDevice())
+    a = _device_scalars.get(key)
+    if a is None:
+        if len(_device_scalars) >= 1024:
+            _device_scalars.clear()
+        a = _device_scalars[key] = xp.asarray(x, dtype=dt)
+    return a
+
+
 def as_tensor(x, like=None):
     """Wrap arrays and Python numbers as constant Tensors (numbers take like's dtype)."""
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, numpy.number, bool)):
         ld = like.data
-        xp = numpy if type(ld) is numpy.ndarray else dispatch.get_array_module(ld)
+        if type(ld) is numpy.ndarray:
+            dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
+            return Tensor(numpy.asarray(x, dtype=dt))
+        xp = dispatch.get_array_module(ld)
         dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
-        return Tensor(xp.asarray(x, dtype=dt))
+        return Tensor(_device_scalar(xp, x, dt) if xp is not numpy else xp.asarray(x, dtype=dt))
     if like is not None:
         xp = dispatch.get_array_module(like.data)
         return Tensor(xp.asarray(x))

@@ -233,9 +233,39 @@ class DeviceData:
         if self.host is None:
             return None
         if self.dev is not None:
-            return self.dev[dispatch.to_device(idx)] if not isinstance(idx, slice) else \
-                self.dev[idx]
+            return self.dev[_device_index(idx)]
         return dispatch.to_device(self.host[idx])
+
+
+_index_cache = {}
+
+
+def _device_index(idx):
+    """``idx`` (a slice, or a 1-D integer array, usually a view of one epoch's batch
+    order) in the form that indexes a device array cheapest.
+
+    A contiguous run of indices becomes a slice (no copy, no gather). A view into a
+    larger 1-D order array is cut from a device copy of that whole array, uploaded once
+    per epoch: a host-to-device copy from pageable memory waits for the queued device
+    work, so one per batch (and per input) would stall the pipeline every step.
+    """
+    if isinstance(idx, slice) or not isinstance(idx, numpy.ndarray) or idx.ndim != 1:
+        return idx if isinstance(idx, slice) else dispatch.to_device(idx)
+    n = idx.shape[0]
+    if n and int(idx[-1]) - int(idx[0]) == n - 1 and int(idx[0]) >= 0 and \
+            (n < 3 or bool((numpy.diff(idx) == 1).all())):
+        return slice(int(idx[0]), int(idx[0]) + n)
+    base = idx.base
+    if (isinstance(base, numpy.ndarray) and base.ndim == 1 and base.dtype == idx.dtype
+            and idx.strides == base.strides):
+        xp = dispatch.xp()
+        key = (dispatch.backend(), xp.cuda.runtime.getDevice() if dispatch.is_gpu() else 0)
+        cached = _index_cache.get(key)
+        if cached is None or cached[0] is not base:
+            cached = _index_cache[key] = (base, dispatch.to_device(base))
+        offset = (idx.ctypes.data - base.ctypes.data) // idx.itemsize
+        return cached[1][offset:offset + n]
+    return dispatch.to_device(idx)
 
     def __len__(self):
         return int(self.host.shape[0])
