@@ -199,11 +199,10 @@ def as_tensor(x, like=None):
         return x
     if like is not None and isinstance(x, (int, float, numpy.number, bool)):
         ld = like.data
+        dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
         if type(ld) is numpy.ndarray:
-            dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
             return Tensor(numpy.asarray(x, dtype=dt))
         xp = dispatch.get_array_module(ld)
-        dt = ld.dtype if ld.dtype.kind == "f" else numpy.dtype("float32")
         return Tensor(_device_scalar(xp, x, dt) if xp is not numpy else xp.asarray(x, dtype=dt))
     if like is not None:
         xp = dispatch.get_array_module(like.data)

@@ -384,12 +384,8 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     Gseq, glast, g_states = _unpack_grad(gy, T, return_sequences, zero_output_for_mask, Tm,
                                          1 if return_state else 0, dt)
     dX = m.empty((T, N, 3 * u), dtype=dt)                           # input-side gradients
-    dh_rec = m.zeros((N, u), dtype=dt)
-    dh_carry = m.zeros((N, u), dtype=dt)
-    if g_states:
-        dh_carry += g_states[0]
-    if glast is not None:
-        dh_carry += glast
+    dh_carry = _sum_or_zeros(g_states[:1] + ([glast] if glast is not None else []), N, u, dt)
+    dh_rec = None if u <= SEQUENCE_MAX_UNITS else m.zeros((N, u), dtype=dt)   # per-step path
     dummy = _dummy(dt)
     Hp = _dropped(H[:T], rm).reshape(T * N, u)
     dXf = dX.reshape(T * N, 3 * u)
@@ -510,12 +506,7 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
     Gseq, glast, g_states = _unpack_grad(gy, T, return_sequences, zero_output_for_mask, Tm,
                                          1 if return_state else 0, dt)
     dZ = m.empty((T, N, u), dtype=dt)
-    dh_rec = m.zeros((N, u), dtype=dt)
-    dh_carry = m.zeros((N, u), dtype=dt)
-    if g_states:
-        dh_carry += g_states[0]
-    if glast is not None:
-        dh_carry += glast
+    dh_carry = _sum_or_zeros(g_states[:1] + ([glast] if glast is not None else []), N, u, dt)
     Ut = m.ascontiguousarray(U.T)                                   # (u, u)
     dummy = _dummy(dt)
     if u <= SEQUENCE_MAX_UNITS:
@@ -529,6 +520,7 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
         else:
             gh0[...] = dh_carry
     else:
+        dh_rec = m.zeros((N, u), dtype=dt)                          # dz_{s+1} @ U^T
         for s in range(T - 1, -1, -1):
             ms, has_mask, rms, has_rm = _step_args(Tm, s, rm, dummy)
             gys, has_gy = (Gseq[s], 1) if Gseq is not None else (dummy, 0)
