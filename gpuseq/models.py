@@ -10,6 +10,7 @@ Example:
 """
 import numpy
 
+from .engine import symbolic
 from .engine.training import Model
 from .layers.base import Layer, get_uid
 
@@ -31,8 +32,6 @@ class Sequential(Model):
         self.name = name or f"sequential_{get_uid('sequential')}"
         self.layers = []
         self.built = False
-        self.inputs = None
-        self.outputs = None
         self._init_training()
         for layer in layers or []:
             self.add(layer)
@@ -67,6 +66,8 @@ class Sequential(Model):
                 except Exception:
                     self.layers.pop()
                     raise
+        if getattr(layer, "_first_model", None) is None:
+            layer._first_model = self                # layer.input / layer.output refer here
         self._fused = None
         self._metrics_names = None
 
@@ -107,6 +108,31 @@ class Sequential(Model):
         if not self.built:
             return None
         return self.layers[-1].output_shape
+
+    # ------------------------------------------------------- symbolic tensors
+    @property
+    def inputs(self):
+        """The model's input tensors (symbolic, a list); see :mod:`gpuseq.engine.symbolic`."""
+        return symbolic.model_inputs(self)
+
+    @property
+    def input(self):
+        """The model's input tensor (a list of them for a multi-input model)."""
+        ins = symbolic.model_inputs(self)
+        return ins if len(ins) > 1 else ins[0]
+
+    @property
+    def outputs(self):
+        return [self.output]
+
+    @property
+    def output(self):
+        """The model's output tensor: the last layer's output."""
+        if not self.layers:
+            raise AttributeError(f"Model '{self.name}' has no layers yet, so it has no "
+                                 "output. Add layers first.")
+        symbolic.model_inputs(self)          # explains an unbuilt model
+        return symbolic.layer_output(self, self.layers[-1])
 
     def _output_shape_or_none(self):
         return self.output_shape

@@ -8,7 +8,9 @@ packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
 * :func:`set_gpu_memory_fraction`, :func:`set_session`, :class:`Session`,
   :class:`ConfigProto` — the GPU memory cap;
 * :func:`set_tf32` — TensorFloat-32 for float32 matrix products on the GPU (off by default);
-* :func:`to_device`, :func:`to_host` — data transfer.
+* :func:`to_device`, :func:`to_host` — data transfer;
+* :func:`function` — evaluate symbolic tensors of a model
+  (``K.function([model.input], [model.layers[3].output])``).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401

@@ -95,9 +95,48 @@ def set_image_dim_ordering(value):
 _phase = {"learning_phase": 0}
 
 
+class LearningPhase(int):
+    """The learning phase, an int (0 or 1) that ``K.function`` also accepts among its
+    inputs: ``K.function([model.input, K.learning_phase()], [out])([x, 1])`` runs the
+    layers in training mode (dropout active)."""
+
+    def __repr__(self):
+        return f"<learning_phase={int(self)}>"
+
+
 def learning_phase():
-    """0 during inference, 1 while a training step runs."""
-    return _phase["learning_phase"]
+    """0 during inference, 1 while a training step runs (a :class:`LearningPhase`)."""
+    return LearningPhase(_phase["learning_phase"])
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs):
+    """A callable that evaluates symbolic tensors of a model on data (Keras ``K.function``).
+
+    Args:
+        inputs: the model's input tensor(s) (``model.input``, ``model.layers[0].input``),
+            optionally with ``K.learning_phase()``.
+        outputs: a tensor or a list of tensors of the same model, e.g.
+            ``model.layers[3].output``.
+        updates: not supported (must be empty): gpuseq trains through fit /
+            train_on_batch, not through update ops.
+        name: a name for the function.
+
+    Returns:
+        ``f(list_of_arrays) -> list of NumPy arrays``, one per output.
+
+    Example:
+        >>> get_3rd = K.function([model.layers[0].input], [model.layers[3].output])
+        >>> layer_output = get_3rd([x])[0]
+    """
+    if updates:
+        raise ValueError("K.function(..., updates=...) is not supported: gpuseq applies "
+                         "weight updates in fit / train_on_batch. Evaluate tensors with "
+                         f"K.function(inputs, outputs). Received: updates={updates!r}")
+    if kwargs:
+        raise TypeError(f"K.function got unexpected keyword argument(s) {sorted(kwargs)}. "
+                        "Expected inputs, outputs, updates=None, name=None.")
+    from ..engine.symbolic import KerasFunction
+    return KerasFunction(inputs, outputs, name=name)
 
 
 def set_learning_phase(value):

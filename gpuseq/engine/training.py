@@ -45,8 +45,24 @@ def _host_float(v):
     return float(dispatch.to_host(v)) if not isinstance(v, float) else v
 
 
-class Model:
-    """Training machinery shared by gpuseq models (see :class:`gpuseq.models.Sequential`)."""
+class _ModelType(type):
+    """``Model(inputs=..., outputs=...)`` (the Keras functional call) builds a Sequential
+    sub-model sharing the layers (see :func:`gpuseq.engine.symbolic.submodel`); subclasses
+    are constructed as usual."""
+
+    def __call__(cls, *args, **kwargs):
+        if cls is Model:
+            from .symbolic import submodel
+            return submodel(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+class Model(metaclass=_ModelType):
+    """Training machinery shared by gpuseq models (see :class:`gpuseq.models.Sequential`).
+
+    ``Model(inputs=model.input, outputs=model.get_layer(name).output)`` makes a model of
+    the layers of a Sequential ``model`` up to that layer (weights shared), as in Keras.
+    """
 
     def _init_training(self):
         self.optimizer = None

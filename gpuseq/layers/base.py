@@ -221,6 +221,28 @@ class Layer:
         self._record_activity(outputs, training)
         return outputs
 
+    # -- symbolic tensors (Keras: layer.input / layer.output) ----------------------
+    @property
+    def input(self):
+        """The layer's input in the first model it was added to, as a symbolic tensor
+        (see :mod:`gpuseq.engine.symbolic`); a list for a multi-input first layer."""
+        from ..engine import symbolic
+        return symbolic.layer_input(self._owner(), self)
+
+    @property
+    def output(self):
+        """The layer's output in the first model it was added to, as a symbolic tensor:
+        ``K.function([model.input], [layer.output])`` evaluates it."""
+        from ..engine import symbolic
+        return symbolic.layer_output(self._owner(), self)
+
+    def _owner(self):
+        model = getattr(self, "_first_model", None)
+        if model is None or not any(l is self for l in model.layers):
+            raise AttributeError(f"Layer '{self.name}' is not connected: add it to a model "
+                                 "before asking for its input or output.")
+        return model
+
     def reset_states(self, states=None):
         raise AttributeError(
             f"Layer '{self.name}' ({type(self).__name__}) is not stateful; reset_states() "
