@@ -167,7 +167,7 @@ class KerasFunction:
     def __init__(self, inputs, outputs, name=None):
         from ..backend.functions import LearningPhase
         ins, _ = _as_list(inputs)
-        outs, self._list_out = _as_list(outputs)
+        outs, _ = _as_list(outputs)
         if not outs:
             raise ValueError("K.function needs at least one output tensor. Received: outputs=[]")
         self._phase_pos = None
