@@ -9,7 +9,7 @@ Keras code runs with one word changed::
     import gpuseq.backend as K
 """
 from . import (activations, backend, callbacks, constraints, initializers, layers,  # noqa: F401
-               losses, metrics, models, optimizers, regularizers, utils)
+               losses, metrics, models, optimizers, preprocessing, regularizers, utils)
 from .models import Sequential  # noqa: F401
 
 __version__ = "0.1.0"
