@@ -123,8 +123,15 @@ def _stateful():
     return Sequential([L("LSTM")(3, stateful=True, batch_input_shape=(4, 5, 3)), Dense(2)])
 
 
+def _batchnorm():
+    return Sequential([
+        L("Conv2D")(3, (2, 2), input_shape=(4, 4, 2)), L("BatchNormalization")(),
+        L("Flatten")(), L("BatchNormalization")(center=False, momentum=0.9), Dense(2)])
+
+
 CASES = {
     "dense": (_dense, ("float", (5,))),
+    "batchnorm": (_batchnorm, ("float", (4, 4, 2))),
     "core": (_core, ("float", (6,))),
     "merge": (_merge, [("float", (5,)), ("float", (2,))]),
     "merge_sum": (_merge_sum, [("float", (4,)), ("float", (4,))]),
@@ -154,8 +161,13 @@ def make_inputs(spec, n=4, seed=0):
 def randomize(model, seed=1):
     """Non-trivial weights (biases too), reproducible."""
     rng = np.random.RandomState(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape).astype(w.dtype)
-                       for w in model.get_weights()])
+    ws = []
+    for v in model.weights:
+        a = rng.normal(0, 0.5, tuple(v.shape)).astype(v.data.dtype)
+        if "variance" in v.name:                       # a BatchNormalization variance
+            a = np.abs(a) + 0.5
+        ws.append(a)
+    model.set_weights(ws)
     return model
 
 

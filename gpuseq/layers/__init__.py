@@ -3,6 +3,7 @@ from .base import Layer  # noqa: F401
 from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten,  # noqa: F401
                    Lambda, Masking, Permute, RepeatVector, Reshape)
 from .merge import Merge  # noqa: F401
+from .normalization import BatchNormalization  # noqa: F401
 # convolution and pooling layers
 from .convolutional import (Conv1D, Conv2D, Convolution1D, Convolution2D,  # noqa: F401
                             Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
@@ -26,7 +27,7 @@ def register(*classes):
 
 
 register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-         ActivityRegularization, Masking, Merge)
+         ActivityRegularization, Masking, Merge, BatchNormalization)
 # register convolution and pooling layers
 register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
          UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,

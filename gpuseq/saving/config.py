@@ -36,7 +36,8 @@ _LOCATOR_KEYS = ("module", "registered_name", "shared_object_id", "build_config"
 _QUIET_KEYS = {"input_dtype", "quantization_config", "lora_rank", "lora_alpha", "autocast",
                "synchronized", "optional", "sparse", "ragged"}
 # Entries newer Keras versions write that change nothing at these values.
-_NEUTRAL_VALUES = {"groups": 1, "unroll": False, "implementation": 2}
+_NEUTRAL_VALUES = {"groups": 1, "unroll": False, "implementation": 2, "renorm": False,
+                   "renorm_momentum": 0.99}
 _NOT_OBJECT_KEYS = ("name", "class_name", "mode", "padding", "data_format", "dtype",
                     "implementation", "merge_mode", "interpolation")
 

@@ -61,3 +61,21 @@ def column_sums(a):
     if a.shape[0] == 0:
         return m.zeros((a.shape[1],), dtype=a.dtype)
     return m.matmul(m.ones((a.shape[0],), dtype=a.dtype), a)
+
+
+def dummy(dt):
+    """A 1-element array for a kernel's unused optional (const) argument; one per
+    backend and dtype, kept across calls (every launch would otherwise allocate one)."""
+    m = xp()
+    key = (m.__name__, str(dt))
+    if m.__name__ == "cupy":
+        key += (m.cuda.runtime.getDevice(),)
+    a = _DUMMIES.get(key)
+    if a is None:
+        a = _DUMMIES[key] = m.zeros((1,), dtype=dt)
+        if m.__name__ == "numpy":
+            a.flags.writeable = False   # the emulated launcher refuses it as an output
+    return a
+
+
+_DUMMIES = {}

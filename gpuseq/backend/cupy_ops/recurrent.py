@@ -27,6 +27,7 @@ from .. import kernel_loader as kl
 from ..numpy_ops.recurrent import _check_inputs, _check_kind
 from .activations import _kind_code
 from ._common import column_sums, float_input, launch_1d, xp
+from ._common import dummy as _dummy
 
 # Layers with at most this many units run their whole time loop in one launch of a
 # sequence kernel (kernels/lstm.cu, gru.cu, simple_rnn.cu; GS_RNN_SEQ_MAX_UNITS in
@@ -87,23 +88,6 @@ def _mask_steps(mask, n, t, go_backwards, dt):
         a = a[:, ::-1]
     return m.ascontiguousarray(a.T.astype(dt))                     # (T, N)
 
-
-def _dummy(dt):
-    """A 1-element array for a kernel's unused optional (const) argument; one per
-    backend and dtype, kept across calls (every launch would otherwise allocate one)."""
-    m = xp()
-    key = (m.__name__, str(dt))
-    if m.__name__ == "cupy":
-        key += (m.cuda.runtime.getDevice(),)
-    a = _DUMMIES.get(key)
-    if a is None:
-        a = _DUMMIES[key] = m.zeros((1,), dtype=dt)
-        if m.__name__ == "numpy":
-            a.flags.writeable = False   # the emulated launcher refuses it as an output
-    return a
-
-
-_DUMMIES = {}
 
 
 def _set_state(dst, h0, n, u, dt, what):
