@@ -34,6 +34,16 @@ def device_uniform(shape, dtype="float32"):
     return _device_generator(xp).random(shape, dtype=xp.float32).astype(dtype, copy=False)
 
 
+def device_normal(shape, dtype="float32"):
+    """Standard normal numbers on the active device (drawn on device for CuPy)."""
+    from .backend import dispatch
+    xp = dispatch.xp()
+    if xp is numpy:
+        return rng().standard_normal(shape, dtype=numpy.float32).astype(dtype, copy=False)
+    return _device_generator(xp).standard_normal(shape, dtype=xp.float32).astype(
+        dtype, copy=False)
+
+
 def _device_generator(xp):
     """This device's generator: created once (seeded from the host stream, so that
     ``set_seed`` makes GPU runs repeatable too) and advanced on the device after that;

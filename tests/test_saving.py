@@ -129,8 +129,20 @@ def _batchnorm():
         L("Flatten")(), L("BatchNormalization")(center=False, momentum=0.9), Dense(2)])
 
 
+def _activations_noise():
+    return Sequential([
+        L("SpatialDropout2D")(0.2, input_shape=(4, 4, 2)), L("Conv2D")(3, (2, 2)),
+        L("SpatialDropout2D")(0.1),
+        L("PReLU")(shared_axes=[1, 2]), L("LeakyReLU")(0.2), L("Flatten")(),
+        L("GaussianNoise")(0.1), L("Dense")(6), L("ELU")(0.5), L("ThresholdedReLU")(0.1),
+        L("ReLU")(max_value=2.0), L("GaussianDropout")(0.2), L("AlphaDropout")(0.1),
+        L("Reshape")((2, 3)), L("SpatialDropout1D")(0.2), L("Softmax")(axis=1),
+        L("Flatten")(), Dense(2)])
+
+
 CASES = {
     "dense": (_dense, ("float", (5,))),
+    "activations_noise": (_activations_noise, ("float", (4, 4, 2))),
     "batchnorm": (_batchnorm, ("float", (4, 4, 2))),
     "core": (_core, ("float", (6,))),
     "merge": (_merge, [("float", (5,)), ("float", (2,))]),

@@ -58,6 +58,14 @@ SPECS = {
     "wrappers": {"input_shape": [5, 3], "layers": [
         ["Bidirectional", {"layer": ["LSTM", {"units": 3, "return_sequences": True}]}],
         ["TimeDistributed", {"layer": ["Dense", {"units": 2}]}], ["Flatten", {}]]},
+    "activations_noise": {"input_shape": [4, 4, 2], "layers": [
+        ["Conv2D", {"filters": 3, "kernel_size": [2, 2]}], ["SpatialDropout2D", {"rate": 0.2}],
+        ["PReLU", {"shared_axes": [1, 2]}], ["LeakyReLU", {"negative_slope": 0.2}],
+        ["Flatten", {}], ["GaussianNoise", {"stddev": 0.1}], ["Dense", {"units": 6}],
+        ["ELU", {"alpha": 0.5}], ["ReLU", {"max_value": 2.0, "negative_slope": 0.1}],
+        ["GaussianDropout", {"rate": 0.2}], ["AlphaDropout", {"rate": 0.1}],
+        ["Reshape", {"target_shape": [2, 3]}], ["SpatialDropout1D", {"rate": 0.2}],
+        ["Softmax", {"axis": 1}], ["Flatten", {}], ["Dense", {"units": 2}]]},
     "batchnorm": {"input_shape": [4], "layers": [
         ["Dense", {"units": 3}], ["BatchNormalization", {}], ["Dense", {"units": 2}]]},
 }

@@ -1,7 +1,11 @@
 """Keras layers: ``from gpuseq.layers import Dense, Dropout, Activation, ...``."""
 from .base import Layer  # noqa: F401
 from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten,  # noqa: F401
-                   Lambda, Masking, Permute, RepeatVector, Reshape)
+                   Lambda, Masking, Permute, RepeatVector, Reshape, SpatialDropout1D,
+                   SpatialDropout2D)
+from .advanced_activations import (ELU, LeakyReLU, PReLU, ReLU, Softmax,  # noqa: F401
+                                   ThresholdedReLU)
+from .noise import AlphaDropout, GaussianDropout, GaussianNoise  # noqa: F401
 from .merge import Merge  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
 # convolution and pooling layers
@@ -27,7 +31,9 @@ def register(*classes):
 
 
 register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-         ActivityRegularization, Masking, Merge, BatchNormalization)
+         ActivityRegularization, Masking, Merge, BatchNormalization, SpatialDropout1D,
+         SpatialDropout2D, LeakyReLU, PReLU, ELU, ThresholdedReLU, Softmax, ReLU, GaussianNoise,
+         GaussianDropout, AlphaDropout)
 # register convolution and pooling layers
 register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
          UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,

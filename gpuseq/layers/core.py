@@ -1,5 +1,5 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute,
-RepeatVector, Lambda, ActivityRegularization, Masking."""
+"""Core layers: Dense, Activation, Dropout, SpatialDropout1D/2D, Flatten, Reshape,
+Permute, RepeatVector, Lambda, ActivityRegularization, Masking."""
 import numpy
 
 from .. import activations as activations_mod
@@ -161,11 +161,15 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
 
+    def _noise_shape(self, inputs):
+        if self.noise_shape is None:
+            return tuple(inputs.shape)
+        return tuple(inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        shape = inputs.shape if self.noise_shape is None else tuple(
-            inputs.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = self._noise_shape(inputs)
         keep = 1.0 - self.rate
         u = grandom.device_uniform(shape, inputs.dtype) if self._rng is None else \
             ad.as_tensor(self._rng.random(shape).astype(inputs.dtype), inputs).data
@@ -176,6 +180,77 @@ class Dropout(Layer):
         cfg = super().get_config()
         cfg.update({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
         return cfg
+
+
+class SpatialDropout1D(Dropout):
+    """Dropout of whole feature maps of a sequence: one mask value per (sample, channel)
+    for every time step (adjacent steps are strongly correlated, so element-wise dropout
+    regularises little).
+
+    Args:
+        rate: fraction of channels to drop, in [0, 1).
+
+    Input shape: ``(batch, timesteps, channels)``. Output shape: same.
+    """
+
+    def __init__(self, rate=None, **kwargs):
+        super().__init__(rate, **kwargs)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Layer '{self.name}' (SpatialDropout1D) expects inputs of shape "
+                             f"(batch, timesteps, channels). Received: {tuple(input_shape)}")
+        self.built = True
+
+    def _noise_shape(self, inputs):
+        return (inputs.shape[0], 1, inputs.shape[2])
+
+    def get_config(self):
+        return _spatial_config(self)
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole 2-D feature maps: one mask value per (sample, channel).
+
+    Args:
+        rate: fraction of channels to drop, in [0, 1).
+        data_format: 'channels_last' (default) or 'channels_first'.
+
+    Input shape: 4D, ``(batch, rows, cols, channels)`` or channels first. Output: same.
+    """
+
+    def __init__(self, rate=None, data_format=None, **kwargs):
+        super().__init__(rate, **kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError("SpatialDropout2D: data_format must be 'channels_last' or "
+                             f"'channels_first'. Received: data_format={data_format!r}")
+        self.data_format = data_format or K.image_data_format()
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"Layer '{self.name}' (SpatialDropout2D) expects 4D inputs. "
+                             f"Received: {tuple(input_shape)}")
+        self.built = True
+
+    def _noise_shape(self, inputs):
+        n = inputs.shape[0]
+        if self.data_format == "channels_first":
+            return (n, inputs.shape[1], 1, 1)
+        return (n, 1, 1, inputs.shape[3])
+
+    def get_config(self):
+        cfg = _spatial_config(self)
+        cfg["data_format"] = self.data_format
+        return cfg
+
+
+def _spatial_config(layer):
+    """The entries every Keras version's SpatialDropout accepts (Keras 3 refuses
+    ``trainable`` and ``noise_shape`` there)."""
+    cfg = {"name": layer.name, "dtype": layer.dtype, "rate": layer.rate, "seed": layer.seed}
+    if layer.batch_input_shape is not None:
+        cfg["batch_input_shape"] = tuple(layer.batch_input_shape)
+    return cfg
 
 
 class Flatten(Layer):
