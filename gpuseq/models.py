@@ -13,6 +13,7 @@ import numpy
 from .engine import symbolic
 from .engine.training import Model
 from .layers.base import Layer, get_uid
+from .layers.input_layer import InputLayer
 
 
 class Sequential(Model):
@@ -32,6 +33,7 @@ class Sequential(Model):
         self.name = name or f"sequential_{get_uid('sequential')}"
         self.layers = []
         self.built = False
+        self._input_layer = None            # an InputLayer added first, not a model layer
         self._init_training()
         for layer in layers or []:
             self.add(layer)
@@ -45,6 +47,23 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise TypeError("The added layer must be an instance of gpuseq.layers.Layer. "
                             f"Received: {layer!r} of type {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input_layer is not None:
+                before = [l.name for l in self.layers] or [self._input_layer.name]
+                raise ValueError(
+                    "An InputLayer (or Input(...)) declares the model's input, so it must be "
+                    f"added first and only once. Received: {layer.name!r} after {before}")
+            self._input_layer = layer
+            return
+        if not self.layers and self._input_layer is not None:
+            if layer.batch_input_shape is None:
+                layer.batch_input_shape = self._input_layer.batch_input_shape
+            elif tuple(layer.batch_input_shape[1:]) != \
+                    tuple(self._input_layer.batch_input_shape[1:]):
+                raise ValueError(
+                    f"Layer '{layer.name}' declares input shape {layer.batch_input_shape[1:]} "
+                    f"but the model's Input has {self._input_layer.batch_input_shape[1:]}. "
+                    "Give the shape once.")
         if any(l.name == layer.name for l in self.layers):
             raise ValueError(f"All layers in a model must have unique names; the name "
                              f"'{layer.name}' is already used. Pass a different name=.")

@@ -200,3 +200,33 @@ def test_merge_rejects_bad_mode_and_single_branch():
         Merge([b, Sequential([Dense(2, input_dim=2)])], mode="avg")
     with pytest.raises(ValueError, match="at least 2 branches"):
         Merge([b])
+
+
+def test_input_layer_declares_the_input_shape():
+    import gpuseq.backend as K
+    from gpuseq.layers import Input, InputLayer, LSTM
+    K.clear_session()
+    m = Sequential([Input(shape=(20,)), Dense(4, activation="softmax")])
+    assert m.built and m.input_shape == (None, 20) and m.output_shape == (None, 4)
+    assert [l.name for l in m.layers] == ["dense_1"]          # not a model layer, as Keras 2
+    assert m.count_params() == 84
+    m2 = Sequential()
+    m2.add(InputLayer(input_shape=(3,)))
+    m2.add(Dense(2))
+    x = np.ones((5, 3), dtype="float32")
+    assert m2.predict(x).shape == (5, 2)
+    # the first layer's config carries the shape (how Keras 2 saves it)
+    import json
+    assert json.loads(m2.to_json())["config"]["layers"][0]["config"]["batch_input_shape"] == \
+        [None, 3]
+    stateful = Sequential([InputLayer(batch_input_shape=(8, 5, 3)), LSTM(2, stateful=True)])
+    assert stateful.input_shape == (8, 5, 3)
+    assert Sequential([Input(batch_shape=(4, 7))]).layers == []
+    with pytest.raises(ValueError, match="added first and only once"):
+        Sequential([Dense(2, input_dim=3), InputLayer(input_shape=(2,))])
+    with pytest.raises(ValueError, match="Give the shape once"):
+        Sequential([Input(shape=(3,)), Dense(2, input_dim=4)])
+    with pytest.raises(ValueError, match="needs the shape of one sample"):
+        InputLayer()
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        InputLayer(input_shape=(2,), units=3)

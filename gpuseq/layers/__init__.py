@@ -1,5 +1,6 @@
 """Keras layers: ``from gpuseq.layers import Dense, Dropout, Activation, ...``."""
 from .base import Layer  # noqa: F401
+from .input_layer import Input, InputLayer  # noqa: F401
 from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten,  # noqa: F401
                    Lambda, Masking, Permute, RepeatVector, Reshape, SpatialDropout1D,
                    SpatialDropout2D)
@@ -30,10 +31,10 @@ def register(*classes):
         _REGISTRY[c.__name__] = c
 
 
-register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-         ActivityRegularization, Masking, Merge, BatchNormalization, SpatialDropout1D,
-         SpatialDropout2D, LeakyReLU, PReLU, ELU, ThresholdedReLU, Softmax, ReLU, GaussianNoise,
-         GaussianDropout, AlphaDropout)
+register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute,
+         RepeatVector, Lambda, ActivityRegularization, Masking, Merge, BatchNormalization,
+         SpatialDropout1D, SpatialDropout2D, LeakyReLU, PReLU, ELU, ThresholdedReLU, Softmax,
+         ReLU, GaussianNoise, GaussianDropout, AlphaDropout)
 # register convolution and pooling layers
 register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
          UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
