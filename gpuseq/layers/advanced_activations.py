@@ -19,10 +19,7 @@ def _number(cls_name, arg, value, minimum=None):
 
 
 class _Elementwise(Layer):
-    supports_masking = True
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    supports_masking = True      # the output has the input's shape (Layer's default)
 
 
 class LeakyReLU(_Elementwise):

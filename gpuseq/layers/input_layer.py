@@ -49,12 +49,6 @@ class InputLayer(Layer):
         super().__init__(input_shape=input_shape, batch_size=batch_size, dtype=dtype,
                          batch_input_shape=batch_input_shape, name=name)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def call(self, inputs, training=False):
-        return inputs
-
     def get_config(self):
         return {"batch_input_shape": tuple(self.batch_input_shape), "dtype": self.dtype,
                 "name": self.name}

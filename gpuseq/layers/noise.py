@@ -13,10 +13,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class _Noise(Layer):
-    supports_masking = True
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    supports_masking = True      # the output has the input's shape (Layer's default)
 
 
 class GaussianNoise(_Noise):

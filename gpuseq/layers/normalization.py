@@ -119,9 +119,6 @@ class BatchNormalization(Layer):
                                                self.moving_variance_initializer, trainable=False)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def call(self, inputs, training=False):
         ndim = len(inputs.shape)
         axis = self._feature_axis(ndim)

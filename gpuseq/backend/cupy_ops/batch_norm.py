@@ -61,8 +61,9 @@ def batch_norm_backward(gy, saved, epsilon=1e-3):
     m = xp()
     units = x.shape[-1]
     rows = x.size // units if units else 0
-    sum_gy = m.zeros((units,), dtype=dt)                        # (units,)
-    sum_gy_xhat = m.zeros((units,), dtype=dt)                   # (units,)
+    alloc = m.empty if rows else m.zeros                        # the kernel writes every entry
+    sum_gy = alloc((units,), dtype=dt)                          # (units,)
+    sum_gy_xhat = alloc((units,), dtype=dt)                     # (units,)
     if rows:
         _launch_columns("batch_norm_backward_reduce", dt, units,
                         (gy, x, mean, inv_std, sum_gy, sum_gy_xhat, rows, units))

@@ -57,12 +57,14 @@ def batch_norm_forward(x, gamma, beta, mean, variance, epsilon=1e-3):
             raise ValueError("BatchNormalization cannot compute batch statistics of an empty "
                              f"batch. Received: x.shape={x.shape}")
         mean = x2.mean(axis=0)                                  # (units,)
-        variance = np.square(x2 - mean).mean(axis=0)            # (units,) biased
     mean = np.asarray(mean, dtype=x.dtype)
+    y = x2 - mean                                               # (rows, units) centred
+    if training:
+        variance = np.square(y).mean(axis=0)                    # (units,) biased
     variance = np.asarray(variance, dtype=x.dtype)
     inv_std = 1.0 / np.sqrt(variance + x.dtype.type(epsilon))   # (units,)
     scale = inv_std if gamma is None else inv_std * gamma
-    y = (x2 - mean) * scale                                     # (rows, units)
+    y *= scale
     if beta is not None:
         y += beta
     saved = {"x": x, "mean": mean, "variance": variance, "inv_std": inv_std, "gamma": gamma,
