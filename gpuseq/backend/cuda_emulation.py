@@ -47,12 +47,12 @@ import hashlib
 import os
 import pathlib
 import re
-import shutil
-import subprocess
 import tempfile
 import threading
 
 import numpy
+
+from . import cxx_build
 
 _SHIM_DIR = "emulation"
 _SHIM = "cuda_emulation.h"
@@ -144,7 +144,7 @@ class EmulatedLaunchError(RuntimeError):
 
 def compiler():
     """The C++ compiler the emulation uses: ``$CXX`` or ``g++``; None when absent."""
-    return shutil.which(os.environ.get("CXX", "g++"))
+    return cxx_build.compiler()
 
 
 def available():
@@ -159,16 +159,6 @@ def cache_dir():
         return kernel_loader.cache_dir("emulation")
     except OSError as e:
         raise EmulationBuildError(str(e)) from None
-
-
-_version_cache = {}
-
-
-def _compiler_version(cxx):
-    if cxx not in _version_cache:
-        out = subprocess.run([cxx, "--version"], capture_output=True, text=True)
-        _version_cache[cxx] = out.stdout.splitlines()[0] if out.stdout else cxx
-    return _version_cache[cxx]
 
 
 def _trampoline(source_name, name_expressions):
@@ -186,7 +176,7 @@ def _digest(source_path, include_dirs, name_expressions, cxx):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     h.update("\0".join(name_expressions).encode())
     h.update(" ".join(_CXX_FLAGS).encode())
-    h.update(_compiler_version(cxx).encode())
+    h.update(cxx_build.compiler_version(cxx).encode())
     return h.hexdigest()[:24]
 
 
@@ -223,22 +213,14 @@ def build_library(source_path, name_expressions, include_dirs=()):
     with tempfile.TemporaryDirectory(prefix="gpuseq-emu-") as tmp:
         tu = pathlib.Path(tmp) / (source_path.stem + "_emulation.cpp")
         tu.write_text(_trampoline(source_path.name, name_expressions))
-        part = pathlib.Path(tmp) / "lib.so"
-        cmd = [cxx, *_CXX_FLAGS, *("-I" + str(d) for d in dirs), str(tu), "-o", str(part)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            log = proc.stderr.strip()
-            if len(log) > 6000:
-                log = log[:6000] + "\n... (truncated)"
-            raise EmulationBuildError(
-                f"The CUDA emulation could not compile {source_path.name} (g++ exit "
-                f"{proc.returncode}). Fix the kernel source; it must stay inside the CUDA subset "
-                f"that kernels/README.md lists.\nCommand: {' '.join(cmd)}\n{log}")
-        # Publish atomically: a private name in the cache folder, then rename.
-        fd, staged = tempfile.mkstemp(dir=out.parent, prefix=out.stem + ".", suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(part, staged)
-        os.replace(staged, out)
+        failed = cxx_build.compile_library(
+            cxx, [*_CXX_FLAGS, *("-I" + str(d) for d in dirs), str(tu)], out)
+    if failed is not None:
+        code, cmd, log = failed
+        raise EmulationBuildError(
+            f"The CUDA emulation could not compile {source_path.name} (g++ exit "
+            f"{code}). Fix the kernel source; it must stay inside the CUDA subset "
+            f"that kernels/README.md lists.\nCommand: {cmd}\n{log}")
     return out
 
 

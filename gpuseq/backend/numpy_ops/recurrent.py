@@ -70,7 +70,7 @@ import math
 
 import numpy as np
 
-from . import _allocator
+from . import _allocator, _host
 from ._blas_threads import blas_num_threads, single_blas_thread, single_thread_when_small
 from .activations import ACTIVATION_KINDS, activation_value
 
@@ -196,7 +196,8 @@ def _fwd_work(x, kernel, *args, **kwargs):
 
 
 def _bwd_work(gy, saved, *args, **kwargs):
-    return int(saved["xt"].size) * int(saved["W"].shape[-1])
+    x = saved["xt"] if "xt" in saved else saved["xs"]
+    return int(x.size) * int(saved["W"].shape[-1])
 
 
 # ---------------------------------------------------------------------------
@@ -238,6 +239,22 @@ def _mm(a, b, out=None):
 # LSTM
 # ---------------------------------------------------------------------------
 
+def _host_lstm(dtype, activation, recurrent_activation):
+    """(forward, backward, act code, rec code) of kernels/host/lstm_cell.cpp for
+    this dtype and these activations, or None (the ufunc path runs instead)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        return None
+    act, rec = ACTIVATION_KINDS.index(activation), ACTIVATION_KINDS.index(recurrent_activation)
+    if act > 4 or rec > 4:
+        return None
+    lib = _host.library("lstm_cell")
+    if lib is None:
+        return None
+    return (lib.function("gs_lstm_forward_sequence", dtype.name),
+            lib.function("gs_lstm_backward_sequence", dtype.name), act, rec)
+
+
 @single_thread_when_small(_fwd_work)
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent_mask=None,
                  activation="tanh", recurrent_activation="sigmoid", go_backwards=False,
@@ -266,6 +283,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     dt = np.result_type(x.dtype, kernel.dtype)
     W = np.asarray(kernel, dtype=dt)                                       # (F, 4u)
     U = np.asarray(recurrent_kernel, dtype=dt)                             # (u, 4u)
+    host = _host_lstm(dt, activation, recurrent_activation)
+    if host is not None:
+        return _lstm_forward_host(host, x, W, U, bias, h0, c0, mask, recurrent_mask,
+                                  go_backwards, return_sequences, zero_output_for_mask,
+                                  return_state)
     fast = recurrent_activation == "sigmoid" and activation == "tanh"
     if fast:
         scale = np.full(4 * u, -1.0, dtype=dt)
@@ -290,7 +312,24 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     C[0] = _initial(c0, N, u, dt).T
     TC = np.empty((T, u, N), dtype=dt)                                     # activation(c)
     tmp = np.empty((4 * u, N), dtype=dt)
-    tmpu = np.empty((u, N), dtype=dt)
+    _lstm_ufunc_loop(A, H, C, TC, keepT, rmT, Us, tmp, fast, activation, recurrent_activation)
+    h_last = np.ascontiguousarray(H[T].T)
+    c_last = np.ascontiguousarray(C[T].T)
+    y = _pack_output_fm(H, keepT, return_sequences, zero_output_for_mask,
+                        (h_last, c_last) if return_state else None)
+    saved = {"xt": xt, "W": W, "U": U, "A": A, "H": H, "C": C, "TC": TC, "keepT": keepT,
+             "rmT": rmT, "u": u, "x_dtype": x.dtype, "has_bias": bias is not None,
+             "has_h0": h0 is not None, "has_c0": c0 is not None,
+             "h_last": h_last, "c_last": c_last}
+    return y, saved
+
+
+def _lstm_ufunc_loop(A, H, C, TC, keepT, rmT, Us, tmp, fast, activation,
+                     recurrent_activation):
+    """The forward time loop as ufunc calls (fills A with the gates, H, C and TC)."""
+    T = A.shape[0]
+    u = H.shape[1]
+    tmpu = np.empty_like(H[0])                                             # (u, N)
     u2, u3 = 2 * u, 3 * u
     tanh_act = activation == "tanh"
     with np.errstate(over="ignore"), single_blas_thread():
@@ -325,15 +364,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
                 drop = ~keepT[s]
                 np.copyto(H[s + 1], H[s], where=drop)
                 np.copyto(C[s + 1], C[s], where=drop)
-    h_last = np.ascontiguousarray(H[T].T)
-    c_last = np.ascontiguousarray(C[T].T)
-    y = _pack_output_fm(H, keepT, return_sequences, zero_output_for_mask,
-                        (h_last, c_last) if return_state else None)
-    saved = {"xt": xt, "W": W, "U": U, "A": A, "H": H, "C": C, "TC": TC, "keepT": keepT,
-             "rmT": rmT, "u": u, "x_dtype": x.dtype, "has_bias": bias is not None,
-             "has_h0": h0 is not None, "has_c0": c0 is not None,
-             "h_last": h_last, "c_last": c_last}
-    return y, saved
 
 
 @single_thread_when_small(_bwd_work)
@@ -342,17 +372,46 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
                   return_state=False, input_grad=True):
     """Gradients of the LSTM: (gx, gkernel, grecurrent_kernel, gbias, gh0, gc0, None, None).
 
-    The step-independent factors of the gate derivatives are computed for all steps at
-    once before the loop (K below), so each step costs four elementwise passes and one
-    GEMM U (u, 4u) @ dz (4u, N).
+    Per step (in reverse) the gate derivatives, then one GEMM U (u, 4u) @ dz (4u, N)
+    for the gradient of h_prev; the weight gradients follow after the loop.
     """
+    if "host" in saved:
+        return _lstm_backward_host(gy, saved, return_sequences, zero_output_for_mask,
+                                   return_state, input_grad, go_backwards)
     xt, W, U, A, H, C, TC = (saved[k] for k in ("xt", "W", "U", "A", "H", "C", "TC"))
     keepT, rmT, u = saved["keepT"], saved["rmT"], saved["u"]
     T, N, F = xt.shape
     dt = A.dtype
-    u2, u3, u4 = 2 * u, 3 * u, 4 * u
     G, glast, g_states = _unpack_grad_fm(gy, T, return_sequences, zero_output_for_mask,
                                          keepT, 2 if return_state else 0, dt)
+    dh = np.zeros((u, N), dtype=dt)                                        # d h_s
+    dc = np.zeros((u, N), dtype=dt)                                        # d c_s
+    if g_states:
+        dh += g_states[0]
+        dc += g_states[1]
+    if glast is not None:
+        dh += glast
+    dZ, dh, dc = _lstm_backward_ufunc_loop(A, C, TC, G, keepT, rmT, U, dh, dc, activation,
+                                           recurrent_activation)
+    Hp = H[:T] if rmT is None else H[:T] * rmT                              # GEMM inputs
+    gx, gW, gU, gb = _weight_grads(dZ, xt, Hp, W, saved["has_bias"], input_grad,
+                                   go_backwards, saved["x_dtype"])
+    gh0 = np.ascontiguousarray(dh.T) if saved["has_h0"] else None
+    gc0 = np.ascontiguousarray(dc.T) if saved["has_c0"] else None
+    return gx, gW, gU, gb, gh0, gc0, None, None
+
+
+def _lstm_backward_ufunc_loop(A, C, TC, G, keepT, rmT, U, dh, dc, activation,
+                              recurrent_activation):
+    """The backward time loop as ufunc calls -> (dZ (T, 4u, N) view, dh, dc at step 0).
+
+    The step-independent factors of the gate derivatives are computed for all steps at
+    once before the loop (K below), so each step costs four elementwise passes and one
+    GEMM U (u, 4u) @ dz (4u, N).
+    """
+    T, u, N = TC.shape
+    dt = A.dtype
+    u2, u3, u4 = 2 * u, 3 * u, 4 * u
     # K[s] (5u, N), blocks i|f|c|o|cell: dz_i = dc * K_i, dz_f = dc * K_f,
     # dz_c = dc * K_g, dz_o = dh * K_o, and dc += dh * K_cell
     K = np.empty((T, 5 * u, N), dtype=dt)
@@ -370,13 +429,6 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
     uN = u * N
     K5 = K.reshape(T, 5, uN)                                               # flat (u, N) blocks
     dZ5 = dZ.reshape(T, 5, uN)
-    dh = np.zeros((u, N), dtype=dt)
-    dc = np.zeros((u, N), dtype=dt)
-    if g_states:
-        dh += g_states[0]
-        dc += g_states[1]
-    if glast is not None:
-        dh += glast
     with single_blas_thread():
         for s in range(T - 1, -1, -1):
             if G is not None:
@@ -405,11 +457,130 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
                     dh_new *= rmT
                 dh_new += dh * skip
                 dh, dc = dh_new, dcc
-    Hp = H[:T] if rmT is None else H[:T] * rmT                              # GEMM inputs
-    gx, gW, gU, gb = _weight_grads(dZ[:, :u4], xt, Hp, W, saved["has_bias"], input_grad,
-                                   go_backwards, saved["x_dtype"])
-    gh0 = np.ascontiguousarray(dh.T) if saved["has_h0"] else None
-    gc0 = np.ascontiguousarray(dc.T) if saved["has_c0"] else None
+    return dZ[:, :u4], dh, dc
+
+
+# ---------------------------------------------------------------------------
+# LSTM with the host kernels (kernels/host/lstm_cell.cpp)
+# ---------------------------------------------------------------------------
+# Batch-major, like cuDNN: the inputs stay (N, T, F) (reversed once for go_backwards),
+# so the input projection, the weight gradients and the input gradient are single 2-D
+# NumPy GEMMs over all N*T rows with no transposed copies. The time loop runs in ONE
+# host call each way: per step the recurrent product h_prev @ U (dz @ U^T backward) and
+# the fused gates and state update (gate derivatives), with the batch rows split over
+# threads (a row's recurrence never reads another row). Time index = processing step.
+
+def _lstm_forward_host(host, x, W, U, bias, h0, c0, mask, recurrent_mask, go_backwards,
+                       return_sequences, zero_output_for_mask, return_state):
+    step, _, act, rec = host
+    N, T, F = x.shape
+    u = U.shape[0]
+    dt = W.dtype
+    xs = x.astype(dt, copy=False)
+    xs = np.ascontiguousarray(xs[:, ::-1] if go_backwards else xs)         # (N, T, F)
+    A = np.matmul(xs.reshape(N * T, F), W)                                 # (N*T, 4u)
+    if bias is not None:
+        A += np.asarray(bias, dtype=dt)
+    A = A.reshape(N, T, 4 * u)                                             # gates, in place
+    keep = _keep_steps(mask, N, T, go_backwards)                           # (N, T) uint8 | None
+    rm = None if recurrent_mask is None else \
+        np.ascontiguousarray(recurrent_mask, dtype=dt)                     # (N, u)
+    H = np.empty((N, T + 1, u), dtype=dt)                                  # H[:, 0] = h0
+    C = np.empty((N, T + 1, u), dtype=dt)                                  # C[:, 0] = c0
+    H[:, 0] = _initial(h0, N, u, dt)
+    C[:, 0] = _initial(c0, N, u, dt)
+    TC = np.empty((N, T, u), dtype=dt)                                     # act(c)
+    hu = np.empty((N, 4 * u), dtype=dt)                                    # scratch: h_prev @ U
+    hp = None if rm is None else np.empty((N, u), dtype=dt)                # scratch: h_prev rm
+    Uc = np.ascontiguousarray(U)                                           # (u, 4u)
+    threads = _host.row_threads(N, T * N * 4 * u * u)
+    ptr = _host.pointer
+    rc = step(ptr(A), ptr(Uc), ptr(H), ptr(C), ptr(TC), _ptr_or_none(keep), _ptr_or_none(rm),
+              ptr(hu), _ptr_or_none(hp), T, u, N, act, rec, threads)
+    if rc:
+        raise RuntimeError(f"gs_lstm_forward_sequence refused activation codes {act}, {rec}")
+    h_last = H[:, T].copy()
+    c_last = C[:, T].copy()
+    masked_out = zero_output_for_mask and keep is not None
+    if return_sequences:
+        out = H[:, 1:] * keep[:, :, None] if masked_out else H[:, 1:]      # (N, T, u)
+    else:
+        out = h_last * keep[:, -1:] if masked_out else h_last              # (N, u)
+    if return_state:
+        out3 = out if return_sequences else out[:, None, :]
+        y = np.concatenate([out3, h_last[:, None, :], c_last[:, None, :]], axis=1)
+    else:
+        y = np.ascontiguousarray(out) if return_sequences else out.copy()
+    saved = {"host": host, "xs": xs, "W": W, "U": U, "A": A, "H": H, "C": C, "TC": TC,
+             "keep": keep, "rm": rm, "u": u, "x_dtype": x.dtype, "has_bias": bias is not None,
+             "has_h0": h0 is not None, "has_c0": c0 is not None,
+             "h_last": h_last, "c_last": c_last}
+    return y, saved
+
+
+def _ptr_or_none(a):
+    return None if a is None else _host.pointer(a)
+
+
+def _keep_steps(mask, n, t, go_backwards):
+    """(N, T) mask -> contiguous (N, T) uint8 in processing order, or None when all kept."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.shape != (n, t):
+        raise ValueError(f"A recurrent op expects a mask of shape (batch, timesteps) = "
+                         f"{(n, t)}. Received: mask.shape={m.shape}")
+    m = m.astype(bool, copy=False)
+    if m.all():
+        return None
+    return np.ascontiguousarray(m[:, ::-1] if go_backwards else m, dtype=np.uint8)
+
+
+def _lstm_backward_host(gy, saved, return_sequences, zero_output_for_mask, return_state,
+                        input_grad, go_backwards):
+    _, step, act, rec = saved["host"]
+    xs, W, U, A, H, C, TC = (saved[k] for k in ("xs", "W", "U", "A", "H", "C", "TC"))
+    keep, rm, u = saved["keep"], saved["rm"], saved["u"]
+    N, T, F = xs.shape
+    dt = A.dtype
+    gy = np.asarray(gy, dtype=dt)
+    dh = np.zeros((N, u), dtype=dt)                                        # d h_s
+    dc = np.zeros((N, u), dtype=dt)                                        # d c_s
+    if return_state:
+        t_out = T if return_sequences else 1
+        dh += gy[:, t_out]
+        dc += gy[:, t_out + 1]
+        gy = gy[:, :t_out] if return_sequences else gy[:, 0]
+    masked_out = zero_output_for_mask and keep is not None
+    G = None
+    if return_sequences:
+        G = gy * keep[:, :, None] if masked_out else np.ascontiguousarray(gy)  # (N, T, u)
+    else:
+        dh += gy * keep[:, -1:] if masked_out else gy
+    dZ = np.empty((N, T, 4 * u), dtype=dt)                                 # d gate inputs
+    tmp = None if keep is None else np.empty((N, u), dtype=dt)             # scratch
+    Ut = np.ascontiguousarray(U.T)                                         # (4u, u)
+    threads = _host.row_threads(N, T * N * 4 * u * u)
+    ptr = _host.pointer
+    rc = step(ptr(A), ptr(Ut), ptr(C), ptr(TC), _ptr_or_none(G), _ptr_or_none(keep),
+              _ptr_or_none(rm), ptr(dh), ptr(dc), ptr(dZ), _ptr_or_none(tmp), T, u, N, act, rec,
+              threads)
+    if rc:
+        raise RuntimeError(f"gs_lstm_backward_sequence refused activation codes {act}, {rec}")
+    dZ2 = dZ.reshape(N * T, 4 * u)
+    Hp = H[:, :T] if rm is None else H[:, :T] * rm[:, None, :]             # GEMM inputs
+    Hp = np.ascontiguousarray(Hp).reshape(N * T, u)
+    gW = xs.reshape(N * T, F).T @ dZ2                                      # (F, 4u)
+    gU = Hp.T @ dZ2                                                        # (u, 4u)
+    gb = np.ones(N * T, dtype=dt) @ dZ2 if saved["has_bias"] else None     # (4u,)
+    gx = None
+    if input_grad:
+        gx = (dZ2 @ W.T).reshape(N, T, F)
+        if go_backwards:
+            gx = np.ascontiguousarray(gx[:, ::-1])
+        gx = gx.astype(saved["x_dtype"], copy=False)
+    gh0 = dh if saved["has_h0"] else None
+    gc0 = dc if saved["has_c0"] else None
     return gx, gW, gU, gb, gh0, gc0, None, None
 
 
