@@ -155,8 +155,8 @@ def _time_major(x, go_backwards):
     return np.ascontiguousarray(x.transpose(1, 0, 2))
 
 
-def _mask_steps(mask, n, t, go_backwards):
-    """(N, T) mask -> (T, N, 1) bool in processing order, or None when nothing is masked."""
+def _processing_mask(mask, n, t, go_backwards):
+    """(N, T) mask -> (N, T) bool view in processing order, or None when nothing is masked."""
     if mask is None:
         return None
     m = np.asarray(mask)
@@ -164,11 +164,15 @@ def _mask_steps(mask, n, t, go_backwards):
         raise ValueError(f"A recurrent op expects a mask of shape (batch, timesteps) = "
                          f"{(n, t)}. Received: mask.shape={m.shape}")
     m = m.astype(bool, copy=False)
-    if go_backwards:
-        m = m[:, ::-1]
     if m.all():
         return None
-    return np.ascontiguousarray(m.T)[:, :, None]
+    return m[:, ::-1] if go_backwards else m
+
+
+def _mask_steps(mask, n, t, go_backwards):
+    """(N, T) mask -> (T, N, 1) bool in processing order, or None when nothing is masked."""
+    m = _processing_mask(mask, n, t, go_backwards)
+    return None if m is None else np.ascontiguousarray(m.T)[:, :, None]
 
 
 def _check_inputs(name, x, kernel, recurrent_kernel, gates):
@@ -524,16 +528,8 @@ def _ptr_or_none(a):
 
 def _keep_steps(mask, n, t, go_backwards):
     """(N, T) mask -> contiguous (N, T) uint8 in processing order, or None when all kept."""
-    if mask is None:
-        return None
-    m = np.asarray(mask)
-    if m.shape != (n, t):
-        raise ValueError(f"A recurrent op expects a mask of shape (batch, timesteps) = "
-                         f"{(n, t)}. Received: mask.shape={m.shape}")
-    m = m.astype(bool, copy=False)
-    if m.all():
-        return None
-    return np.ascontiguousarray(m[:, ::-1] if go_backwards else m, dtype=np.uint8)
+    m = _processing_mask(mask, n, t, go_backwards)
+    return None if m is None else np.ascontiguousarray(m, dtype=np.uint8)
 
 
 def _lstm_backward_host(gy, saved, return_sequences, zero_output_for_mask, return_state,
