@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from gpuseq.backend import dispatch, numpy_ops
+from gpuseq.backend.numpy_ops import _host
 from gpuseq.backend.numpy_ops import conv as np_conv
 from gpuseq.testing import check_op_gradients, compare_with_numpy
+
+@pytest.fixture(params=["host", "blas"])
+def conv1d_path(request):
+    """Runs a conv1d test on the host kernels (where they build) and on im2col + BLAS."""
+    with _host.use(request.param == "host"):
+        yield request.param
+
 
 # ---------------------------------------------------------------------------
 # Independent reference: direct loops over output pixels and kernel taps
@@ -135,7 +143,8 @@ def test_conv2d_hand_computed():
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
 @pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 2), (3, 2)])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_conv1d_forward_matches_direct_loops(rng, padding, stride, dilation, data_format):
+def test_conv1d_forward_matches_direct_loops(rng, padding, stride, dilation, data_format,
+                                             conv1d_path):
     x = rng.standard_normal((2, 11, 3))
     if data_format == "channels_first":
         x = np.ascontiguousarray(x.transpose(0, 2, 1))
@@ -147,7 +156,7 @@ def test_conv1d_forward_matches_direct_loops(rng, padding, stride, dilation, dat
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_conv1d_causal_sees_only_the_past(rng):
+def test_conv1d_causal_sees_only_the_past(rng, conv1d_path):
     x = rng.standard_normal((1, 8, 2))
     kernel = rng.standard_normal((3, 2, 1))
     y1, _ = numpy_ops.conv1d_forward(x, kernel, None, padding="causal", dilation_rate=2)
@@ -216,8 +225,9 @@ def test_conv1d_blas_policy_and_chunking_do_not_change_results(rng, monkeypatch,
                                                                small_gemm_macs, col_budget):
     """conv1d on one BLAS thread (blocked GEMMs) or several, with the columns kept
     from the forward pass or rebuilt chunk by chunk (a 1-byte budget: one sample per
-    chunk): the same values and gradients."""
+    chunk): the same values and gradients (the im2col path, host kernels off)."""
     from gpuseq.backend.numpy_ops import _blas_threads
+    monkeypatch.setattr(_host, "_state", dict(_host._state, enabled=False))
     monkeypatch.setattr(_blas_threads, "SMALL_GEMM_MACS", small_gemm_macs)
     monkeypatch.setattr(np_conv, "GEMM_INNER", 4)
     if col_budget is not None:
@@ -274,7 +284,7 @@ def test_conv2d_gradients(rng, strides, padding, dilation, data_format, activati
 @pytest.mark.parametrize("padding,stride,dilation", [("valid", 1, 1), ("same", 2, 1),
                                                      ("causal", 1, 2), ("same", 1, 3)])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_conv1d_gradients(rng, padding, stride, dilation, data_format):
+def test_conv1d_gradients(rng, padding, stride, dilation, data_format, conv1d_path):
     if padding == "causal" and data_format == "channels_first":
         pytest.skip("causal padding is defined for channels_last")
     x = rng.standard_normal((2, 9, 3) if data_format == "channels_last" else (2, 3, 9))

@@ -7,6 +7,9 @@
  * short while (the next call of a training step usually comes soon) and then sleeps on a
  * condition variable. One run at a time (a mutex serialises callers); a forked child
  * starts its own workers (the parent's do not exist there).
+ *
+ * split_range(n, threads, granule, body) runs body(b, e) on disjoint ranges covering
+ * [0, n), one per thread, with every inner boundary a multiple of `granule`.
  */
 #pragma once
 
@@ -87,5 +90,25 @@ class WorkerPool {
     int started_ = 0;
     pid_t owner_ = 0;
 };
+
+// Runs body(b, e) on `threads` disjoint ranges [b, e) that cover [0, n), at once: the
+// calling thread takes the first range, the pool's workers the others. Inner boundaries
+// are multiples of `granule`, so a kernel that works in blocks of `granule` items meets
+// the same blocks for any thread count (and results that depend only on the blocks are
+// bitwise the same); the count is lowered to n / granule when that is smaller.
+template <typename Body>
+void split_range(long long n, long long threads, long long granule, const Body& body) {
+    if (threads > n / granule) threads = n / granule;
+    if (threads <= 1) {
+        body(0LL, n);
+        return;
+    }
+    auto start = [n, threads, granule](long long t) {
+        return t == threads ? n : (n * t / threads) / granule * granule;
+    };
+    WorkerPool::instance().run(static_cast<int>(threads), [&](int t) {
+        body(start(t), start(t + 1));
+    });
+}
 
 }  // namespace gs_host

@@ -188,24 +188,12 @@ __attribute__((noinline)) void rows_times(const T* __restrict in, long long si, 
     }
 }
 
-// Runs body(k0, k1) on `threads` disjoint row ranges of [0, n) at once: the calling
-// thread takes the first range, the workers of host_threads.h the others. Ranges start
-// at multiples of 4, so every row goes through the same code of rows_times (its 4-row
-// blocks, or the loop for the last n % 4 rows) whatever the thread count: results are
-// bitwise the same for any number of threads.
+// Rows are split over threads at multiples of 4 (gs_host::split_range), so every row
+// goes through the same code of rows_times (its 4-row blocks, or the loop for the last
+// n % 4 rows) whatever the thread count: results are bitwise the same for any number.
 template <typename Body>
 void split_rows(long long n, long long threads, const Body& body) {
-    if (threads > n / 4) threads = n / 4;
-    if (threads <= 1) {
-        body(0, n);
-        return;
-    }
-    auto start = [n, threads](long long t) {
-        return t == threads ? n : (n * t / threads) / 4 * 4;
-    };
-    gs_host::WorkerPool::instance().run(static_cast<int>(threads), [&](int t) {
-        body(start(t), start(t + 1));
-    });
+    gs_host::split_range(n, threads, 4, body);
 }
 
 // The whole forward time loop for rows [k0, k1): per step hu = (h_prev * rm) @ U, then

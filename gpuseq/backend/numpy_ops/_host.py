@@ -44,6 +44,12 @@ SIGNATURES = {
         "gs_lstm_forward_sequence": (_P,) * 9 + (_I,) * 6,
         "gs_lstm_backward_sequence": (_P,) * 11 + (_I,) * 6,
     },
+    "conv1d": {
+        "gs_conv1d_forward": (_P,) * 4 + (_I,) * 10,
+        "gs_conv1d_backward_prep": (_P,) * 4 + (_I,) * 7,
+        "gs_conv1d_backward_kernel": (_P,) * 3 + (_I,) * 11,
+        "gs_conv1d_backward_input": (_P,) * 3 + (_I,) * 9,
+    },
 }
 
 _DTYPE_SUFFIX = {"float32": "_f32", "float64": "_f64"}
@@ -165,6 +171,21 @@ def library(name):
         return _loaded.get(name)
 
 
+def _usable_cores():
+    """CPU cores this process may run on (read once per process)."""
+    pid = os.getpid()
+    if _cores.get("pid") != pid:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            n = os.cpu_count() or 1
+        _cores.update(pid=pid, n=n)
+    return _cores["n"]
+
+
+_cores = {}
+
+
 def row_threads(rows, macs):
     """How many threads a host kernel that splits ``rows`` independent rows should use:
     one for less than 2^20 multiply-adds of work (a thread start costs more than it
@@ -172,11 +193,7 @@ def row_threads(rows, macs):
     never read each other's data, so results do not depend on this number."""
     if macs < (1 << 20):
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4, rows // 8))
+    return max(1, min(_usable_cores(), 4, rows // 8))
 
 
 def pointer(a):

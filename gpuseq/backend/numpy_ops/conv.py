@@ -43,7 +43,7 @@ import os
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _blas_threads
+from . import _blas_threads, _conv1d_host
 
 from .activations import (activation_grad, bias_activation_backward,
                           bias_activation_forward)
@@ -671,6 +671,12 @@ def _windows_nlc(xp, k, stride, dil, ol):
     return as_strided(xp, (n, ol, k, c), (sn, sl * stride, sl * dil, sc), writeable=False)
 
 
+def _conv1d_nlc_macs(x, kernel, *args, **kwargs):
+    """Multiply-adds of a 1-D convolution's forward GEMM (upper bound: 'same' output)."""
+    return int(x.size) * int(kernel.shape[0]) * int(kernel.shape[-1])
+
+
+@_blas_policy(_conv1d_nlc_macs)
 def _conv1d_nlc_forward(x, kernel, bias, stride, dil, pads, activation):
     """act(conv1d(x, kernel) + bias) on (N, L, C) -> (y (N, OL, OUT), pre, col or None).
 
@@ -703,6 +709,7 @@ def _conv1d_nlc_forward(x, kernel, bias, stride, dil, pads, activation):
     return y, (None if pre is None else pre.reshape(n, ol, cout)), col
 
 
+@_blas_policy(lambda gz, x, kernel, *args: _conv1d_nlc_macs(x, kernel))
 def _conv1d_nlc_backward(gz, x, kernel, col, stride, dil, pads, input_grad):
     """-> (gx (N, L, C) or None, gkernel (K, C, OUT)) from gz (N, OL, OUT) contiguous.
 
@@ -749,7 +756,19 @@ def _conv1d_nlc_backward(gz, x, kernel, col, stride, dil, pads, input_grad):
             matmul_nn(buf.reshape((e - s) * length, k * cout), wflip,
                       gx[s:e].reshape((e - s) * length, cin))
         return gx, gk
-    # strided: col2im(gz @ W^T), one strided add per kernel tap
+    return _conv1d_strided_input_grad(gz, kernel, x.shape, stride, dil, pads), gk
+
+
+def _conv1d_strided_input_grad(gz, kernel, x_shape, stride, dil, pads):
+    """gx (N, L, C) = col2im(gz @ W^T) for gz (N, OL, OUT) contiguous: one GEMM per
+    chunk of the batch, then one strided add per kernel tap."""
+    n, length, cin = x_shape
+    k, _, cout = kernel.shape
+    ol = gz.shape[1]
+    kdim = k * cin
+    wmat = kernel.reshape(kdim, cout)                           # (K*C, OUT)
+    gz2 = gz.reshape(n * ol, cout)                              # (N*OL, OUT)
+    pa, pb = pads
     lp = length + pa + pb
     gxp = np.zeros((n, lp, cin), dtype=gz.dtype)                # (N, Lp, C)
     step = chunk_size(n, ol * kdim * gz.itemsize)
@@ -762,18 +781,8 @@ def _conv1d_nlc_backward(gz, x, kernel, col, stride, dil, pads, input_grad):
             t0 = j * dil
             gxp[s:e, t0:t0 + (ol - 1) * stride + 1:stride] += gcol4[:, :, j]
     if pa == pb == 0:
-        return gxp, gk
-    return np.ascontiguousarray(gxp[:, pa:pa + length]), gk
-
-
-def _conv1d_macs(x, kernel, *args, **kwargs):
-    """Multiply-adds of a 1-D convolution's forward GEMM (upper bound: 'same' output)."""
-    return int(x.size) * int(kernel.shape[0]) * int(kernel.shape[-1])
-
-
-def _conv1d_backward_macs(gy, saved, *args, **kwargs):
-    x, kernel = saved[0], saved[1]
-    return int(x.size) * int(kernel.shape[0]) * int(kernel.shape[-1])
+        return gxp
+    return np.ascontiguousarray(gxp[:, pa:pa + length])
 
 
 def conv1d_padding(length, kernel_size, padding, strides, dilation_rate):
@@ -810,7 +819,6 @@ def _conv1d_geometry(length, k, strides, padding, dilation_rate, data_format):
     return s, d, pads
 
 
-@_blas_policy(_conv1d_macs)
 def conv1d_forward(x, kernel, bias, strides=1, padding="valid", dilation_rate=1,
                    data_format="channels_last", activation="linear", input_grad=True):
     """y = act(conv1d(x, kernel) + bias), cross-correlation as in TensorFlow.
@@ -828,32 +836,67 @@ def conv1d_forward(x, kernel, bias, strides=1, padding="valid", dilation_rate=1,
     Returns:
         (y, saved) with y (N, OL, OUT) or (N, OUT, OL).
 
-    The computation runs on (N, L, C): im2col of the whole batch (a strided view of
-    the padded input copied once), one GEMM with the (K*C, OUT) kernel, then bias and
-    activation in place. channels_first input is transposed in and out.
+    The computation runs on (N, L, C), channels_first input transposed in and out.
+    With the host kernels (float32/float64 on a machine with a C++ compiler) it is one
+    implicit GEMM over the padded input with bias and activation applied per tile
+    (``_conv1d_host``); otherwise im2col of the whole batch (a strided view of the
+    padded input copied once), one BLAS GEMM with the (K*C, OUT) kernel, then bias and
+    activation in place.
     """
     length = x.shape[1] if data_format == "channels_last" else x.shape[2]
     s, d, pads = _conv1d_geometry(length, kernel.shape[0], strides, padding, dilation_rate,
                                   data_format)
     if data_format == "channels_first":
         x = np.ascontiguousarray(x.transpose(0, 2, 1))          # (N, L, C)
-    y, pre, col = _conv1d_nlc_forward(x, kernel, bias, s, d, pads, activation)
-    saved = (x, kernel, y, pre, col, bias is not None, (s, d, pads))
+    dt = np.result_type(x, kernel)
+    fns = _conv1d_host.functions(dt)
+    xp = None
+    if fns is None:
+        y, pre, col = _conv1d_nlc_forward(x, kernel, bias, s, d, pads, activation)
+    else:
+        x = np.ascontiguousarray(x, dtype=dt)
+        kernel = np.ascontiguousarray(kernel, dtype=dt)
+        xp = np.ascontiguousarray(_pad_nlc(x, pads))            # (N, Lp, C)
+        ol = output_spatial((xp.shape[1],), (kernel.shape[0],), (s,), ((0, 0),), (d,))[0]
+        code = _conv1d_host.activation_code(activation)
+        b = None if bias is None or code is None else np.ascontiguousarray(bias, dtype=dt)
+        y = _conv1d_host.forward(fns, xp, kernel, b, s, d, ol, 0 if code is None else code)
+        pre, col = None, None
+        if code is None:                # an activation NumPy applies (with the bias)
+            z, pre = _bias_act_forward(y.reshape(-1, y.shape[-1]), bias, activation, -1)
+            y, pre = z.reshape(y.shape), pre.reshape(y.shape)
+    saved = (x, kernel, y, pre, col, bias is not None, (s, d, pads), xp)
     if data_format == "channels_first":
         y = np.ascontiguousarray(y.transpose(0, 2, 1))          # (N, OUT, OL)
     return y, saved
 
 
-@_blas_policy(_conv1d_backward_macs)
 def conv1d_backward(gy, saved, strides=1, padding="valid", dilation_rate=1,
                     data_format="channels_last", activation="linear", input_grad=True):
-    """-> (gx like x or None when not input_grad, gkernel (K, C, OUT), gbias or None)."""
-    x, kernel, y, pre, col, has_bias, (s, d, pads) = saved     # x, y, pre: (N, L|OL, C|OUT)
+    """-> (gx like x or None when not input_grad, gkernel (K, C, OUT), gbias or None).
+
+    A forward pass that ran on the host kernels saved its padded input and runs its
+    backward there too (unless they were switched off in between)."""
+    x, kernel, y, pre, col, has_bias, (s, d, pads), xp = saved  # x, y, pre: (N, L|OL, C|OUT)
     if data_format == "channels_first":
         gy = gy.transpose(0, 2, 1)                              # (N, OL, OUT) view
-    gz, gb = _bias_act_backward(gy, y, pre, activation, has_bias, -1)
-    gz = np.ascontiguousarray(gz)                               # (N, OL, OUT)
-    gx, gk = _conv1d_nlc_backward(gz, x, kernel, col, s, d, pads, input_grad)
+    fns = None if xp is None else _conv1d_host.functions(y.dtype)
+    if fns is None:
+        gz, gb = _bias_act_backward(gy, y, pre, activation, has_bias, -1)
+        gz = np.ascontiguousarray(gz)                           # (N, OL, OUT)
+        gx, gk = _conv1d_nlc_backward(gz, x, kernel, col, s, d, pads, input_grad)
+    else:
+        code = _conv1d_host.activation_code(activation)
+        gb = None
+        if code is None:                # the activation's derivative in NumPy
+            gy, gb = _bias_act_backward(gy, y, pre, activation, has_bias, -1)
+        g = np.ascontiguousarray(gy, dtype=y.dtype)             # (N, OL, OUT)
+        gp, gb_host, gk, gx = _conv1d_host.backward(
+            fns, g, y, xp, kernel, has_bias and code is not None, s, d, pads, x.shape[1],
+            code or 0, input_grad)
+        gb = gb_host if code is not None else gb
+        if input_grad and gx is None:   # strided: col2im of the (unpadded) gradient
+            gx = _conv1d_strided_input_grad(gp, kernel, x.shape, s, d, pads)
     if gx is not None and data_format == "channels_first":
         gx = np.ascontiguousarray(gx.transpose(0, 2, 1))        # (N, C, L)
     return gx, gk, gb

@@ -1,0 +1,449 @@
+/* Conv1D on the CPU: the convolution as an implicit GEMM, forward and backward.
+ *
+ * @host_functions: gs_conv1d_forward gs_conv1d_backward_prep gs_conv1d_backward_kernel
+ *                  gs_conv1d_backward_input
+ *
+ * NumPy reference: gpuseq/backend/numpy_ops/conv.py::_conv1d_nlc_forward and
+ * ::_conv1d_nlc_backward (im2col copies, NumPy's BLAS, then bias and activation passes),
+ * which run when this library is not available. The CUDA twin is kernels/conv.cu.
+ *
+ * No column matrix is built. With channels last, the window of output step t of sample
+ * n is K runs of C contiguous elements of the input (one run of K*C for dilation 1), so
+ * the GEMM micro-kernel reads its rows where they lie. A tile of 6 rows x 2 vectors (16
+ * float32 or 8 float64 columns) is accumulated in registers over the inner dimension in
+ * blocks of 256, the kernel packed into panels of 2 vectors; bias and activation are
+ * applied to the tile before it is stored. The weight gradient runs the same tiles
+ * transposed (6 output channels x 2 vectors of the window), summed over the rows of the
+ * batch in blocks of 128. Work is split over threads (host_threads.h) by rows (forward,
+ * input gradient) or by window columns (weight gradient); every output element is summed
+ * by one thread in a fixed order, so results are bitwise the same for any thread count.
+ *
+ * Layouts (C-contiguous). N samples, C input channels, OUT filters, K taps, dilation d,
+ * ek = d (K - 1) + 1:
+ *   x    (N, Lp, C)    the input, zero-padded along the length already (Lp = L + pads)
+ *   w    (K, C, OUT)   the kernel, Keras layout
+ *   bias (OUT) or null
+ *   y    (N, OL, OUT)  OL = (Lp - ek) / stride + 1
+ *   gp   (N, Lg, OUT)  the gradient before the activation, zero-padded: row front + t
+ *                      holds output step t, every other row is zero
+ * Activation codes: host_math.h (0 linear, 1 relu, 2 sigmoid, 3 hard_sigmoid, 4 tanh);
+ * any other code returns -1 and writes nothing. Every function exists for float32
+ * (_f32) and float64 (_f64) and returns 0 when done.
+ *
+ * gs_conv1d_forward(const T* x, const T* w, const T* bias, T* y, n, lp, c, k, stride,
+ *                   dil, ol, out, act, threads)
+ *   y[n, t] = act(bias + sum_j x[n, t * stride + j * dil] @ w[j]).
+ *
+ * gs_conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, n, ol, out, front,
+ *                         lg, act, threads)
+ *   gp[n, front + t] = gy[n, t] * act'(y[n, t]) (y may be null for linear), the other
+ *   rows of gp zero; gbias (or null) = the sum of those rows over n and t.
+ *
+ * gs_conv1d_backward_kernel(const T* x, const T* gp, T* gw, n, lp, c, k, stride, dil, ol,
+ *                           out, front, lg, threads)
+ *   gw[j, ch, o] = sum over n, t of x[n, t * stride + j * dil, ch] gp[n, front + t, o].
+ *
+ * gs_conv1d_backward_input(const T* gp, const T* w, T* gx, n, length, c, k, dil, out,
+ *                          lg, pa, threads)       (stride 1, gp with front = ek - 1)
+ *   gx (N, length, C), the gradient of the unpadded input (pa = padding before it):
+ *   gx[n, s] = sum_i gp[n, s + pa + i * dil] @ w[K - 1 - i]^T, which needs
+ *   lg >= length + pa + ek - 1 (the rows past the output are zero).
+ */
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "host_math.h"
+#include "host_threads.h"
+
+namespace {
+
+constexpr long long kMR = 6;       // rows of a register tile
+constexpr long long kKB = 256;     // inner-dimension block (a packed panel block: 16 KB)
+constexpr long long kMC = 72;      // rows per chunk of the forward GEMM (12 tiles)
+constexpr long long kMB = 128;     // batch rows per block of the weight-gradient sum
+
+template <typename T>
+struct Lanes {
+    typedef T V __attribute__((vector_size(32)));
+    static constexpr long long L = 32 / sizeof(T);  // elements per vector
+    static constexpr long long NR = 2 * L;          // columns of a register tile
+};
+
+// An implicit row-major matrix (M, kdim): row m starts at
+// a + (m / per) * s1 + (m % per) * s2 and is `nseg` runs of `seglen` contiguous
+// elements at offsets seg[0 .. nseg) from there (kdim = nseg * seglen).
+template <typename T>
+struct Rows {
+    const T* a;
+    long long per, s1, s2;
+    const long long* seg;
+    long long nseg, seglen;
+
+    const T* row(long long m) const { return a + (m / per) * s1 + (m % per) * s2; }
+    long long kdim() const { return nseg * seglen; }
+};
+
+// out (M, ncols) = act(bias + A @ B) for rows of A, B packed by pack_panels.
+template <typename T>
+struct Gemm {
+    Rows<T> A;
+    const T* bp;        // (npanel, kdim, NR): column panels of B, zero past ncols
+    long long ncols;
+    const T* bias;      // (ncols) or null
+    T* out;             // (M, ncols)
+};
+
+// bp[(p * kdim + kk) * NR + j] = at(kk, p * NR + j), zero for columns >= ncols.
+template <typename T, typename At>
+std::vector<T> pack_panels(long long kdim, long long ncols, const At& at) {
+    constexpr long long NR = Lanes<T>::NR;
+    const long long npanel = (ncols + NR - 1) / NR;
+    std::vector<T> bp(static_cast<size_t>(npanel * kdim * NR), T(0));
+    for (long long p = 0; p < npanel; ++p)
+        for (long long kk = 0; kk < kdim; ++kk)
+            for (long long j = 0; j < NR && p * NR + j < ncols; ++j)
+                bp[(p * kdim + kk) * NR + j] = at(kk, p * NR + j);
+    return bp;
+}
+
+// One R x NR tile of rows `rows`, columns [p NR, p NR + nc), inner block [k0, k1):
+// starts from zero (first) or from `out`, and stores the sum (or, after the last block,
+// act(bias + sum), Act the activation code).
+template <typename T, long long Act, int R>
+void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc,
+               long long k0, long long k1, bool first, bool last, T* out) {
+    typedef typename Lanes<T>::V V;
+    constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
+    const long long so = g.ncols;
+    V acc[R][2];
+    if (first) {
+        for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = V{};
+    } else {
+        for (int r = 0; r < R; ++r) {
+            T tmp[NR] = {};
+            std::memcpy(tmp, out + r * so, sizeof(T) * nc);
+            std::memcpy(&acc[r][0], tmp, sizeof(V));
+            std::memcpy(&acc[r][1], tmp + L, sizeof(V));
+        }
+    }
+    const long long kdim = g.A.kdim(), seglen = g.A.seglen;
+    const T* __restrict b = g.bp + (p * kdim + k0) * NR;
+    for (long long kk = k0; kk < k1;) {
+        const long long s = kk / seglen;
+        const long long c0 = kk - s * seglen;
+        const long long c1 = (k1 - s * seglen < seglen) ? k1 - s * seglen : seglen;
+        const T* a[R];
+        for (int r = 0; r < R; ++r) a[r] = rows[r] + g.A.seg[s];
+        for (long long c = c0; c < c1; ++c) {
+            V b0, b1;
+            std::memcpy(&b0, b, sizeof b0);
+            std::memcpy(&b1, b + L, sizeof b1);
+            b += NR;
+            for (int r = 0; r < R; ++r) {
+                const T av = a[r][c];
+                acc[r][0] += av * b0;
+                acc[r][1] += av * b1;
+            }
+        }
+        kk = s * seglen + c1;
+    }
+    for (int r = 0; r < R; ++r) {
+        T tmp[NR];
+        std::memcpy(tmp, &acc[r][0], sizeof(V));
+        std::memcpy(tmp + L, &acc[r][1], sizeof(V));
+        T* o = out + r * so;
+        if (last) {
+            const T* bias = g.bias == nullptr ? nullptr : g.bias + p * NR;
+            for (long long j = 0; j < nc; ++j)
+                o[j] = gs_host::act<Act>(bias == nullptr ? tmp[j] : tmp[j] + bias[j]);
+        } else {
+            std::memcpy(o, tmp, sizeof(T) * nc);
+        }
+    }
+}
+
+template <typename T, long long Act>
+void gemm_tile_rows(int r, const Gemm<T>& g, const T* const* rows, long long p, long long nc,
+                    long long k0, long long k1, bool first, bool last, T* out) {
+    switch (r) {
+        case 6: gemm_tile<T, Act, 6>(g, rows, p, nc, k0, k1, first, last, out); break;
+        case 5: gemm_tile<T, Act, 5>(g, rows, p, nc, k0, k1, first, last, out); break;
+        case 4: gemm_tile<T, Act, 4>(g, rows, p, nc, k0, k1, first, last, out); break;
+        case 3: gemm_tile<T, Act, 3>(g, rows, p, nc, k0, k1, first, last, out); break;
+        case 2: gemm_tile<T, Act, 2>(g, rows, p, nc, k0, k1, first, last, out); break;
+        default: gemm_tile<T, Act, 1>(g, rows, p, nc, k0, k1, first, last, out); break;
+    }
+}
+
+// Rows [m0, m1) of g.out, in chunks of kMC rows: per inner block, per column panel (its
+// block of B stays in L1), the chunk's tiles (their rows stay in L2).
+template <typename T, long long Act>
+void gemm_rows(const Gemm<T>& g, long long m0, long long m1) {
+    constexpr long long NR = Lanes<T>::NR;
+    const long long kdim = g.A.kdim();
+    const long long npanel = (g.ncols + NR - 1) / NR;
+    const T* rows[kMC];
+    for (long long mc = m0; mc < m1; mc += kMC) {
+        const long long me = mc + kMC < m1 ? mc + kMC : m1;
+        for (long long m = mc; m < me; ++m) rows[m - mc] = g.A.row(m);
+        for (long long k0 = 0; k0 < kdim || k0 == 0; k0 += kKB) {
+            const long long k1 = k0 + kKB < kdim ? k0 + kKB : kdim;
+            const bool first = k0 == 0, last = k1 == kdim;
+            for (long long p = 0; p < npanel; ++p) {
+                const long long nc = g.ncols - p * NR < NR ? g.ncols - p * NR : NR;
+                for (long long m = mc; m < me; m += kMR) {
+                    const int r = static_cast<int>(me - m < kMR ? me - m : kMR);
+                    gemm_tile_rows<T, Act>(r, g, rows + (m - mc), p, nc, k0, k1, first, last,
+                                      g.out + m * g.ncols + p * NR);
+                }
+            }
+            if (kdim == 0) break;
+        }
+    }
+}
+
+// Transposed tile of the weight gradient: kMR output channels x NR window columns,
+// summed over `count` batch rows onto acc (kMR x NR). xpk (count, NR): the rows' window
+// columns of the tile; gpk (count, kMR): their gradients of the tile's channels.
+template <typename T>
+void tn_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
+             T* __restrict acc_mem) {
+    typedef typename Lanes<T>::V V;
+    constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
+    V acc[kMR][2];
+    for (int r = 0; r < kMR; ++r) {
+        std::memcpy(&acc[r][0], acc_mem + r * NR, sizeof(V));
+        std::memcpy(&acc[r][1], acc_mem + r * NR + L, sizeof(V));
+    }
+    for (long long i = 0; i < count; ++i) {
+        V b0, b1;
+        std::memcpy(&b0, xpk + i * NR, sizeof b0);
+        std::memcpy(&b1, xpk + i * NR + L, sizeof b1);
+        for (int r = 0; r < kMR; ++r) {
+            const T gv = gpk[i * kMR + r];
+            acc[r][0] += gv * b0;
+            acc[r][1] += gv * b1;
+        }
+    }
+    for (int r = 0; r < kMR; ++r) {
+        std::memcpy(acc_mem + r * NR, &acc[r][0], sizeof(V));
+        std::memcpy(acc_mem + r * NR + L, &acc[r][1], sizeof(V));
+    }
+}
+
+template <typename T>
+int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, long long lp,
+                   long long c, long long k, long long stride, long long dil, long long ol,
+                   long long out, long long act, long long threads) {
+    if (act < 0 || act > gs_host::kMaxActivationCode) return -1;
+    const long long m = n * ol;
+    if (m == 0 || out == 0) return 0;
+    std::vector<long long> seg;
+    Rows<T> rows{x, ol, lp * c, stride * c, nullptr, 1, k * c};
+    if (dil != 1) {
+        for (long long j = 0; j < k; ++j) seg.push_back(j * dil * c);
+        rows.nseg = k;
+        rows.seglen = c;
+    } else {
+        seg.push_back(0);
+    }
+    rows.seg = seg.data();
+    const long long kdim = k * c;
+    std::vector<T> bp = pack_panels<T>(kdim, out, [&](long long kk, long long o) {
+        return w[kk * out + o];
+    });
+    const Gemm<T> g{rows, bp.data(), out, bias, y};
+    gs_host::split_range(m, threads, kMR, [&](long long m0, long long m1) {
+        switch (act) {
+            case 1: gemm_rows<T, 1>(g, m0, m1); break;
+            case 2: gemm_rows<T, 2>(g, m0, m1); break;
+            case 3: gemm_rows<T, 3>(g, m0, m1); break;
+            case 4: gemm_rows<T, 4>(g, m0, m1); break;
+            default: gemm_rows<T, 0>(g, m0, m1); break;
+        }
+    });
+    return 0;
+}
+
+// Rows [b0 * kMB, b1 * kMB) of the prep: gp rows and per-block bias partial sums.
+template <typename T, long long Act>
+void prep_blocks(const T* gy, const T* y, T* gp, T* partial, long long m, long long ol,
+                 long long out, long long front, long long lg, long long b0, long long b1) {
+    for (long long b = b0; b < b1; ++b) {
+        const long long r1 = (b + 1) * kMB < m ? (b + 1) * kMB : m;
+        T* __restrict ps = partial == nullptr ? nullptr : partial + b * out;
+        for (long long r = b * kMB; r < r1; ++r) {
+            const long long s = r / ol, t = r % ol;
+            const T* __restrict g = gy + r * out;
+            T* __restrict dst = gp + (s * lg + front + t) * out;
+            if (Act == 0) {
+                std::memcpy(dst, g, sizeof(T) * out);
+            } else {
+                const T* __restrict yr = y + r * out;
+                for (long long o = 0; o < out; ++o) dst[o] = g[o] * gs_host::dact<Act>(yr[o]);
+            }
+            if (ps != nullptr)
+                for (long long o = 0; o < out; ++o) ps[o] += dst[o];
+        }
+    }
+}
+
+template <typename T>
+int conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, long long n, long long ol,
+                         long long out, long long front, long long lg, long long act,
+                         long long threads) {
+    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr)) return -1;
+    const long long m = n * ol;
+    const long long nblk = (m + kMB - 1) / kMB;
+    std::vector<T> partial(gbias == nullptr ? 0 : static_cast<size_t>(nblk * out), T(0));
+    T* ps = gbias == nullptr ? nullptr : partial.data();
+    // rows of gy in blocks of kMB: each block's bias partial sum is summed in row order
+    gs_host::split_range(nblk, threads, 1, [&](long long b0, long long b1) {
+        switch (act) {
+            case 1: prep_blocks<T, 1>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+            case 2: prep_blocks<T, 2>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+            case 3: prep_blocks<T, 3>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+            case 4: prep_blocks<T, 4>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+            default: prep_blocks<T, 0>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+        }
+    });
+    // the padding rows of every sample
+    for (long long s = 0; s < n; ++s) {
+        T* base = gp + s * lg * out;
+        std::memset(base, 0, sizeof(T) * front * out);
+        const long long tail = lg - front - ol;
+        if (tail > 0) std::memset(base + (front + ol) * out, 0, sizeof(T) * tail * out);
+    }
+    if (gbias != nullptr) {
+        for (long long o = 0; o < out; ++o) gbias[o] = T(0);
+        for (long long b = 0; b < nblk; ++b)
+            for (long long o = 0; o < out; ++o) gbias[o] += partial[b * out + o];
+    }
+    return 0;
+}
+
+template <typename T>
+int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long long lp,
+                           long long c, long long k, long long stride, long long dil,
+                           long long ol, long long out, long long front, long long lg,
+                           long long threads) {
+    constexpr long long NR = Lanes<T>::NR;
+    const long long m = n * ol, kdim = k * c;
+    if (kdim == 0 || out == 0) return 0;
+    // window column tiles (offset in the window, first column, width): one run of
+    // K*C columns for dilation 1, else K runs of C
+    const long long nseg = dil == 1 ? 1 : k, seglen = dil == 1 ? kdim : c;
+    struct Tile { long long aoff, kk0, w; };
+    std::vector<Tile> tiles;
+    for (long long s = 0; s < nseg; ++s)
+        for (long long c0 = 0; c0 < seglen; c0 += NR)
+            tiles.push_back({s * dil * c + c0, s * seglen + c0,
+                             seglen - c0 < NR ? seglen - c0 : NR});
+    const long long ntile = static_cast<long long>(tiles.size());
+    const long long otiles = (out + kMR - 1) / kMR;
+    gs_host::split_range(ntile, threads, 1, [&](long long t0, long long t1) {
+        // per batch block, packed copies: the block's window columns of this thread's
+        // tiles (tile, row, NR) and its gradients (channel tile, row, kMR), zero-padded
+        std::vector<T> acc(static_cast<size_t>((t1 - t0) * otiles * kMR * NR), T(0));
+        std::vector<T> xpk(static_cast<size_t>((t1 - t0) * kMB * NR), T(0));
+        std::vector<T> gpk(static_cast<size_t>(otiles * kMB * kMR), T(0));
+        for (long long mb = 0; mb < m; mb += kMB) {
+            const long long count = mb + kMB < m ? kMB : m - mb;
+            for (long long i = 0; i < count; ++i) {
+                const long long s = (mb + i) / ol, t = (mb + i) % ol;
+                const T* xr = x + (s * lp + t * stride) * c;
+                for (long long ti = t0; ti < t1; ++ti)
+                    std::memcpy(xpk.data() + ((ti - t0) * kMB + i) * NR, xr + tiles[ti].aoff,
+                                sizeof(T) * tiles[ti].w);
+                const T* gr = gp + (s * lg + front + t) * out;
+                for (long long ot = 0; ot < otiles; ++ot) {
+                    const long long o0 = ot * kMR;
+                    std::memcpy(gpk.data() + (ot * kMB + i) * kMR, gr + o0,
+                                sizeof(T) * (out - o0 < kMR ? out - o0 : kMR));
+                }
+            }
+            for (long long ti = t0; ti < t1; ++ti)
+                for (long long ot = 0; ot < otiles; ++ot)
+                    tn_tile<T>(xpk.data() + (ti - t0) * kMB * NR, gpk.data() + ot * kMB * kMR,
+                               count, acc.data() + ((ti - t0) * otiles + ot) * kMR * NR);
+        }
+        for (long long ti = t0; ti < t1; ++ti) {
+            const Tile& tl = tiles[ti];
+            const T* a = acc.data() + (ti - t0) * otiles * kMR * NR;
+            for (long long j = 0; j < tl.w; ++j)
+                for (long long o = 0; o < out; ++o) gw[(tl.kk0 + j) * out + o] = a[o * NR + j];
+        }
+    });
+    return 0;
+}
+
+template <typename T>
+int conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long length,
+                          long long c, long long k, long long dil, long long out, long long lg,
+                          long long pa, long long threads) {
+    const long long m = n * length;
+    if (m == 0 || c == 0) return 0;
+    std::vector<long long> seg;
+    Rows<T> rows{gp + pa * out, length, lg * out, out, nullptr, 1, k * out};
+    if (dil != 1) {
+        for (long long i = 0; i < k; ++i) seg.push_back(i * dil * out);
+        rows.nseg = k;
+        rows.seglen = out;
+    } else {
+        seg.push_back(0);
+    }
+    rows.seg = seg.data();
+    // B (K*OUT, C): row i*OUT + o is w[K-1-i, :, o]
+    std::vector<T> bp = pack_panels<T>(k * out, c, [&](long long kk, long long ch) {
+        const long long i = kk / out, o = kk % out;
+        return w[((k - 1 - i) * c + ch) * out + o];
+    });
+    const Gemm<T> g{rows, bp.data(), c, nullptr, gx};
+    gs_host::split_range(m, threads, kMR, [&](long long m0, long long m1) {
+        gemm_rows<T, 0>(g, m0, m1);
+    });
+    return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+#define GS_CONV1D_ENTRIES(T, SUFFIX)                                                         \
+    int gs_conv1d_forward##SUFFIX(const T* x, const T* w, const T* bias, T* y, long long n, \
+                                  long long lp, long long c, long long k, long long stride,  \
+                                  long long dil, long long ol, long long out, long long act, \
+                                  long long threads) {                                       \
+        return conv1d_forward<T>(x, w, bias, y, n, lp, c, k, stride, dil, ol, out, act,     \
+                                 threads);                                                   \
+    }                                                                                        \
+    int gs_conv1d_backward_prep##SUFFIX(const T* gy, const T* y, T* gp, T* gbias,           \
+                                        long long n, long long ol, long long out,           \
+                                        long long front, long long lg, long long act,       \
+                                        long long threads) {                                 \
+        return conv1d_backward_prep<T>(gy, y, gp, gbias, n, ol, out, front, lg, act,        \
+                                       threads);                                             \
+    }                                                                                        \
+    int gs_conv1d_backward_kernel##SUFFIX(const T* x, const T* gp, T* gw, long long n,      \
+                                          long long lp, long long c, long long k,           \
+                                          long long stride, long long dil, long long ol,    \
+                                          long long out, long long front, long long lg,     \
+                                          long long threads) {                               \
+        return conv1d_backward_kernel<T>(x, gp, gw, n, lp, c, k, stride, dil, ol, out,      \
+                                         front, lg, threads);                                \
+    }                                                                                        \
+    int gs_conv1d_backward_input##SUFFIX(const T* gp, const T* w, T* gx, long long n,       \
+                                         long long length, long long c, long long k,        \
+                                         long long dil, long long out, long long lg,        \
+                                         long long pa, long long threads) {                  \
+        return conv1d_backward_input<T>(gp, w, gx, n, length, c, k, dil, out, lg, pa,       \
+                                        threads);                                            \
+    }
+
+GS_CONV1D_ENTRIES(float, _f32)
+GS_CONV1D_ENTRIES(double, _f64)
+
+#undef GS_CONV1D_ENTRIES
+
+}  // extern "C"
