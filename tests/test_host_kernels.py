@@ -225,3 +225,15 @@ def test_training_is_the_same_with_and_without_host_kernels():
             histories.append(np.array(h.history["loss"]))
     assert histories[0][-1] < histories[0][0] * 0.7             # it learns
     assert_close(histories[0], histories[1], 1e-4, 1e-6, "loss per epoch")
+
+
+def test_pointer_is_the_address_of_the_data():
+    a = np.arange(12, dtype=np.float32)
+    assert _host.pointer(a) == a.ctypes.data
+    view = a[3:]                                                # an offset view
+    assert _host.pointer(view) == a.ctypes.data + 3 * 4
+    frozen = a.copy()
+    frozen.flags.writeable = False                              # no writable buffer
+    assert _host.pointer(frozen) == frozen.ctypes.data
+    empty = np.empty(0, dtype=np.float64)
+    assert _host.pointer(empty) == empty.ctypes.data

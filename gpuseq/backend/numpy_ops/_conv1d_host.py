@@ -28,16 +28,16 @@ _cache = {}
 def functions(dtype):
     """The entry points of conv1d.cpp for ``dtype`` (a dict by short name), or None when
     the host kernels cannot run it (the im2col path runs instead)."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
+    name = _host.float_name(dtype)
+    if name is None:
         return None
     lib = _host.library("conv1d")
     if lib is None:
         return None
-    fns = _cache.get((lib, dtype))
+    fns = _cache.get((lib, name))
     if fns is None:
-        fns = {name: lib.function("gs_conv1d_" + name, dtype.name) for name in _NAMES}
-        _cache[(lib, dtype)] = fns
+        fns = {short: lib.function("gs_conv1d_" + short, name) for short in _NAMES}
+        _cache[(lib, name)] = fns
     return fns
 
 

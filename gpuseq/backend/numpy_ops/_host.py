@@ -27,6 +27,8 @@ import platform
 import threading
 import warnings
 
+import numpy as np
+
 from .. import cxx_build
 
 _BASE_FLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-ffp-contract=fast",
@@ -37,6 +39,7 @@ _CPU_FLAGS = ("-march=native", "-mprefer-vector-width=256")
 
 _P = ctypes.c_void_p
 _I = ctypes.c_longlong
+_D = ctypes.c_double
 
 # name -> {exported function: argument ctypes}; every function returns int (0 = done)
 SIGNATURES = {
@@ -49,6 +52,12 @@ SIGNATURES = {
         "gs_conv1d_backward_prep": (_P,) * 4 + (_I,) * 7,
         "gs_conv1d_backward_kernel": (_P,) * 3 + (_I,) * 11,
         "gs_conv1d_backward_input": (_P,) * 3 + (_I,) * 9,
+    },
+    "optimizers": {
+        "gs_sgd_update": (_P,) * 3 + (_I, _D, _D, _I, _I),
+        "gs_rmsprop_update": (_P,) * 3 + (_I, _D, _D, _D, _I),
+        "gs_adagrad_update": (_P,) * 3 + (_I, _D, _D, _I),
+        "gs_adam_update": (_P,) * 5 + (_I, _D, _D, _D, _D, _I),
     },
 }
 
@@ -84,6 +93,20 @@ class HostLibrary:
         except KeyError:
             raise KeyError(f"{self.name} has no {fname} for dtype {dtype}. Expected one of "
                            f"{sorted(set(self._functions))}") from None
+
+
+_FLOAT_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
+def float_name(dtype):
+    """'float32' or 'float64' for those dtypes (the host kernels' two), else None."""
+    name = _FLOAT_NAMES.get(dtype)
+    if name is None and not isinstance(dtype, np.dtype):
+        try:
+            name = _FLOAT_NAMES.get(np.dtype(dtype))
+        except TypeError:
+            return None
+    return name
 
 
 def enabled():
@@ -196,7 +219,21 @@ def row_threads(rows, macs):
     return max(1, min(_usable_cores(), 4, rows // 8))
 
 
-def pointer(a):
-    """Address of a C-contiguous array's data (for the ctypes calls)."""
-    return a.ctypes.data
+def elementwise_threads(n):
+    """Threads for a host kernel making one pass over ``n`` elements: one below 32768
+    elements (a hand-off to a worker costs more than it saves), else up to the usable
+    cores (at most 4) with at least 16384 elements each."""
+    if n < 32768:
+        return 1
+    return max(1, min(_usable_cores(), 4, n // 16384))
 
+
+def pointer(a):
+    """Address of a C-contiguous array's data (for the ctypes calls).
+
+    Through the buffer protocol (about 1 us) where the array is writable and not empty,
+    else through ``a.ctypes`` (about 3 us)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data

@@ -8,13 +8,44 @@ Adam's ``lr_t`` includes the bias correction). ``g`` is the (clipped) gradient.
 The updates use one or two scratch arrays each instead of a temporary per
 operation (the order of the floating-point operations is the formula's).
 
+With the host kernels (kernels/host/optimizers.cpp, see ``_host.py``) SGD, RMSprop,
+Adagrad and Adam make one pass over a weight and its state instead of one per ufunc,
+with the same operations in the same order, so the weights are bitwise the same either
+way; the code below runs when they are unavailable, and for the other rules.
+
 Twin: ``cupy_ops/optimizer_updates.py`` (kernels/optimizers.cu), one launch per weight.
 """
 import numpy as np
 
+from . import _host
+
+
+def _host_update(name, p, *arrays):
+    """The host entry point ``gs_<name>_update`` for these arrays, or None (then NumPy
+    runs the rule): float32/float64, all of one dtype, shape and C-contiguous."""
+    dt = p.dtype
+    dname = _host.float_name(dt)
+    if dname is None or not p.flags.c_contiguous:
+        return None
+    for a in arrays:
+        if a is not None and (a.dtype != dt or not a.flags.c_contiguous
+                              or a.shape != p.shape):
+            return None
+    lib = _host.library("optimizers")
+    return None if lib is None else lib.function(f"gs_{name}_update", dname)
+
+
+def _ptr(a):
+    return None if a is None else _host.pointer(a)
+
 
 def sgd_update(p, g, v, lr, momentum, nesterov):
     """v <- momentum*v - lr*g;  p <- p + momentum*v - lr*g (Nesterov) or p + v."""
+    fn = _host_update("sgd", p, g, v)
+    if fn is not None:
+        fn(_ptr(p), _ptr(g), _ptr(v), p.size, lr, momentum, int(bool(nesterov)),
+           _host.elementwise_threads(p.size))
+        return
     step = np.multiply(g, lr)                    # lr*g, the one temporary
     v *= momentum
     v -= step
@@ -28,6 +59,11 @@ def sgd_update(p, g, v, lr, momentum, nesterov):
 
 def rmsprop_update(p, g, a, lr, rho, epsilon):
     """a <- rho*a + (1-rho)*g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+    fn = _host_update("rmsprop", p, g, a)
+    if fn is not None:
+        fn(_ptr(p), _ptr(g), _ptr(a), p.size, lr, rho, epsilon,
+           _host.elementwise_threads(p.size))
+        return
     t = np.multiply(g, 1 - rho)                  # scratch, reused below
     t *= g
     a *= rho
@@ -41,6 +77,10 @@ def rmsprop_update(p, g, a, lr, rho, epsilon):
 
 def adagrad_update(p, g, a, lr, epsilon):
     """a <- a + g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+    fn = _host_update("adagrad", p, g, a)
+    if fn is not None:
+        fn(_ptr(p), _ptr(g), _ptr(a), p.size, lr, epsilon, _host.elementwise_threads(p.size))
+        return
     t = np.multiply(g, g)                        # scratch, reused below
     a += t
     np.sqrt(a, out=t)
@@ -66,6 +106,12 @@ def adam_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, amsgrad):
     p <- p - lr_t*m/(sqrt(vhat or v)+eps), lr_t = lr*sqrt(1-b2^t)/(1-b1^t).
 
     ``vhat`` is only read when ``amsgrad`` is true; otherwise it may be None."""
+    vh = vhat if amsgrad else None
+    fn = _host_update("adam", p, g, m, v, vh)
+    if fn is not None:
+        fn(_ptr(p), _ptr(g), _ptr(m), _ptr(v), _ptr(vh), p.size, lr_t, beta_1, beta_2,
+           epsilon, _host.elementwise_threads(p.size))
+        return
     t = np.multiply(g, 1 - beta_1)               # scratch, reused below
     m *= beta_1
     m += t
