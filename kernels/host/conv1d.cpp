@@ -84,27 +84,46 @@ struct Rows {
     long long kdim() const { return nseg * seglen; }
 };
 
-// out (M, ncols) = act(bias + A @ B) for rows of A, B packed by pack_panels.
+// out (M, ncols) = act(bias + A @ B) for rows of A. Column panel p of B (NR columns)
+// starts at bp + p * pstride, its row kk at + kk * ldb: B itself (pstride NR, ldb
+// ncols) when ncols is a multiple of NR, else panels packed by pack_panels (pstride
+// kdim * NR, ldb NR, zero past ncols).
 template <typename T>
 struct Gemm {
     Rows<T> A;
-    const T* bp;        // (npanel, kdim, NR): column panels of B, zero past ncols
+    const T* bp;
+    long long pstride, ldb;
     long long ncols;
     const T* bias;      // (ncols) or null
     T* out;             // (M, ncols)
 };
 
-// bp[(p * kdim + kk) * NR + j] = at(kk, p * NR + j), zero for columns >= ncols.
+// A per-thread scratch array of at least `size` elements, kept between calls (the
+// workers are persistent, so their buffers are reused rather than faulted in anew).
+template <typename T>
+T* scratch(int slot, long long size) {
+    thread_local std::vector<T> buffers[3];
+    std::vector<T>& b = buffers[slot];
+    if (static_cast<long long>(b.size()) < size) b.resize(static_cast<size_t>(size));
+    return b.data();
+}
+
+// bp[(p * kdim + kk) * NR + j] = at(kk, p * NR + j), zero for columns >= ncols, with
+// the panels split over `threads`.
 template <typename T, typename At>
-std::vector<T> pack_panels(long long kdim, long long ncols, const At& at) {
+void pack_panels(T* bp, long long kdim, long long ncols, long long threads, const At& at) {
     constexpr long long NR = Lanes<T>::NR;
     const long long npanel = (ncols + NR - 1) / NR;
-    std::vector<T> bp(static_cast<size_t>(npanel * kdim * NR), T(0));
-    for (long long p = 0; p < npanel; ++p)
-        for (long long kk = 0; kk < kdim; ++kk)
-            for (long long j = 0; j < NR && p * NR + j < ncols; ++j)
-                bp[(p * kdim + kk) * NR + j] = at(kk, p * NR + j);
-    return bp;
+    gs_host::split_range(npanel, threads, 1, [&](long long p0, long long p1) {
+        for (long long p = p0; p < p1; ++p) {
+            const long long nc = ncols - p * NR < NR ? ncols - p * NR : NR;
+            for (long long kk = 0; kk < kdim; ++kk) {
+                T* dst = bp + (p * kdim + kk) * NR;
+                for (long long j = 0; j < nc; ++j) dst[j] = at(kk, p * NR + j);
+                for (long long j = nc; j < NR; ++j) dst[j] = T(0);
+            }
+        }
+    });
 }
 
 // One R x NR tile of rows `rows`, columns [p NR, p NR + nc), inner block [k0, k1):
@@ -128,7 +147,8 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
         }
     }
     const long long kdim = g.A.kdim(), seglen = g.A.seglen;
-    const T* __restrict b = g.bp + (p * kdim + k0) * NR;
+    const T* __restrict b = g.bp + p * g.pstride + k0 * g.ldb;
+    const long long ldb = g.ldb;
     for (long long kk = k0; kk < k1;) {
         const long long s = kk / seglen;
         const long long c0 = kk - s * seglen;
@@ -139,7 +159,7 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
             V b0, b1;
             std::memcpy(&b0, b, sizeof b0);
             std::memcpy(&b1, b + L, sizeof b1);
-            b += NR;
+            b += ldb;
             for (int r = 0; r < R; ++r) {
                 const T av = a[r][c];
                 acc[r][0] += av * b0;
@@ -250,10 +270,17 @@ int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, lon
     }
     rows.seg = seg.data();
     const long long kdim = k * c;
-    std::vector<T> bp = pack_panels<T>(kdim, out, [&](long long kk, long long o) {
-        return w[kk * out + o];
-    });
-    const Gemm<T> g{rows, bp.data(), out, bias, y};
+    constexpr long long NR = Lanes<T>::NR;
+    Gemm<T> g{rows, w, NR, out, out, bias, y};
+    if (out % NR != 0) {        // a partial last panel: pack B with zero columns
+        T* bp = scratch<T>(0, (out + NR - 1) / NR * NR * kdim);
+        pack_panels<T>(bp, kdim, out, threads, [&](long long kk, long long o) {
+            return w[kk * out + o];
+        });
+        g.bp = bp;
+        g.pstride = kdim * NR;
+        g.ldb = NR;
+    }
     gs_host::split_range(m, threads, kMR, [&](long long m0, long long m1) {
         switch (act) {
             case 1: gemm_rows<T, 1>(g, m0, m1); break;
@@ -345,32 +372,36 @@ int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long lon
     gs_host::split_range(ntile, threads, 1, [&](long long t0, long long t1) {
         // per batch block, packed copies: the block's window columns of this thread's
         // tiles (tile, row, NR) and its gradients (channel tile, row, kMR), zero-padded
-        std::vector<T> acc(static_cast<size_t>((t1 - t0) * otiles * kMR * NR), T(0));
-        std::vector<T> xpk(static_cast<size_t>((t1 - t0) * kMB * NR), T(0));
-        std::vector<T> gpk(static_cast<size_t>(otiles * kMB * kMR), T(0));
+        const long long nacc = (t1 - t0) * otiles * kMR * NR;
+        T* acc = scratch<T>(0, nacc);
+        T* xpk = scratch<T>(1, (t1 - t0) * kMB * NR);
+        T* gpk = scratch<T>(2, otiles * kMB * kMR);
+        std::memset(acc, 0, sizeof(T) * nacc);
+        std::memset(xpk, 0, sizeof(T) * (t1 - t0) * kMB * NR);      // partial tiles' zeros
+        std::memset(gpk, 0, sizeof(T) * otiles * kMB * kMR);
         for (long long mb = 0; mb < m; mb += kMB) {
             const long long count = mb + kMB < m ? kMB : m - mb;
             for (long long i = 0; i < count; ++i) {
                 const long long s = (mb + i) / ol, t = (mb + i) % ol;
                 const T* xr = x + (s * lp + t * stride) * c;
                 for (long long ti = t0; ti < t1; ++ti)
-                    std::memcpy(xpk.data() + ((ti - t0) * kMB + i) * NR, xr + tiles[ti].aoff,
+                    std::memcpy(xpk + ((ti - t0) * kMB + i) * NR, xr + tiles[ti].aoff,
                                 sizeof(T) * tiles[ti].w);
                 const T* gr = gp + (s * lg + front + t) * out;
                 for (long long ot = 0; ot < otiles; ++ot) {
                     const long long o0 = ot * kMR;
-                    std::memcpy(gpk.data() + (ot * kMB + i) * kMR, gr + o0,
+                    std::memcpy(gpk + (ot * kMB + i) * kMR, gr + o0,
                                 sizeof(T) * (out - o0 < kMR ? out - o0 : kMR));
                 }
             }
             for (long long ti = t0; ti < t1; ++ti)
                 for (long long ot = 0; ot < otiles; ++ot)
-                    tn_tile<T>(xpk.data() + (ti - t0) * kMB * NR, gpk.data() + ot * kMB * kMR,
-                               count, acc.data() + ((ti - t0) * otiles + ot) * kMR * NR);
+                    tn_tile<T>(xpk + (ti - t0) * kMB * NR, gpk + ot * kMB * kMR,
+                               count, acc + ((ti - t0) * otiles + ot) * kMR * NR);
         }
         for (long long ti = t0; ti < t1; ++ti) {
             const Tile& tl = tiles[ti];
-            const T* a = acc.data() + (ti - t0) * otiles * kMR * NR;
+            const T* a = acc + (ti - t0) * otiles * kMR * NR;
             for (long long j = 0; j < tl.w; ++j)
                 for (long long o = 0; o < out; ++o) gw[(tl.kk0 + j) * out + o] = a[o * NR + j];
         }
@@ -395,11 +426,14 @@ int conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long
     }
     rows.seg = seg.data();
     // B (K*OUT, C): row i*OUT + o is w[K-1-i, :, o]
-    std::vector<T> bp = pack_panels<T>(k * out, c, [&](long long kk, long long ch) {
+    constexpr long long NR = Lanes<T>::NR;
+    const long long kdim = k * out;
+    T* bp = scratch<T>(0, (c + NR - 1) / NR * NR * kdim);
+    pack_panels<T>(bp, kdim, c, threads, [&](long long kk, long long ch) {
         const long long i = kk / out, o = kk % out;
         return w[((k - 1 - i) * c + ch) * out + o];
     });
-    const Gemm<T> g{rows, bp.data(), c, nullptr, gx};
+    const Gemm<T> g{rows, bp, kdim * NR, NR, c, nullptr, gx};
     gs_host::split_range(m, threads, kMR, [&](long long m0, long long m1) {
         gemm_rows<T, 0>(g, m0, m1);
     });
