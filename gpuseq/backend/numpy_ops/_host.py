@@ -53,6 +53,12 @@ SIGNATURES = {
         "gs_conv1d_backward_kernel": (_P,) * 3 + (_I,) * 11,
         "gs_conv1d_backward_input": (_P,) * 3 + (_I,) * 9,
     },
+    "pooling": {
+        "gs_pool1d_forward": (_P,) * 2 + (_I,) * 9,
+        "gs_pool1d_backward": (_P,) * 4 + (_I,) * 9,
+        "gs_global_pool_forward": (_P,) * 3 + (_I,) * 5,
+        "gs_global_pool_backward": (_P,) * 3 + (_I,) * 5,
+    },
     "optimizers": {
         "gs_sgd_update": (_P,) * 3 + (_I, _D, _D, _I, _I),
         "gs_rmsprop_update": (_P,) * 3 + (_I, _D, _D, _D, _I),

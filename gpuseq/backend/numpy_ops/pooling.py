@@ -13,11 +13,17 @@ output (the CUDA twin records it in an ``argmax`` array instead).
 Pooling loops over the offsets of the pooling window (a handful), never over
 pixels: each step is one strided view of the input (a reshape-like view when
 the stride equals the pool size) combined elementwise with the running result.
+
+1-D and global pooling of channels_last float32/float64 data run in the host
+kernels instead (``_pooling_host``, kernels/host/pooling.cpp: one pass per call,
+the same operations in the same order) when they build here; the code below is
+their fallback and reference.
 """
 import math
 
 import numpy as np
 
+from . import _pooling_host
 from .conv import (normalize_tuple, output_spatial, resolve_pads, _check_format)
 
 
@@ -178,8 +184,29 @@ def _pool1d_attrs(pool_size, strides, padding, data_format):
     return dict(pool_size=(1, p), strides=(1, s), padding=pads, data_format=data_format)
 
 
+_GEOMETRIES = {}        # (length, attributes and their types) -> 1-D pooling geometry
+
+
 def _pool1d_geometry(length, pool_size, strides, padding, data_format):
-    """-> (pool, stride, (pad_before, pad_after), output length) of a 1-D pooling."""
+    """-> (pool, stride, (pad_before, pad_after), output length) of a 1-D pooling.
+
+    Remembered for the attributes layers pass (int pool size and stride, padding
+    'valid' / 'same'): a training step asks for the same few geometries every time."""
+    key = (length, pool_size, type(pool_size), strides, type(strides), padding, data_format)
+    try:
+        hit = _GEOMETRIES.get(key)
+    except TypeError:                   # unhashable attributes (lists)
+        key = hit = None
+    if hit is not None:
+        return hit
+    geometry = _pool1d_geometry_of(length, pool_size, strides, padding, data_format)
+    if key is not None and type(pool_size) is int and type(padding) is str and \
+            (strides is None or type(strides) is int) and len(_GEOMETRIES) < 1024:
+        _GEOMETRIES[key] = geometry
+    return geometry
+
+
+def _pool1d_geometry_of(length, pool_size, strides, padding, data_format):
     _check_format(data_format)
     (p,) = normalize_tuple(pool_size, 1, "pool_size")
     (s,) = (p,) if strides is None else normalize_tuple(strides, 1, "strides")
@@ -208,6 +235,15 @@ def _step_windows(p, s, ol, axis):
     return [(slice(None),) * axis + (slice(j, j + (ol - 1) * s + 1, s),) for j in range(p)]
 
 
+def _pool1d_host(dtype, data_format, mode, pads, ol):
+    """The host kernels for a 1-D pooling, or None where the NumPy code runs
+    (channels_first, another dtype, no windows, negative explicit pads)."""
+    if data_format != "channels_last" or mode not in _pooling_host.MODES or ol < 1 or \
+            pads[0] < 0 or pads[1] < 0:
+        return None
+    return _pooling_host.functions(dtype)
+
+
 def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
                    data_format="channels_last", mode="max"):
     """1-D max or average pooling (the same rules as :func:`pool2d_forward`).
@@ -219,11 +255,20 @@ def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
         mode: 'max' or 'avg'.
 
     Returns:
-        (y, saved) with y (N, OL, C) or (N, C, OL). Each window offset is one strided
-        view of the (padded) input, combined elementwise with the running result.
+        (y, saved) with y (N, OL, C) or (N, C, OL). For 'max', saved holds the input
+        and y: the backward pass recomputes the first maximum of each window. With the
+        host kernels (channels_last float32/float64) one pass over the unpadded input
+        computes y; otherwise each window offset is one strided view of the padded
+        input, combined elementwise with the running result, and the saved input is
+        the padded one.
     """
     axis = 1 if data_format == "channels_last" else 2
     p, s, pads, ol = _pool1d_geometry(x.shape[axis], pool_size, strides, padding, data_format)
+    fns = _pool1d_host(x.dtype, data_format, mode, pads, ol) if x.ndim == 3 else None
+    if fns is not None:
+        y = _pooling_host.pool1d_forward(fns, x, p, s, pads, mode)
+        keep = mode == "max"
+        return y, (tuple(x.shape), x if keep else None, y if keep else None, (p, s, pads, ol))
     idx = _step_windows(p, s, ol, axis)
     if mode == "max":
         xp = _pad_steps(x, pads, axis, -np.inf)                 # (N, Lp, C) | (N, C, Lp)
@@ -245,12 +290,26 @@ def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
 
 def pool1d_backward(gy, saved, pool_size=2, strides=None, padding="valid",
                     data_format="channels_last", mode="max"):
-    """-> (gx,) shaped like the input (max: to the first maximum of each window)."""
+    """-> (gx,) shaped like the input (max: to the first maximum of each window).
+
+    Runs in the host kernels for channels_last float32/float64 gradients when they
+    build here (for 'max', when the saved input is the unpadded one of a host forward
+    pass or there is no padding, and of the gradient's dtype); otherwise in NumPy,
+    which pads a saved unpadded input itself (a host forward pass followed by a
+    backward pass with the host kernels switched off)."""
     x_shape, xp, y, (p, s, (pa, pb), ol) = saved
     axis = 1 if data_format == "channels_last" else 2
+    fns = _pool1d_host(gy.dtype, data_format, mode, (pa, pb), ol) \
+        if len(x_shape) == 3 and gy.ndim == 3 else None
+    if fns is not None and (mode == "avg" or (tuple(xp.shape) == tuple(x_shape)
+                                              and xp.dtype == y.dtype == gy.dtype)):
+        return (_pooling_host.pool1d_backward(fns, gy, xp, y, x_shape[1], p, s, (pa, pb),
+                                              mode),)
     idx = _step_windows(p, s, ol, axis)
     padded = list(x_shape)
     padded[axis] += pa + pb
+    if mode == "max" and xp.shape[axis] != padded[axis]:       # saved by the host kernels
+        xp = _pad_steps(xp, (pa, pb), axis, -np.inf)
     disjoint = s >= p
     # disjoint windows that tile the padded input assign every element exactly once
     gxp = (np.empty if disjoint and ol * p == padded[axis] else np.zeros)(padded, gy.dtype)
@@ -300,8 +359,15 @@ def global_pool_forward(x, data_format="channels_last", mode="avg"):
 
     Returns:
         (y (N, C), saved). For 'max' the saved argmax is the flat spatial index of the
-        first maximum of each (sample, channel).
+        first maximum of each (sample, channel). Channels_last float32/float64 input
+        runs in the host kernels when they build here (one pass over the input).
     """
+    if data_format == "channels_last" and mode in _pooling_host.MODES and x.ndim >= 3 and \
+            0 < x.size < _pooling_host.MAX_GLOBAL_SIZE:
+        fns = _pooling_host.functions(x.dtype)
+        if fns is not None:
+            y, idx = _pooling_host.global_pool_forward(fns, x, mode)
+            return y, (tuple(x.shape), idx)
     _check_format(data_format)
     axis = 1 if data_format == "channels_last" else 2
     v = _nsc(np.ascontiguousarray(x), data_format)
@@ -319,8 +385,15 @@ def global_pool_forward(x, data_format="channels_last", mode="avg"):
 
 
 def global_pool_backward(gy, saved, data_format="channels_last", mode="avg"):
-    """-> (gx,): avg spreads gy / S over the window; max routes gy to the argmax."""
+    """-> (gx,): avg spreads gy / S over the window; max routes gy to the argmax
+    (in the host kernels for channels_last float32/float64 gradients when they build
+    here)."""
     x_shape, idx = saved
+    if data_format == "channels_last" and (mode == "avg" or (mode == "max" and idx is not None)) \
+            and len(x_shape) >= 3 and all(x_shape) and gy.ndim == 2:
+        fns = _pooling_host.functions(gy.dtype)
+        if fns is not None:
+            return (_pooling_host.global_pool_backward(fns, gy, idx, x_shape, mode),)
     axis = 1 if data_format == "channels_last" else 2
     n = x_shape[0]
     c = x_shape[-1] if data_format == "channels_last" else x_shape[1]

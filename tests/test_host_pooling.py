@@ -1,0 +1,339 @@
+"""1-D and global pooling on the host kernels (kernels/host/pooling.cpp,
+numpy_ops/_pooling_host.py).
+
+The pooling ops run channels_last float32/float64 data through the host library when
+it builds here and through NumPy's strided views otherwise. Both paths must give the
+same values and gradients: max pooling bitwise (including the first-maximum rule on
+ties, -inf and NaN), average pooling to rounding (float64 1e-12, float32 1e-6), for
+every pool size, stride, padding and channel count, with the host path independent of
+its thread count. Padding rules are TensorFlow's: padding never wins a max and is not
+counted by an average.
+"""
+import numpy as np
+import pytest
+
+from gpuseq.backend.numpy_ops import _host, _pooling_host, pooling
+from gpuseq.testing import assert_close, check_op_gradients
+
+needs_host = pytest.mark.skipif(_host.library("pooling") is None,
+                                reason="no C++ compiler: the host kernels cannot be built")
+
+TOL = {np.float32: (1e-6, 1e-6), np.float64: (1e-12, 1e-12)}
+
+
+def _inputs(rng, shape, dtype, kind):
+    """'ties': small integers (many equal maxima); 'normal': distinct values;
+    'special': -inf, inf and NaN in places (whole windows of -inf among them)."""
+    if kind == "ties":
+        return rng.integers(-2, 3, size=shape).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    if kind == "special":
+        n, length, c = shape
+        x[0, : min(4, length), : min(3, c)] = -np.inf
+        x[-1, length // 2, 0] = np.nan
+        x[-1, 1:3, -1] = np.inf
+        x[:, :, c // 2] = -np.inf
+    return x
+
+
+def _pool1d(on, x, attrs, gy_seed=1):
+    """Forward and backward of pool1d with the host kernels on or off."""
+    with _host.use(on):
+        y, saved = pooling.pool1d_forward(x, **attrs)
+        gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(y.dtype)
+        (gx,) = pooling.pool1d_backward(gy, saved, **attrs)
+    return y, gx, saved
+
+
+def _assert_same(host, ref, dtype, mode, what):
+    for name, a, e in zip(("y", "gx"), host, ref):
+        assert a.shape == e.shape and a.dtype == e.dtype, f"{what}: {name}"
+        if mode == "max":
+            np.testing.assert_array_equal(a, e, err_msg=f"{what}: {name}")
+        else:
+            assert_close(a, e, *TOL[dtype], f"{what}: {name}")
+
+
+@pytest.fixture
+def host_calls(monkeypatch):
+    """Counts the calls into the host wrappers (to see which path ran)."""
+    calls = []
+    for name in ("pool1d_forward", "pool1d_backward", "global_pool_forward",
+                 "global_pool_backward"):
+        real = getattr(_pooling_host, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(_pooling_host, name, spy)
+    return calls
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [1, 2, 3, None])
+@pytest.mark.parametrize("pool", [1, 2, 3, 4])
+def test_host_pool1d_equals_the_numpy_path(rng, host_calls, pool, strides, padding, mode,
+                                           dtype):
+    attrs = dict(pool_size=pool, strides=strides, padding=padding, mode=mode)
+    for shape in [(3, 13, 5), (2, 7, 1), (2, 11, 3), (2, 10, 64)]:
+        for kind in ("ties", "normal", "special"):
+            x = _inputs(rng, shape, dtype, kind)
+            host = _pool1d(True, x, attrs)
+            ref = _pool1d(False, x, attrs)
+            _assert_same(host[:2], ref[:2], dtype, mode, f"{shape} {kind}")
+    assert host_calls.count("pool1d_forward") == host_calls.count("pool1d_backward") == 12
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("pool,strides,pads", [
+    (3, 1, (2, 1)), (2, 2, (1, 3)), (3, 2, (0, 4)), (2, 1, (3, 0)), (4, 3, (5, 6)),
+])
+def test_host_pool1d_explicit_pads(rng, pool, strides, pads, mode, dtype):
+    """Explicit pads, some of them as long as the pool: windows of padding only
+    (max -inf, avg 0 / count as NumPy computes it)."""
+    attrs = dict(pool_size=pool, strides=strides, padding=pads, mode=mode)
+    for kind in ("ties", "special"):
+        x = _inputs(rng, (2, 9, 6), dtype, kind)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            host = _pool1d(True, x, attrs)
+            ref = _pool1d(False, x, attrs)
+        _assert_same(host[:2], ref[:2], dtype, mode, kind)
+
+
+@needs_host
+def test_host_pool1d_max_ties_route_to_the_first_maximum():
+    x = np.array([1., 3., 3., 0., 2., 2., -1.]).reshape(1, 7, 1)
+    with _host.use(True):
+        y, saved = pooling.pool1d_forward(x, 3)
+        assert saved[1] is x                                   # the unpadded input, kept
+        np.testing.assert_array_equal(y.ravel(), [3, 2])
+        (gx,) = pooling.pool1d_backward(np.array([10., 20.]).reshape(y.shape), saved, 3)
+        np.testing.assert_array_equal(gx.ravel(), [0, 10, 0, 0, 20, 0, 0])
+        # overlapping windows [1 3] [3 3] [3 0] [0 2] [2 2] [2 -1]: accumulated
+        y, saved = pooling.pool1d_forward(x, 2, 1)
+        (gx,) = pooling.pool1d_backward(np.ones_like(y), saved, 2, 1)
+        np.testing.assert_array_equal(gx.ravel(), [0, 2, 1, 0, 2, 1, 0])
+        # 'same' padding on a window of -inf: the padding comes first and takes it
+        x = np.array([-np.inf, 1.]).reshape(1, 2, 1)
+        y, saved = pooling.pool1d_forward(x, 3, 1, "same")
+        np.testing.assert_array_equal(y.ravel(), [1, 1])
+        (gx,) = pooling.pool1d_backward(np.ones_like(y), saved, 3, 1, "same")
+        np.testing.assert_array_equal(gx.ravel(), [0, 2])
+
+
+@needs_host
+@pytest.mark.parametrize("on_forward", [True, False])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_host_pool1d_backward_after_the_host_kernels_were_switched(rng, on_forward, mode):
+    """A forward pass on one path and the backward pass on the other: the NumPy backward
+    pads the unpadded input a host forward pass saved, and a NumPy forward pass's padded
+    input sends a max backward pass to NumPy."""
+    x = _inputs(rng, (3, 11, 4), np.float64, "ties")
+    attrs = dict(pool_size=3, strides=2, padding="same", mode=mode)
+    with _host.use(on_forward):
+        y, saved = pooling.pool1d_forward(x, **attrs)
+    gy = rng.standard_normal(y.shape)
+    with _host.use(not on_forward):
+        (switched,) = pooling.pool1d_backward(gy, saved, **attrs)
+    with _host.use(on_forward):
+        (same,) = pooling.pool1d_backward(gy, saved, **attrs)
+    np.testing.assert_array_equal(switched, same)
+
+
+@needs_host
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_host_pool1d_channels_first_and_other_dtypes_stay_in_numpy(rng, host_calls, mode):
+    x = rng.standard_normal((2, 4, 9))
+    y, saved = pooling.pool1d_forward(x, 2, data_format="channels_first", mode=mode)
+    pooling.pool1d_backward(np.ones_like(y), saved, 2, data_format="channels_first", mode=mode)
+    x16 = rng.standard_normal((2, 9, 4)).astype(np.float16)
+    y, saved = pooling.pool1d_forward(x16, 2, mode=mode)
+    pooling.pool1d_backward(np.ones_like(y), saved, 2, mode=mode)
+    assert host_calls == []
+    pooling.pool1d_forward(x.transpose(0, 2, 1), 2, mode=mode)  # channels_last, strided
+    assert host_calls == ["pool1d_forward"]
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("shape", [(16, 16, 128), (2, 5, 1), (2, 4, 5, 3), (3, 1, 7),
+                                   (2, 30, 3), (4, 9, 17), (2, 40, 1)])
+def test_host_global_pool_equals_the_numpy_path(rng, host_calls, shape, mode, dtype):
+    for kind in ("ties", "normal", "special"):
+        x = rng.standard_normal(shape).astype(dtype)
+        if kind == "ties":
+            x = np.round(x)
+        elif kind == "special":
+            x[0, ..., 0] = np.nan
+            x[-1, 0, ...] = -np.inf
+            x[-1, ..., -1] = np.inf
+        gy = rng.standard_normal((shape[0], shape[-1])).astype(dtype)
+        out = []
+        for on in (True, False):
+            with _host.use(on):
+                y, saved = pooling.global_pool_forward(x, "channels_last", mode)
+                (gx,) = pooling.global_pool_backward(gy, saved, "channels_last", mode)
+            out.append((y, gx, saved))
+        (y1, g1, s1), (y0, g0, s0) = out
+        assert y1.dtype == g1.dtype == dtype and g1.shape == shape
+        if mode == "max":
+            np.testing.assert_array_equal(s1[1], s0[1])         # the argmax
+            np.testing.assert_array_equal(y1, y0)
+            np.testing.assert_array_equal(g1, g0)
+        else:                           # NumPy sums one channel pairwise: to rounding
+            assert_close(y1, y0, *TOL[dtype], "y")
+            np.testing.assert_array_equal(g1, g0)
+    assert host_calls.count("global_pool_forward") == 3
+
+
+@needs_host
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_host_global_pool_backward_with_numpy_saved_state(rng, mode):
+    """The argmax NumPy saves (int64) works in the host backward pass and back."""
+    x = rng.standard_normal((3, 6, 5))
+    gy = rng.standard_normal((3, 5))
+    for on_forward in (True, False):
+        with _host.use(on_forward):
+            _, saved = pooling.global_pool_forward(x, mode=mode)
+        grads = []
+        for on in (True, False):
+            with _host.use(on):
+                grads.append(pooling.global_pool_backward(gy, saved, mode=mode)[0])
+        np.testing.assert_array_equal(grads[0], grads[1])
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_host_pooling_results_do_not_depend_on_the_thread_count(rng, monkeypatch, dtype):
+    x = _inputs(rng, (9, 50, 40), dtype, "ties")
+    xg = _inputs(rng, (9, 30, 33), dtype, "normal")
+    gyg = rng.standard_normal((9, 33)).astype(dtype)
+    outs = []
+    for threads in (1, 2, 3, 4):
+        monkeypatch.setattr(_host, "row_threads", lambda rows, macs, k=threads: k)
+        run = []
+        for mode in ("max", "avg"):
+            for attrs in (dict(pool_size=3, strides=1, padding="same"),
+                          dict(pool_size=2, padding="valid")):
+                run.extend(_pool1d(True, x, dict(attrs, mode=mode))[:2])
+            with _host.use(True):
+                y, saved = pooling.global_pool_forward(xg, mode=mode)
+                run.extend([y, pooling.global_pool_backward(gyg, saved, mode=mode)[0]])
+        outs.append(run)
+    for run in outs[1:]:
+        for a, e in zip(run, outs[0]):
+            np.testing.assert_array_equal(a, e)
+
+
+@needs_host
+@pytest.mark.parametrize("pool,strides,padding,mode", [
+    (2, None, "valid", "avg"), (3, 1, "same", "avg"), (3, 2, "same", "avg"),
+    (4, 3, (1, 2), "avg"), (2, None, "valid", "max"), (3, 1, "same", "max"),
+    (3, 2, "same", "max"),
+])
+def test_host_pool1d_gradients_by_finite_differences(rng, pool, strides, padding, mode):
+    x = rng.standard_normal((2, 10, 3))                 # distinct values: no ties
+    with _host.use(True):
+        check_op_gradients("pool1d", [x], dict(pool_size=pool, strides=strides,
+                                               padding=padding, mode=mode))
+
+
+@needs_host
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_host_global_pool_gradients_by_finite_differences(rng, mode):
+    x = rng.standard_normal((2, 4, 3, 2))
+    with _host.use(True):
+        check_op_gradients("global_pool", [x], dict(data_format="channels_last", mode=mode))
+
+
+@needs_host
+def test_host_pooling_wrappers_refuse_bad_input(rng):
+    fns = _pooling_host.functions(np.float64)
+    x = rng.standard_normal((2, 8, 3))
+    with pytest.raises(ValueError, match="Received: x.shape=\\(8, 3\\)"):
+        _pooling_host.pool1d_forward(fns, x[0], 2, 2, (0, 0), "max")
+    with pytest.raises(ValueError, match="Unknown pooling mode"):
+        _pooling_host.pool1d_forward(fns, x, 2, 2, (0, 0), "median")
+    for pool, stride, pads in ((0, 1, (0, 0)), (2, 0, (0, 0)), (2, 1, (-1, 0)),
+                               (2.5, 1, (0, 0)), (2, 1, (0,))):
+        with pytest.raises(ValueError, match="Received: pool_size="):
+            _pooling_host.pool1d_forward(fns, x, pool, stride, pads, "avg")
+    with pytest.raises(ValueError, match="Expected a numeric x"):
+        _pooling_host.pool1d_forward(fns, x.astype(str), 2, 2, (0, 0), "max")
+    y = _pooling_host.pool1d_forward(fns, x, 2, 2, (0, 0), "max")      # (2, 4, 3)
+    with pytest.raises(ValueError, match="Received: gy.shape=\\(2, 3, 3\\)"):
+        _pooling_host.pool1d_backward(fns, y[:, :3], x, y, 8, 2, 2, (0, 0), "max")
+    with pytest.raises(ValueError, match="needs the forward input"):
+        _pooling_host.pool1d_backward(fns, y, None, y, 8, 2, 2, (0, 0), "max")
+    with pytest.raises(ValueError, match="Received: x.shape=\\(2, 7, 3\\)"):
+        _pooling_host.pool1d_backward(fns, y, x[:, :7], y, 8, 2, 2, (0, 0), "max")
+    with pytest.raises(ValueError, match="empty spatial extent"):
+        _pooling_host.global_pool_forward(fns, np.zeros((2, 0, 3)), "avg")
+    with pytest.raises(ValueError, match="at least 3 axes"):
+        _pooling_host.global_pool_forward(fns, np.zeros((2, 3)), "avg")
+    gy = np.ones((2, 3))
+    with pytest.raises(ValueError, match="Received: gy.shape=\\(2, 3\\)"):
+        _pooling_host.global_pool_backward(fns, gy, None, (2, 5, 4), "avg")
+    with pytest.raises(ValueError, match="needs the argmax"):
+        _pooling_host.global_pool_backward(fns, gy, None, (2, 5, 3), "max")
+    for bad in (np.full((2, 3), 5), np.full((2, 3), -1)):
+        with pytest.raises(ValueError, match="Expected argmax indices in \\[0, 5\\)"):
+            _pooling_host.global_pool_backward(fns, gy, bad, (2, 5, 3), "max")
+    with pytest.raises(ValueError, match="Received: argmax.shape=\\(3, 2\\)"):
+        _pooling_host.global_pool_backward(fns, gy, np.zeros((3, 2), int), (2, 5, 3), "max")
+    with pytest.raises(ValueError, match="integer argmax"):
+        _pooling_host.global_pool_backward(fns, gy, np.zeros((2, 3)), (2, 5, 3), "max")
+
+
+@needs_host
+def test_host_pooling_kernels_refuse_bad_codes():
+    """The C entry points check what the wrappers check and write nothing on refusal."""
+    fns = _pooling_host.functions(np.float32)
+    x = np.ones((1, 4, 2), np.float32)
+    y = np.full((1, 2, 2), 7, np.float32)
+    px, py = _host.pointer(x), _host.pointer(y)
+    assert fns["pool1d_forward"](px, py, 1, 4, 2, 2, 2, 0, 2, 5, 1) == -1    # mode
+    assert fns["pool1d_forward"](px, py, 1, 4, 2, 0, 2, 0, 2, 0, 1) == -1    # pool
+    assert fns["pool1d_backward"](py, None, None, px, 1, 4, 2, 2, 2, 0, 2, 0, 1) == -1
+    assert fns["global_pool_forward"](px, py, None, 1, 4, 2, 0, 1) == -1    # no argmax
+    assert fns["global_pool_forward"](px, py, None, 1, 0, 2, 1, 1) == -1    # S = 0
+    np.testing.assert_array_equal(y, 7)
+
+
+def test_host_pooling_functions_only_for_float_dtypes():
+    assert _pooling_host.functions(np.float16) is None
+    assert _pooling_host.functions(np.int32) is None
+    with _host.use(False):
+        assert _pooling_host.functions(np.float32) is None
+
+
+@needs_host
+def test_pooling_training_is_the_same_with_and_without_host_kernels(rng):
+    from gpuseq.layers import (AveragePooling1D, Dense, GlobalAveragePooling1D,
+                               GlobalMaxPooling1D, MaxPooling1D)
+    from gpuseq.models import Sequential
+    from gpuseq.optimizers import SGD
+    from gpuseq.utils import set_random_seed
+
+    x = rng.standard_normal((64, 12, 6)).astype("float32")
+    y = (x[:, :, 0].max(axis=1) > 1.2).astype("float32")[:, None]
+    stacks = [lambda: [MaxPooling1D(3, strides=2, padding="same", input_shape=(12, 6)),
+                       GlobalAveragePooling1D()],
+              lambda: [AveragePooling1D(2, input_shape=(12, 6)), GlobalMaxPooling1D()]]
+    losses = {}
+    for on in (True, False):
+        with _host.use(on):
+            for i, stack in enumerate(stacks):
+                set_random_seed(3)
+                model = Sequential(stack() + [Dense(1, activation="sigmoid")])
+                model.compile(SGD(learning_rate=0.1), "binary_crossentropy")
+                h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+                losses[on, i] = np.array(h.history["loss"])
+    for i in range(len(stacks)):
+        assert_close(losses[True, i], losses[False, i], 1e-6, 1e-7, f"loss of stack {i}")
