@@ -37,9 +37,10 @@ def as_host_array(x, what, layer_desc=""):
 
 
 def warn_nan(a, what):
-    if a.dtype.kind == "f":
+    if a.dtype.kind == "f" and a.size:
         xp = dispatch.get_array_module(a)
-        if bool(xp.isnan(a).any()):
+        # the minimum is NaN when any element is (one pass, no boolean copy of the data)
+        if bool(xp.isnan(a.min())):
             warnings.warn(f"{what} contains NaN values; the loss will become NaN. Clean or "
                           "impute the data before training.", RuntimeWarning, stacklevel=4)
 

@@ -12,11 +12,13 @@
  * the GEMM micro-kernel reads its rows where they lie. A tile of 6 rows x 2 vectors (16
  * float32 or 8 float64 columns) is accumulated in registers over the inner dimension in
  * blocks of 256, the kernel packed into panels of 2 vectors; bias and activation are
- * applied to the tile before it is stored. The weight gradient runs the same tiles
- * transposed (6 output channels x 2 vectors of the window), summed over the rows of the
- * batch in blocks of 128. Work is split over threads (host_threads.h) by rows (forward,
- * input gradient) or by window columns (weight gradient); every output element is summed
- * by one thread in a fixed order, so results are bitwise the same for any thread count.
+ * applied to the tile before it is stored. The weight gradient sums over the rows of
+ * the batch in blocks of 128, with tiles of 6 window columns x 2 vectors of output
+ * channels accumulated onto the weight gradient itself (the gradient packed into
+ * panels once, the block's window columns per block). Work is split over threads
+ * (host_threads.h) by rows (forward, input gradient) or by window columns (weight
+ * gradient); every output element is summed by one thread in a fixed order, so results
+ * are bitwise the same for any thread count.
  *
  * Layouts (C-contiguous). N samples, C input channels, OUT filters, K taps, dilation d,
  * ek = d (K - 1) + 1:
@@ -223,32 +225,54 @@ void gemm_rows(const Gemm<T>& g, long long m0, long long m1) {
     }
 }
 
-// Transposed tile of the weight gradient: kMR output channels x NR window columns,
-// summed over `count` batch rows onto acc (kMR x NR). xpk (count, NR): the rows' window
-// columns of the tile; gpk (count, kMR): their gradients of the tile's channels.
-template <typename T>
-void tn_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
-             T* __restrict acc_mem) {
+// One tile of the weight gradient: R window columns (rows of gw) x the NR output
+// channels of a panel, summed over `count` batch rows onto gw (first: from zero).
+// xpk (count, kMR): the rows' values of the R window columns; gpk (count, NR): their
+// gradients of the panel's channels (zero past nc).
+template <typename T, int R>
+void dw_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
+             T* __restrict out, long long ld, long long nc, bool first) {
     typedef typename Lanes<T>::V V;
     constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
-    V acc[kMR][2];
-    for (int r = 0; r < kMR; ++r) {
-        std::memcpy(&acc[r][0], acc_mem + r * NR, sizeof(V));
-        std::memcpy(&acc[r][1], acc_mem + r * NR + L, sizeof(V));
+    V acc[R][2];
+    for (int r = 0; r < R; ++r) {
+        if (first) {
+            acc[r][0] = acc[r][1] = V{};
+        } else {
+            T tmp[NR] = {};
+            std::memcpy(tmp, out + r * ld, sizeof(T) * nc);
+            std::memcpy(&acc[r][0], tmp, sizeof(V));
+            std::memcpy(&acc[r][1], tmp + L, sizeof(V));
+        }
     }
     for (long long i = 0; i < count; ++i) {
         V b0, b1;
-        std::memcpy(&b0, xpk + i * NR, sizeof b0);
-        std::memcpy(&b1, xpk + i * NR + L, sizeof b1);
-        for (int r = 0; r < kMR; ++r) {
-            const T gv = gpk[i * kMR + r];
-            acc[r][0] += gv * b0;
-            acc[r][1] += gv * b1;
+        std::memcpy(&b0, gpk + i * NR, sizeof b0);
+        std::memcpy(&b1, gpk + i * NR + L, sizeof b1);
+        for (int r = 0; r < R; ++r) {
+            const T av = xpk[i * kMR + r];
+            acc[r][0] += av * b0;
+            acc[r][1] += av * b1;
         }
     }
-    for (int r = 0; r < kMR; ++r) {
-        std::memcpy(acc_mem + r * NR, &acc[r][0], sizeof(V));
-        std::memcpy(acc_mem + r * NR + L, &acc[r][1], sizeof(V));
+    for (int r = 0; r < R; ++r) {
+        T tmp[NR];
+        std::memcpy(tmp, &acc[r][0], sizeof(V));
+        std::memcpy(tmp + L, &acc[r][1], sizeof(V));
+        std::memcpy(out + r * ld, tmp, sizeof(T) * nc);
+    }
+}
+
+template <typename T>
+void dw_tile_rows(int r, const T* xpk, const T* gpk, long long count, T* out, long long ld,
+                  long long nc, bool first) {
+    switch (r) {
+        case 6: dw_tile<T, 6>(xpk, gpk, count, out, ld, nc, first); break;
+        case 5: dw_tile<T, 5>(xpk, gpk, count, out, ld, nc, first); break;
+        case 4: dw_tile<T, 4>(xpk, gpk, count, out, ld, nc, first); break;
+        case 3: dw_tile<T, 3>(xpk, gpk, count, out, ld, nc, first); break;
+        case 2: dw_tile<T, 2>(xpk, gpk, count, out, ld, nc, first); break;
+        default: dw_tile<T, 1>(xpk, gpk, count, out, ld, nc, first); break;
     }
 }
 
@@ -358,52 +382,62 @@ int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long lon
     constexpr long long NR = Lanes<T>::NR;
     const long long m = n * ol, kdim = k * c;
     if (kdim == 0 || out == 0) return 0;
-    // window column tiles (offset in the window, first column, width): one run of
-    // K*C columns for dilation 1, else K runs of C
+    if (m == 0) {
+        std::memset(gw, 0, sizeof(T) * kdim * out);
+        return 0;
+    }
+    // the gradient packed once, by all threads: panels of NR channels (npanel, M, NR)
+    const long long npanel = (out + NR - 1) / NR;
+    T* gpk = scratch<T>(2, npanel * m * NR);
+    gs_host::split_range(m, threads, 1, [&](long long m0, long long m1) {
+        for (long long r = m0; r < m1; ++r) {
+            const T* gr = gp + ((r / ol) * lg + front + r % ol) * out;
+            for (long long p = 0; p < npanel; ++p) {
+                const long long nc = out - p * NR < NR ? out - p * NR : NR;
+                T* dst = gpk + (p * m + r) * NR;
+                std::memcpy(dst, gr + p * NR, sizeof(T) * nc);
+                for (long long j = nc; j < NR; ++j) dst[j] = T(0);
+            }
+        }
+    });
+    // rows of gw in tiles of up to kMR window columns (offset in the window, first
+    // row, height): within one run of K*C columns for dilation 1, else of C
     const long long nseg = dil == 1 ? 1 : k, seglen = dil == 1 ? kdim : c;
-    struct Tile { long long aoff, kk0, w; };
+    struct Tile { long long aoff, kk0, h; };
     std::vector<Tile> tiles;
     for (long long s = 0; s < nseg; ++s)
-        for (long long c0 = 0; c0 < seglen; c0 += NR)
+        for (long long c0 = 0; c0 < seglen; c0 += kMR)
             tiles.push_back({s * dil * c + c0, s * seglen + c0,
-                             seglen - c0 < NR ? seglen - c0 : NR});
+                             seglen - c0 < kMR ? seglen - c0 : kMR});
     const long long ntile = static_cast<long long>(tiles.size());
-    const long long otiles = (out + kMR - 1) / kMR;
     gs_host::split_range(ntile, threads, 1, [&](long long t0, long long t1) {
-        // per batch block, packed copies: the block's window columns of this thread's
-        // tiles (tile, row, NR) and its gradients (channel tile, row, kMR), zero-padded
-        const long long nacc = (t1 - t0) * otiles * kMR * NR;
-        T* acc = scratch<T>(0, nacc);
-        T* xpk = scratch<T>(1, (t1 - t0) * kMB * NR);
-        T* gpk = scratch<T>(2, otiles * kMB * kMR);
-        std::memset(acc, 0, sizeof(T) * nacc);
-        std::memset(xpk, 0, sizeof(T) * (t1 - t0) * kMB * NR);      // partial tiles' zeros
-        std::memset(gpk, 0, sizeof(T) * otiles * kMB * kMR);
+        // per batch block: this thread's window columns packed (tile, row, kMR)
+        T* xpk = scratch<T>(1, (t1 - t0) * kMB * kMR);
         for (long long mb = 0; mb < m; mb += kMB) {
             const long long count = mb + kMB < m ? kMB : m - mb;
             for (long long i = 0; i < count; ++i) {
-                const long long s = (mb + i) / ol, t = (mb + i) % ol;
-                const T* xr = x + (s * lp + t * stride) * c;
-                for (long long ti = t0; ti < t1; ++ti)
-                    std::memcpy(xpk + ((ti - t0) * kMB + i) * NR, xr + tiles[ti].aoff,
-                                sizeof(T) * tiles[ti].w);
-                const T* gr = gp + (s * lg + front + t) * out;
-                for (long long ot = 0; ot < otiles; ++ot) {
-                    const long long o0 = ot * kMR;
-                    std::memcpy(gpk + (ot * kMB + i) * kMR, gr + o0,
-                                sizeof(T) * (out - o0 < kMR ? out - o0 : kMR));
+                const long long r = mb + i;
+                const T* xr = x + ((r / ol) * lp + (r % ol) * stride) * c;
+                for (long long ti = t0; ti < t1; ++ti) {
+                    T* dst = xpk + ((ti - t0) * kMB + i) * kMR;
+                    const Tile& tl = tiles[ti];
+                    if (tl.h == kMR) {
+                        std::memcpy(dst, xr + tl.aoff, sizeof(T) * kMR);
+                    } else {
+                        for (long long q = 0; q < kMR; ++q)
+                            dst[q] = q < tl.h ? xr[tl.aoff + q] : T(0);
+                    }
                 }
             }
-            for (long long ti = t0; ti < t1; ++ti)
-                for (long long ot = 0; ot < otiles; ++ot)
-                    tn_tile<T>(xpk + (ti - t0) * kMB * NR, gpk + ot * kMB * kMR,
-                               count, acc + ((ti - t0) * otiles + ot) * kMR * NR);
-        }
-        for (long long ti = t0; ti < t1; ++ti) {
-            const Tile& tl = tiles[ti];
-            const T* a = acc + (ti - t0) * otiles * kMR * NR;
-            for (long long j = 0; j < tl.w; ++j)
-                for (long long o = 0; o < out; ++o) gw[(tl.kk0 + j) * out + o] = a[o * NR + j];
+            for (long long ti = t0; ti < t1; ++ti) {
+                const Tile& tl = tiles[ti];
+                for (long long p = 0; p < npanel; ++p) {
+                    const long long nc = out - p * NR < NR ? out - p * NR : NR;
+                    dw_tile_rows<T>(static_cast<int>(tl.h), xpk + (ti - t0) * kMB * kMR,
+                                    gpk + (p * m + mb) * NR, count,
+                                    gw + tl.kk0 * out + p * NR, out, nc, mb == 0);
+                }
+            }
         }
     });
     return 0;
