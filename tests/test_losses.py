@@ -353,3 +353,33 @@ def test_custom_loss_with_builtin_name_is_not_replaced():
     m.compile("sgd", categorical_crossentropy)
     p = m.predict(x)
     assert m.evaluate(x, y, verbose=0) == pytest.approx(np.abs(y - p).sum(-1).mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_binary_crossentropy_equals_the_composite(rng, dtype):
+    """K.binary_crossentropy on probabilities is one tape node; its values and
+    gradients equal the clip/log composite it replaces (clipped points included)."""
+    from gpuseq.backend import autodiff as ad
+    t = (rng.random((6, 3)) > 0.5).astype(dtype)
+    o = rng.random((6, 3)).astype(dtype)
+    o[0, :] = [0.0, 1.0, 1e-9]                                  # clipped on both sides
+    ov, tv = ad.Variable(o.copy()), ad.Variable(t.copy())
+    fused = K.binary_crossentropy(tv, ov)
+    assert len(fused.node.inputs) == 2                          # one recorded op
+    gf = ad.gradients(K.sum(fused * 1.5), [ov, tv])
+    ov2, tv2 = ad.Variable(o.copy()), ad.Variable(t.copy())
+    p = K.clip(ov2, K.epsilon(), 1.0 - K.epsilon())
+    comp = -(tv2 * K.log(p) + (1.0 - tv2) * K.log(1.0 - p))
+    gc = ad.gradients(K.sum(comp * 1.5), [ov2, tv2])
+    np.testing.assert_array_equal(fused.data, comp.data)
+    assert fused.data.dtype == np.dtype(dtype)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    for a, b in zip(gf, gc):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    assert np.all(gf[0][0] == 0)                                # no gradient where clipped
+
+
+def test_fused_binary_crossentropy_gradients_by_finite_differences(rng):
+    t = rng.uniform(0, 1, (4, 3))
+    o = rng.uniform(0.05, 0.95, (4, 3))
+    check_function_gradients(lambda a, b: K.binary_crossentropy(a, b), [t, o])

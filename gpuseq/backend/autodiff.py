@@ -444,6 +444,41 @@ def clip(x, lo, hi):
     return _Clip(lo, hi)(x)
 
 
+class _BinaryCrossentropy(Function):
+    """Keras's binary cross-entropy on probabilities as ONE recorded op:
+    ``-(t log p + (1 - t) log(1 - p))`` with ``p = clip(output, eps, 1 - eps)``.
+
+    The forward makes the composite's operations in its order (the same values); the
+    backward is its derivative, ``g ((1 - t) / (1 - p) - t / p)`` for the output (zero
+    where the clip is active, as through ``clip``) and ``g (log(1 - p) - log p)`` for
+    the target. One node instead of eight saves their tape and launch overhead."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, t, out):
+        xp = _xp(out)
+        p = xp.clip(out, self.eps, 1.0 - self.eps)
+        log_p, log_q = xp.log(p), xp.log(1.0 - p)
+        self.t, self.out, self.p, self.log_p, self.log_q = t, out, p, log_p, log_q
+        return -(t * log_p + (1.0 - t) * log_q)
+
+    def backward(self, g):
+        xp = _xp(g)
+        t, p = self.t, self.p
+        g_out = g * ((1.0 - t) / (1.0 - p) - t / p)
+        inside = (self.out >= self.eps) & (self.out <= 1.0 - self.eps)
+        g_out = xp.where(inside, g_out, 0).astype(g.dtype, copy=False)
+        g_t = g * (self.log_q - self.log_p)
+        return g_t, g_out
+
+
+def binary_crossentropy(target, output, eps):
+    """Elementwise binary cross-entropy of probabilities ``output`` (see
+    :class:`_BinaryCrossentropy`); ``target`` and ``output`` of one shape and dtype."""
+    return _BinaryCrossentropy(eps)(target, output)
+
+
 class _Sum(Function):
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims

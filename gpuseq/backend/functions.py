@@ -1073,6 +1073,8 @@ def binary_crossentropy(target, output, from_logits=False):
         target = cast(target, output.dtype)
     if from_logits:
         return relu(output) - output * target + softplus(-abs(output))
+    if tuple(target.shape) == tuple(output.shape):
+        return ad.binary_crossentropy(target, output, epsilon())   # one fused tape node
     output = clip(output, epsilon(), 1.0 - epsilon())
     return -(target * log(output) + (1.0 - target) * log(1.0 - output))
 

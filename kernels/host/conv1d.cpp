@@ -9,11 +9,11 @@
  *
  * No column matrix is built. With channels last, the window of output step t of sample
  * n is K runs of C contiguous elements of the input (one run of K*C for dilation 1), so
- * the GEMM micro-kernel reads its rows where they lie. A tile of 6 rows x 2 vectors (16
+ * the GEMM micro-kernel reads its rows where they lie. A tile of 5 rows x 2 vectors (16
  * float32 or 8 float64 columns) is accumulated in registers over the inner dimension in
  * blocks of 256, the kernel packed into panels of 2 vectors; bias and activation are
  * applied to the tile before it is stored. The weight gradient sums over the rows of
- * the batch in blocks of 128, with tiles of 6 window columns x 2 vectors of output
+ * the batch in blocks of 128, with tiles of 5 window columns x 2 vectors of output
  * channels accumulated onto the weight gradient itself (the gradient packed into
  * panels once, the block's window columns per block). Work is split over threads
  * (host_threads.h) by rows (forward, input gradient) or by window columns (weight
@@ -60,9 +60,9 @@
 
 namespace {
 
-constexpr long long kMR = 6;       // rows of a register tile
+constexpr long long kMR = 5;       // rows of a register tile
 constexpr long long kKB = 256;     // inner-dimension block (a packed panel block: 16 KB)
-constexpr long long kMC = 72;      // rows per chunk of the forward GEMM (12 tiles)
+constexpr long long kMC = 70;      // rows per chunk of the forward GEMM (14 tiles)
 constexpr long long kMB = 128;     // batch rows per block of the weight-gradient sum
 
 template <typename T>
@@ -185,11 +185,12 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
     }
 }
 
+static_assert(kMR == 5, "gemm_tile_rows and dw_tile_rows dispatch tiles of 1..5 rows");
+
 template <typename T, long long Act>
 void gemm_tile_rows(int r, const Gemm<T>& g, const T* const* rows, long long p, long long nc,
                     long long k0, long long k1, bool first, bool last, T* out) {
     switch (r) {
-        case 6: gemm_tile<T, Act, 6>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 5: gemm_tile<T, Act, 5>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 4: gemm_tile<T, Act, 4>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 3: gemm_tile<T, Act, 3>(g, rows, p, nc, k0, k1, first, last, out); break;
@@ -267,7 +268,6 @@ template <typename T>
 void dw_tile_rows(int r, const T* xpk, const T* gpk, long long count, T* out, long long ld,
                   long long nc, bool first) {
     switch (r) {
-        case 6: dw_tile<T, 6>(xpk, gpk, count, out, ld, nc, first); break;
         case 5: dw_tile<T, 5>(xpk, gpk, count, out, ld, nc, first); break;
         case 4: dw_tile<T, 4>(xpk, gpk, count, out, ld, nc, first); break;
         case 3: dw_tile<T, 3>(xpk, gpk, count, out, ld, nc, first); break;
