@@ -15,7 +15,7 @@
  * applied to the tile before it is stored. The weight gradient sums over the rows of
  * the batch in blocks of 128, with tiles of 5 window columns x 2 vectors of output
  * channels accumulated onto the weight gradient itself (the gradient packed into
- * panels once, the block's window columns per block). Work is split over threads
+ * panels once, the windows read in place). Work is split over threads
  * (host_threads.h) by rows (forward, input gradient) or by window columns (weight
  * gradient); every output element is summed by one thread in a fixed order, so results
  * are bitwise the same for any thread count.
@@ -228,10 +228,10 @@ void gemm_rows(const Gemm<T>& g, long long m0, long long m1) {
 
 // One tile of the weight gradient: R window columns (rows of gw) x the NR output
 // channels of a panel, summed over `count` batch rows onto gw (first: from zero).
-// xpk (count, kMR): the rows' values of the R window columns; gpk (count, NR): their
+// xr[i] + aoff: row i's R window columns, read in place; gpk (count, NR): their
 // gradients of the panel's channels (zero past nc).
 template <typename T, int R>
-void dw_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
+void dw_tile(const T* const* xr, long long aoff, const T* __restrict gpk, long long count,
              T* __restrict out, long long ld, long long nc, bool first) {
     typedef typename Lanes<T>::V V;
     constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
@@ -250,8 +250,9 @@ void dw_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
         V b0, b1;
         std::memcpy(&b0, gpk + i * NR, sizeof b0);
         std::memcpy(&b1, gpk + i * NR + L, sizeof b1);
+        const T* __restrict xa = xr[i] + aoff;
         for (int r = 0; r < R; ++r) {
-            const T av = xpk[i * kMR + r];
+            const T av = xa[r];
             acc[r][0] += av * b0;
             acc[r][1] += av * b1;
         }
@@ -265,14 +266,14 @@ void dw_tile(const T* __restrict xpk, const T* __restrict gpk, long long count,
 }
 
 template <typename T>
-void dw_tile_rows(int r, const T* xpk, const T* gpk, long long count, T* out, long long ld,
-                  long long nc, bool first) {
+void dw_tile_rows(int r, const T* const* xr, long long aoff, const T* gpk, long long count,
+                  T* out, long long ld, long long nc, bool first) {
     switch (r) {
-        case 5: dw_tile<T, 5>(xpk, gpk, count, out, ld, nc, first); break;
-        case 4: dw_tile<T, 4>(xpk, gpk, count, out, ld, nc, first); break;
-        case 3: dw_tile<T, 3>(xpk, gpk, count, out, ld, nc, first); break;
-        case 2: dw_tile<T, 2>(xpk, gpk, count, out, ld, nc, first); break;
-        default: dw_tile<T, 1>(xpk, gpk, count, out, ld, nc, first); break;
+        case 5: dw_tile<T, 5>(xr, aoff, gpk, count, out, ld, nc, first); break;
+        case 4: dw_tile<T, 4>(xr, aoff, gpk, count, out, ld, nc, first); break;
+        case 3: dw_tile<T, 3>(xr, aoff, gpk, count, out, ld, nc, first); break;
+        case 2: dw_tile<T, 2>(xr, aoff, gpk, count, out, ld, nc, first); break;
+        default: dw_tile<T, 1>(xr, aoff, gpk, count, out, ld, nc, first); break;
     }
 }
 
@@ -411,29 +412,18 @@ int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long lon
                              seglen - c0 < kMR ? seglen - c0 : kMR});
     const long long ntile = static_cast<long long>(tiles.size());
     gs_host::split_range(ntile, threads, 1, [&](long long t0, long long t1) {
-        // per batch block: this thread's window columns packed (tile, row, kMR)
-        T* xpk = scratch<T>(1, (t1 - t0) * kMB * kMR);
+        const T* xr[kMB];                       // the block's input rows
         for (long long mb = 0; mb < m; mb += kMB) {
             const long long count = mb + kMB < m ? kMB : m - mb;
             for (long long i = 0; i < count; ++i) {
                 const long long r = mb + i;
-                const T* xr = x + ((r / ol) * lp + (r % ol) * stride) * c;
-                for (long long ti = t0; ti < t1; ++ti) {
-                    T* dst = xpk + ((ti - t0) * kMB + i) * kMR;
-                    const Tile& tl = tiles[ti];
-                    if (tl.h == kMR) {
-                        std::memcpy(dst, xr + tl.aoff, sizeof(T) * kMR);
-                    } else {
-                        for (long long q = 0; q < kMR; ++q)
-                            dst[q] = q < tl.h ? xr[tl.aoff + q] : T(0);
-                    }
-                }
+                xr[i] = x + ((r / ol) * lp + (r % ol) * stride) * c;
             }
             for (long long ti = t0; ti < t1; ++ti) {
                 const Tile& tl = tiles[ti];
                 for (long long p = 0; p < npanel; ++p) {
                     const long long nc = out - p * NR < NR ? out - p * NR : NR;
-                    dw_tile_rows<T>(static_cast<int>(tl.h), xpk + (ti - t0) * kMB * kMR,
+                    dw_tile_rows<T>(static_cast<int>(tl.h), xr, tl.aoff,
                                     gpk + (p * m + mb) * NR, count,
                                     gw + tl.kk0 * out + p * NR, out, nc, mb == 0);
                 }
