@@ -11,7 +11,7 @@
  * n is K runs of C contiguous elements of the input (one run of K*C for dilation 1), so
  * the GEMM micro-kernel reads its rows where they lie. A tile of 5 rows x 2 vectors (16
  * float32 or 8 float64 columns) is accumulated in registers over the inner dimension in
- * blocks of 256, the kernel packed into panels of 2 vectors; bias and activation are
+ * blocks of 512, the kernel read in panels of 2 vectors; bias and activation are
  * applied to the tile before it is stored. The weight gradient sums over the rows of
  * the batch in blocks of 128, with tiles of 5 window columns x 2 vectors of output
  * channels accumulated onto the weight gradient itself (the gradient packed into
@@ -61,7 +61,7 @@
 namespace {
 
 constexpr long long kMR = 5;       // rows of a register tile
-constexpr long long kKB = 256;     // inner-dimension block (a packed panel block: 16 KB)
+constexpr long long kKB = 512;     // inner-dimension block (a packed panel block: 32 KB)
 constexpr long long kMC = 70;      // rows per chunk of the forward GEMM (14 tiles)
 constexpr long long kMB = 128;     // batch rows per block of the weight-gradient sum
 
