@@ -69,7 +69,7 @@ def test_host_conv1d_equals_the_blas_path_in_float64(rng, stride, dilation, padd
 @pytest.mark.parametrize("shape", [
     dict(n=1, length=3, cin=1, k=3, cout=1),          # one output row, one channel
     dict(n=2, length=40, cin=180, k=3, cout=17),      # 540-wide windows: two inner blocks
-    dict(n=5, length=61, cin=9, k=5, cout=40),        # > 128 rows: several batch blocks
+    dict(n=10, length=61, cin=9, k=5, cout=40),       # > 512 rows: several batch blocks
     dict(n=3, length=12, cin=16, k=1, cout=33),       # 1-tap kernel, partial panels
     dict(n=4, length=30, cin=70, k=4, cout=6),        # 280 columns of dilated runs
 ])

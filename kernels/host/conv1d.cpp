@@ -13,7 +13,7 @@
  * float32 or 8 float64 columns) is accumulated in registers over the inner dimension in
  * blocks of 512, the kernel read in panels of 2 vectors; bias and activation are
  * applied to the tile before it is stored. The weight gradient sums over the rows of
- * the batch in blocks of 128, with tiles of 5 window columns x 2 vectors of output
+ * the batch in blocks of 512, with tiles of 5 window columns x 2 vectors of output
  * channels accumulated onto the weight gradient itself (the gradient packed into
  * panels once, the windows read in place). Work is split over threads
  * (host_threads.h) by rows (forward, input gradient) or by window columns (weight
@@ -63,7 +63,8 @@ namespace {
 constexpr long long kMR = 5;       // rows of a register tile
 constexpr long long kKB = 512;     // inner-dimension block (a packed panel block: 32 KB)
 constexpr long long kMC = 70;      // rows per chunk of the forward GEMM (14 tiles)
-constexpr long long kMB = 128;     // batch rows per block of the weight-gradient sum
+constexpr long long kMB = 512;     // batch rows per block of the weight-gradient sum
+constexpr long long kPB = 128;     // gradient rows per bias partial sum (backward prep)
 
 template <typename T>
 struct Lanes {
@@ -318,14 +319,14 @@ int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, lon
     return 0;
 }
 
-// Rows [b0 * kMB, b1 * kMB) of the prep: gp rows and per-block bias partial sums.
+// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows and per-block bias partial sums.
 template <typename T, long long Act>
 void prep_blocks(const T* gy, const T* y, T* gp, T* partial, long long m, long long ol,
                  long long out, long long front, long long lg, long long b0, long long b1) {
     for (long long b = b0; b < b1; ++b) {
-        const long long r1 = (b + 1) * kMB < m ? (b + 1) * kMB : m;
+        const long long r1 = (b + 1) * kPB < m ? (b + 1) * kPB : m;
         T* __restrict ps = partial == nullptr ? nullptr : partial + b * out;
-        for (long long r = b * kMB; r < r1; ++r) {
+        for (long long r = b * kPB; r < r1; ++r) {
             const long long s = r / ol, t = r % ol;
             const T* __restrict g = gy + r * out;
             T* __restrict dst = gp + (s * lg + front + t) * out;
@@ -347,10 +348,10 @@ int conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, long long n, 
                          long long threads) {
     if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr)) return -1;
     const long long m = n * ol;
-    const long long nblk = (m + kMB - 1) / kMB;
+    const long long nblk = (m + kPB - 1) / kPB;
     std::vector<T> partial(gbias == nullptr ? 0 : static_cast<size_t>(nblk * out), T(0));
     T* ps = gbias == nullptr ? nullptr : partial.data();
-    // rows of gy in blocks of kMB: each block's bias partial sum is summed in row order
+    // rows of gy in blocks of kPB: each block's bias partial sum is summed in row order
     gs_host::split_range(nblk, threads, 1, [&](long long b0, long long b1) {
         switch (act) {
             case 1: prep_blocks<T, 1>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;

@@ -2,16 +2,19 @@
 
 Some NumPy ops spend their time in many small ufunc calls per step (an LSTM time step
 is a dozen passes over arrays of a few thousand elements, each costing more in call
-overhead than in arithmetic). For those steps gpuseq ships plain C++ loops in
-``kernels/host/*.cpp`` (each file opens with a contract header naming the NumPy code it
-replaces). The first op that wants one compiles the file with the machine's C++
-compiler (``$CXX`` or ``g++``, ``-O3`` for the running CPU) into a cached shared
-library (``kernel_loader.cache_dir('host')``) and calls it through ctypes; the GEMMs stay
-in NumPy's BLAS.
+overhead than in arithmetic; an optimizer update is eight passes over a weight), or in
+copies around their GEMMs (a Conv1D's column matrix, bias, activation and padding
+passes). For those gpuseq ships plain C++ loops in ``kernels/host/*.cpp``: the LSTM
+time loop, Conv1D as an implicit GEMM, 1-D and global pooling, the optimizer updates
+(each file opens with a contract header naming the NumPy code it replaces). The first
+op that wants one compiles the file with the machine's C++ compiler (``$CXX`` or
+``g++``, ``-O3`` for the running CPU) into a cached shared library
+(``kernel_loader.cache_dir('host')``) and calls it through ctypes. All libraries share
+one pool of worker threads (host_threads.h).
 
 The NumPy code path stays complete: without a compiler, when a build fails (a warning
 says why, once), or with ``GPUSEQ_HOST_KERNELS=0`` in the environment, the ops run
-their ufunc sequences instead. Both paths give the same values up to float32 rounding
+their ufunc and BLAS code instead. Both paths give the same values up to float32 rounding
 (the host float32 exp and tanh are polynomial approximations within a few ulp);
 float64 calls the C library's exp and tanh.
 
