@@ -62,7 +62,7 @@ namespace {
 
 constexpr long long kMR = 5;       // rows of a register tile
 constexpr long long kKB = 512;     // inner-dimension block (a packed panel block: 32 KB)
-constexpr long long kMC = 70;      // rows per chunk of the forward GEMM (14 tiles)
+constexpr long long kMC = 140;     // rows per chunk of the forward GEMM (28 tiles)
 constexpr long long kMB = 512;     // batch rows per block of the weight-gradient sum
 constexpr long long kPB = 128;     // gradient rows per bias partial sum (backward prep)
 
