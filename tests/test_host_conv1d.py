@@ -14,6 +14,8 @@ import pytest
 from gpuseq.backend.numpy_ops import _conv1d_host, _host, conv
 from gpuseq.testing import assert_close, check_op_gradients
 
+from _host_paths import digits_sequences, loss_curves_on_both_paths
+
 needs_host = pytest.mark.skipif(_host.library("conv1d") is None,
                                 reason="no C++ compiler: the host kernels cannot be built")
 
@@ -162,29 +164,22 @@ def test_host_conv1d_functions_only_for_float_dtypes():
 
 @needs_host
 def test_conv1d_training_is_the_same_with_and_without_host_kernels():
-    from sklearn.datasets import load_digits
-
     from gpuseq.layers import Conv1D, Dense, GlobalAveragePooling1D, MaxPooling1D
     from gpuseq.models import Sequential
     from gpuseq.optimizers import RMSprop
-    from gpuseq.utils import set_random_seed, to_categorical
 
-    digits = load_digits()
-    x = (digits.data[:640] / 16.0).reshape(-1, 8, 8).astype("float32")
-    y = to_categorical(digits.target[:640], 10)
-    histories = []
-    for on in (True, False):
-        with _host.use(on):
-            set_random_seed(5)
-            model = Sequential([
-                Conv1D(32, 3, activation="relu", padding="same", input_shape=(8, 8)),
-                MaxPooling1D(2),
-                Conv1D(32, 3, activation="relu"),
-                GlobalAveragePooling1D(),
-                Dense(10, activation="softmax")])
-            model.compile(RMSprop(learning_rate=0.003), "categorical_crossentropy",
-                          metrics=["accuracy"])
-            h = model.fit(x, y, batch_size=32, epochs=5, verbose=0, shuffle=False)
-            histories.append(np.array(h.history["loss"]))
-    assert histories[0][-1] < histories[0][0] * 0.5             # it learns
-    assert_close(histories[0], histories[1], 1e-4, 1e-6, "loss per epoch")
+    def build():
+        model = Sequential([
+            Conv1D(32, 3, activation="relu", padding="same", input_shape=(8, 8)),
+            MaxPooling1D(2),
+            Conv1D(32, 3, activation="relu"),
+            GlobalAveragePooling1D(),
+            Dense(10, activation="softmax")])
+        model.compile(RMSprop(learning_rate=0.003), "categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    x, y = digits_sequences()
+    host, numpy_path = loss_curves_on_both_paths(build, x, y, 5, batch_size=32, epochs=5)
+    assert host[-1] < host[0] * 0.5                             # it learns
+    assert_close(host, numpy_path, 1e-4, 1e-6, "loss per epoch")

@@ -21,6 +21,8 @@ from gpuseq.backend.numpy_ops import _host
 from gpuseq.backend.numpy_ops import recurrent
 from gpuseq.testing import assert_close, check_op_gradients
 
+from _host_paths import digits_sequences, loss_curves_on_both_paths
+
 needs_host = pytest.mark.skipif(_host.library("lstm_cell") is None,
                                 reason="no C++ compiler: the host kernels cannot be built")
 
@@ -205,26 +207,19 @@ def test_use_restores_the_previous_setting():
 
 @needs_host
 def test_training_is_the_same_with_and_without_host_kernels():
-    from sklearn.datasets import load_digits
-
     from gpuseq.layers import LSTM, Dense
     from gpuseq.models import Sequential
     from gpuseq.optimizers import Adam
-    from gpuseq.utils import set_random_seed, to_categorical
 
-    digits = load_digits()
-    x = (digits.data[:640] / 16.0).reshape(-1, 8, 8).astype("float32")
-    y = to_categorical(digits.target[:640], 10)
-    histories = []
-    for on in (True, False):
-        with _host.use(on):
-            set_random_seed(3)
-            model = Sequential([LSTM(24, input_shape=(8, 8)), Dense(10, activation="softmax")])
-            model.compile(Adam(learning_rate=0.01), "categorical_crossentropy", metrics=["accuracy"])
-            h = model.fit(x, y, batch_size=32, epochs=5, verbose=0, shuffle=False)
-            histories.append(np.array(h.history["loss"]))
-    assert histories[0][-1] < histories[0][0] * 0.7             # it learns
-    assert_close(histories[0], histories[1], 1e-4, 1e-6, "loss per epoch")
+    def build():
+        model = Sequential([LSTM(24, input_shape=(8, 8)), Dense(10, activation="softmax")])
+        model.compile(Adam(learning_rate=0.01), "categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    x, y = digits_sequences()
+    host, numpy_path = loss_curves_on_both_paths(build, x, y, 3, batch_size=32, epochs=5)
+    assert host[-1] < host[0] * 0.7                             # it learns
+    assert_close(host, numpy_path, 1e-4, 1e-6, "loss per epoch")
 
 
 def test_pointer_is_the_address_of_the_data():

@@ -15,6 +15,8 @@ import pytest
 from gpuseq.backend.numpy_ops import _host, _pooling_host, pooling
 from gpuseq.testing import assert_close, check_op_gradients
 
+from _host_paths import loss_curves_on_both_paths
+
 needs_host = pytest.mark.skipif(_host.library("pooling") is None,
                                 reason="no C++ compiler: the host kernels cannot be built")
 
@@ -319,21 +321,17 @@ def test_pooling_training_is_the_same_with_and_without_host_kernels(rng):
                                GlobalMaxPooling1D, MaxPooling1D)
     from gpuseq.models import Sequential
     from gpuseq.optimizers import SGD
-    from gpuseq.utils import set_random_seed
 
     x = rng.standard_normal((64, 12, 6)).astype("float32")
     y = (x[:, :, 0].max(axis=1) > 1.2).astype("float32")[:, None]
     stacks = [lambda: [MaxPooling1D(3, strides=2, padding="same", input_shape=(12, 6)),
                        GlobalAveragePooling1D()],
               lambda: [AveragePooling1D(2, input_shape=(12, 6)), GlobalMaxPooling1D()]]
-    losses = {}
-    for on in (True, False):
-        with _host.use(on):
-            for i, stack in enumerate(stacks):
-                set_random_seed(3)
-                model = Sequential(stack() + [Dense(1, activation="sigmoid")])
-                model.compile(SGD(learning_rate=0.1), "binary_crossentropy")
-                h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
-                losses[on, i] = np.array(h.history["loss"])
-    for i in range(len(stacks)):
-        assert_close(losses[True, i], losses[False, i], 1e-6, 1e-7, f"loss of stack {i}")
+    for i, stack in enumerate(stacks):
+        def build(stack=stack):
+            model = Sequential(stack() + [Dense(1, activation="sigmoid")])
+            model.compile(SGD(learning_rate=0.1), "binary_crossentropy")
+            return model
+
+        host, numpy_path = loss_curves_on_both_paths(build, x, y, 3, batch_size=16, epochs=2)
+        assert_close(host, numpy_path, 1e-6, 1e-7, f"loss of stack {i}")

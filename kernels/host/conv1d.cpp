@@ -87,6 +87,21 @@ struct Rows {
     long long kdim() const { return nseg * seglen; }
 };
 
+// The rows of a convolution's implicit matrix: row m at a + (m / per) * s1 + (m % per) * s2,
+// its window k runs of `run` elements dil * run apart (one run of k * run for dilation
+// 1, which the micro-kernel reads without a break). `seg` holds the run offsets.
+template <typename T>
+Rows<T> window_rows(const T* a, long long per, long long s1, long long s2, long long k,
+                    long long dil, long long run, std::vector<long long>& seg) {
+    seg.clear();
+    if (dil == 1) {
+        seg.push_back(0);
+        return Rows<T>{a, per, s1, s2, seg.data(), 1, k * run};
+    }
+    for (long long j = 0; j < k; ++j) seg.push_back(j * dil * run);
+    return Rows<T>{a, per, s1, s2, seg.data(), k, run};
+}
+
 // out (M, ncols) = act(bias + A @ B) for rows of A. Column panel p of B (NR columns)
 // starts at bp + p * pstride, its row kk at + kk * ldb: B itself (pstride NR, ldb
 // ncols) when ncols is a multiple of NR, else panels packed by pack_panels (pstride
@@ -286,15 +301,7 @@ int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, lon
     const long long m = n * ol;
     if (m == 0 || out == 0) return 0;
     std::vector<long long> seg;
-    Rows<T> rows{x, ol, lp * c, stride * c, nullptr, 1, k * c};
-    if (dil != 1) {
-        for (long long j = 0; j < k; ++j) seg.push_back(j * dil * c);
-        rows.nseg = k;
-        rows.seglen = c;
-    } else {
-        seg.push_back(0);
-    }
-    rows.seg = seg.data();
+    const Rows<T> rows = window_rows(x, ol, lp * c, stride * c, k, dil, c, seg);
     const long long kdim = k * c;
     constexpr long long NR = Lanes<T>::NR;
     Gemm<T> g{rows, w, NR, out, out, bias, y};
@@ -441,15 +448,7 @@ int conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long
     const long long m = n * length;
     if (m == 0 || c == 0) return 0;
     std::vector<long long> seg;
-    Rows<T> rows{gp + pa * out, length, lg * out, out, nullptr, 1, k * out};
-    if (dil != 1) {
-        for (long long i = 0; i < k; ++i) seg.push_back(i * dil * out);
-        rows.nseg = k;
-        rows.seglen = out;
-    } else {
-        seg.push_back(0);
-    }
-    rows.seg = seg.data();
+    const Rows<T> rows = window_rows(gp + pa * out, length, lg * out, out, k, dil, out, seg);
     // B (K*OUT, C): row i*OUT + o is w[K-1-i, :, o]
     constexpr long long NR = Lanes<T>::NR;
     const long long kdim = k * out;

@@ -721,7 +721,6 @@ def _conv1d_nlc_backward(gz, x, kernel, col, stride, dil, pads, input_grad):
     k, _, cout = kernel.shape
     ol = gz.shape[1]
     kdim = k * cin
-    wmat = kernel.reshape(kdim, cout)                           # (K*C, OUT)
     gz2 = gz.reshape(n * ol, cout)                              # (N*OL, OUT)
     gw = np.empty((kdim, cout), dtype=gz.dtype)                 # (K*C, OUT)
     if col is not None:
