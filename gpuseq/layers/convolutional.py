@@ -3,7 +3,8 @@
 
 The convolutions run as one fused op each (``conv1d`` / ``conv2d``: im2col, one
 GEMM, bias and activation fused after it; col2im or a transposed convolution for
-the input gradient). Kernel layouts are exactly Keras's: ``(kernel_size, in, out)``
+the input gradient; on the CPU, Conv1D runs as an implicit GEMM in the host kernels
+where they build). Kernel layouts are exactly Keras's: ``(kernel_size, in, out)``
 for Conv1D and ``(rows, cols, in, out)`` for Conv2D, so weights move between
 Keras and gpuseq unchanged. Convolution is cross-correlation, as in TensorFlow,
 and 'same' padding follows TensorFlow (an odd extra pixel goes bottom / right).

@@ -25,11 +25,13 @@ instead of keeping them alive between forward and backward. The input gradient o
 a stride-1 convolution is itself a convolution (of the padded output gradient with
 the flipped, transposed kernel); strided ones use col2im.
 
-Conv1D has its own path on ``(N, L, C)`` (no height-1 image): the columns
-``(N*OL, K*C)`` are one strided view of the padded input copied once, and when the
-whole batch's columns fit ``COL_BUFFER_BYTES`` (always for the usual sequence
-models) they are kept from the forward pass for the weight gradient, so each
-training step builds them once and every GEMM covers the whole batch.
+Conv1D has its own path on ``(N, L, C)`` (no height-1 image). Where the host kernels
+build (``_conv1d_host``, kernels/host/conv1d.cpp) it runs as an implicit GEMM that
+reads each window in place, with bias and activation applied per tile. Otherwise the
+columns ``(N*OL, K*C)`` are one strided view of the padded input copied once, and
+when the whole batch's columns fit ``COL_BUFFER_BYTES`` (always for the usual
+sequence models) they are kept from the forward pass for the weight gradient, so
+each training step builds them once and every GEMM covers the whole batch.
 
 BLAS threads (``_blas_threads``): an op whose largest GEMM has fewer than
 ``SMALL_GEMM_MACS`` multiply-adds runs on one BLAS thread, with the GEMMs blocked
