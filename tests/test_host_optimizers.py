@@ -103,6 +103,7 @@ def test_arrays_the_host_cannot_take_go_through_numpy(rng):
 
 
 def test_elementwise_threads_policy():
-    assert _host.elementwise_threads(1000) == 1
-    assert 1 <= _host.elementwise_threads(1 << 20) <= 4
-    assert _host.elementwise_threads(40000) <= 2
+    # one thread: a second one competes with BLAS threads still spinning after the
+    # gradients' GEMMs (see _host.elementwise_threads)
+    for n in (1000, 40000, 1 << 20, 1 << 26):
+        assert _host.elementwise_threads(n) == 1
