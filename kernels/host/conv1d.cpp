@@ -1,7 +1,6 @@
 /* Conv1D on the CPU: the convolution as an implicit GEMM, forward and backward.
  *
- * @host_functions: gs_conv1d_forward gs_conv1d_backward_prep gs_conv1d_backward_kernel
- *                  gs_conv1d_backward_input
+ * @host_functions: gs_conv1d_forward gs_conv1d_backward
  *
  * NumPy reference: gpuseq/backend/numpy_ops/conv.py::_conv1d_nlc_forward and
  * ::_conv1d_nlc_backward (im2col copies, NumPy's BLAS, then bias and activation passes),
@@ -36,18 +35,16 @@
  *                   dil, ol, out, act, threads)
  *   y[n, t] = act(bias + sum_j x[n, t * stride + j * dil] @ w[j]).
  *
- * gs_conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, n, ol, out, front,
- *                         lg, act, threads)
- *   gp[n, front + t] = gy[n, t] * act'(y[n, t]) (y may be null for linear), the other
- *   rows of gp zero; gbias (or null) = the sum of those rows over n and t.
- *
- * gs_conv1d_backward_kernel(const T* x, const T* gp, T* gw, n, lp, c, k, stride, dil, ol,
- *                           out, front, lg, threads)
- *   gw[j, ch, o] = sum over n, t of x[n, t * stride + j * dil, ch] gp[n, front + t, o].
- *
- * gs_conv1d_backward_input(const T* gp, const T* w, T* gx, n, length, c, k, dil, out,
- *                          lg, pa, threads)       (stride 1, gp with front = ek - 1)
- *   gx (N, length, C), the gradient of the unpadded input (pa = padding before it):
+ * gs_conv1d_backward(const T* gy, const T* y, const T* x, const T* w, T* gp, T* gbias,
+ *                    T* gw, T* gx, n, lp, c, k, stride, dil, ol, out, front, lg, length,
+ *                    pa, act, threads)
+ *   gy, y (N, OL, OUT): the output gradient and the forward output (y may be null for
+ *   linear); x and w as in the forward pass. Writes
+ *   gp[n, front + t] = gy[n, t] * act'(y[n, t]), the other rows of gp zero;
+ *   gbias (or null) = the sum of those rows over n and t;
+ *   gw[j, ch, o] = sum over n, t of x[n, t * stride + j * dil, ch] gp[n, front + t, o];
+ *   gx (or null; stride 1 only, front = ek - 1) (N, length, C), the gradient of the
+ *   unpadded input (pa = the padding before it):
  *   gx[n, s] = sum_i gp[n, s + pa + i * dil] @ w[K - 1 - i]^T, which needs
  *   lg >= length + pa + ek - 1 (the rows past the output are zero).
  */
@@ -326,10 +323,14 @@ int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, lon
     return 0;
 }
 
-// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows and per-block bias partial sums.
+// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows, their copy in panels of NR channels
+// (gpk, (npanel, M, NR), zero past out) and per-block bias partial sums.
 template <typename T, long long Act>
-void prep_blocks(const T* gy, const T* y, T* gp, T* partial, long long m, long long ol,
-                 long long out, long long front, long long lg, long long b0, long long b1) {
+void prep_blocks(const T* gy, const T* y, T* gp, T* gpk, T* partial, long long m,
+                 long long ol, long long out, long long front, long long lg, long long b0,
+                 long long b1) {
+    constexpr long long NR = Lanes<T>::NR;
+    const long long npanel = (out + NR - 1) / NR;
     for (long long b = b0; b < b1; ++b) {
         const long long r1 = (b + 1) * kPB < m ? (b + 1) * kPB : m;
         T* __restrict ps = partial == nullptr ? nullptr : partial + b * out;
@@ -345,15 +346,20 @@ void prep_blocks(const T* gy, const T* y, T* gp, T* partial, long long m, long l
             }
             if (ps != nullptr)
                 for (long long o = 0; o < out; ++o) ps[o] += dst[o];
+            for (long long p = 0; p < npanel; ++p) {
+                const long long nc = out - p * NR < NR ? out - p * NR : NR;
+                T* pk = gpk + (p * m + r) * NR;
+                std::memcpy(pk, dst + p * NR, sizeof(T) * nc);
+                for (long long j = nc; j < NR; ++j) pk[j] = T(0);
+            }
         }
     }
 }
 
 template <typename T>
-int conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, long long n, long long ol,
-                         long long out, long long front, long long lg, long long act,
-                         long long threads) {
-    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr)) return -1;
+void conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gpk, T* gbias, long long n,
+                          long long ol, long long out, long long front, long long lg,
+                          long long act, long long threads) {
     const long long m = n * ol;
     const long long nblk = (m + kPB - 1) / kPB;
     std::vector<T> partial(gbias == nullptr ? 0 : static_cast<size_t>(nblk * out), T(0));
@@ -361,11 +367,11 @@ int conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, long long n, 
     // rows of gy in blocks of kPB: each block's bias partial sum is summed in row order
     gs_host::split_range(nblk, threads, 1, [&](long long b0, long long b1) {
         switch (act) {
-            case 1: prep_blocks<T, 1>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
-            case 2: prep_blocks<T, 2>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
-            case 3: prep_blocks<T, 3>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
-            case 4: prep_blocks<T, 4>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
-            default: prep_blocks<T, 0>(gy, y, gp, ps, m, ol, out, front, lg, b0, b1); break;
+            case 1: prep_blocks<T, 1>(gy, y, gp, gpk, ps, m, ol, out, front, lg, b0, b1); break;
+            case 2: prep_blocks<T, 2>(gy, y, gp, gpk, ps, m, ol, out, front, lg, b0, b1); break;
+            case 3: prep_blocks<T, 3>(gy, y, gp, gpk, ps, m, ol, out, front, lg, b0, b1); break;
+            case 4: prep_blocks<T, 4>(gy, y, gp, gpk, ps, m, ol, out, front, lg, b0, b1); break;
+            default: prep_blocks<T, 0>(gy, y, gp, gpk, ps, m, ol, out, front, lg, b0, b1); break;
         }
     });
     // the padding rows of every sample
@@ -380,35 +386,21 @@ int conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gbias, long long n, 
         for (long long b = 0; b < nblk; ++b)
             for (long long o = 0; o < out; ++o) gbias[o] += partial[b * out + o];
     }
-    return 0;
 }
 
+// gw from the packed gradient gpk (npanel, M, NR) of conv1d_backward_prep.
 template <typename T>
-int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long long lp,
-                           long long c, long long k, long long stride, long long dil,
-                           long long ol, long long out, long long front, long long lg,
-                           long long threads) {
+void conv1d_backward_kernel(const T* x, const T* gpk, T* gw, long long n, long long lp,
+                            long long c, long long k, long long stride, long long dil,
+                            long long ol, long long out, long long threads) {
     constexpr long long NR = Lanes<T>::NR;
     const long long m = n * ol, kdim = k * c;
-    if (kdim == 0 || out == 0) return 0;
+    if (kdim == 0 || out == 0) return;
     if (m == 0) {
         std::memset(gw, 0, sizeof(T) * kdim * out);
-        return 0;
+        return;
     }
-    // the gradient packed once, by all threads: panels of NR channels (npanel, M, NR)
     const long long npanel = (out + NR - 1) / NR;
-    T* gpk = scratch<T>(2, npanel * m * NR);
-    gs_host::split_range(m, threads, 1, [&](long long m0, long long m1) {
-        for (long long r = m0; r < m1; ++r) {
-            const T* gr = gp + ((r / ol) * lg + front + r % ol) * out;
-            for (long long p = 0; p < npanel; ++p) {
-                const long long nc = out - p * NR < NR ? out - p * NR : NR;
-                T* dst = gpk + (p * m + r) * NR;
-                std::memcpy(dst, gr + p * NR, sizeof(T) * nc);
-                for (long long j = nc; j < NR; ++j) dst[j] = T(0);
-            }
-        }
-    });
     // rows of gw in tiles of up to kMR window columns (offset in the window, first
     // row, height): within one run of K*C columns for dilation 1, else of C
     const long long nseg = dil == 1 ? 1 : k, seglen = dil == 1 ? kdim : c;
@@ -438,15 +430,14 @@ int conv1d_backward_kernel(const T* x, const T* gp, T* gw, long long n, long lon
             }
         }
     });
-    return 0;
 }
 
 template <typename T>
-int conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long length,
-                          long long c, long long k, long long dil, long long out, long long lg,
-                          long long pa, long long threads) {
+void conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long length,
+                           long long c, long long k, long long dil, long long out,
+                           long long lg, long long pa, long long threads) {
     const long long m = n * length;
-    if (m == 0 || c == 0) return 0;
+    if (m == 0 || c == 0) return;
     std::vector<long long> seg;
     const Rows<T> rows = window_rows(gp + pa * out, length, lg * out, out, k, dil, out, seg);
     // B (K*OUT, C): row i*OUT + o is w[K-1-i, :, o]
@@ -461,6 +452,21 @@ int conv1d_backward_input(const T* gp, const T* w, T* gx, long long n, long long
     gs_host::split_range(m, threads, kMR, [&](long long m0, long long m1) {
         gemm_rows<T, 0>(g, m0, m1);
     });
+}
+
+template <typename T>
+int conv1d_backward(const T* gy, const T* y, const T* x, const T* w, T* gp, T* gbias, T* gw,
+                    T* gx, long long n, long long lp, long long c, long long k,
+                    long long stride, long long dil, long long ol, long long out,
+                    long long front, long long lg, long long length, long long pa,
+                    long long act, long long threads) {
+    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr)) return -1;
+    constexpr long long NR = Lanes<T>::NR;
+    T* gpk = scratch<T>(2, (out + NR - 1) / NR * n * ol * NR);
+    conv1d_backward_prep<T>(gy, y, gp, gpk, gbias, n, ol, out, front, lg, act, threads);
+    conv1d_backward_kernel<T>(x, gpk, gw, n, lp, c, k, stride, dil, ol, out, threads);
+    if (gx != nullptr)
+        conv1d_backward_input<T>(gp, w, gx, n, length, c, k, dil, out, lg, pa, threads);
     return 0;
 }
 
@@ -476,27 +482,14 @@ extern "C" {
         return conv1d_forward<T>(x, w, bias, y, n, lp, c, k, stride, dil, ol, out, act,     \
                                  threads);                                                   \
     }                                                                                        \
-    int gs_conv1d_backward_prep##SUFFIX(const T* gy, const T* y, T* gp, T* gbias,           \
-                                        long long n, long long ol, long long out,           \
-                                        long long front, long long lg, long long act,       \
-                                        long long threads) {                                 \
-        return conv1d_backward_prep<T>(gy, y, gp, gbias, n, ol, out, front, lg, act,        \
-                                       threads);                                             \
-    }                                                                                        \
-    int gs_conv1d_backward_kernel##SUFFIX(const T* x, const T* gp, T* gw, long long n,      \
-                                          long long lp, long long c, long long k,           \
-                                          long long stride, long long dil, long long ol,    \
-                                          long long out, long long front, long long lg,     \
-                                          long long threads) {                               \
-        return conv1d_backward_kernel<T>(x, gp, gw, n, lp, c, k, stride, dil, ol, out,      \
-                                         front, lg, threads);                                \
-    }                                                                                        \
-    int gs_conv1d_backward_input##SUFFIX(const T* gp, const T* w, T* gx, long long n,       \
-                                         long long length, long long c, long long k,        \
-                                         long long dil, long long out, long long lg,        \
-                                         long long pa, long long threads) {                  \
-        return conv1d_backward_input<T>(gp, w, gx, n, length, c, k, dil, out, lg, pa,       \
-                                        threads);                                            \
+    int gs_conv1d_backward##SUFFIX(const T* gy, const T* y, const T* x, const T* w, T* gp,  \
+                                   T* gbias, T* gw, T* gx, long long n, long long lp,       \
+                                   long long c, long long k, long long stride, long long dil,\
+                                   long long ol, long long out, long long front,            \
+                                   long long lg, long long length, long long pa,            \
+                                   long long act, long long threads) {                      \
+        return conv1d_backward<T>(gy, y, x, w, gp, gbias, gw, gx, n, lp, c, k, stride, dil, \
+                                  ol, out, front, lg, length, pa, act, threads);            \
     }
 
 GS_CONV1D_ENTRIES(float, _f32)

@@ -21,7 +21,7 @@ import numpy as np
 from . import _host
 from .activations import ACTIVATION_KINDS
 
-_NAMES = ("forward", "backward_prep", "backward_kernel", "backward_input")
+_NAMES = ("forward", "backward")
 _cache = {}
 
 
@@ -89,18 +89,12 @@ def backward(fns, g, y, xp, kernel, with_bias, stride, dil, pads, length, code, 
     lg = front + (max(ol, length + pa) if here else ol)
     gp = np.empty((n, lg, cout), dtype=dt)                      # (N, Lg, OUT)
     gb = np.empty(cout, dtype=dt) if with_bias else None        # (OUT,)
-    macs = n * ol * k * cin * cout
-    threads = _host.row_threads(n * ol, macs)
-    rc = fns["backward_prep"](_ptr(g), _ptr(y) if code else None, _ptr(gp), _ptr(gb), n, ol,
-                              cout, front, lg, code, threads)
-    if rc != 0:
-        raise RuntimeError(f"gs_conv1d_backward_prep refused activation code {code}")
     gw = np.empty(kernel.shape, dtype=dt)                       # (K, C, OUT)
-    fns["backward_kernel"](_ptr(xp), _ptr(gp), _ptr(gw), n, lp, cin, k, stride, dil, ol, cout,
-                           front, lg, threads)
-    gx = None
-    if here:
-        gx = np.empty((n, length, cin), dtype=dt)              # (N, L, C)
-        fns["backward_input"](_ptr(gp), _ptr(kernel), _ptr(gx), n, length, cin, k, dil, cout,
-                              lg, pa, _host.row_threads(n * length, macs))
+    gx = np.empty((n, length, cin), dtype=dt) if here else None  # (N, L, C)
+    threads = _host.row_threads(n * ol, n * ol * k * cin * cout)
+    rc = fns["backward"](_ptr(g), _ptr(y) if code else None, _ptr(xp), _ptr(kernel), _ptr(gp),
+                         _ptr(gb), _ptr(gw), _ptr(gx), n, lp, cin, k, stride, dil, ol, cout,
+                         front, lg, length, pa, code, threads)
+    if rc != 0:
+        raise RuntimeError(f"gs_conv1d_backward refused activation code {code}")
     return gp, gb, gw, gx

@@ -52,9 +52,7 @@ SIGNATURES = {
     },
     "conv1d": {
         "gs_conv1d_forward": (_P,) * 4 + (_I,) * 10,
-        "gs_conv1d_backward_prep": (_P,) * 4 + (_I,) * 7,
-        "gs_conv1d_backward_kernel": (_P,) * 3 + (_I,) * 11,
-        "gs_conv1d_backward_input": (_P,) * 3 + (_I,) * 9,
+        "gs_conv1d_backward": (_P,) * 8 + (_I,) * 14,
     },
     "pooling": {
         "gs_pool1d_forward": (_P,) * 2 + (_I,) * 9,
