@@ -21,24 +21,10 @@ import numpy as np
 from . import _host
 from .activations import ACTIVATION_KINDS
 
-_NAMES = ("forward", "backward")
-_cache = {}
-
-
 def functions(dtype):
-    """The entry points of conv1d.cpp for ``dtype`` (a dict by short name), or None when
+    """The entry points of conv1d.cpp for ``dtype`` ('forward', 'backward'), or None when
     the host kernels cannot run it (the im2col path runs instead)."""
-    name = _host.float_name(dtype)
-    if name is None:
-        return None
-    lib = _host.library("conv1d")
-    if lib is None:
-        return None
-    fns = _cache.get((lib, name))
-    if fns is None:
-        fns = {short: lib.function("gs_conv1d_" + short, name) for short in _NAMES}
-        _cache[(lib, name)] = fns
-    return fns
+    return _host.functions("conv1d", dtype, prefix="gs_conv1d_")
 
 
 def activation_code(activation):
@@ -47,8 +33,7 @@ def activation_code(activation):
     return code if code <= 4 else None
 
 
-def _ptr(a):
-    return None if a is None else _host.pointer(a)
+_ptr = _host.pointer
 
 
 def forward(fns, xp, kernel, bias, stride, dil, ol, code):

@@ -86,6 +86,7 @@ class HostLibrary:
         self.path = pathlib.Path(path)
         self._lib = ctypes.CDLL(str(self.path))
         self._functions = {}
+        self._by_dtype = {}
         for fname, argtypes in SIGNATURES[name].items():
             for dtype, suffix in _DTYPE_SUFFIX.items():
                 f = getattr(self._lib, fname + suffix)
@@ -101,6 +102,25 @@ class HostLibrary:
             raise KeyError(f"{self.name} has no {fname} for dtype {dtype}. Expected one of "
                            f"{sorted(set(self._functions))}") from None
 
+    def entry_points(self, dtype_name, prefix):
+        """Every entry point for ``dtype_name`` ('float32' or 'float64') as an
+        :class:`EntryPoints`, keyed by the function name without ``prefix``."""
+        key = (dtype_name, prefix)
+        eps = self._by_dtype.get(key)
+        if eps is None:
+            eps = EntryPoints({fname[len(prefix):] if fname.startswith(prefix) else fname:
+                               self._functions[(fname, dtype_name)]
+                               for fname in SIGNATURES[self.name]})
+            eps.dtype = np.dtype(dtype_name)
+            self._by_dtype[key] = eps
+        return eps
+
+
+class EntryPoints(dict):
+    """A host library's functions for one dtype (``.dtype``), by short name."""
+
+    dtype = None
+
 
 _FLOAT_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
@@ -114,6 +134,18 @@ def float_name(dtype):
         except TypeError:
             return None
     return name
+
+
+def functions(name, dtype, prefix="gs_"):
+    """The entry points of host library ``name`` for arrays of ``dtype`` (an
+    :class:`EntryPoints` keyed by function name without ``prefix``), or None when the
+    host kernels are off or cannot be built here, or the dtype is not float32/float64
+    (the op then runs its NumPy code)."""
+    dname = float_name(dtype)
+    if dname is None:
+        return None
+    lib = library(name)
+    return None if lib is None else lib.entry_points(dname, prefix)
 
 
 def enabled():
@@ -238,10 +270,13 @@ def elementwise_threads(n):
 
 
 def pointer(a):
-    """Address of a C-contiguous array's data (for the ctypes calls).
+    """Address of a C-contiguous array's data (for the ctypes calls); None for None (a
+    null pointer, for the kernels' optional arrays).
 
     Through the buffer protocol (about 1 us) where the array is writable and not empty,
     else through ``a.ctypes`` (about 3 us)."""
+    if a is None:
+        return None
     try:
         return ctypes.addressof(ctypes.c_char.from_buffer(a))
     except (TypeError, ValueError, BufferError):

@@ -20,33 +20,16 @@ import numpy as np
 
 from . import _host
 
-_NAMES = ("pool1d_forward", "pool1d_backward", "global_pool_forward", "global_pool_backward")
 MODES = {"max": 0, "avg": 1}
 # Global pooling keeps its float32 argmax in int32 lanes: inputs with this many elements
 # or more (and so a spatial extent that might not fit) run in NumPy.
 MAX_GLOBAL_SIZE = 2 ** 31
-_cache = {}             # (library, dtype as given) -> entry points or None
-_MISSING = object()
 
 
 def functions(dtype):
-    """The entry points of pooling.cpp for ``dtype`` (a dict by short name, plus
-    ``'dtype'``), or None when the host kernels cannot run it (NumPy runs instead)."""
-    lib = _host.library("pooling")
-    if lib is None:
-        return None
-    try:
-        fns = _cache.get((lib, dtype), _MISSING)      # a dict look-up per op call
-    except TypeError:                                 # an unhashable dtype argument
-        fns, dtype = _MISSING, np.dtype(dtype)
-    if fns is _MISSING:
-        dt = np.dtype(dtype)
-        fns = None
-        if dt in (np.float32, np.float64):
-            fns = {name: lib.function("gs_" + name, dt.name) for name in _NAMES}
-            fns["dtype"] = dt
-        _cache[(lib, dtype)] = fns
-    return fns
+    """The entry points of pooling.cpp for ``dtype`` (by short name, the dtype as
+    ``.dtype``), or None when the host kernels cannot run it (NumPy runs instead)."""
+    return _host.functions("pooling", dtype)
 
 
 def _mode_code(mode):
@@ -109,7 +92,7 @@ def pool1d_forward(fns, x, pool, stride, pads, mode):
         y (N, OL, C), OL = (L + before + after - pool) // stride + 1 (0 when negative).
     """
     code = _mode_code(mode)
-    x = _array(x, fns["dtype"], 3, "x")                         # (N, L, C)
+    x = _array(x, fns.dtype, 3, "x")                         # (N, L, C)
     n, length, c = x.shape
     pool, stride, pa, ol = _geometry(length, pool, stride, pads)
     y = np.empty((n, ol, c), dtype=x.dtype)                     # (N, OL, C)
@@ -137,7 +120,7 @@ def pool1d_backward(fns, gy, x, y, length, pool, stride, pads, mode):
         spread over its real elements divided by their count (avg).
     """
     code = _mode_code(mode)
-    dt = fns["dtype"]
+    dt = fns.dtype
     gy = _array(gy, dt, 3, "gy")                                # (N, OL, C)
     n, _, c = gy.shape
     pool, stride, pa, ol = _geometry(int(length), pool, stride, pads)
@@ -192,7 +175,7 @@ def global_pool_forward(fns, x, mode):
         first maximum of each (sample, channel), as ``numpy.argmax`` gives it.
     """
     code = _mode_code(mode)
-    x = _array(x, fns["dtype"], None, "x")                      # (N, *spatial, C)
+    x = _array(x, fns.dtype, None, "x")                      # (N, *spatial, C)
     shape = x.shape
     s = _spatial_size(shape, "x.shape")
     if code == MODES["max"] and s >= MAX_GLOBAL_SIZE:
@@ -203,7 +186,7 @@ def global_pool_forward(fns, x, mode):
     idx = np.empty((n, c), dtype=np.int64) if code == MODES["max"] else None   # (N, C)
     threads = _host.row_threads(n, n * s * c)
     rc = fns["global_pool_forward"](_host.pointer(x), _host.pointer(y),
-                                    None if idx is None else _host.pointer(idx), n, s, c,
+                                    _host.pointer(idx), n, s, c,
                                     code, threads)
     if rc != 0:
         raise RuntimeError(f"gs_global_pool_forward refused its arguments (code {rc})")
@@ -226,7 +209,7 @@ def global_pool_backward(fns, gy, argmax, x_shape, mode):
         elsewhere (max).
     """
     code = _mode_code(mode)
-    dt = fns["dtype"]
+    dt = fns.dtype
     x_shape = tuple(x_shape)
     s = _spatial_size(x_shape, "x_shape")
     gy = _array(gy, dt, 2, "gy")                                # (N, C)

@@ -24,19 +24,17 @@ def _host_update(name, p, *arrays):
     """The host entry point ``gs_<name>_update`` for these arrays, or None (then NumPy
     runs the rule): float32/float64, all of one dtype, shape and C-contiguous."""
     dt = p.dtype
-    dname = _host.float_name(dt)
-    if dname is None or not p.flags.c_contiguous:
+    if not p.flags.c_contiguous:
         return None
     for a in arrays:
         if a is not None and (a.dtype != dt or not a.flags.c_contiguous
                               or a.shape != p.shape):
             return None
-    lib = _host.library("optimizers")
-    return None if lib is None else lib.function(f"gs_{name}_update", dname)
+    fns = _host.functions("optimizers", dt)
+    return None if fns is None else fns[f"{name}_update"]
 
 
-def _ptr(a):
-    return None if a is None else _host.pointer(a)
+_ptr = _host.pointer
 
 
 def sgd_update(p, g, v, lr, momentum, nesterov):

@@ -246,17 +246,13 @@ def _mm(a, b, out=None):
 def _host_lstm(dtype, activation, recurrent_activation):
     """(forward, backward, act code, rec code) of kernels/host/lstm_cell.cpp for
     this dtype and these activations, or None (the ufunc path runs instead)."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        return None
     act, rec = ACTIVATION_KINDS.index(activation), ACTIVATION_KINDS.index(recurrent_activation)
     if act > 4 or rec > 4:
         return None
-    lib = _host.library("lstm_cell")
-    if lib is None:
+    fns = _host.functions("lstm_cell", dtype, prefix="gs_lstm_")
+    if fns is None:
         return None
-    return (lib.function("gs_lstm_forward_sequence", dtype.name),
-            lib.function("gs_lstm_backward_sequence", dtype.name), act, rec)
+    return fns["forward_sequence"], fns["backward_sequence"], act, rec
 
 
 @single_thread_when_small(_fwd_work)
@@ -499,8 +495,8 @@ def _lstm_forward_host(host, x, W, U, bias, h0, c0, mask, recurrent_mask, go_bac
     Uc = np.ascontiguousarray(U)                                           # (u, 4u)
     threads = _host.row_threads(N, T * N * 4 * u * u)
     ptr = _host.pointer
-    rc = step(ptr(A), ptr(Uc), ptr(H), ptr(C), ptr(TC), _ptr_or_none(keep), _ptr_or_none(rm),
-              ptr(hu), _ptr_or_none(hp), T, u, N, act, rec, threads)
+    rc = step(ptr(A), ptr(Uc), ptr(H), ptr(C), ptr(TC), ptr(keep), ptr(rm), ptr(hu), ptr(hp),
+              T, u, N, act, rec, threads)
     if rc:
         raise RuntimeError(f"gs_lstm_forward_sequence refused activation codes {act}, {rec}")
     h_last = H[:, T].copy()
@@ -522,8 +518,6 @@ def _lstm_forward_host(host, x, W, U, bias, h0, c0, mask, recurrent_mask, go_bac
     return y, saved
 
 
-def _ptr_or_none(a):
-    return None if a is None else _host.pointer(a)
 
 
 def _keep_steps(mask, n, t, go_backwards):
@@ -558,9 +552,8 @@ def _lstm_backward_host(gy, saved, return_sequences, zero_output_for_mask, retur
     Ut = np.ascontiguousarray(U.T)                                         # (4u, u)
     threads = _host.row_threads(N, T * N * 4 * u * u)
     ptr = _host.pointer
-    rc = step(ptr(A), ptr(Ut), ptr(C), ptr(TC), _ptr_or_none(G), _ptr_or_none(keep),
-              _ptr_or_none(rm), ptr(dh), ptr(dc), ptr(dZ), _ptr_or_none(tmp), T, u, N, act, rec,
-              threads)
+    rc = step(ptr(A), ptr(Ut), ptr(C), ptr(TC), ptr(G), ptr(keep), ptr(rm), ptr(dh), ptr(dc),
+              ptr(dZ), ptr(tmp), T, u, N, act, rec, threads)
     if rc:
         raise RuntimeError(f"gs_lstm_backward_sequence refused activation codes {act}, {rec}")
     dZ2 = dZ.reshape(N * T, 4 * u)
