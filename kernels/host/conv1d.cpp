@@ -40,7 +40,8 @@
  *                    pa, act, threads)
  *   gy, y (N, OL, OUT): the output gradient and the forward output (y may be null for
  *   linear); x and w as in the forward pass. Writes
- *   gp[n, front + t] = gy[n, t] * act'(y[n, t]), the other rows of gp zero;
+ *   gp[n, front + t] = gy[n, t] * act'(y[n, t]), the other rows of gp zero (gp may be
+ *   null when gx is: nothing else reads it);
  *   gbias (or null) = the sum of those rows over n and t;
  *   gw[j, ch, o] = sum over n, t of x[n, t * stride + j * dil, ch] gp[n, front + t, o];
  *   gx (or null; stride 1 only, front = ek - 1) (N, length, C), the gradient of the
@@ -323,33 +324,40 @@ int conv1d_forward(const T* x, const T* w, const T* bias, T* y, long long n, lon
     return 0;
 }
 
-// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows, their copy in panels of NR channels
-// (gpk, (npanel, M, NR), zero past out) and per-block bias partial sums.
+// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows (unless gp is null: no input gradient
+// will read them), their copy in panels of NR channels (gpk, (npanel, M, NR), zero past
+// out) and per-block bias partial sums.
 template <typename T, long long Act>
 void prep_blocks(const T* gy, const T* y, T* gp, T* gpk, T* partial, long long m,
                  long long ol, long long out, long long front, long long lg, long long b0,
                  long long b1) {
     constexpr long long NR = Lanes<T>::NR;
     const long long npanel = (out + NR - 1) / NR;
+    T* row = gp == nullptr ? scratch<T>(1, out) : nullptr;     // a row when gp is null
     for (long long b = b0; b < b1; ++b) {
         const long long r1 = (b + 1) * kPB < m ? (b + 1) * kPB : m;
         T* __restrict ps = partial == nullptr ? nullptr : partial + b * out;
         for (long long r = b * kPB; r < r1; ++r) {
-            const long long s = r / ol, t = r % ol;
             const T* __restrict g = gy + r * out;
-            T* __restrict dst = gp + (s * lg + front + t) * out;
-            if (Act == 0) {
-                std::memcpy(dst, g, sizeof(T) * out);
-            } else {
-                const T* __restrict yr = y + r * out;
-                for (long long o = 0; o < out; ++o) dst[o] = g[o] * gs_host::dact<Act>(yr[o]);
+            const T* src = g;                   // this row's gradient of the pre-activation
+            if (gp != nullptr || Act != 0) {
+                T* __restrict dst = gp == nullptr ? row
+                                                  : gp + ((r / ol) * lg + front + r % ol) * out;
+                if (Act == 0) {
+                    std::memcpy(dst, g, sizeof(T) * out);
+                } else {
+                    const T* __restrict yr = y + r * out;
+                    for (long long o = 0; o < out; ++o)
+                        dst[o] = g[o] * gs_host::dact<Act>(yr[o]);
+                }
+                src = dst;
             }
             if (ps != nullptr)
-                for (long long o = 0; o < out; ++o) ps[o] += dst[o];
+                for (long long o = 0; o < out; ++o) ps[o] += src[o];
             for (long long p = 0; p < npanel; ++p) {
                 const long long nc = out - p * NR < NR ? out - p * NR : NR;
                 T* pk = gpk + (p * m + r) * NR;
-                std::memcpy(pk, dst + p * NR, sizeof(T) * nc);
+                std::memcpy(pk, src + p * NR, sizeof(T) * nc);
                 for (long long j = nc; j < NR; ++j) pk[j] = T(0);
             }
         }
@@ -375,7 +383,7 @@ void conv1d_backward_prep(const T* gy, const T* y, T* gp, T* gpk, T* gbias, long
         }
     });
     // the padding rows of every sample
-    for (long long s = 0; s < n; ++s) {
+    for (long long s = 0; gp != nullptr && s < n; ++s) {
         T* base = gp + s * lg * out;
         std::memset(base, 0, sizeof(T) * front * out);
         const long long tail = lg - front - ol;
@@ -460,7 +468,9 @@ int conv1d_backward(const T* gy, const T* y, const T* x, const T* w, T* gp, T* g
                     long long stride, long long dil, long long ol, long long out,
                     long long front, long long lg, long long length, long long pa,
                     long long act, long long threads) {
-    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr)) return -1;
+    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr) ||
+        (gx != nullptr && gp == nullptr))
+        return -1;
     constexpr long long NR = Lanes<T>::NR;
     T* gpk = scratch<T>(2, (out + NR - 1) / NR * n * ol * NR);
     conv1d_backward_prep<T>(gy, y, gp, gpk, gbias, n, ol, out, front, lg, act, threads);

@@ -57,11 +57,11 @@ def backward(fns, g, y, xp, kernel, with_bias, stride, dil, pads, length, code, 
     """Gradients of a host conv1d from the output gradient ``g`` (N, OL, OUT).
 
     ``code`` is the activation code whose derivative is read from ``y`` (0: ``g`` is
-    already the gradient of the pre-activation). Returns (gp, gbias or None, gkernel,
-    gx or None) where gp (N, Lg, OUT) is the zero-padded gradient of the pre-activation
-    (its rows [front, front + OL) per sample; front = 0 when gx is not computed here)
-    and gx (N, L, C) is computed for stride 1 only (None otherwise: the caller takes it
-    from ``gp``).
+    already the gradient of the pre-activation). Returns (gp or None, gbias or None,
+    gkernel, gx or None) where gp (N, Lg, OUT) is the zero-padded gradient of the
+    pre-activation (its rows [front, front + OL) per sample; front = 0 when gx is not
+    computed here; None without ``input_grad``) and gx (N, L, C) is computed for stride
+    1 only (None otherwise: the caller takes it from ``gp``).
     """
     n, ol, cout = g.shape
     _, lp, cin = xp.shape
@@ -72,7 +72,7 @@ def backward(fns, g, y, xp, kernel, with_bias, stride, dil, pads, length, code, 
     here = input_grad and stride == 1
     front = ek - 1 if here else 0
     lg = front + (max(ol, length + pa) if here else ol)
-    gp = np.empty((n, lg, cout), dtype=dt)                      # (N, Lg, OUT)
+    gp = np.empty((n, lg, cout), dtype=dt) if input_grad else None   # (N, Lg, OUT)
     gb = np.empty(cout, dtype=dt) if with_bias else None        # (OUT,)
     gw = np.empty(kernel.shape, dtype=dt)                       # (K, C, OUT)
     gx = np.empty((n, length, cin), dtype=dt) if here else None  # (N, L, C)
