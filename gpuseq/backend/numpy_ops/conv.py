@@ -857,7 +857,7 @@ def conv1d_forward(x, kernel, bias, strides=1, padding="valid", dilation_rate=1,
     else:
         x = np.ascontiguousarray(x, dtype=dt)
         kernel = np.ascontiguousarray(kernel, dtype=dt)
-        xp = np.ascontiguousarray(_pad_nlc(x, pads))            # (N, Lp, C)
+        xp = _pad_nlc(x, pads)                                  # (N, Lp, C)
         ol = output_spatial((xp.shape[1],), (kernel.shape[0],), (s,), ((0, 0),), (d,))[0]
         code = _conv1d_host.activation_code(activation)
         b = None if bias is None or code is None else np.ascontiguousarray(bias, dtype=dt)

@@ -184,25 +184,23 @@ def _pool1d_attrs(pool_size, strides, padding, data_format):
     return dict(pool_size=(1, p), strides=(1, s), padding=pads, data_format=data_format)
 
 
-_GEOMETRIES = {}        # (length, attributes and their types) -> 1-D pooling geometry
+_GEOMETRIES = {}        # (length, pool, stride, padding, data_format) -> geometry
 
 
 def _pool1d_geometry(length, pool_size, strides, padding, data_format):
     """-> (pool, stride, (pad_before, pad_after), output length) of a 1-D pooling.
 
-    Remembered for the attributes layers pass (int pool size and stride, padding
-    'valid' / 'same'): a training step asks for the same few geometries every time."""
-    key = (length, pool_size, type(pool_size), strides, type(strides), padding, data_format)
-    try:
-        hit = _GEOMETRIES.get(key)
-    except TypeError:                   # unhashable attributes (lists)
-        key = hit = None
-    if hit is not None:
-        return hit
-    geometry = _pool1d_geometry_of(length, pool_size, strides, padding, data_format)
-    if key is not None and type(pool_size) is int and type(padding) is str and \
-            (strides is None or type(strides) is int) and len(_GEOMETRIES) < 1024:
-        _GEOMETRIES[key] = geometry
+    Remembered for the attributes layers pass (int pool size and stride, string padding
+    and data format): a training step asks for the same few geometries every time."""
+    if not (type(pool_size) is int and (strides is None or type(strides) is int)
+            and type(padding) is str and type(data_format) is str):
+        return _pool1d_geometry_of(length, pool_size, strides, padding, data_format)
+    key = (length, pool_size, strides, padding, data_format)
+    geometry = _GEOMETRIES.get(key)
+    if geometry is None:
+        geometry = _pool1d_geometry_of(length, pool_size, strides, padding, data_format)
+        if len(_GEOMETRIES) < 1024:
+            _GEOMETRIES[key] = geometry
     return geometry
 
 
