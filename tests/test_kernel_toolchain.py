@@ -179,10 +179,11 @@ def test_launch_rejects_wrong_scalar_types(kernel_backend):
     with pytest.raises(TypeError, match=r"`long long n`.*a Python float would change"):
         kl.launch(_act_kernel(), 1, 32, (x, y, 4.0, 1))
     sgd = kl.get_kernel("optimizers", "sgd_update", np.float32)
+    hyper = _dev(np.zeros(1, np.float64))
     with pytest.raises(TypeError, match=r"`float lr`.*numpy\.float32 scalar.*numpy\.float64"):
-        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, np.float64(0.1), 0.9, 0))
+        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, np.float64(0.1), 0.9, 0, hyper, -1))
     with pytest.raises(TypeError, match=r"`float lr`.*scalar parameter.*Received: type="):
-        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, x, 0.9, 0))
+        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, x, 0.9, 0, hyper, -1))
 
 
 def test_launch_rejects_wrong_argument_count(kernel_backend):
