@@ -175,7 +175,15 @@ def run_gpuseq(backend_name, build_fn, x, y, batch_size, epochs=1, warmup_batche
 
     def fit(a, b, n_epochs):
         model.fit(a, b, batch_size=batch_size, epochs=n_epochs, verbose=0, shuffle=False)
-    secs = time_fit(fit, x, y, batch_size, epochs, warmup_batches, sync)
+    graphs = os.environ.get("GPUSEQ_CUDA_GRAPHS", "0") == "1"
+    # with CUDA graphs a batch shape is captured on its third step (the first two
+    # create the optimizer's slots and compile the kernels): in the warm-up, as
+    # Keras's JIT compiles its step there
+    secs = time_fit(fit, x, y, batch_size, epochs, warmup_batches + 2 * graphs, sync)
+    runner = getattr(model, "_graph_runner", None)
+    if runner is not None:
+        print(f"gpuseq CUDA graphs: {runner.captures} captured, {runner.replays} replays, "
+              f"eager because: {runner.failed or runner.ineligible or '-'}", file=sys.stderr)
     return len(x) * epochs / secs, None
 
 
@@ -184,7 +192,8 @@ def environment():
     info = {"python": platform.python_version(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__,
-            "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0")}
+            "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0"),
+            "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "0")}
     from importlib import metadata
     for name, dist in (("keras", "keras"), ("jax", "jax"), ("torch", "torch"),
                        ("cupy", "cupy-cuda12x"), ("cupy13", "cupy-cuda13x")):

@@ -4,8 +4,10 @@
 #
 #   bash benchmarks/run_gpu.sh [RESULTS_DIR]      (default: benchmarks/results)
 #
-# Writes gpu_tests.log, gpu_env.json, {mlp,conv,rnn}_gpu.json and conv_gpu_tf32.json
-# (gpuseq with TensorFloat-32 matrix products, the peers' default) into RESULTS_DIR.
+# Writes gpu_tests.log, gpu_env.json, {mlp,conv,rnn}_gpu.json, conv_gpu_tf32.json
+# (gpuseq with TensorFloat-32 matrix products, the peers' default) and
+# {mlp,conv,rnn}_gpu_graphs.json (training steps replayed as CUDA graphs,
+# GPUSEQ_CUDA_GRAPHS=1; gpuseq only) into RESULTS_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results}"
@@ -36,4 +38,8 @@ python benchmarks/bench_mlp.py --backend cupy --out "$out/mlp_gpu.json"
 python benchmarks/bench_conv.py --backend cupy --out "$out/conv_gpu.json"
 GPUSEQ_TF32=1 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_tf32.json"
 python benchmarks/bench_rnn.py --backend cupy --out "$out/rnn_gpu.json"
+export GPUSEQ_CUDA_GRAPHS=1
+python benchmarks/bench_mlp.py --backend cupy --peers --out "$out/mlp_gpu_graphs.json"
+python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_graphs.json"
+python benchmarks/bench_rnn.py --backend cupy --peers --out "$out/rnn_gpu_graphs.json"
 exit $status

@@ -233,6 +233,25 @@ class Optimizer:
         self._end_step()
         self.iterations += 1
 
+    def _host_step_scalars(self, params):
+        """The host part of :meth:`apply_gradients` alone, for a CUDA-graph replay.
+
+        Computes this step's scalars (``_begin_step``) and calls the update rules in
+        the same order as a step, with each weight standing in for its gradient, so
+        that update ops recording into a ``ScalarSink`` (see
+        ``cupy_ops.optimizer_updates.device_scalars``) collect the scalars of every
+        launch. Changes no weight and does not count a step; a replay then calls
+        ``_end_step()`` and adds one to ``iterations`` itself.
+        """
+        ops = dispatch.ops()
+        self._begin_step()
+        groups, singles = self._flat_plan(params)
+        for i in singles:
+            p = params[i]
+            self._update(ops, p.data, p.data, self._slots[id(p)])
+        for grp in groups:
+            self._update(ops, grp.data, grp.grad, grp.slots)
+
     # -- several small weights per update call -----------------------------------
     def _flat_plan(self, params):
         """(groups, indices of the params updated one call each) for ``params``.

@@ -187,10 +187,17 @@ def _device_scalar(xp, x, dt):
     key = (type(x), x, dt.char, xp.cuda.runtime.getDevice())
     a = _device_scalars.get(key)
     if a is None:
+        if _capture_state["active"]:
+            raise RuntimeError(
+                f"A new device constant ({x!r}) appeared while a training step was being "
+                "captured as a CUDA graph; its host-to-device copy cannot be replayed.")
         if len(_device_scalars) >= 1024:
             _device_scalars.clear()
         a = _device_scalars[key] = xp.asarray(x, dtype=dt)
     return a
+
+
+_capture_state = {"active": False}   # set while gpuseq.engine.cuda_graphs captures a step
 
 
 def as_tensor(x, like=None):

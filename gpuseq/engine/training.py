@@ -26,6 +26,7 @@ from ..backend import functions as K
 from ..backend import session as session_mod
 from ..legacy import warn_modern_call
 from . import compile_utils
+from . import cuda_graphs
 from . import data as data_mod
 
 _FUSED_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
@@ -75,10 +76,13 @@ class Model(metaclass=_ModelType):
         self._metrics_names = None
         self.sample_weight_mode = None
         self._fused = None
+        self._jit_compile = None
+        self._graph_runner = None
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer, loss=None, metrics=None, loss_weights=None,
-                sample_weight_mode=None, weighted_metrics=None, target_tensors=None, **kwargs):
+                sample_weight_mode=None, weighted_metrics=None, target_tensors=None,
+                jit_compile=None, **kwargs):
         """Configure the model for training.
 
         Args:
@@ -89,11 +93,16 @@ class Model(metaclass=_ModelType):
             loss_weights: scalar multiplying the loss (or a list/dict of one).
             sample_weight_mode: None or ``'temporal'`` (2-D sample weights).
             weighted_metrics: metrics weighted by sample/class weights.
+            jit_compile: True replays training steps as CUDA graphs on the GPU
+                (see :mod:`gpuseq.engine.cuda_graphs`); False never does; None or
+                'auto' (the default) follows the variable ``GPUSEQ_CUDA_GRAPHS``
+                (off unless set to 1). No effect on the NumPy backend.
         """
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
                             "Valid: optimizer, loss, metrics, loss_weights, "
-                            "sample_weight_mode, weighted_metrics.")
+                            "sample_weight_mode, weighted_metrics, jit_compile.")
+        jit_compile = cuda_graphs.check_jit_compile(jit_compile)
         if target_tensors is not None:
             raise ValueError("target_tensors is not supported: gpuseq feeds targets from the "
                              "arrays given to fit(). Remove the argument.")
@@ -127,6 +136,8 @@ class Model(metaclass=_ModelType):
             opt.build(self._trainable_variables())
         self.compiled = True
         self._fused = None
+        self._jit_compile = jit_compile
+        self._graph_runner = None
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -331,6 +342,17 @@ class Model(metaclass=_ModelType):
             logs[k] = _scalar(v)
         return logs
 
+    def _step_runner(self):
+        """The training step ``fit`` and ``train_on_batch`` call: ``_train_step``, or
+        its CUDA-graph replay when jit_compile asks for it on the GPU."""
+        jit = getattr(self, "_jit_compile", None)
+        wanted = jit is True or (jit in (None, "auto") and cuda_graphs.env_enabled())
+        if not wanted or (self._graph_runner is None and not dispatch.is_gpu()):
+            return self._train_step
+        if self._graph_runner is None:
+            self._graph_runner = cuda_graphs.GraphedTrainStep(self)
+        return self._graph_runner
+
     def _test_step(self, xs, y, sw):
         with ad.no_grad():
             loss, y_pred, out_mask = self._loss_and_outputs(xs, y, sw, training=False)
@@ -528,6 +550,7 @@ class Model(metaclass=_ModelType):
                 cursor[1] += 1
             return out
 
+        step = self._step_runner()
         callbacks_obj.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
@@ -537,7 +560,7 @@ class Model(metaclass=_ModelType):
                     batch_logs = {"batch": b, "size": len(idx)}
                     callbacks_obj.on_batch_begin(b, batch_logs)
                     outs = self._guard_oom(
-                        self._train_step, [d.take(idx) for d in xd], yd.take(idx),
+                        step, [d.take(idx) for d in xd], yd.take(idx),
                         swd.take(idx))
                     batch_logs.update(outs)
                     callbacks_obj.on_batch_end(b, batch_logs)
@@ -662,7 +685,7 @@ class Model(metaclass=_ModelType):
         self._require_compiled("training the model")
         xs, yy, sw, n = self._prepare(x, y, sample_weight, class_weight)
         self._check_stateful_batch(n, None)
-        logs = self._guard_oom(lambda: self._train_step(*_on_device(xs, yy, sw)))
+        logs = self._guard_oom(lambda: self._step_runner()(*_on_device(xs, yy, sw)))
         out = [_host_float(logs[k]) for k in self.metrics_names]
         return out[0] if len(out) == 1 else out
 
@@ -758,7 +781,7 @@ class Model(metaclass=_ModelType):
                     batch_logs = {"batch": step, "size": n}
                     callbacks_obj.on_batch_begin(step, batch_logs)
                     outs = self._guard_oom(
-                        lambda: self._train_step(*_on_device(xs, yy, sww)))
+                        lambda: self._step_runner()(*_on_device(xs, yy, sww)))
                     batch_logs.update(outs)
                     callbacks_obj.on_batch_end(step, batch_logs)
                     step += 1

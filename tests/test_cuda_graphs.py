@@ -1,0 +1,343 @@
+"""CUDA-graph replay of training steps (gpuseq/engine/cuda_graphs.py).
+
+On the CPU the CUDA op layer runs under the launch emulation, and
+:class:`ReplayGraphs` stands in for a CUDA graph: capturing runs the step and
+puts every state array back (a capture executes nothing), a launch runs the
+step again with the scalar layout the capture fixed. Everything but the CUDA
+capture itself is then exercised: the static inputs, the update kernels reading
+their scalars from the device buffer, the check of a graph against eager steps,
+the fallbacks and the bookkeeping of iterations. The ``gpu`` tests run the
+real capture.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from gpuseq import optimizers
+from gpuseq.backend import dispatch
+from gpuseq.backend.cupy_ops import optimizer_updates as upd
+from gpuseq.engine import cuda_graphs
+from gpuseq.layers import Dense, Dropout
+from gpuseq.models import Sequential
+from gpuseq.utils import set_random_seed
+from tests.conftest import _emulation_reason
+
+
+@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def device_backend(request):
+    if request.param == "cupy":
+        ok, why = dispatch._cupy_probe()
+        if ok is None:
+            pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    elif _emulation_reason():
+        pytest.skip(_emulation_reason())
+    with dispatch.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def emulated():
+    if _emulation_reason():
+        pytest.skip(_emulation_reason())
+    with dispatch.use_backend("emulated"):
+        yield "emulated"
+
+
+# --------------------------------------------------------------- update kernels
+UPDATES = {
+    "sgd": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], 0.03, 0.85, True)),
+    "rmsprop": (1, lambda p, g, s: upd.rmsprop_update(p, g, s[0], 0.001, 0.9, 1e-7)),
+    "adagrad": (1, lambda p, g, s: upd.adagrad_update(p, g, s[0], 0.01, 1e-7)),
+    "adadelta": (2, lambda p, g, s: upd.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7)),
+    "adam": (2, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], None, 0.0013, 0.9, 0.999,
+                                                1e-7, False)),
+    "amsgrad": (3, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], s[2], 0.002, 0.8, 0.99,
+                                                   1e-7, True)),
+    "adamax": (2, lambda p, g, s: upd.adamax_update(p, g, s[0], s[1], 0.002, 0.9, 0.999,
+                                                    1e-7)),
+    "nadam": (2, lambda p, g, s: upd.nadam_update(p, g, s[0], s[1], 0.002, 0.9, 0.999, 1e-7,
+                                                  0.45, 0.46, 0.44, 0.2, 0.001)),
+}
+
+
+def _update_arrays(rng, n_state, dtype):
+    p = rng.standard_normal(300).astype(dtype)
+    g = rng.standard_normal(300).astype(dtype)
+    state = [np.abs(rng.standard_normal(300)).astype(dtype) * 0.1 for _ in range(n_state)]
+    return p, g, state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(UPDATES))
+def test_update_reading_scalars_from_device_equals_by_value(device_backend, rng, name, dtype):
+    n_state, call = UPDATES[name]
+    p0, g0, s0 = _update_arrays(rng, n_state, dtype)
+    dev = dispatch.to_device
+    p, s = dev(p0.copy()), [dev(a.copy()) for a in s0]
+    for _ in range(3):
+        call(p, dev(g0), s)
+    # the same three steps with the scalars in a device buffer at an offset
+    rec = upd.ScalarSink()
+    with upd.device_scalars(rec):
+        call(dev(p0.copy()), dev(g0), [dev(a.copy()) for a in s0])
+    buffer = dispatch.xp().full((len(rec.values) + 5,), np.nan)
+    upd.store_scalars(buffer[5:], rec.values)
+    p2, s2 = dev(p0.copy()), [dev(a.copy()) for a in s0]
+    for _ in range(3):
+        with upd.device_scalars(upd.ScalarSink(buffer, offsets=[5])):
+            call(p2, dev(g0), s2)
+    np.testing.assert_array_equal(dispatch.to_host(p2), dispatch.to_host(p))
+    for a, b in zip(s2, s):
+        np.testing.assert_array_equal(dispatch.to_host(a), dispatch.to_host(b))
+
+
+def test_recording_sink_launches_nothing_and_keeps_the_scalars(device_backend, rng):
+    p0, g0, s0 = _update_arrays(rng, 1, np.float32)
+    p, s = dispatch.to_device(p0.copy()), dispatch.to_device(s0[0].copy())
+    rec = upd.ScalarSink()
+    with upd.device_scalars(rec):
+        upd.rmsprop_update(p, dispatch.to_device(g0), s, 0.01, 0.8, 1e-6)
+        upd.sgd_update(p, dispatch.to_device(g0), s, 0.5, 0.25, False)
+    np.testing.assert_array_equal(dispatch.to_host(p), p0)
+    np.testing.assert_array_equal(dispatch.to_host(s), s0[0])
+    assert rec.runs() == [(0.01, 0.8, 1.0 - 0.8, 1e-6), (0.5, 0.25)]
+    assert rec.offsets == [0, 4] and rec.sizes == [4, 2]
+
+
+def test_store_scalars_writes_in_chunks_of_eight(device_backend):
+    values = [0.5 * k - 1.25 for k in range(19)]
+    buffer = dispatch.xp().zeros((20,), dtype="float64")
+    upd.store_scalars(buffer, values)
+    np.testing.assert_array_equal(dispatch.to_host(buffer), values + [0.0])
+    with pytest.raises(ValueError, match="do not fit"):
+        upd.store_scalars(buffer, values + [1.0, 2.0])
+
+
+def test_scalar_sink_shares_offsets_between_equal_runs_only_with_a_buffer():
+    buf = np.zeros(10)
+    sink = upd.ScalarSink(buf)
+    assert [sink.take(r) for r in [(1.0, 2.0), (3.0,), (1.0, 2.0)]] == [0, 2, 0]
+    assert sink.values == [1.0, 2.0, 3.0]
+    rec = upd.ScalarSink()
+    assert [rec.take(r) for r in [(1.0, 2.0), (1.0, 2.0)]] == [0, 2]
+    fixed = upd.ScalarSink(buf, offsets=[7, 3])
+    assert [fixed.take((9.0,)), fixed.take((8.0,))] == [7, 3]
+
+
+# ------------------------------------------------------------------ the runner
+class ReplayGraphs:
+    """CPU stand-in for CupyGraphs (see the module docstring): the captured outputs
+    are one dict that every launch refreshes, like a graph's output buffers."""
+
+    def __init__(self, corrupt=False, fail=None):
+        self.runner = None
+        self.corrupt = corrupt      # a launch that does nothing (a graph missing its work)
+        self.fail = fail            # an exception to raise while capturing
+        self.launches = 0
+
+    def capture(self, fn):
+        if self.fail is not None:
+            raise self.fail
+        snap = self.runner.snapshot()
+        outs = dict(fn())
+        self.runner.restore(snap)
+        return (fn, outs), outs
+
+    def launch(self, graph):
+        self.launches += 1
+        if not self.corrupt:
+            # a graph runs no Python: the optimizer's host bookkeeping (iterations,
+            # Nadam's schedule) that the step function does is undone; the replay
+            # itself does it, as it must for a real graph
+            fn, outs = graph
+            host = dict(vars(self.runner.model.optimizer))
+            outs.update(fn())
+            vars(self.runner.model.optimizer).update(host)
+
+    def copy(self, v):
+        return v
+
+    def release(self):
+        pass
+
+
+def _bind(model, api):
+    runner = cuda_graphs.GraphedTrainStep(model, api=api)
+    api.runner = runner
+    model._graph_runner = runner
+    return runner
+
+
+def _model(opt, dropout=0.0, seed=None):
+    set_random_seed(3)
+    model = Sequential()
+    model.add(Dense(16, activation="relu", input_shape=(64,)))
+    if dropout:
+        model.add(Dropout(dropout, seed=seed))
+    model.add(Dense(10, activation="softmax"))
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=True)
+    return model
+
+
+def _train(model, x, y, steps, batch):
+    losses = []
+    for i in range(steps):
+        lo = (i * batch) % (len(x) - batch)
+        losses.append(model.train_on_batch(x[lo:lo + batch], y[lo:lo + batch]))
+    return np.array(losses), [w.copy() for w in model.get_weights()]
+
+
+OPTS = {
+    "sgd_decay_nesterov": lambda: optimizers.SGD(lr=0.05, decay=1e-2, momentum=0.9,
+                                                 nesterov=True),
+    "adam": lambda: optimizers.Adam(lr=0.01),
+    "nadam": lambda: optimizers.Nadam(),
+}
+
+
+@pytest.mark.parametrize("opt", list(OPTS))
+def test_replayed_steps_equal_eager_steps(emulated, digits, opt):
+    x, y = digits
+    x, y = x[:400], y[:400]
+    eager = _model(OPTS[opt](), dropout=0.25)
+    eager._jit_compile = False
+    loss_e, w_e = _train(eager, x, y, 8, 32)
+    graphed = _model(OPTS[opt](), dropout=0.25)
+    api = ReplayGraphs()
+    runner = _bind(graphed, api)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss_g, w_g = _train(graphed, x, y, 8, 32)
+    assert runner.failed is None and runner.ineligible is None
+    assert runner.captures == 1 and runner.replays >= 4
+    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert graphed.optimizer.iterations == eager.optimizer.iterations == 8
+    assert loss_g[-1, 0] < loss_g[0, 0]
+
+
+def test_a_learning_rate_changed_between_steps_reaches_the_replays(emulated, digits):
+    x, y = digits
+    runs = []
+    for jit in (False, True):
+        model = _model(optimizers.RMSprop(lr=0.01))
+        if jit:
+            _bind(model, ReplayGraphs())
+        else:
+            model._jit_compile = False
+        out = []
+        for i in range(6):
+            if i == 4:
+                model.optimizer.lr = 0.001
+            out.append(model.train_on_batch(x[32 * i:32 * i + 32], y[32 * i:32 * i + 32]))
+        runs.append((np.array(out), model.get_weights()))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-6)
+    for a, b in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_fit_with_graphs_equals_eager_fit_and_counts_iterations(emulated, digits):
+    x, y = digits
+    histories = []
+    for jit in (False, True):
+        model = _model(optimizers.Adam(lr=0.01), dropout=0.2)
+        if jit:
+            runner = _bind(model, ReplayGraphs())
+        else:
+            model._jit_compile = False
+        histories.append(model.fit(x[:600], y[:600], batch_size=64, epochs=4,
+                                   verbose=0).history)
+        assert model.optimizer.iterations == 40
+    # 600 = 9 x 64 + 24: two batch shapes, each captured on its second step
+    assert runner.captures == 2 and runner.failed is None
+    for k in ("loss", "accuracy"):
+        np.testing.assert_allclose(histories[1][k], histories[0][k], rtol=1e-6)
+    assert histories[1]["loss"][-1] < 0.6 * histories[1]["loss"][0]
+
+
+def test_a_graph_that_disagrees_with_eager_steps_is_switched_off(emulated, digits):
+    x, y = digits
+    eager = _model(optimizers.SGD(lr=0.1))
+    eager._jit_compile = False
+    loss_e, w_e = _train(eager, x, y, 5, 32)
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = _bind(model, ReplayGraphs(corrupt=True))
+    with pytest.warns(RuntimeWarning, match="differs between the replayed and the eager step"):
+        loss_g, w_g = _train(model, x, y, 5, 32)
+    assert runner.failed is not None and runner.captures == 0
+    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert model.optimizer.iterations == 5
+
+
+def test_a_capture_error_falls_back_to_eager_steps(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = _bind(model, ReplayGraphs(fail=RuntimeError("operation not permitted when "
+                                                         "stream is capturing")))
+    with pytest.warns(RuntimeWarning, match="capturing the step failed .*not permitted"):
+        _train(model, x, y, 3, 32)
+    assert runner.failed.startswith("capturing the step failed")
+    assert model.optimizer.iterations == 3
+
+
+def test_seeded_dropout_and_numpy_backend_run_eagerly_without_warning(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1), dropout=0.5, seed=7)
+    runner = _bind(model, ReplayGraphs())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _train(model, x, y, 3, 32)
+    assert "seeded host generator" in runner.ineligible and runner.captures == 0
+    with dispatch.use_backend("numpy"):
+        m = _model(optimizers.SGD(lr=0.1))
+        assert m._step_runner() == m._train_step
+
+
+def test_recompiling_drops_the_graphs(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = _bind(model, ReplayGraphs())
+    _train(model, x, y, 3, 32)
+    assert runner.captures == 1 and runner.entries
+    model.compile(optimizer=optimizers.Adam(), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)
+    assert model._graph_runner is None and model._step_runner() == model._train_step
+
+
+def test_jit_compile_is_validated(numpy_backend):
+    model = Sequential([Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match="jit_compile must be True, False, 'auto' or None"):
+        model.compile("sgd", "mse", jit_compile="yes")
+    model.compile("sgd", "mse", jit_compile="auto")
+    assert model._step_runner() == model._train_step
+
+
+# ------------------------------------------------------------------ on a GPU
+@pytest.mark.gpu
+def test_cuda_graph_fit_equals_eager_fit_on_the_gpu(digits):
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    x, y = digits
+    with dispatch.use_backend("cupy"):
+        results = []
+        for jit in (False, True):
+            model = _model(optimizers.SGD(lr=0.05, decay=1e-3, momentum=0.9, nesterov=True),
+                           dropout=0.25)
+            model._jit_compile = jit
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                hist = model.fit(x[:600], y[:600], batch_size=64, epochs=3, verbose=0,
+                                 shuffle=False)
+            results.append((hist.history["loss"], model.get_weights(), model._graph_runner))
+        runner = results[1][2]
+        assert runner is not None and runner.failed is None and runner.captures == 2
+        assert runner.replays >= 20
+        np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
+        for a, b in zip(results[1][1], results[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
