@@ -341,3 +341,36 @@ def test_cuda_graph_fit_equals_eager_fit_on_the_gpu(digits):
         np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
         for a, b in zip(results[1][1], results[0][1]):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_value_baked_into_the_graph_changed_mid_run_recaptures(emulated, digits):
+    x, y = digits
+    runs = []
+    for jit in (False, True):
+        model = _model(optimizers.SGD(lr=0.1, momentum=0.5), dropout=0.2)
+        runner = _bind(model, ReplayGraphs()) if jit else None
+        if not jit:
+            model._jit_compile = False
+        out = []
+        for i in range(8):
+            if i == 4:
+                model.layers[1].rate = 0.5          # read on the host while capturing
+                model.optimizer.clipvalue = 0.01
+            out.append(model.train_on_batch(x[32 * i:32 * i + 32], y[32 * i:32 * i + 32]))
+        runs.append(np.array(out))
+    assert runner.captures == 2 and runner.failed is None
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
+
+
+def test_an_interrupt_while_capturing_leaves_the_model_as_before(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.Adam())
+    _bind(model, ReplayGraphs(fail=KeyboardInterrupt()))
+    model.train_on_batch(x[:32], y[:32])
+    model.train_on_batch(x[:32], y[:32])
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(KeyboardInterrupt):
+        model.train_on_batch(x[:32], y[:32])
+    assert model.optimizer.iterations == 2
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)

@@ -190,7 +190,8 @@ def _device_scalar(xp, x, dt):
         if _capture_state["active"]:
             raise RuntimeError(
                 f"A new device constant ({x!r}) appeared while a training step was being "
-                "captured as a CUDA graph; its host-to-device copy cannot be replayed.")
+                "captured as a CUDA graph: the launch that fills it would only be recorded, "
+                "never run, and the cache would keep an unwritten array.")
         if len(_device_scalars) >= 1024:
             _device_scalars.clear()
         a = _device_scalars[key] = xp.asarray(x, dtype=dt)

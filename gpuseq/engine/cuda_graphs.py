@@ -76,8 +76,11 @@ class CupyGraphs:
     """Capture and launch on CuPy: a capturing stream and a private memory pool.
 
     Args:
-        limit_bytes: cap of the private pool (the session's GPU memory limit less
-            what the default pool holds), or None.
+        limit_bytes: the session's GPU memory limit (``K.set_gpu_memory_fraction``),
+            or None/0 for none. The private pool and the default pool then share it:
+            the private pool gets what the default pool does not hold when a step is
+            captured, and the default pool's limit is lowered by what the private
+            pool holds afterwards.
     """
 
     def __init__(self, limit_bytes=None):
@@ -85,31 +88,48 @@ class CupyGraphs:
         self.cupy = cupy
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.pool = cupy.cuda.MemoryPool()
-        if limit_bytes is not None:
-            self.pool.set_limit(size=max(int(limit_bytes), 0))
+        self.limit = int(limit_bytes) if limit_bytes else None
 
     def capture(self, fn):
         """Record ``fn()``'s launches (nothing runs); returns (graph, fn's result)."""
         cupy = self.cupy
-        # the capture reads weights last written on the null stream: capturing runs
-        # nothing, but the graph's first launch (on the null stream) is ordered after them
+        default = cupy.get_default_memory_pool()
+        if self.limit is not None:
+            default.free_all_blocks()
+            room = self.limit - default.total_bytes() - self.pool.total_bytes()
+            if room <= 0:
+                raise MemoryError("no GPU memory is left under the session's memory limit "
+                                  "for the buffers of a captured step")
+            self.pool.set_limit(size=self.pool.total_bytes() + room)
+        # capturing runs nothing: the graph's launches are ordered after the work that
+        # wrote its inputs by being launched on that work's stream (see launch)
         with cupy.cuda.using_allocator(self.pool.malloc):
             with self.stream:
                 self.stream.begin_capture()
                 try:
                     result = fn()
-                finally:
-                    graph = self.stream.end_capture()
+                except BaseException:
+                    try:            # the step's own error says more than the capture's
+                        self.stream.end_capture()
+                    except Exception:
+                        pass
+                    raise
+                graph = self.stream.end_capture()
+        if self.limit is not None:
+            default.set_limit(size=max(self.limit - self.pool.total_bytes(), 1))
         return graph, result
 
     def launch(self, graph):
-        graph.launch(self.cupy.cuda.Stream.null)
+        # the current stream: where the batch was copied in and the scalars written
+        graph.launch(self.cupy.cuda.get_current_stream())
 
     def copy(self, a):
         return a.copy()
 
     def release(self):
         self.pool.free_all_blocks()
+        if self.limit is not None:
+            self.cupy.get_default_memory_pool().set_limit(size=self.limit)
 
 
 class _Entry:
@@ -125,6 +145,7 @@ class _Entry:
         self.sizes = None        # per update call: number of scalars
         self.buffer = None       # float64 device array of the scalars
         self.capture_sink = None  # the sink of the capture run (assigns the offsets)
+        self.keep = ()            # device constants the graph reads (the cache may evict them)
 
     def sink(self):
         """The sink a run of the step function hands its scalars to."""
@@ -228,6 +249,16 @@ class GraphedTrainStep:
                  tuple(id(p) for p in self._params()), id(opt._flat),
                  id(self._device_generator()), id(grandom.rng())]
         parts.extend(_address(a) for a in self._state_arrays())
+        if opt._flat is not None:
+            parts.extend(_address(grp.grad) for grp in opt._flat[1])
+        # values a capture bakes in (the learning rate and the other scalars of the
+        # updates are read from the scalar buffer instead)
+        from ..backend import functions as K
+        parts.append((opt.clipnorm, opt.clipvalue, getattr(opt, "nesterov", None),
+                      getattr(opt, "amsgrad", None), K.epsilon(), K.floatx()))
+        for layer in m._all_layers():
+            parts.append((getattr(layer, "rate", None), getattr(layer, "momentum", None),
+                          getattr(layer, "trainable", None)))
         return tuple(parts)
 
     def _why_ineligible(self):
@@ -284,10 +315,7 @@ class GraphedTrainStep:
     def _api(self):
         if self.api is None:
             from ..backend import session
-            limit = session.gpu_memory_limit_bytes()
-            if limit is not None:
-                limit -= dispatch.xp().get_default_memory_pool().total_bytes()
-            self.api = CupyGraphs(limit)
+            self.api = CupyGraphs(session.gpu_memory_limit_bytes())
         return self.api
 
     def _step_function(self, entry):
@@ -354,6 +382,7 @@ class GraphedTrainStep:
             entry.buffer = dispatch.xp().zeros((max(len(rec.values), 1),), dtype="float64")
             entry.capture_sink = upd.ScalarSink(entry.buffer)
             entry.graph, entry.outs = api.capture(self._step_function(entry))
+            entry.keep = tuple(ad._device_scalars.values())
             entry.offsets = list(entry.capture_sink.offsets)
             entry.sizes = list(entry.capture_sink.sizes)
             entry.capture_sink = None
@@ -371,6 +400,10 @@ class GraphedTrainStep:
             problem = f"capturing the step failed ({type(e).__name__}: {e})"
             if snap is not None:
                 self.restore(snap)
+        except BaseException:    # an interrupt: leave the model as before this step
+            if snap is not None:
+                self.restore(snap)
+            raise
         if problem is not None:
             self._switch_off(problem)
             return m._train_step(xs, y, sw)
