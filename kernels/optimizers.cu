@@ -90,7 +90,7 @@ __global__ void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __rest
 template <typename T>
 __global__ void rmsprop_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ a,
                                long long n, T lr, T rho, T one_minus_rho, T eps,
-                           const double* __restrict__ hyper, long long h) {
+                               const double* __restrict__ hyper, long long h) {
     const T lr_ = GS_HYPER(T, 0, lr);
     const T rho_ = GS_HYPER(T, 1, rho);
     const T one_minus_rho_ = GS_HYPER(T, 2, one_minus_rho);
@@ -106,7 +106,7 @@ __global__ void rmsprop_update(T* __restrict__ p, const T* __restrict__ g, T* __
 template <typename T>
 __global__ void adagrad_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ a,
                                long long n, T lr, T eps,
-                           const double* __restrict__ hyper, long long h) {
+                               const double* __restrict__ hyper, long long h) {
     const T lr_ = GS_HYPER(T, 0, lr);
     const T eps_ = GS_HYPER(T, 1, eps);
     GS_GRID_STRIDE_LOOP(i, n) {
@@ -121,7 +121,7 @@ template <typename T>
 __global__ void adadelta_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ a,
                                 T* __restrict__ d, long long n, T lr, T rho, T one_minus_rho,
                                 T eps,
-                           const double* __restrict__ hyper, long long h) {
+                                const double* __restrict__ hyper, long long h) {
     const T lr_ = GS_HYPER(T, 0, lr);
     const T rho_ = GS_HYPER(T, 1, rho);
     const T one_minus_rho_ = GS_HYPER(T, 2, one_minus_rho);
@@ -140,7 +140,7 @@ template <typename T>
 __global__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
                             T* __restrict__ v, long long n, T lr_t, T beta_1,
                             T one_minus_beta_1, T beta_2, T one_minus_beta_2, T eps,
-                           const double* __restrict__ hyper, long long h) {
+                            const double* __restrict__ hyper, long long h) {
     const T lr_t_ = GS_HYPER(T, 0, lr_t);
     const T beta_1_ = GS_HYPER(T, 1, beta_1);
     const T one_minus_beta_1_ = GS_HYPER(T, 2, one_minus_beta_1);
@@ -162,7 +162,7 @@ __global__ void amsgrad_update(T* __restrict__ p, const T* __restrict__ g, T* __
                                T* __restrict__ v, T* __restrict__ vhat, long long n, T lr_t,
                                T beta_1, T one_minus_beta_1, T beta_2, T one_minus_beta_2,
                                T eps,
-                           const double* __restrict__ hyper, long long h) {
+                               const double* __restrict__ hyper, long long h) {
     const T lr_t_ = GS_HYPER(T, 0, lr_t);
     const T beta_1_ = GS_HYPER(T, 1, beta_1);
     const T one_minus_beta_1_ = GS_HYPER(T, 2, one_minus_beta_1);
@@ -185,7 +185,7 @@ template <typename T>
 __global__ void adamax_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
                               T* __restrict__ u, long long n, T lr_t, T beta_1,
                               T one_minus_beta_1, T beta_2, T eps,
-                           const double* __restrict__ hyper, long long h) {
+                              const double* __restrict__ hyper, long long h) {
     const T lr_t_ = GS_HYPER(T, 0, lr_t);
     const T beta_1_ = GS_HYPER(T, 1, beta_1);
     const T one_minus_beta_1_ = GS_HYPER(T, 2, one_minus_beta_1);
@@ -208,7 +208,7 @@ __global__ void nadam_update(T* __restrict__ p, const T* __restrict__ g, T* __re
                              T one_minus_momentum_cache_t, T momentum_cache_t_1,
                              T one_minus_m_schedule_new, T one_minus_m_schedule_next,
                              T one_minus_beta_2_power_t,
-                           const double* __restrict__ hyper, long long h) {
+                             const double* __restrict__ hyper, long long h) {
     const T lr_ = GS_HYPER(T, 0, lr);
     const T beta_1_ = GS_HYPER(T, 1, beta_1);
     const T one_minus_beta_1_ = GS_HYPER(T, 2, one_minus_beta_1);

@@ -169,6 +169,16 @@ def _bind(model, api):
     return runner
 
 
+def _eager_then_graphed(build):
+    """Yield (model, None) to train eagerly, then (model, runner) replaying its steps.
+    Each model is built once the previous one is done with (building reseeds)."""
+    eager = build()
+    eager._jit_compile = False
+    yield eager, None
+    graphed = build()
+    yield graphed, _bind(graphed, ReplayGraphs())
+
+
 def _model(opt, dropout=0.0, seed=None):
     set_random_seed(3)
     model = Sequential()
@@ -222,12 +232,7 @@ def test_replayed_steps_equal_eager_steps(emulated, digits, opt):
 def test_a_learning_rate_changed_between_steps_reaches_the_replays(emulated, digits):
     x, y = digits
     runs = []
-    for jit in (False, True):
-        model = _model(optimizers.RMSprop(lr=0.01))
-        if jit:
-            _bind(model, ReplayGraphs())
-        else:
-            model._jit_compile = False
+    for model, _ in _eager_then_graphed(lambda: _model(optimizers.RMSprop(lr=0.01))):
         out = []
         for i in range(6):
             if i == 4:
@@ -242,12 +247,8 @@ def test_a_learning_rate_changed_between_steps_reaches_the_replays(emulated, dig
 def test_fit_with_graphs_equals_eager_fit_and_counts_iterations(emulated, digits):
     x, y = digits
     histories = []
-    for jit in (False, True):
-        model = _model(optimizers.Adam(lr=0.01), dropout=0.2)
-        if jit:
-            runner = _bind(model, ReplayGraphs())
-        else:
-            model._jit_compile = False
+    for model, runner in _eager_then_graphed(lambda: _model(optimizers.Adam(lr=0.01),
+                                                            dropout=0.2)):
         histories.append(model.fit(x[:600], y[:600], batch_size=64, epochs=4,
                                    verbose=0).history)
         assert model.optimizer.iterations == 40
@@ -346,11 +347,8 @@ def test_cuda_graph_fit_equals_eager_fit_on_the_gpu(digits):
 def test_a_value_baked_into_the_graph_changed_mid_run_recaptures(emulated, digits):
     x, y = digits
     runs = []
-    for jit in (False, True):
-        model = _model(optimizers.SGD(lr=0.1, momentum=0.5), dropout=0.2)
-        runner = _bind(model, ReplayGraphs()) if jit else None
-        if not jit:
-            model._jit_compile = False
+    for model, runner in _eager_then_graphed(
+            lambda: _model(optimizers.SGD(lr=0.1, momentum=0.5), dropout=0.2)):
         out = []
         for i in range(8):
             if i == 4:
