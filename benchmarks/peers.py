@@ -175,7 +175,7 @@ def run_gpuseq(backend_name, build_fn, x, y, batch_size, epochs=1, warmup_batche
 
     def fit(a, b, n_epochs):
         model.fit(a, b, batch_size=batch_size, epochs=n_epochs, verbose=0, shuffle=False)
-    graphs = os.environ.get("GPUSEQ_CUDA_GRAPHS", "0") == "1"
+    graphs = dispatch.is_gpu() and os.environ.get("GPUSEQ_CUDA_GRAPHS", "") != "0"
     # with CUDA graphs a batch shape is captured on its third step (the first two
     # create the optimizer's slots and compile the kernels): in the warm-up, as
     # Keras's JIT compiles its step there
@@ -193,7 +193,7 @@ def environment():
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__,
             "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0"),
-            "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "0")}
+            "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "auto")}
     from importlib import metadata
     for name, dist in (("keras", "keras"), ("jax", "jax"), ("torch", "torch"),
                        ("cupy", "cupy-cuda12x"), ("cupy13", "cupy-cuda13x")):

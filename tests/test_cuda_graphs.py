@@ -286,6 +286,34 @@ def test_a_capture_error_falls_back_to_eager_steps(emulated, digits):
     assert model.optimizer.iterations == 3
 
 
+def test_graphs_used_by_default_fall_back_without_a_warning(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = cuda_graphs.GraphedTrainStep(model, api=ReplayGraphs(fail=RuntimeError("boom")),
+                                          warn=False)
+    runner.api.runner = runner
+    model._graph_runner = runner
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _train(model, x, y, 3, 32)
+    assert runner.failed == "capturing the step failed (RuntimeError: boom)"
+    assert model.optimizer.iterations == 3
+
+
+@pytest.mark.parametrize("value,expected", [("", None), ("auto", None), ("1", True),
+                                            ("on", True), ("0", False), ("False", False)])
+def test_the_environment_switch(monkeypatch, value, expected):
+    monkeypatch.setenv("GPUSEQ_CUDA_GRAPHS", value)
+    assert cuda_graphs.env_setting() is expected
+
+
+def test_a_bad_environment_switch_is_refused(monkeypatch):
+    monkeypatch.setenv("GPUSEQ_CUDA_GRAPHS", "maybe")
+    with pytest.raises(ValueError, match="GPUSEQ_CUDA_GRAPHS must be 1 or 0.*Received: "
+                                         "GPUSEQ_CUDA_GRAPHS='maybe'"):
+        cuda_graphs.env_setting()
+
+
 def test_seeded_dropout_and_numpy_backend_run_eagerly_without_warning(emulated, digits):
     x, y = digits
     model = _model(optimizers.SGD(lr=0.1), dropout=0.5, seed=7)
@@ -372,3 +400,53 @@ def test_an_interrupt_while_capturing_leaves_the_model_as_before(emulated, digit
     assert model.optimizer.iterations == 2
     for a, b in zip(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def _layer_models():
+    """Builders of small digits models with each GEMM-using layer family."""
+    from gpuseq.layers import (GRU, LSTM, BatchNormalization, Conv1D, Conv2D, Flatten,
+                               MaxPooling1D, MaxPooling2D, Reshape)
+    return {
+        "conv2d": lambda: [Reshape((8, 8, 1), input_shape=(64,)),
+                           Conv2D(8, (3, 3), padding="same", activation="relu"),
+                           MaxPooling2D((2, 2)), Flatten(), Dense(10, activation="softmax")],
+        "conv2d_channels_first": lambda: [
+            Reshape((1, 8, 8), input_shape=(64,)),
+            Conv2D(6, (3, 3), activation="relu", data_format="channels_first"),
+            Flatten(), Dense(10, activation="softmax")],
+        "conv1d_bn": lambda: [Reshape((8, 8), input_shape=(64,)),
+                              Conv1D(12, 3, activation="relu"), BatchNormalization(),
+                              MaxPooling1D(2), Flatten(), Dense(10, activation="softmax")],
+        "lstm": lambda: [Reshape((8, 8), input_shape=(64,)), LSTM(16, dropout=0.1),
+                         Dense(10, activation="softmax")],
+        "gru": lambda: [Reshape((8, 8), input_shape=(64,)), GRU(16, return_sequences=True),
+                        Flatten(), Dense(10, activation="softmax")],
+    }
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["conv2d", "conv2d_channels_first", "conv1d_bn", "lstm", "gru"])
+def test_cuda_graphs_replay_conv_and_recurrent_models_on_the_gpu(digits, kind):
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    x, y = digits
+    with dispatch.use_backend("cupy"):
+        results = []
+        for jit in (False, True):
+            set_random_seed(5)
+            model = Sequential(_layer_models()[kind]())
+            model.compile(optimizer=optimizers.Adam(1e-3), metrics=["accuracy"],
+                          loss="sparse_categorical_crossentropy", jit_compile=jit)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                hist = model.fit(x[:400], y[:400], batch_size=50, epochs=2, verbose=0,
+                                 shuffle=False)
+            results.append((hist.history, model.get_weights(), model._graph_runner))
+        runner = results[1][2]
+        assert runner is not None and runner.failed is None, runner and runner.failed
+        assert runner.captures == 1 and runner.replays >= 10
+        for key in ("loss", "accuracy"):
+            np.testing.assert_allclose(results[1][0][key], results[0][0][key], rtol=1e-4)
+        for a, b in zip(results[1][1], results[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)

@@ -555,23 +555,31 @@ def reduce_min(x, axis=None, keepdims=False):
     return _MaxReduce(_axis(axis), keepdims, "min")(x)
 
 
+def _mm(a, b):
+    """a @ b; CuPy arrays go through the capturable cuBLAS path of cupy_ops._gemm."""
+    if type(a).__module__.startswith("cupy") or type(b).__module__.startswith("cupy"):
+        from .cupy_ops._gemm import matmul as gemm
+        return gemm(a, b)
+    return a @ b
+
+
 class _MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return _xp(a).matmul(a, b)
+        return _mm(a, b)
 
     def backward(self, g):
         xp = _xp(g)
         a, b = self.a, self.b
         if b.ndim == 1:
             ga = xp.multiply.outer(g, b) if a.ndim > 1 else g * b
-            gb = (a.reshape(-1, a.shape[-1]).T @ g.reshape(-1)) if a.ndim > 1 else g * a
+            gb = _mm(a.reshape(-1, a.shape[-1]).T, g.reshape(-1)) if a.ndim > 1 else g * a
             return ga, gb
-        ga = g @ xp.swapaxes(b, -1, -2)
+        ga = _mm(g, xp.swapaxes(b, -1, -2))
         if a.ndim >= 2 and b.ndim == 2:
-            gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            gb = _mm(a.reshape(-1, a.shape[-1]).T, g.reshape(-1, g.shape[-1]))
         else:
-            gb = unbroadcast(xp.swapaxes(a, -1, -2) @ g, b.shape)
+            gb = unbroadcast(_mm(xp.swapaxes(a, -1, -2), g), b.shape)
         return unbroadcast(ga, a.shape), gb
 
 

@@ -4,10 +4,11 @@ On the GPU a small model's training step is bound by host time: every op costs
 Python and CuPy dispatch (tens of microseconds) while its kernel runs for a few.
 A CUDA graph records the launches of one step once and replays them with one
 call. :class:`GraphedTrainStep` does this for ``fit`` and ``train_on_batch``
-when it is switched on (``model.compile(..., jit_compile=True)`` or the
-environment variable ``GPUSEQ_CUDA_GRAPHS=1``)::
+on the GPU: by default (``jit_compile='auto'``, Keras 3's default), with
+``model.compile(..., jit_compile=True)`` or with ``GPUSEQ_CUDA_GRAPHS=1``;
+``jit_compile=False`` or ``GPUSEQ_CUDA_GRAPHS=0`` keep every step eager::
 
-    model.compile(optimizer='rmsprop', loss='binary_crossentropy', jit_compile=True)
+    model.compile(optimizer='rmsprop', loss='binary_crossentropy')
     model.fit(x, y, batch_size=16, epochs=10)     # same results, fewer host calls
 
 How a step is replayed:
@@ -28,7 +29,8 @@ How a step is replayed:
   replays and two eager steps must give the same weights, optimizer state and
   loss. Then the state is put back and the step is taken once for real. Any
   error while capturing or checking, or a mismatch, switches the graphs off for
-  the model with a warning that says why; training goes on eagerly.
+  the model (with a warning that says why when they were asked for explicitly);
+  training goes on eagerly.
 * A replay copies the batch into the static inputs, writes the scalars,
   launches the graph on the null stream and copies the loss and metric values
   out (the graph's own outputs are overwritten by the next replay).
@@ -57,9 +59,17 @@ _SUPPORTED_OPTIMIZERS = ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adama
 _ENV = "GPUSEQ_CUDA_GRAPHS"
 
 
-def env_enabled():
-    """True when ``GPUSEQ_CUDA_GRAPHS`` asks for graphs (1/true/yes/on)."""
-    return os.environ.get(_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+def env_setting():
+    """``GPUSEQ_CUDA_GRAPHS``: True (1/true/yes/on), False (0/false/no/off) or None
+    (unset: graphs follow ``jit_compile``, whose default 'auto' uses them on the GPU)."""
+    value = os.environ.get(_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("", "auto"):
+        return None
+    raise ValueError(f"{_ENV} must be 1 or 0 (or unset). Received: {_ENV}={value!r}")
 
 
 def check_jit_compile(value):
@@ -177,6 +187,8 @@ class GraphedTrainStep:
     Args:
         model: a compiled gpuseq model.
         api: the capture/launch implementation (default: :class:`CupyGraphs`).
+        warn: warn when the graphs are switched off after a failed capture or check
+            (when they were asked for explicitly); otherwise only ``failed`` says why.
 
     Call it like ``model._train_step(xs, y, sw)``; it returns the same logs.
     """
@@ -184,9 +196,10 @@ class GraphedTrainStep:
     WARMUP = 1      # eager steps per batch shape before its capture
     RTOL, ATOL = 1e-5, 1e-6
 
-    def __init__(self, model, api=None):
+    def __init__(self, model, api=None, warn=True):
         self.model = model
         self.api = api
+        self.warn = warn
         self.entries = {}
         self.seen = {}
         self.state_key = None
@@ -430,6 +443,7 @@ class GraphedTrainStep:
     def _switch_off(self, why):
         self.failed = why
         self._drop()
-        warnings.warn(f"gpuseq: training steps of this model run eagerly, not as CUDA graphs: "
+        if self.warn:
+            warnings.warn(f"gpuseq: training steps of this model run eagerly, not as CUDA graphs: "
                       f"{why}. Results are unaffected; compile with jit_compile=False to "
-                      "skip the attempt.", RuntimeWarning, stacklevel=4)
+                          "skip the attempt.", RuntimeWarning, stacklevel=4)

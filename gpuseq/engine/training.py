@@ -94,9 +94,10 @@ class Model(metaclass=_ModelType):
             sample_weight_mode: None or ``'temporal'`` (2-D sample weights).
             weighted_metrics: metrics weighted by sample/class weights.
             jit_compile: True replays training steps as CUDA graphs on the GPU
-                (see :mod:`gpuseq.engine.cuda_graphs`); False never does; None or
-                'auto' (the default) follows the variable ``GPUSEQ_CUDA_GRAPHS``
-                (off unless set to 1). No effect on the NumPy backend.
+                (see :mod:`gpuseq.engine.cuda_graphs`) and warns when it cannot;
+                False never does; None or 'auto' (the default) replays them when the
+                model allows it, unless ``GPUSEQ_CUDA_GRAPHS=0``. No effect on the
+                NumPy backend.
         """
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
@@ -346,11 +347,13 @@ class Model(metaclass=_ModelType):
         """The training step ``fit`` and ``train_on_batch`` call: ``_train_step``, or
         its CUDA-graph replay when jit_compile asks for it on the GPU."""
         jit = getattr(self, "_jit_compile", None)
-        wanted = jit is True or (jit in (None, "auto") and cuda_graphs.env_enabled())
+        env = cuda_graphs.env_setting()
+        wanted = jit is True or (jit in (None, "auto") and env is not False)
         if not wanted or (self._graph_runner is None and not dispatch.is_gpu()):
             return self._train_step
         if self._graph_runner is None:
-            self._graph_runner = cuda_graphs.GraphedTrainStep(self)
+            self._graph_runner = cuda_graphs.GraphedTrainStep(
+                self, warn=jit is True or env is True)
         return self._graph_runner
 
     def _test_step(self, xs, y, sw):

@@ -1,7 +1,7 @@
 """CUDA twin of ``numpy_ops/conv.py``: convolution as im2col + one GEMM.
 
 Kernels: kernels/conv.cu (im2col / col2im in both layouts, the channels-first bias
-add); the GEMMs go through ``xp.matmul`` (cuBLAS on the GPU); bias + activation
+add); the GEMMs go through ``_gemm.matmul`` (cuBLAS on the GPU); bias + activation
 after the GEMM is the fused kernel of kernels/activations.cu
 (``bias_activation_forward``) for channels_last, and ``add_channel_bias`` followed
 by ``activation_forward`` for channels_first. Same names, signatures and results
@@ -13,6 +13,7 @@ input gradient is ``gcol = gz @ kernel^T`` followed by col2im, a deterministic
 gather (no atomics).
 """
 from ..numpy_ops.conv import _geometry, _conv1d_attrs, _as_2d, chunk_size
+from ._gemm import matmul
 from ._common import column_sums, float_input, launch_1d, xp
 from .activations import activation_backward, activation_forward, bias_activation_forward
 
@@ -102,7 +103,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
         for s in range(0, n, step):
             e = min(n, s + step)
             col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
-            m.matmul(col, wmat, out=z2[s * rows:e * rows])
+            matmul(col, wmat, out=z2[s * rows:e * rows])
         y, (pre, _) = bias_activation_forward(z, bias, activation)
     else:
         wt = m.ascontiguousarray(kernel.transpose(3, 2, 0, 1).reshape(cout, kdim))
@@ -111,7 +112,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
         for s in range(0, n, step):
             e = min(n, s + step)
             col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
-            m.matmul(wt, col, out=z[s:e])
+            matmul(wt, col, out=z[s:e])
         z = z.reshape(n, cout, oh, ow)
         if bias is not None:
             launch_1d("conv", "add_channel_bias", z.dtype, z.size,
@@ -138,7 +139,7 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
     elif data_format == "channels_last":
         gb = column_sums(gz.reshape(-1, cout))                     # (OUT,)
     else:
-        per_sample = m.matmul(gz.reshape(n, cout, oh * ow),
+        per_sample = matmul(gz.reshape(n, cout, oh * ow),
                               m.ones((oh * ow,), dtype=gz.dtype))   # (N, OUT)
         gb = column_sums(per_sample)
     gx = m.empty(x.shape, dtype=x.dtype) if input_grad else None
@@ -152,9 +153,9 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
             e = min(n, s + step)
             col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
             g = gz2[s * rows:e * rows]
-            gw += m.matmul(col.T, g)
+            gw += matmul(col.T, g)
             if input_grad:
-                m.matmul(g, wmat.T, out=col)                       # gcol reuses the buffer
+                matmul(g, wmat.T, out=col)                         # gcol reuses the buffer
                 _col2im(col, (e - s,) + x.shape[1:], data_format, ksize, strides, pads, dil,
                         out_hw, out=gx[s:e])
         return gx, gw.reshape(kernel.shape), gb
@@ -166,9 +167,9 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
         e = min(n, s + step)
         col = _im2col(x[s:e], data_format, ksize, strides, pads, dil, out_hw)
         g = gz3[s:e]
-        gwt += m.matmul(g, col.transpose(0, 2, 1)).sum(axis=0)
+        gwt += matmul(g, col.transpose(0, 2, 1)).sum(axis=0)
         if input_grad:
-            gcol = m.ascontiguousarray(m.matmul(wt.T, g))         # (n, C*KH*KW, OH*OW)
+            gcol = m.ascontiguousarray(matmul(wt.T, g))           # (n, C*KH*KW, OH*OW)
             _col2im(gcol, (e - s,) + x.shape[1:], data_format, ksize, strides, pads, dil,
                     out_hw, out=gx[s:e])
     gw = m.ascontiguousarray(gwt.reshape(cout, cin, kh, kw).transpose(2, 3, 1, 0))

@@ -4,7 +4,7 @@ The cuDNN recipe by hand (kernels/lstm.cu, kernels/gru.cu, kernels/simple_rnn.cu
 
 * one GEMM projects every time step's input at once: ``XW = x @ kernel (+ bias)``,
   stored time-major (T, N, G*u) so that each step's slice is contiguous;
-* per step, one recurrent GEMM ``h_prev @ recurrent_kernel`` (``xp.matmul`` into a
+* per step, one recurrent GEMM ``h_prev @ recurrent_kernel`` (``_gemm.matmul`` into a
   preallocated buffer) and ONE fused kernel for all gates and the state update,
   which turns the step's XW slice into the activated gates in place;
 * backward per step, one fused kernel for all gate derivatives and one GEMM for the
@@ -26,6 +26,7 @@ docstring for shapes); ``saved`` is a dict too, with the final states under
 from .. import kernel_loader as kl
 from ..numpy_ops.recurrent import _check_inputs, _check_kind
 from .activations import _kind_code
+from ._gemm import matmul
 from ._common import column_sums, float_input, launch_1d, xp
 from ._common import dummy as _dummy
 
@@ -71,7 +72,7 @@ def _project(xt, W):
     # The step kernels update G[s] in place through a flat pointer: keep it C-contiguous
     # whatever layout the GEMM returns (a no-op for cuBLAS / numpy.matmul outputs).
     return xp().ascontiguousarray(
-        xp().matmul(xt.reshape(T * N, F), W).reshape(T, N, W.shape[1]))
+        matmul(xt.reshape(T * N, F), W).reshape(T, N, W.shape[1]))
 
 
 def _mask_steps(mask, n, t, go_backwards, dt):
@@ -158,7 +159,7 @@ def _unpack_grad(gy, T, return_sequences, zero_output_for_mask, Tm, n_states, dt
 
 def _finish_dx(dXW, W, N, T, F, go_backwards, x_dtype):
     m = xp()
-    dx = m.matmul(dXW.reshape(T * N, dXW.shape[-1]), W.T).reshape(T, N, F).transpose(1, 0, 2)
+    dx = matmul(dXW.reshape(T * N, dXW.shape[-1]), W.T).reshape(T, N, F).transpose(1, 0, 2)
     if go_backwards:
         dx = dx[:, ::-1]
     return m.ascontiguousarray(dx).astype(x_dtype, copy=False)
@@ -216,7 +217,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask=None, recurrent
     else:
         hu = m.empty((N, 4 * u), dtype=dt)                          # h_prev @ U
         for s in range(T):
-            m.matmul(_dropped(H[s], rm), U, out=hu)
+            matmul(_dropped(H[s], rm), U, out=hu)
             ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
             launch_1d("lstm", "lstm_forward_step", dt, N * u,
                       (G[s], hu, C[s], H[s], ms, C[s + 1], H[s + 1], TC[s], N, u, has_mask,
@@ -266,11 +267,11 @@ def lstm_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
             launch_1d("lstm", "lstm_backward_step", dt, N * u,
                       (G[s], TC[s], C[s], ms, gys, dh_rec, rms, dh_carry, dc, dZ[s], N, u,
                        has_mask, has_gy, has_rm, act, rec))
-            m.matmul(dZ[s], Ut, out=dh_rec)
+            matmul(dZ[s], Ut, out=dh_rec)
         gh0 = dh_carry + _dropped(dh_rec, rm)
     dZf = dZ.reshape(T * N, 4 * u)
-    gU = m.matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
-    gW = m.matmul(xt.reshape(T * N, F).T, dZf)
+    gU = matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
+    gW = matmul(xt.reshape(T * N, F).T, dZf)
     gb = column_sums(dZf) if saved["has_bias"] else None
     gx = _finish_dx(dZ, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
@@ -329,7 +330,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
     elif reset_after:
         hu = m.empty((N, 3 * u), dtype=dt)
         for s in range(T):
-            m.matmul(_dropped(H[s], rm), U, out=hu)
+            matmul(_dropped(H[s], rm), U, out=hu)
             ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
             launch_1d("gru", "gru_forward_step_after", dt, N * u,
                       (G[s], hu, brec, H[s], ms, RH[s], H[s + 1], N, u, has_brec, has_mask,
@@ -341,10 +342,10 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurrent_mask
         hu_h = m.empty((N, u), dtype=dt)
         for s in range(T):
             hp_d = _dropped(H[s], rm)
-            m.matmul(hp_d, U_zr, out=hu_zr)
+            matmul(hp_d, U_zr, out=hu_zr)
             launch_1d("gru", "gru_forward_gates_before", dt, N * u,
                       (G[s], hu_zr, hp_d, RH[s], N, u, rec))
-            m.matmul(RH[s], U_h, out=hu_h)
+            matmul(RH[s], U_h, out=hu_h)
             ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
             launch_1d("gru", "gru_forward_candidate_before", dt, N * u,
                       (G[s], hu_h, H[s], ms, H[s + 1], N, u, has_mask, act))
@@ -399,7 +400,7 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
             launch_1d("gru", "gru_backward_step_after", dt, N * u,
                       (G[s], RH[s], H[s], ms, gys, dh_rec, rms, dh_carry, dX[s], dR[s], N, u,
                        has_mask, has_gy, has_rm, act, rec))
-            m.matmul(dR[s], Ut, out=dh_rec)
+            matmul(dR[s], Ut, out=dh_rec)
         gh0 = dh_carry + _dropped(dh_rec, rm)
     else:
         U_zr_t = m.ascontiguousarray(U[:, :2 * u].T)                # (2u, u)
@@ -412,21 +413,21 @@ def gru_backward(gy, saved, activation="tanh", recurrent_activation="sigmoid",
             launch_1d("gru", "gru_backward_candidate_before", dt, N * u,
                       (G[s], H[s], ms, gys, dh_rec, dh_rec2, rms, dh_carry, dX[s], N, u,
                        has_mask, has_gy, 1, has_rm, act, rec))
-            m.matmul(dX[s][:, 2 * u:], U_h_t, out=drh)
+            matmul(dX[s][:, 2 * u:], U_h_t, out=drh)
             launch_1d("gru", "gru_backward_reset_before", dt, N * u,
                       (G[s], drh, _dropped(H[s], rm), dX[s], dh_rec2, N, u, rec))
-            m.matmul(dX[s][:, :2 * u], U_zr_t, out=dh_rec)
+            matmul(dX[s][:, :2 * u], U_zr_t, out=dh_rec)
         gh0 = dh_carry + _dropped(dh_rec + dh_rec2, rm)
     if reset_after:
         dRf = dR.reshape(T * N, 3 * u)
-        gU = m.matmul(Hp.T, dRf)
+        gU = matmul(Hp.T, dRf)
         gb = m.stack([column_sums(dXf), column_sums(dRf)]) if saved["has_bias"] else None
     else:
         gU = m.empty((u, 3 * u), dtype=dt)
-        gU[:, :2 * u] = m.matmul(Hp.T, dXf[:, :2 * u])
-        gU[:, 2 * u:] = m.matmul(RH.reshape(T * N, u).T, dXf[:, 2 * u:])
+        gU[:, :2 * u] = matmul(Hp.T, dXf[:, :2 * u])
+        gU[:, 2 * u:] = matmul(RH.reshape(T * N, u).T, dXf[:, 2 * u:])
         gb = column_sums(dXf) if saved["has_bias"] else None
-    gW = m.matmul(xt.reshape(T * N, F).T, dXf)
+    gW = matmul(xt.reshape(T * N, F).T, dXf)
     gx = _finish_dx(dX, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
     gh0 = gh0 if saved["has_h0"] else None
@@ -466,7 +467,7 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask=None, recurre
     else:
         hu = m.empty((N, u), dtype=dt)                              # h_prev @ U
         for s in range(T):
-            m.matmul(_dropped(H[s], rm), U, out=hu)
+            matmul(_dropped(H[s], rm), U, out=hu)
             ms, has_mask, _, _ = _step_args(Tm, s, rm, dummy)
             launch_1d("simple_rnn", "simple_rnn_forward_step", dt, N * u,
                       (A[s], hu, H[s], ms, H[s + 1], N, u, has_mask, act))
@@ -511,11 +512,11 @@ def simple_rnn_backward(gy, saved, activation="tanh", go_backwards=False,
             launch_1d("simple_rnn", "simple_rnn_backward_step", dt, N * u,
                       (A[s], ms, gys, dh_rec, rms, dh_carry, dZ[s], N, u, has_mask, has_gy,
                        has_rm, act))
-            m.matmul(dZ[s], Ut, out=dh_rec)
+            matmul(dZ[s], Ut, out=dh_rec)
         gh0 = dh_carry + _dropped(dh_rec, rm)
     dZf = dZ.reshape(T * N, u)
-    gU = m.matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
-    gW = m.matmul(xt.reshape(T * N, F).T, dZf)
+    gU = matmul(_dropped(H[:T], rm).reshape(T * N, u).T, dZf)
+    gW = matmul(xt.reshape(T * N, F).T, dZf)
     gb = column_sums(dZf) if saved["has_bias"] else None
     gx = _finish_dx(dZ, W, N, T, F, go_backwards, saved["x_dtype"]) \
         if input_grad else None
