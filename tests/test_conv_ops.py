@@ -325,11 +325,13 @@ IM2COL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("channels", [3, 8])     # 8: the 16-byte kernels of channels_last
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("ksize,strides,padding,dilation", IM2COL_CASES)
-def test_im2col_col2im_adjoint(backend, rng, ksize, strides, padding, dilation, data_format):
+def test_im2col_col2im_adjoint(backend, rng, ksize, strides, padding, dilation, data_format,
+                               channels):
     """<im2col(x), c> == <x, col2im(c)> for random x and c."""
-    x = _image(rng, 2, 7, 6, 3, data_format)
+    x = _image(rng, 2, 7, 6, channels, data_format)
     attrs = dict(kernel_size=ksize, strides=strides, padding=padding, dilation_rate=dilation,
                  data_format=data_format)
     ops = dispatch.ops()
@@ -359,6 +361,30 @@ def test_im2col_layout_channels_first():
                                                               x[0, 1, 1, 1], x[0, 1, 1, 2]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ksize,strides,padding,dilation", IM2COL_CASES)
+def test_vector_im2col_kernels_equal_the_scalar_ones(backend, rng, monkeypatch, ksize, strides,
+                                                     padding, dilation, dtype):
+    """The 16-byte channels-last im2col / col2im kernels give bitwise the scalar ones'
+    results (col2im sums in the same order)."""
+    if backend == "numpy":
+        pytest.skip("CUDA kernels only (emulated or on the GPU)")
+    from gpuseq.backend.cupy_ops import conv as cu_conv
+    x = dispatch.to_device(_image(rng, 2, 7, 6, 8, "channels_last", dtype))
+    attrs = dict(kernel_size=ksize, strides=strides, padding=padding, dilation_rate=dilation)
+    assert cu_conv._vector_ok(8, x)
+    results = []
+    for vector in (True, False):
+        if not vector:
+            monkeypatch.setattr(cu_conv, "_vector_ok", lambda c, *arrays: False)
+        col, saved = cu_conv.im2col_forward(x, **attrs)
+        c = dispatch.to_device(np.random.default_rng(5).standard_normal(col.shape).astype(dtype))
+        (gx,) = cu_conv.im2col_backward(c, saved, **attrs)
+        results.append((dispatch.to_host(col), dispatch.to_host(gx)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 # ---------------------------------------------------------------------------
 # Every backend against the NumPy twin (emulated CUDA in CI, the GPU where present)
 # ---------------------------------------------------------------------------
@@ -366,12 +392,13 @@ def test_im2col_layout_channels_first():
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
 
+@pytest.mark.parametrize("channels", [3, 8])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ksize,strides,padding,dilation", IM2COL_CASES)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_im2col_matches_numpy(backend, rng, ksize, strides, padding, dilation, data_format,
-                              dtype):
-    x = _image(rng, 2, 7, 6, 3, data_format, dtype)
+                              dtype, channels):
+    x = _image(rng, 2, 7, 6, channels, data_format, dtype)
     compare_with_numpy("im2col", [x], dict(kernel_size=ksize, strides=strides, padding=padding,
                                            dilation_rate=dilation, data_format=data_format),
                        **TOL[dtype])
@@ -390,7 +417,8 @@ def test_conv2d_matches_numpy(backend, rng, strides, padding, dilation, data_for
 
 
 @pytest.mark.parametrize("n,h,w,cin,cout", [(0, 5, 5, 2, 3), (1, 1, 1, 1, 1), (1, 16, 16, 1, 1),
-                                            (2, 9, 15, 3, 257), (3, 5, 4, 17, 2)])
+                                            (2, 9, 15, 3, 257), (3, 5, 4, 17, 2),
+                                            (2, 9, 7, 8, 4)])
 def test_conv2d_sizes_match_numpy(backend, rng, n, h, w, cin, cout):
     x = rng.standard_normal((n, h, w, cin)).astype(np.float32)
     kernel = rng.standard_normal((1 if h == 1 else 3, 1 if w == 1 else 3, cin, cout))

@@ -32,6 +32,18 @@ def _geom_args(x_shape, data_format, ksize, strides, pads, dil, out_hw):
             pads[0][0], pads[1][0], out_hw[0], out_hw[1])
 
 
+def _vector_ok(c, *arrays):
+    """Whether the 16-byte im2col/col2im kernels apply: channels a multiple of the
+    vector width and every array 16-byte aligned."""
+    if c % (16 // arrays[0].itemsize):
+        return False
+    for a in arrays:
+        ptr = a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+        if ptr % 16:
+            return False
+    return True
+
+
 def _im2col(x, data_format, ksize, strides, pads, dil, out_hw):
     """x (contiguous) -> col: (N*OH*OW, KH*KW*C) or (N, C*KH*KW, OH*OW)."""
     g = _geom_args(x.shape, data_format, ksize, strides, pads, dil, out_hw)
@@ -40,6 +52,10 @@ def _im2col(x, data_format, ksize, strides, pads, dil, out_hw):
     if data_format == "channels_last":
         col = xp().empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
         name = "im2col_nhwc"
+        if _vector_ok(c, x, col):
+            launch_1d("conv", "im2col_nhwc_vec", x.dtype, col.size // (16 // x.itemsize),
+                      (x, col) + g)
+            return col
     else:
         col = xp().empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
         name = "im2col_nchw"
@@ -52,6 +68,10 @@ def _col2im(col, x_shape, data_format, ksize, strides, pads, dil, out_hw, out=No
     g = _geom_args(x_shape, data_format, ksize, strides, pads, dil, out_hw)
     if out is None:
         out = xp().empty(x_shape, dtype=col.dtype)
+    if data_format == "channels_last" and _vector_ok(g[3], col, out):
+        launch_1d("conv", "col2im_nhwc_vec", col.dtype, out.size // (16 // col.itemsize),
+                  (col, out) + g)
+        return out
     name = "col2im_nhwc" if data_format == "channels_last" else "col2im_nchw"
     launch_1d("conv", name, col.dtype, out.size, (col, out) + g)
     return out
