@@ -4,10 +4,11 @@
 #
 #   bash benchmarks/run_gpu.sh [RESULTS_DIR]      (default: benchmarks/results)
 #
-# Writes gpu_tests.log, gpu_env.json, {mlp,conv,rnn}_gpu.json, conv_gpu_tf32.json
-# (gpuseq with TensorFloat-32 matrix products, the peers' default) and
-# {mlp,conv,rnn}_gpu_graphs.json (training steps replayed as CUDA graphs,
-# GPUSEQ_CUDA_GRAPHS=1; gpuseq only) into RESULTS_DIR.
+# Writes gpu_tests.log, gpu_env.json, vgg_gpu_ops.md (device time per op of the
+# VGG-like model), {mlp,conv,rnn}_gpu.json (training steps replayed as CUDA graphs,
+# the default), conv_gpu_tf32.json (gpuseq with TensorFloat-32 matrix products, the
+# peers' default) and {mlp,conv,rnn}_gpu_eager.json (GPUSEQ_CUDA_GRAPHS=0: every
+# step eager; gpuseq only) into RESULTS_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results}"
@@ -34,12 +35,16 @@ GPUSEQ_BACKEND=cupy python -m pytest -q -m gpu -p no:cacheprovider ${PYTEST_ARGS
     | tee "$out/gpu_tests.log"
 status=${PIPESTATUS[0]}
 
+python benchmarks/profile_gpu_ops.py > "$out/vgg_gpu_ops.md"
+python benchmarks/profile_gpu_ops.py --tf32 >> "$out/vgg_gpu_ops.md"
+# training steps replayed as CUDA graphs (the default on the GPU), against the peers
 python benchmarks/bench_mlp.py --backend cupy --out "$out/mlp_gpu.json"
 python benchmarks/bench_conv.py --backend cupy --out "$out/conv_gpu.json"
-GPUSEQ_TF32=1 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_tf32.json"
 python benchmarks/bench_rnn.py --backend cupy --out "$out/rnn_gpu.json"
-export GPUSEQ_CUDA_GRAPHS=1
-python benchmarks/bench_mlp.py --backend cupy --peers --out "$out/mlp_gpu_graphs.json"
-python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_graphs.json"
-python benchmarks/bench_rnn.py --backend cupy --peers --out "$out/rnn_gpu_graphs.json"
+GPUSEQ_TF32=1 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_tf32.json"
+# every step eager (GPUSEQ_CUDA_GRAPHS=0): what the graphs are worth; gpuseq only
+export GPUSEQ_CUDA_GRAPHS=0
+python benchmarks/bench_mlp.py --backend cupy --peers --out "$out/mlp_gpu_eager.json"
+python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_eager.json"
+python benchmarks/bench_rnn.py --backend cupy --peers --out "$out/rnn_gpu_eager.json"
 exit $status
