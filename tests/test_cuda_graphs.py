@@ -309,9 +309,54 @@ def test_the_environment_switch(monkeypatch, value, expected):
 
 def test_a_bad_environment_switch_is_refused(monkeypatch):
     monkeypatch.setenv("GPUSEQ_CUDA_GRAPHS", "maybe")
-    with pytest.raises(ValueError, match="GPUSEQ_CUDA_GRAPHS must be 1 or 0.*Received: "
-                                         "GPUSEQ_CUDA_GRAPHS='maybe'"):
+    with pytest.raises(ValueError, match="GPUSEQ_CUDA_GRAPHS must be 1/true/yes/on or "
+                                         "0/false/no/off.*Received: GPUSEQ_CUDA_GRAPHS='maybe'"):
         cuda_graphs.env_setting()
+    # where it has no effect (the NumPy backend, jit_compile=False) training is not stopped
+    with dispatch.use_backend("numpy"):
+        model = Sequential([Dense(2, input_shape=(3,))])
+        model.compile("sgd", "mse", jit_compile=False)
+        model.train_on_batch(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32))
+
+
+def _embedding_model():
+    from gpuseq.layers import LSTM, Embedding
+    set_random_seed(4)
+    model = Sequential([Embedding(17, 6, input_length=8, mask_zero=True), LSTM(5),
+                        Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizers.RMSprop(0.01), loss="sparse_categorical_crossentropy",
+                  jit_compile=True)
+    return model
+
+
+def test_a_first_embedding_is_replayed_and_its_indices_checked_per_batch(emulated, digits):
+    x, y = digits
+    ids = np.floor(x[:, :8] * 16).astype(np.int64)               # (n, 8) in [0, 16]
+    runs = []
+    for model, runner in _eager_then_graphed(_embedding_model):
+        runs.append(_train(model, ids, y, 6, 32))
+    assert runner.captures == 1 and runner.replays >= 3 and runner.failed is None
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-6)
+    for a, b in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    before = [w.copy() for w in model.get_weights()]
+    steps = model.optimizer.iterations
+    bad = ids[:32].copy()
+    bad[3, 2] = 17                                              # one past the vocabulary
+    with pytest.raises(ValueError, match=r"indices in \[0, 17\]"):
+        model.train_on_batch(bad, y[:32])
+    assert model.optimizer.iterations == steps
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_embedding_after_the_first_layer_runs_eagerly(emulated):
+    from gpuseq.layers import Embedding, Lambda
+    model = Sequential([Lambda(lambda t: t, input_shape=(4,)), Embedding(9, 3)])
+    model.compile("sgd", "mse", jit_compile=True)
+    runner = _bind(model, ReplayGraphs())
+    model.train_on_batch(np.ones((2, 4), np.int64), np.zeros((2, 4, 3), np.float32))
+    assert "not the model's first layer" in runner.ineligible
 
 
 def test_seeded_dropout_and_numpy_backend_run_eagerly_without_warning(emulated, digits):

@@ -37,7 +37,17 @@ CASES = [
     ("batch slice", (6, 4, 5), lambda x: x[1::2], (3, 5, 2), I),
     ("empty k", (4, 0), I, (0, 3), I),
     ("empty m", (0, 5), I, (5, 3), I),
+    ("empty k folded", (2, 3, 0), I, (0, 4), I),
+    ("transposed column slice", (6, 9), lambda x: x[:, 1:5].T, (6, 3), I),
+    ("reversed rows", (5, 4), lambda x: x[::-1], (4, 3), I),
+    ("stride-0 batch", (1, 4, 5), lambda x: _broadcast(x, (3, 4, 5)), (3, 5, 2), I),
+    ("reversed batch", (3, 4, 5), lambda x: x[::-1], (3, 5, 2), I),
 ]
+
+
+def _broadcast(x, shape):
+    m = __import__(type(x).__module__.split(".")[0])
+    return m.broadcast_to(x, shape)
 
 
 def _operands(rng, case, to=lambda x: x):
@@ -54,6 +64,59 @@ def test_off_the_gpu_it_is_numpy_matmul():
     out = np.empty((4, 3))
     assert _gemm.matmul(a, b, out=out) is out
     np.testing.assert_array_equal(out, a @ b)
+
+
+def _reference_gemm(calls):
+    """A stand-in for the cuBLAS call that reads the operands exactly as cuBLAS
+    would (column-major, op N/T, leading dimension, batch stride, from the raw
+    buffer) and checks the arguments cuBLAS requires."""
+    from numpy.lib.stride_tricks import as_strided
+
+    def gemm(_cupy, dt, a, la, b, lb, c, M, N, K, batch, batched):
+        (op_a, ld_a, s_a), (op_b, ld_b, s_b) = la, lb
+        rows_a, cols_a = (K, M) if op_a == 0 else (M, K)      # stored column-major
+        rows_b, cols_b = (N, K) if op_b == 0 else (K, N)
+        assert ld_a >= max(1, rows_a) and ld_b >= max(1, rows_b)
+        assert 0 < max(M, N, K, ld_a, ld_b) <= 2 ** 31 - 1
+        assert c.flags.c_contiguous and (not batched or c.shape[0] == batch)
+        calls.append((op_a, op_b))
+        it = a.itemsize
+        cflat = c.reshape(-1)
+        for i in range(batch):
+            A = as_strided(a, shape=(batch, rows_a, cols_a),
+                           strides=(s_a * it, it, ld_a * it))[i]
+            B = as_strided(b, shape=(batch, rows_b, cols_b),
+                           strides=(s_b * it, it, ld_b * it))[i]
+            opA = A if op_a == 0 else A.T                         # (K, M)
+            opB = B if op_b == 0 else B.T                         # (N, K)
+            as_strided(cflat[i * M * N:], shape=(N, M), strides=(it, N * it))[...] = opB @ opA
+    return gemm
+
+
+def test_gemm_layouts_against_a_reference_of_the_cublas_call(monkeypatch):
+    """On the CPU: the operation, leading dimension and batch stride _gemm passes for
+    each layout, read back as cuBLAS reads them, give numpy.matmul's product."""
+    calls = []
+    monkeypatch.setattr(_gemm, "_is_cupy", lambda x: isinstance(x, np.ndarray))
+    monkeypatch.setattr(_gemm, "_cupy", lambda: np)
+    monkeypatch.setattr(_gemm, "_gemm", _reference_gemm(calls))
+    monkeypatch.setattr(_gemm, "_fallback", lambda *args: pytest.fail(f"fallback: {args}"))
+    rng = np.random.default_rng(4)
+    for case in CASES:
+        for dtype in (np.float32, np.float64):
+            a, b = _operands(rng, case, lambda x: x.astype(dtype))
+            ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+            got = _gemm.matmul(a, b)
+            assert got.shape == ref.shape and got.dtype == dtype, case[0]
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=case[0])
+            out = np.full(ref.shape, np.nan, dtype=dtype)
+            assert _gemm.matmul(a, b, out=out) is out
+            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5, err_msg=case[0])
+    assert {op for pair in calls for op in pair} == {0, 1}        # both operations used
+    x = rng.standard_normal((8, 8))                               # out is an input
+    ref = x @ x
+    _gemm.matmul(x, x, out=x)
+    np.testing.assert_allclose(x, ref, rtol=1e-12)
 
 
 @pytest.fixture
@@ -103,6 +166,10 @@ def test_gemm_strided_views_and_out(cupy):
     assert np.isnan(cupy.asnumpy(big[:, :2])).all() and np.isnan(cupy.asnumpy(big[:, 7:])).all()
     with pytest.raises(ValueError):
         _gemm.matmul(a, a)                                    # 9 != 12: CuPy's own error
+    sq = cupy.asarray(rng.standard_normal((1024, 1024)).astype(np.float32))
+    ref = cupy.asnumpy(sq).astype(np.float64) @ cupy.asnumpy(sq)
+    assert _gemm.matmul(sq, sq, out=sq) is sq                 # out is an input
+    np.testing.assert_allclose(cupy.asnumpy(sq), ref, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.gpu

@@ -5,8 +5,9 @@ Python and CuPy dispatch (tens of microseconds) while its kernel runs for a few.
 A CUDA graph records the launches of one step once and replays them with one
 call. :class:`GraphedTrainStep` does this for ``fit`` and ``train_on_batch``
 on the GPU: by default (``jit_compile='auto'``, Keras 3's default), with
-``model.compile(..., jit_compile=True)`` or with ``GPUSEQ_CUDA_GRAPHS=1``;
-``jit_compile=False`` or ``GPUSEQ_CUDA_GRAPHS=0`` keep every step eager::
+``model.compile(..., jit_compile=True)`` or with ``GPUSEQ_CUDA_GRAPHS=1``.
+``jit_compile=False`` keeps every step eager, and ``GPUSEQ_CUDA_GRAPHS=0`` switches
+the default off (``jit_compile=True`` still asks for graphs)::
 
     model.compile(optimizer='rmsprop', loss='binary_crossentropy')
     model.fit(x, y, batch_size=16, epochs=10)     # same results, fewer host calls
@@ -41,7 +42,8 @@ How a step is replayed:
 
 Not replayed (eager steps, no warning): models with a stateful recurrent layer,
 a layer drawing from its own seeded host generator (``Dropout(seed=...)``), an
-Embedding (it checks its indices on the host at every step), an optimizer
+Embedding anywhere but first (a first Embedding's indices are range-checked on
+each batch before the replay, as the eager layer checks them), an optimizer
 outside gpuseq's built-in rules, or the NumPy backend. A device constant met
 for the first time while capturing (its host-to-device copy could not be
 replayed) makes the capture fail, and the model train on eagerly.
@@ -69,7 +71,9 @@ def env_setting():
         return False
     if value in ("", "auto"):
         return None
-    raise ValueError(f"{_ENV} must be 1 or 0 (or unset). Received: {_ENV}={value!r}")
+    raise ValueError(f"{_ENV} must be 1/true/yes/on or 0/false/no/off (or unset: graphs "
+                     f"on the GPU unless compile(jit_compile=False)). Received: "
+                     f"{_ENV}={value!r}")
 
 
 def check_jit_compile(value):
@@ -267,8 +271,10 @@ class GraphedTrainStep:
         # values a capture bakes in (the learning rate and the other scalars of the
         # updates are read from the scalar buffer instead)
         from ..backend import functions as K
+        from ..backend import session
         parts.append((opt.clipnorm, opt.clipvalue, getattr(opt, "nesterov", None),
-                      getattr(opt, "amsgrad", None), K.epsilon(), K.floatx()))
+                      getattr(opt, "amsgrad", None), K.epsilon(), K.floatx(),
+                      session.tf32_enabled()))
         for layer in m._all_layers():
             parts.append((getattr(layer, "rate", None), getattr(layer, "momentum", None),
                           getattr(layer, "trainable", None)))
@@ -285,13 +291,21 @@ class GraphedTrainStep:
         for layer in m._all_layers():
             if getattr(layer, "stateful", False):
                 return f"layer '{layer.name}' is stateful"
-            if type(layer).__name__ == "Embedding":
-                return (f"layer '{layer.name}' (Embedding) checks its indices on the host "
-                        "at every step")
+            if type(layer).__name__ == "Embedding" and layer is not m.layers[0]:
+                return (f"layer '{layer.name}' (Embedding) is not the model's first layer: "
+                        "its indices could only be checked inside the step")
             if getattr(layer, "_rng", None) is not None:
                 return (f"layer '{layer.name}' draws its random numbers from its own seeded "
                         "host generator")
         return None
+
+    def _check_indices(self, xs):
+        """Range-check the batch's indices of a first-layer Embedding before a replay
+        (inside a captured step the layer cannot: see cupy_ops.embedding)."""
+        first = self.model.layers[0] if self.model.layers else None
+        if type(first).__name__ == "Embedding":
+            from ..backend.cupy_ops.embedding import _flat_ids
+            _flat_ids(xs[0], first.input_dim)          # the eager layer's check and error
 
     def _drop(self):
         self.entries.clear()
@@ -315,6 +329,7 @@ class GraphedTrainStep:
         entry = self.entries.get(bkey)
         if entry is not None:
             try:
+                self._check_indices(xs)
                 return self._replay(entry, xs, y, sw)
             except _Stale:
                 del self.entries[bkey]

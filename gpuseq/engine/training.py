@@ -96,14 +96,16 @@ class Model(metaclass=_ModelType):
             jit_compile: True replays training steps as CUDA graphs on the GPU
                 (see :mod:`gpuseq.engine.cuda_graphs`) and warns when it cannot;
                 False never does; None or 'auto' (the default) replays them when the
-                model allows it, unless ``GPUSEQ_CUDA_GRAPHS=0``. No effect on the
-                NumPy backend.
+                model allows it, unless ``GPUSEQ_CUDA_GRAPHS=0`` switches that default
+                off. No effect on the NumPy backend.
         """
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
                             "Valid: optimizer, loss, metrics, loss_weights, "
                             "sample_weight_mode, weighted_metrics, jit_compile.")
         jit_compile = cuda_graphs.check_jit_compile(jit_compile)
+        if dispatch.is_gpu():
+            cuda_graphs.env_setting()           # a bad GPUSEQ_CUDA_GRAPHS fails here
         if target_tensors is not None:
             raise ValueError("target_tensors is not supported: gpuseq feeds targets from the "
                              "arrays given to fit(). Remove the argument.")
@@ -347,9 +349,10 @@ class Model(metaclass=_ModelType):
         """The training step ``fit`` and ``train_on_batch`` call: ``_train_step``, or
         its CUDA-graph replay when jit_compile asks for it on the GPU."""
         jit = getattr(self, "_jit_compile", None)
-        env = cuda_graphs.env_setting()
-        wanted = jit is True or (jit in (None, "auto") and env is not False)
-        if not wanted or (self._graph_runner is None and not dispatch.is_gpu()):
+        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()):
+            return self._train_step
+        env = None if jit is True else cuda_graphs.env_setting()
+        if env is False:
             return self._train_step
         if self._graph_runner is None:
             self._graph_runner = cuda_graphs.GraphedTrainStep(

@@ -159,6 +159,33 @@ def _layout(x):
     return None
 
 
+def _ptr(x):
+    """Address of x's first element (CuPy: ``data.ptr``; NumPy: ``ctypes.data``)."""
+    data = x.data
+    return data.ptr if hasattr(data, "ptr") else x.ctypes.data
+
+
+def _span(x):
+    """[first byte, past the last byte) of the memory a view can touch."""
+    lo = hi = _ptr(x)
+    for n, st in zip(x.shape, x.strides):
+        if n > 1:
+            if st < 0:
+                lo += st * (n - 1)
+            else:
+                hi += st * (n - 1)
+    return lo, hi + x.itemsize
+
+
+def _overlaps(out, *arrays):
+    o_lo, o_hi = _span(out)
+    for x in arrays:
+        lo, hi = _span(x)
+        if lo < o_hi and o_lo < hi:
+            return True
+    return False
+
+
 def matmul(a, b, out=None):
     """``a @ b`` (``numpy.matmul``'s semantics), on cuBLAS for CuPy float arrays.
 
@@ -188,7 +215,7 @@ def matmul(a, b, out=None):
     # one GEMM
     if a2.ndim >= 3 and foldable:
         lead = a2.shape[:-1]
-        a2 = a2.reshape(-1, a2.shape[-1])
+        a2 = a2.reshape(int(numpy.prod(lead)), a2.shape[-1])
     else:
         lead = None
     batch_a = a2.shape[0] if a2.ndim == 3 else 1
@@ -211,18 +238,23 @@ def matmul(a, b, out=None):
         return _fallback(cupy, a, b, out)
     if max(M, N, K, batch) > _INT_MAX:
         return _fallback(cupy, a, b, out)
-    direct = out is not None and out.flags.c_contiguous
+    # cuBLAS writes C while it reads A and B: an out that shares memory with an input
+    # gets the product through a temporary
+    direct = out is not None and out.flags.c_contiguous and not (
+        out.size and _overlaps(out, a, b))
     c = out.reshape(full) if direct else cupy.empty(full, dtype=dt)   # (B?, M, N)
     if c.size:
         if K == 0:
             c.fill(0)
         else:
+            # a layout cuBLAS cannot read (or a leading dimension past its 32 bits):
+            # a contiguous copy first
             la = _layout(a2)
-            if la is None:
+            if la is None or la[1] > _INT_MAX:
                 a2 = cupy.ascontiguousarray(a2)
                 la = _layout(a2)
             lb = _layout(b2)
-            if lb is None:
+            if lb is None or lb[1] > _INT_MAX:
                 b2 = cupy.ascontiguousarray(b2)
                 lb = _layout(b2)
             _gemm(cupy, dt, a2, la, b2, lb, c, M, N, K, batch, batched)
@@ -246,13 +278,13 @@ def _gemm(cupy, dt, a, la, b, lb, c, M, N, K, batch, batched):
     op_a, ld_a, s_a = la
     one, zero = ctypes.byref(_ONE[dt]), ctypes.byref(_ZERO[dt])
     if not batched:
-        status = lib.cublasGemmEx(handle, op_b, op_a, N, M, K, one, b.data.ptr, dtype, ld_b,
-                                  a.data.ptr, dtype, ld_a, zero, c.data.ptr, dtype, N,
+        status = lib.cublasGemmEx(handle, op_b, op_a, N, M, K, one, _ptr(b), dtype, ld_b,
+                                  _ptr(a), dtype, ld_a, zero, _ptr(c), dtype, N,
                                   compute, _GEMM_DEFAULT)
     else:
         status = lib.cublasGemmStridedBatchedEx(
-            handle, op_b, op_a, N, M, K, one, b.data.ptr, dtype, ld_b, s_b,
-            a.data.ptr, dtype, ld_a, s_a, zero, c.data.ptr, dtype, N, M * N, batch,
+            handle, op_b, op_a, N, M, K, one, _ptr(b), dtype, ld_b, s_b,
+            _ptr(a), dtype, ld_a, s_a, zero, _ptr(c), dtype, N, M * N, batch,
             compute, _GEMM_DEFAULT)
     _check(status, "GEMM")
 

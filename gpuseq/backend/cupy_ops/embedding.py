@@ -4,10 +4,14 @@ The indices are range-checked like the NumPy twin (a ValueError for an index
 outside the vocabulary or a non-integer float). Indices that live on the host are
 checked there; indices already on the device are checked with one small device
 reduction read back once (three numbers), never by copying the indices to the
-host. The kernels themselves never read or write outside the table.
+host. While a training step is captured as a CUDA graph the check is left to the
+replaying runner, which makes it on each batch before the launch
+(``gpuseq.engine.cuda_graphs``). The kernels themselves never read or write
+outside the table.
 """
 import numpy
 
+from .. import autodiff as ad
 from .. import dispatch
 from ..numpy_ops.embedding import _check_indices
 from ._common import float_input, launch_1d, xp
@@ -22,6 +26,9 @@ def _flat_ids(ids, input_dim):
     device, read back at once: one small synchronisation, no copy of the indices.
     """
     m = xp()
+    if ad._capture_state["active"]:
+        # recorded, not run: the replaying runner checks every batch before its launch
+        return m.ascontiguousarray(m.asarray(ids).reshape(-1), dtype=numpy.int64)
     if dispatch.backend() == "cupy" and not type(ids).__module__.startswith("cupy"):
         host = _check_indices(numpy.asarray(ids), input_dim)
         return m.ascontiguousarray(m.asarray(host).reshape(-1), dtype=numpy.int64)
