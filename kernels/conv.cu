@@ -63,9 +63,25 @@
 
 namespace gs {
 
+// V consecutive elements moved as one 16-byte access: the element type of the
+// vector kernels, which run the channels-last bodies below over packs (channel count
+// c / V). A pack adds elementwise, so col2im sums each channel in the same order.
+template <typename T, long long V>
+struct alignas(sizeof(T) * V) Pack {
+    T v[V];
+};
+
+template <typename T, long long V>
+__device__ __forceinline__ Pack<T, V>& operator+=(Pack<T, V>& a, const Pack<T, V>& b) {
+#pragma unroll
+    for (long long k = 0; k < V; ++k) a.v[k] += b.v[k];
+    return a;
+}
+
 // The four im2col / col2im bodies are written once over an index type I: `int` when
 // every flat index of the launch fits in 31 bits (the usual case; 32-bit division is
-// several times cheaper than 64-bit on the GPU), `long long` otherwise.
+// several times cheaper than 64-bit on the GPU), `long long` otherwise. T is the
+// element moved: float or double, or (channels-last) a Pack of them.
 template <typename T, typename I>
 __device__ __forceinline__ void im2col_nhwc_body(const T* __restrict__ x, T* __restrict__ col,
                                                  I n, I h, I w, I c, I kh, I kw, I sh, I sw,
@@ -85,7 +101,7 @@ __device__ __forceinline__ void im2col_nhwc_body(const T* __restrict__ x, T* __r
         const I b = t / oh;
         const I iy = oy * sh - pt + ky * dh;
         const I ix = ox * sw - pl + kx * dw;
-        T v = T(0);
+        T v{};
         if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((b * h + iy) * w + ix) * c + ch];
         col[li] = v;
     }
@@ -104,7 +120,7 @@ __device__ __forceinline__ void col2im_nhwc_body(const T* __restrict__ col, T* _
         t /= w;
         const I iy = t % h;
         const I b = t / h;
-        T acc = T(0);
+        T acc{};
         for (I ky = 0; ky < kh; ++ky) {
             const I ty = iy + pt - ky * dh;  // = oy * sh
             if (ty < 0) break;               // ty only falls as ky grows
@@ -119,89 +135,6 @@ __device__ __forceinline__ void col2im_nhwc_body(const T* __restrict__ col, T* _
             }
         }
         x[li] = acc;
-    }
-}
-
-// V consecutive elements moved as one 16-byte access.
-template <typename T, long long V>
-struct alignas(sizeof(T) * V) Pack {
-    T v[V];
-};
-
-template <typename T, typename I>
-__device__ __forceinline__ void im2col_nhwc_vec_body(const T* __restrict__ x,
-                                                     T* __restrict__ col, I n, I h, I w, I c,
-                                                     I kh, I kw, I sh, I sw, I dh, I dw, I pt,
-                                                     I pl, I oh, I ow) {
-    constexpr long long V = 16 / sizeof(T);
-    typedef Pack<T, V> P;
-    const P* __restrict__ xv = reinterpret_cast<const P*>(x);   // (n, h, w, c / V)
-    P* __restrict__ colv = reinterpret_cast<P*>(col);           // (n*oh*ow, kh*kw*c / V)
-    const I cv = c / V;
-    const I total = n * oh * ow * kh * kw * cv;
-    GS_GRID_STRIDE_LOOP(li, total) {
-        I t = (I)li;
-        const I chv = t % cv;
-        t /= cv;
-        const I kx = t % kw;
-        t /= kw;
-        const I ky = t % kh;
-        t /= kh;
-        const I ox = t % ow;
-        t /= ow;
-        const I oy = t % oh;
-        const I b = t / oh;
-        const I iy = oy * sh - pt + ky * dh;
-        const I ix = ox * sw - pl + kx * dw;
-        P v;
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
-            v = xv[((b * h + iy) * w + ix) * cv + chv];
-        } else {
-#pragma unroll
-            for (long long k = 0; k < V; ++k) v.v[k] = T(0);
-        }
-        colv[li] = v;
-    }
-}
-
-template <typename T, typename I>
-__device__ __forceinline__ void col2im_nhwc_vec_body(const T* __restrict__ col,
-                                                     T* __restrict__ x, I n, I h, I w, I c,
-                                                     I kh, I kw, I sh, I sw, I dh, I dw, I pt,
-                                                     I pl, I oh, I ow) {
-    constexpr long long V = 16 / sizeof(T);
-    typedef Pack<T, V> P;
-    const P* __restrict__ colv = reinterpret_cast<const P*>(col);  // (n*oh*ow, kh*kw*c / V)
-    P* __restrict__ xv = reinterpret_cast<P*>(x);                  // (n, h, w, c / V)
-    const I cv = c / V;
-    const I total = n * h * w * cv;
-    GS_GRID_STRIDE_LOOP(li, total) {
-        I t = (I)li;
-        const I chv = t % cv;
-        t /= cv;
-        const I ix = t % w;
-        t /= w;
-        const I iy = t % h;
-        const I b = t / h;
-        P acc;
-#pragma unroll
-        for (long long k = 0; k < V; ++k) acc.v[k] = T(0);
-        for (I ky = 0; ky < kh; ++ky) {
-            const I ty = iy + pt - ky * dh;
-            if (ty < 0) break;
-            const I oy = sh == 1 ? ty : ty / sh;
-            if (oy * sh != ty || oy >= oh) continue;
-            for (I kx = 0; kx < kw; ++kx) {
-                const I tx = ix + pl - kx * dw;
-                if (tx < 0) break;
-                const I ox = sw == 1 ? tx : tx / sw;
-                if (ox * sw != tx || ox >= ow) continue;
-                const P v = colv[((((b * oh + oy) * ow + ox) * kh + ky) * kw + kx) * cv + chv];
-#pragma unroll
-                for (long long k = 0; k < V; ++k) acc.v[k] += v.v[k];
-            }
-        }
-        xv[li] = acc;
     }
 }
 
@@ -264,22 +197,29 @@ __device__ __forceinline__ void col2im_nchw_body(const T* __restrict__ col, T* _
 }  // namespace gs
 
 // Each kernel picks the 32-bit body when the image and the column buffer both have
-// fewer than 2^31 elements.
-#define GS_CONV_DISPATCH(body, a, b)                                                      \
+// fewer than 2^31 elements. E is the element type the body moves, ce the channel count
+// in those elements.
+#define GS_CONV_DISPATCH(body, E, ce, a, b)                                               \
     const long long image = n * h * w * c;                                                \
     const long long cols = n * oh * ow * kh * kw * c;                                     \
     if (image < 0x7fffffffLL && cols < 0x7fffffffLL)                                      \
-        gs::body<T, int>(a, b, (int)n, (int)h, (int)w, (int)c, (int)kh, (int)kw, (int)sh, \
-                         (int)sw, (int)dh, (int)dw, (int)pt, (int)pl, (int)oh, (int)ow);  \
+        gs::body<E, int>(a, b, (int)n, (int)h, (int)w, (int)(ce), (int)kh, (int)kw,       \
+                         (int)sh, (int)sw, (int)dh, (int)dw, (int)pt, (int)pl, (int)oh,   \
+                         (int)ow);                                                        \
     else                                                                                  \
-        gs::body<T, long long>(a, b, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+        gs::body<E, long long>(a, b, n, h, w, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+
+// The pack of the vector kernels and their arrays viewed as packs.
+#define GS_PACK(T) gs::Pack<T, 16 / (long long)sizeof(T)>
+#define GS_PACKS(T, p) reinterpret_cast<GS_PACK(T)*>(p)
+#define GS_CONST_PACKS(T, p) reinterpret_cast<const GS_PACK(T)*>(p)
 
 template <typename T>
 __global__ void im2col_nhwc(const T* __restrict__ x, T* __restrict__ col, long long n,
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    GS_CONV_DISPATCH(im2col_nhwc_body, x, col);
+    GS_CONV_DISPATCH(im2col_nhwc_body, T, c, x, col);
 }
 
 template <typename T>
@@ -287,7 +227,7 @@ __global__ void col2im_nhwc(const T* __restrict__ col, T* __restrict__ x, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    GS_CONV_DISPATCH(col2im_nhwc_body, col, x);
+    GS_CONV_DISPATCH(col2im_nhwc_body, T, c, col, x);
 }
 
 template <typename T>
@@ -296,7 +236,8 @@ __global__ void im2col_nhwc_vec(const T* __restrict__ x, T* __restrict__ col, lo
                                 long long kw, long long sh, long long sw, long long dh,
                                 long long dw, long long pt, long long pl, long long oh,
                                 long long ow) {
-    GS_CONV_DISPATCH(im2col_nhwc_vec_body, x, col);
+    GS_CONV_DISPATCH(im2col_nhwc_body, GS_PACK(T), c / (16 / (long long)sizeof(T)),
+                     GS_CONST_PACKS(T, x), GS_PACKS(T, col));
 }
 
 template <typename T>
@@ -305,7 +246,8 @@ __global__ void col2im_nhwc_vec(const T* __restrict__ col, T* __restrict__ x, lo
                                 long long kw, long long sh, long long sw, long long dh,
                                 long long dw, long long pt, long long pl, long long oh,
                                 long long ow) {
-    GS_CONV_DISPATCH(col2im_nhwc_vec_body, col, x);
+    GS_CONV_DISPATCH(col2im_nhwc_body, GS_PACK(T), c / (16 / (long long)sizeof(T)),
+                     GS_CONST_PACKS(T, col), GS_PACKS(T, x));
 }
 
 template <typename T>
@@ -313,7 +255,7 @@ __global__ void im2col_nchw(const T* __restrict__ x, T* __restrict__ col, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    GS_CONV_DISPATCH(im2col_nchw_body, x, col);
+    GS_CONV_DISPATCH(im2col_nchw_body, T, c, x, col);
 }
 
 template <typename T>
@@ -321,7 +263,7 @@ __global__ void col2im_nchw(const T* __restrict__ col, T* __restrict__ x, long l
                             long long h, long long w, long long c, long long kh, long long kw,
                             long long sh, long long sw, long long dh, long long dw,
                             long long pt, long long pl, long long oh, long long ow) {
-    GS_CONV_DISPATCH(col2im_nchw_body, col, x);
+    GS_CONV_DISPATCH(col2im_nchw_body, T, c, col, x);
 }
 
 template <typename T>

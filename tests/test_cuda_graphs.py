@@ -392,29 +392,37 @@ def test_jit_compile_is_validated(numpy_backend):
 
 
 # ------------------------------------------------------------------ on a GPU
-@pytest.mark.gpu
-def test_cuda_graph_fit_equals_eager_fit_on_the_gpu(digits):
+def _fit_eagerly_then_graphed_on_the_gpu(build, x, y, batch_size, epochs):
+    """Fit a model from ``build()`` with every step eager, then one with replayed steps,
+    on the GPU (warnings are errors): [(history, weights, graph runner)] for each."""
     ok, why = dispatch._cupy_probe()
     if ok is None:
         pytest.skip(f"no CUDA device for the cupy backend: {why}")
-    x, y = digits
+    results = []
     with dispatch.use_backend("cupy"):
-        results = []
         for jit in (False, True):
-            model = _model(optimizers.SGD(lr=0.05, decay=1e-3, momentum=0.9, nesterov=True),
-                           dropout=0.25)
+            model = build()
             model._jit_compile = jit
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
-                hist = model.fit(x[:600], y[:600], batch_size=64, epochs=3, verbose=0,
+                hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
                                  shuffle=False)
-            results.append((hist.history["loss"], model.get_weights(), model._graph_runner))
-        runner = results[1][2]
-        assert runner is not None and runner.failed is None and runner.captures == 2
-        assert runner.replays >= 20
-        np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
-        for a, b in zip(results[1][1], results[0][1]):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            results.append((hist.history, model.get_weights(), model._graph_runner))
+    return results
+
+
+@pytest.mark.gpu
+def test_cuda_graph_fit_equals_eager_fit_on_the_gpu(digits):
+    x, y = digits
+    results = _fit_eagerly_then_graphed_on_the_gpu(
+        lambda: _model(optimizers.SGD(lr=0.05, decay=1e-3, momentum=0.9, nesterov=True),
+                       dropout=0.25), x[:600], y[:600], batch_size=64, epochs=3)
+    runner = results[1][2]
+    assert runner is not None and runner.failed is None and runner.captures == 2
+    assert runner.replays >= 20
+    np.testing.assert_allclose(results[1][0]["loss"], results[0][0]["loss"], rtol=1e-4)
+    for a, b in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_a_value_baked_into_the_graph_changed_mid_run_recaptures(emulated, digits):
@@ -472,26 +480,19 @@ def _layer_models():
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["conv2d", "conv2d_channels_first", "conv1d_bn", "lstm", "gru"])
 def test_cuda_graphs_replay_conv_and_recurrent_models_on_the_gpu(digits, kind):
-    ok, why = dispatch._cupy_probe()
-    if ok is None:
-        pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    def build():
+        set_random_seed(5)
+        model = Sequential(_layer_models()[kind]())
+        model.compile(optimizer=optimizers.Adam(1e-3), metrics=["accuracy"],
+                      loss="sparse_categorical_crossentropy")
+        return model
     x, y = digits
-    with dispatch.use_backend("cupy"):
-        results = []
-        for jit in (False, True):
-            set_random_seed(5)
-            model = Sequential(_layer_models()[kind]())
-            model.compile(optimizer=optimizers.Adam(1e-3), metrics=["accuracy"],
-                          loss="sparse_categorical_crossentropy", jit_compile=jit)
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                hist = model.fit(x[:400], y[:400], batch_size=50, epochs=2, verbose=0,
-                                 shuffle=False)
-            results.append((hist.history, model.get_weights(), model._graph_runner))
-        runner = results[1][2]
-        assert runner is not None and runner.failed is None, runner and runner.failed
-        assert runner.captures == 1 and runner.replays >= 10
-        for key in ("loss", "accuracy"):
-            np.testing.assert_allclose(results[1][0][key], results[0][0][key], rtol=1e-4)
-        for a, b in zip(results[1][1], results[0][1]):
-            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    results = _fit_eagerly_then_graphed_on_the_gpu(build, x[:400], y[:400], batch_size=50,
+                                                   epochs=2)
+    runner = results[1][2]
+    assert runner is not None and runner.failed is None, runner and runner.failed
+    assert runner.captures == 1 and runner.replays >= 10
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(results[1][0][key], results[0][0][key], rtol=1e-4)
+    for a, b in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
