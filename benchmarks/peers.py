@@ -193,7 +193,8 @@ def environment():
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__,
             "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0"),
-            "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "auto")}
+            "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "auto"),
+            "gpuseq_conv_algorithm": os.environ.get("GPUSEQ_CONV_ALGORITHM", "auto")}
     from importlib import metadata
     for name, dist in (("keras", "keras"), ("jax", "jax"), ("torch", "torch"),
                        ("cupy", "cupy-cuda12x"), ("cupy13", "cupy-cuda13x")):

@@ -1,11 +1,14 @@
 """Device time of each op of the VGG-like benchmark model, on the GPU.
 
     python benchmarks/profile_gpu_ops.py [--batch 32] [--tf32]
+                                         [--conv-algorithm auto|im2col|implicit_gemm]
 
 For every layer of bench_conv.py's vgg model at its training batch, times (CUDA
 events, median of repeated runs) the forward and backward op, and for the
-convolutions their parts: im2col, the GEMMs, col2im. With PyTorch installed it also
-times cuDNN's convolution of the same shape (forward + both gradients) as the
+convolutions their parts: im2col, the GEMM, col2im of the im2col algorithm, or the
+three kernels of the implicit GEMM (output, input gradient, kernel gradient with the
+sum over its splits). With PyTorch installed it also times cuDNN's convolution of the
+same shape in channels-last memory format (forward + both gradients) as the
 reference of what the layer can cost. Prints one table; the sum over the layers is
 the device time of one training step without the host's share.
 """
@@ -28,6 +31,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--tf32", action="store_true", help="TF32 matrix products")
+    ap.add_argument("--conv-algorithm", default="auto",
+                    choices=["auto", "im2col", "implicit_gemm"])
     args = ap.parse_args()
     import cupy
     from gpuseq.backend import dispatch, session
@@ -35,6 +40,8 @@ def main():
     from gpuseq.backend.cupy_ops._gemm import matmul
     dispatch.set_backend("cupy")
     session.set_tf32(args.tf32)
+    session.set_conv_algorithm(args.conv_algorithm)
+    igemm = conv.use_implicit_gemm(np.float32, "channels_last")
     try:
         import torch
         torch.backends.cudnn.allow_tf32 = args.tf32
@@ -59,17 +66,28 @@ def main():
                                                       input_grad=cin != 3))
         g = conv._geometry(x.shape, (3, 3), (1, 1), "valid", (1, 1), "channels_last")
         ksize, strides, dil, pads, out_hw = g
-        col = conv._im2col(x, "channels_last", ksize, strides, pads, dil, out_hw)
-        t_im2col = _median_ms(lambda: conv._im2col(x, "channels_last", ksize, strides, pads,
-                                                   dil, out_hw))
-        wmat = k.reshape(-1, cout)
-        t_gemm = _median_ms(lambda: matmul(col, wmat))
-        t_col2im = _median_ms(lambda: conv._col2im(col, x.shape, "channels_last", ksize,
-                                                   strides, pads, dil, out_hw))
+        if igemm:
+            ga = conv._geom_args(x.shape, "channels_last", ksize, strides, pads, dil, out_hw)
+            gz = cupy.ascontiguousarray(gy)
+            t_out = _median_ms(lambda: conv._igemm_forward(x, k, ga))
+            t_grads = _median_ms(lambda: conv._igemm_backward(x, k, gz, ga, cin != 3))
+            t_kgrad = _median_ms(lambda: conv._igemm_backward(x, k, gz, ga, False))
+            parts = (f"output {t_out:.3f}, kernel grad {t_kgrad:.3f}, "
+                     f"input grad {t_grads - t_kgrad:.3f}")
+        else:
+            col = conv._im2col(x, "channels_last", ksize, strides, pads, dil, out_hw)
+            t_im2col = _median_ms(lambda: conv._im2col(x, "channels_last", ksize, strides,
+                                                       pads, dil, out_hw))
+            wmat = k.reshape(-1, cout)
+            t_gemm = _median_ms(lambda: matmul(col, wmat))
+            t_col2im = _median_ms(lambda: conv._col2im(col, x.shape, "channels_last", ksize,
+                                                       strides, pads, dil, out_hw))
+            parts = f"im2col {t_im2col:.3f}, gemm {t_gemm:.3f}, col2im {t_col2im:.3f}"
         ref = ""
         if torch is not None:
-            tx = torch.randn(n, cin, h, h, device="cuda", requires_grad=True)
-            tc = torch.nn.Conv2d(cin, cout, 3).cuda()
+            tx = torch.randn(n, cin, h, h, device="cuda").to(
+                memory_format=torch.channels_last).requires_grad_(True)
+            tc = torch.nn.Conv2d(cin, cout, 3).cuda().to(memory_format=torch.channels_last)
             ty = tc(tx)
             tg = torch.randn_like(ty)
 
@@ -77,8 +95,7 @@ def main():
                 out = torch.relu(tc(tx))
                 out.backward(tg)
             ref = f"{_median_ms(step):.3f}"
-        rows.append((name, fwd, bwd, f"im2col {t_im2col:.3f}, gemm {t_gemm:.3f}, "
-                     f"col2im {t_col2im:.3f}", ref))
+        rows.append((name, fwd, bwd, parts, ref))
         h -= 2
         if pool:
             xp_ = rand(n, h, h, cout)
@@ -94,8 +111,9 @@ def main():
     rows.append((f"dense {h * h * 64}->256", _median_ms(lambda: dense.dense_forward(x, k, b,
                                                                                     "relu")),
                  _median_ms(lambda: dense.dense_backward(gy, saved, "relu")), "", ""))
-    print(f"batch {n}, tf32 {args.tf32}, device times in ms (median)")
-    print("| op | forward | backward | parts (forward) | cuDNN fwd+bwd |")
+    print(f"batch {n}, tf32 {args.tf32}, convolutions by "
+          f"{'implicit GEMM' if igemm else 'im2col'}, device times in ms (median)")
+    print("| op | forward | backward | parts | cuDNN fwd+bwd (NHWC) |")
     print("|---|---:|---:|---|---:|")
     for name, f, bw, parts, ref in rows:
         print(f"| {name} | {f:.3f} | {bw:.3f} | {parts} | {ref} |")

@@ -5,10 +5,12 @@
 #   bash benchmarks/run_gpu.sh [RESULTS_DIR]      (default: benchmarks/results)
 #
 # Writes gpu_tests.log, gpu_env.json, vgg_gpu_ops.md (device time per op of the
-# VGG-like model), {mlp,conv,rnn}_gpu.json (training steps replayed as CUDA graphs,
-# the default), conv_gpu_tf32.json (gpuseq with TensorFloat-32 matrix products, the
-# peers' default) and {mlp,conv,rnn}_gpu_eager.json (GPUSEQ_CUDA_GRAPHS=0: every
-# step eager; gpuseq only) into RESULTS_DIR.
+# VGG-like model, by each convolution algorithm), {mlp,conv,rnn}_gpu.json (training
+# steps replayed as CUDA graphs, the default), conv_gpu_tf32.json (gpuseq with
+# TensorFloat-32 matrix products, the peers' default: the implicit-GEMM convolution),
+# conv_gpu_tf32_im2col.json (TF32 through im2col), conv_gpu_igemm.json (the
+# implicit GEMM in 3xTF32, float32 accuracy) and {mlp,conv,rnn}_gpu_eager.json
+# (GPUSEQ_CUDA_GRAPHS=0: every step eager; gpuseq only) into RESULTS_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results}"
@@ -36,12 +38,18 @@ GPUSEQ_BACKEND=cupy python -m pytest -q -m gpu -p no:cacheprovider ${PYTEST_ARGS
 status=${PIPESTATUS[0]}
 
 python benchmarks/profile_gpu_ops.py > "$out/vgg_gpu_ops.md"
+python benchmarks/profile_gpu_ops.py --conv-algorithm implicit_gemm >> "$out/vgg_gpu_ops.md"
+python benchmarks/profile_gpu_ops.py --tf32 --conv-algorithm im2col >> "$out/vgg_gpu_ops.md"
 python benchmarks/profile_gpu_ops.py --tf32 >> "$out/vgg_gpu_ops.md"
 # training steps replayed as CUDA graphs (the default on the GPU), against the peers
 python benchmarks/bench_mlp.py --backend cupy --out "$out/mlp_gpu.json"
 python benchmarks/bench_conv.py --backend cupy --out "$out/conv_gpu.json"
 python benchmarks/bench_rnn.py --backend cupy --out "$out/rnn_gpu.json"
 GPUSEQ_TF32=1 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_tf32.json"
+GPUSEQ_TF32=1 GPUSEQ_CONV_ALGORITHM=im2col python benchmarks/bench_conv.py --backend cupy --peers \
+    --out "$out/conv_gpu_tf32_im2col.json"
+GPUSEQ_CONV_ALGORITHM=implicit_gemm python benchmarks/bench_conv.py --backend cupy --peers \
+    --out "$out/conv_gpu_igemm.json"
 # every step eager (GPUSEQ_CUDA_GRAPHS=0): what the graphs are worth; gpuseq only
 export GPUSEQ_CUDA_GRAPHS=0
 python benchmarks/bench_mlp.py --backend cupy --peers --out "$out/mlp_gpu_eager.json"

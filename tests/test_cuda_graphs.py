@@ -496,3 +496,23 @@ def test_cuda_graphs_replay_conv_and_recurrent_models_on_the_gpu(digits, kind):
         np.testing.assert_allclose(results[1][0][key], results[0][0][key], rtol=1e-4)
     for a, b in zip(results[1][1], results[0][1]):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_the_convolution_algorithm_is_part_of_the_graph_state(emulated):
+    """A capture bakes in which convolution kernels run: switching the algorithm (or
+    TF32) must lead to a new capture, not a replay of the old kernels."""
+    from gpuseq.backend import session
+    runner = cuda_graphs.GraphedTrainStep(_model(optimizers.SGD(lr=0.1)), api=ReplayGraphs())
+    before = (session._current["conv"], session.tf32_enabled())
+    try:
+        session.set_conv_algorithm("im2col")
+        key = runner._current_state_key()
+        session.set_conv_algorithm("implicit_gemm")
+        assert runner._current_state_key() != key
+        session.set_conv_algorithm("im2col")
+        assert runner._current_state_key() == key
+        session.set_tf32(not before[1])
+        assert runner._current_state_key() != key
+    finally:
+        session._current["conv"] = before[0]
+        session.set_tf32(before[1])

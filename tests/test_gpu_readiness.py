@@ -243,11 +243,13 @@ def test_launch_configurations_for_large_shapes(monkeypatch):
 # 64-bit index arithmetic
 # ---------------------------------------------------------------------------
 
-# 32-bit variables the kernels may declare: block-local thread and warp counters only.
+# 32-bit variables the kernels may declare: block-local thread and warp counters, and
+# bit patterns (not indices).
 _SMALL_INT_OK = {
     ("gpuseq_common.cuh", "t"), ("gpuseq_common.cuh", "s"),           # block_sum / block_max
     ("softmax_cross_entropy.cu", "b"),                                 # check_row_block
     ("activations.cu", "k"),                                           # 8 partial sums
+    ("tensor_core.cuh", "bits"),                                       # a TF32 bit pattern
 }
 
 

@@ -8,6 +8,8 @@ packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
 * :func:`set_gpu_memory_fraction`, :func:`set_session`, :class:`Session`,
   :class:`ConfigProto` — the GPU memory cap;
 * :func:`set_tf32` — TensorFloat-32 for float32 matrix products on the GPU (off by default);
+* :func:`set_conv_algorithm` — im2col + cuBLAS or implicit GEMM on the tensor cores for
+  the CUDA convolutions;
 * :func:`to_device`, :func:`to_host` — data transfer;
 * :func:`function` — evaluate symbolic tensors of a model
   (``K.function([model.input], [model.layers[3].output])``).
@@ -20,4 +22,5 @@ from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
-                      set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled)
+                      set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,
+                      conv_algorithm, set_conv_algorithm)

@@ -121,6 +121,65 @@ def tf32_enabled():
     return _current["tf32"]
 
 
+CONV_ALGORITHMS = ("auto", "im2col", "implicit_gemm")
+
+
+def set_conv_algorithm(name):
+    """Choose how channels-last 2-D / 1-D convolutions run on the CUDA kernels.
+
+    * ``'im2col'``: the image is unfolded into a column matrix (kernels/conv.cu) and
+      multiplied with cuBLAS; float32 products stay float32 unless TF32 is on.
+    * ``'implicit_gemm'``: one kernel per product gathers its tiles of that column
+      matrix straight from the image (kernels/conv_igemm.cu), on the tensor cores
+      (GPUs of compute capability 8.0 or newer). float32 runs as TF32 when
+      :func:`set_tf32` is on, otherwise as 3xTF32 (each operand split into two TF32
+      parts, three products: about float32's accuracy); float64 runs exact
+      multiply-adds.
+    * ``'auto'`` (the default): ``'implicit_gemm'`` for float32 when TF32 is on and
+      the GPU has TF32 tensor cores, ``'im2col'`` otherwise.
+
+    Channels-first convolutions always use im2col. The NumPy backend is not
+    affected (it has its own CPU paths). ``GPUSEQ_CONV_ALGORITHM`` in the
+    environment gives the choice until this function is called.
+
+    Args:
+        name: one of 'auto', 'im2col', 'implicit_gemm'.
+
+    Returns:
+        The name now in effect.
+
+    Example:
+        >>> import gpuseq.backend as K
+        >>> K.set_conv_algorithm("implicit_gemm")     # doctest: +SKIP
+    """
+    if not isinstance(name, str) or name not in CONV_ALGORITHMS:
+        raise ValueError(
+            f"Unknown convolution algorithm: expected one of {list(CONV_ALGORITHMS)}. "
+            f"Received: name={name!r}")
+    _current["conv"] = name
+    return name
+
+
+def conv_algorithm():
+    """The convolution algorithm setting (see :func:`set_conv_algorithm`); until it is
+    set, ``GPUSEQ_CONV_ALGORITHM`` (default 'auto'), checked here when first used."""
+    if _current["conv"] is None:
+        _current["conv"] = _conv_algorithm_from_env()
+    return _current["conv"]
+
+
+def _conv_algorithm_from_env():
+    value = os.environ.get("GPUSEQ_CONV_ALGORITHM", "auto").strip().lower() or "auto"
+    if value not in CONV_ALGORITHMS:
+        raise ValueError(
+            f"GPUSEQ_CONV_ALGORITHM must be one of {list(CONV_ALGORITHMS)}. "
+            f"Received: GPUSEQ_CONV_ALGORITHM={os.environ['GPUSEQ_CONV_ALGORITHM']!r}")
+    return value
+
+
+_current["conv"] = None  # read from the environment when first needed
+
+
 def apply_device_settings():
     """Push the recorded settings (TF32) into CuPy; called when the 'cupy' backend is
     activated and whenever a setting changes. A no-op on the other backends."""

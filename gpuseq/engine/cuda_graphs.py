@@ -274,7 +274,7 @@ class GraphedTrainStep:
         from ..backend import session
         parts.append((opt.clipnorm, opt.clipvalue, getattr(opt, "nesterov", None),
                       getattr(opt, "amsgrad", None), K.epsilon(), K.floatx(),
-                      session.tf32_enabled()))
+                      session.tf32_enabled(), session.conv_algorithm()))
         for layer in m._all_layers():
             parts.append((getattr(layer, "rate", None), getattr(layer, "momentum", None),
                           getattr(layer, "trainable", None)))

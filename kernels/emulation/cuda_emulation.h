@@ -27,7 +27,10 @@
 //     log1pf, expm1f, ...) plus CUDA's rsqrtf/rsqrt, __expf, __logf, __fdividef,
 //     __saturatef, __float_as_int, __int_as_float, __double_as_longlong,
 //     __longlong_as_double, __ldg, and min/max overloads of the integer and
-//     floating types.
+//     floating types;
+//   * the tensor-core helpers of kernels/tensor_core.cuh (TF32 rounding, the
+//     m16n8k8 TF32 warp product with the PTX fragment layout): this header
+//     defines GPUSEQ_CUDA_EMULATION, and those helpers call the emulation.
 // Not provided: warp shuffles and votes, dynamic (extern) shared memory,
 // textures, cooperative groups, streams inside kernels.
 //
@@ -465,6 +468,74 @@ inline int barrier_or(const char* file, int line, int pred) {
 #define __syncthreads_and(pred) ::gpuseq_emu::barrier_and(__FILE__, __LINE__, (pred) ? 1 : 0)
 #define __syncthreads_or(pred) ::gpuseq_emu::barrier_or(__FILE__, __LINE__, (pred) ? 1 : 0)
 inline void __threadfence() {}
+
+// ---------------------------------------------------------------------------
+// Tensor cores (kernels/tensor_core.cuh): TF32 rounding and the warp-wide
+// m16n8k8 TF32 product, with the fragment layout of the PTX instruction.
+// ---------------------------------------------------------------------------
+#define GPUSEQ_CUDA_EMULATION 1
+
+namespace gpuseq_emu {
+
+// cvt.rna.tf32.f32: keep 10 mantissa bits, rounding the magnitude to nearest with
+// ties away from zero; infinities stay, a NaN becomes the canonical NaN.
+inline unsigned tf32_round_bits(float x) {
+    unsigned u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x007fffffu) ? 0x7fffffffu : u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
+
+// What each thread of the block hands to its warp for one product; two slots, by the
+// parity of the barrier phase in which the fragments are posted.
+struct MmaLane {
+    float a[4];
+    float b[2];
+};
+inline thread_local MmaLane g_mma_lanes[2][kMaxThreads];
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 for the warp of the calling
+// thread: every thread posts its fragments, waits at a block barrier, and computes its
+// four results from its warp's fragments (exact products, summed in double, added to
+// d and rounded to float). One barrier suffices: the next product posts into the other
+// slot, and a thread can only post into this slot again after a later barrier, which
+// every thread reaches after reading.
+inline void mma_tf32_m16n8k8(float* d, const unsigned* a, const unsigned* b) {
+    const unsigned threads = g_block_dim.x * g_block_dim.y * g_block_dim.z;
+    if (threads % 32u) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "mma_tf32_16x8x8 needs whole warps; the block has %u threads",
+                 threads);
+        fail(msg);
+        _longjmp(g_sched.sched_ctx, 1);
+    }
+    const unsigned tid =
+        g_thread_idx.x + g_block_dim.x * (g_thread_idx.y + g_block_dim.y * g_thread_idx.z);
+    MmaLane* lanes = g_mma_lanes[g_sched.phase & 1u];
+    MmaLane& mine = lanes[tid];
+    for (unsigned r = 0; r < 4; ++r) {
+        const unsigned bits = a[r] & 0xffffe000u;  // the unit reads 19 bits of each
+        memcpy(&mine.a[r], &bits, sizeof bits);
+    }
+    for (unsigned r = 0; r < 2; ++r) {
+        const unsigned bits = b[r] & 0xffffe000u;
+        memcpy(&mine.b[r], &bits, sizeof bits);
+    }
+    barrier_wait(__FILE__, __LINE__, 1);
+    const unsigned warp = tid & ~31u, lane = tid & 31u, g = lane >> 2, t = lane & 3u;
+    for (unsigned r = 0; r < 4; ++r) {
+        const unsigned row = g + 8u * (r >> 1), col = 2u * t + (r & 1u);
+        double s = 0.0;
+        for (unsigned k = 0; k < 8; ++k) {
+            const MmaLane& la = lanes[warp + (row & 7u) * 4u + (k & 3u)];
+            const MmaLane& lb = lanes[warp + col * 4u + (k & 3u)];
+            s += (double)la.a[(row >> 3) + 2u * (k >> 2)] * (double)lb.b[k >> 2];
+        }
+        d[r] = (float)((double)d[r] + s);
+    }
+}
+
+}  // namespace gpuseq_emu
 inline void __threadfence_block() {}
 [[noreturn]] inline void __trap() {
     char msg[128];

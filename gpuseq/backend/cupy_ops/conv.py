@@ -11,8 +11,20 @@ The batch runs in chunks whose column buffer stays under ``COL_BUFFER_BYTES``;
 the backward pass recomputes each chunk's columns instead of keeping them. The
 input gradient is ``gcol = gz @ kernel^T`` followed by col2im, a deterministic
 gather (no atomics).
+
+Channels-last convolutions can instead run as implicit GEMMs
+(kernels/conv_igemm.cu, see ``session.set_conv_algorithm``): three kernels, for the
+output, the input gradient and the kernel gradient, gather their tiles of the
+column matrix straight from the image onto the tensor cores, so no column buffer
+exists. The kernel gradient is summed over a fixed split of the output pixels
+(``_kernel_grad_splits``), so its result does not depend on the device.
 """
+import numpy
+
+from .. import dispatch
+from .. import kernel_loader as kl
 from ..numpy_ops.conv import _geometry, _conv1d_attrs, _as_2d, chunk_size
+from ..session import conv_algorithm, tf32_enabled
 from ._gemm import matmul
 from ._common import column_sums, float_input, launch_1d, xp
 from .activations import activation_backward, activation_forward, bias_activation_forward
@@ -42,6 +54,137 @@ def _vector_ok(c, *arrays):
         if ptr % 16:
             return False
     return True
+
+
+# Implicit GEMM (kernels/conv_igemm.cu): threads of a block (= rows of its tile), the
+# reduction depth of a stage, and the kernel gradient's split of the output pixels:
+# enough row ranges for about IGEMM_SPLIT_BLOCKS blocks, each at least
+# IGEMM_MIN_SPLIT_ROWS pixels.
+IGEMM_THREADS = 128
+IGEMM_STAGE = 16
+IGEMM_SPLIT_BLOCKS = 512
+IGEMM_MIN_SPLIT_ROWS = 256
+
+_TENSOR_CORES = {}
+
+
+def _tensor_cores():
+    """Whether the device multiplies TF32 on tensor cores (compute capability >= 8.0);
+    always under the emulation, which computes the same products on the CPU."""
+    if dispatch.backend() != "cupy":
+        return True
+    import cupy
+    dev = cupy.cuda.Device()
+    got = _TENSOR_CORES.get(dev.id)
+    if got is None:
+        got = _TENSOR_CORES[dev.id] = int(dev.compute_capability) >= 80
+    return got
+
+
+def use_implicit_gemm(dtype, data_format):
+    """Whether a convolution of this dtype and layout runs as implicit GEMM, by
+    ``session.conv_algorithm()``: 'auto' takes it for float32 under TF32 on a GPU with
+    TF32 tensor cores.
+
+    Raises:
+        RuntimeError: 'implicit_gemm' was asked for float32 on a GPU without TF32
+            tensor cores.
+    """
+    algo = conv_algorithm()
+    if data_format != "channels_last" or algo == "im2col":
+        return False
+    single = numpy.dtype(dtype) == numpy.float32
+    if algo == "auto":
+        return single and tf32_enabled() and _tensor_cores()
+    if single and not _tensor_cores():
+        import cupy
+        raise RuntimeError(
+            "The implicit-GEMM convolution multiplies float32 on TF32 tensor cores, which "
+            "need a GPU of compute capability 8.0 or newer. Call "
+            "gpuseq.backend.set_conv_algorithm('auto') or ('im2col') on this GPU. Received: "
+            f"compute capability {cupy.cuda.Device().compute_capability}")
+    return True
+
+
+def _aligned4(a):
+    """Whether ``a`` starts on a multiple of 4 elements (the kernels' 4-wide reads)."""
+    ptr = a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+    return ptr % (4 * a.itemsize) == 0
+
+
+def _igemm_launch(name, n_cols, rows, extra_grid, dtype, args):
+    """Launch conv_igemm.cu's ``name`` (suffix 32 or 64 by the product's column
+    count) over ceil(rows / 128) x ceil(n_cols / BN) x extra_grid blocks."""
+    bn = 32 if n_cols <= 32 else 64
+    grid = (-(-rows // IGEMM_THREADS), -(-n_cols // bn), extra_grid)
+    kl.launch(kl.get_kernel("conv_igemm", f"{name}_{bn}", dtype), grid,
+              (IGEMM_THREADS, 1, 1), args)
+
+
+def _precise(dtype):
+    """The kernels' ``precise`` flag: 3xTF32 for float32 unless TF32 is on."""
+    return int(numpy.dtype(dtype) == numpy.float32 and not tf32_enabled())
+
+
+def _igemm_forward(x, kernel, g):
+    """z = conv(x, kernel) (no bias) for channels-last x; g = _geom_args(...)."""
+    n, _, _, c, kh, kw = g[:6]
+    oh, ow = g[12], g[13]
+    cout = kernel.shape[3]
+    z = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+    rows = n * oh * ow
+    if rows:
+        wmat = kernel.reshape(kh * kw * c, cout)                   # (KH*KW*C, OUT)
+        _igemm_launch("conv_igemm_forward", cout, rows, 1, x.dtype,
+                      (x, wmat, z) + g + (cout, int(c % 4 == 0 and _aligned4(x)),
+                                          int(cout % 4 == 0 and _aligned4(wmat)),
+                                          _precise(x.dtype)))
+    return z
+
+
+def _kernel_grad_splits(pixels, tiles):
+    """(rows per split, splits) of the kernel gradient's reduction over ``pixels``
+    output pixels, for a GEMM of ``tiles`` block tiles: a fixed function of the
+    shapes, so the summation order is the same on every device."""
+    want = max(1, -(-IGEMM_SPLIT_BLOCKS // tiles))
+    per = max(IGEMM_MIN_SPLIT_ROWS, -(-pixels // want))
+    per = -(-per // IGEMM_STAGE) * IGEMM_STAGE
+    return per, -(-pixels // per)
+
+
+def _igemm_backward(x, kernel, gz, g, input_grad):
+    """(gx or None, gkernel) of the implicit-GEMM convolution; gz (N, OH, OW, OUT)."""
+    m = xp()
+    n, h, w, c, kh, kw = g[:6]
+    oh, ow = g[12], g[13]
+    cout = kernel.shape[3]
+    kdim = kh * kw * c
+    pixels = n * oh * ow
+    vec_gz = int(cout % 4 == 0 and _aligned4(gz))
+    precise = _precise(x.dtype)
+    if pixels:
+        tiles = -(-kdim // IGEMM_THREADS) * -(-cout // (32 if cout <= 32 else 64))
+        per, splits = _kernel_grad_splits(pixels, tiles)
+        partial = m.empty((splits, kdim, cout), dtype=x.dtype)     # per split (KH*KW*C, OUT)
+        _igemm_launch("conv_igemm_kernel_grad", cout, kdim, splits, x.dtype,
+                      (x, gz, partial) + g + (cout, per, int(c % 4 == 0 and _aligned4(x)),
+                                              vec_gz, precise))
+        gw = partial[0] if splits == 1 else column_sums(partial.reshape(splits, kdim * cout))
+        gw = gw.reshape(kernel.shape)
+    else:
+        gw = m.zeros(kernel.shape, dtype=x.dtype)
+    if not input_grad:
+        return None, gw
+    gx = m.empty(x.shape, dtype=x.dtype)
+    if n * h * w:
+        wt = m.ascontiguousarray(kernel.transpose(0, 1, 3, 2))     # (KH, KW, OUT, C)
+        if pixels:
+            _igemm_launch("conv_igemm_input_grad", c, n * h * w, 1, x.dtype,
+                          (gz, wt, gx) + g + (cout, vec_gz, int(c % 4 == 0 and _aligned4(wt)),
+                                              precise))
+        else:
+            gx.fill(0)
+    return gx, gw
 
 
 def _im2col(x, data_format, ksize, strides, pads, dil, out_hw):
@@ -114,7 +257,11 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
     m = xp()
     if bias is not None:
         bias = float_input(bias, "bias", dtype=x.dtype)
-    if data_format == "channels_last":
+    if use_implicit_gemm(x.dtype, data_format):
+        z = _igemm_forward(x, kernel, _geom_args(x.shape, data_format, ksize, strides, pads,
+                                                 dil, out_hw))
+        y, (pre, _) = bias_activation_forward(z, bias, activation)
+    elif data_format == "channels_last":
         wmat = kernel.reshape(kdim, cout)                          # (KH*KW*C, OUT)
         z = m.empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
         z2 = z.reshape(n * oh * ow, cout)
@@ -162,6 +309,10 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
         per_sample = matmul(gz.reshape(n, cout, oh * ow),
                               m.ones((oh * ow,), dtype=gz.dtype))   # (N, OUT)
         gb = column_sums(per_sample)
+    if use_implicit_gemm(x.dtype, data_format):
+        gx, gw = _igemm_backward(x, kernel, m.ascontiguousarray(gz), _geom_args(
+            x.shape, data_format, ksize, strides, pads, dil, out_hw), input_grad)
+        return gx, gw, gb
     gx = m.empty(x.shape, dtype=x.dtype) if input_grad else None
     if data_format == "channels_last":
         wmat = kernel.reshape(kdim, cout)
