@@ -47,6 +47,10 @@
  *   One thread per input element: gy / s (mean) or gy where it is the argmax (max).
  *   Reference: gpuseq/backend/numpy_ops/pooling.py::global_pool_backward
  *
+ * The window kernels' index arithmetic runs in 32 bits when the input and the
+ * output both hold fewer than 2^31 elements, in 64 bits otherwise; the results are
+ * the same.
+ *
  * Launch (every kernel): 1-D grid-stride loop over its output elements,
  * block = (256, 1, 1), grid = (min(ceil(total / 256), 65535), 1, 1); not launched
  * when there are no elements.
@@ -55,17 +59,21 @@
 
 namespace gs {
 
+// The window kernels are written once over an index type I: `int` when every flat index
+// of the input and the output fits in 31 bits (the usual case: 32-bit division, which
+// these kernels do several times per element, is several times cheaper than 64-bit on
+// the GPU), `long long` otherwise. The results are the same.
+
 // Flat index of element (b, y, x, ch) of an (n, hh, ww, c) / (n, c, hh, ww) array.
-__device__ __forceinline__ long long at4(long long b, long long y, long long x, long long ch,
-                                         long long hh, long long ww, long long c,
-                                         long long channels_last) {
+template <typename I>
+__device__ __forceinline__ I at4(I b, I y, I x, I ch, I hh, I ww, I c, bool channels_last) {
     return channels_last ? ((b * hh + y) * ww + x) * c + ch : ((b * c + ch) * hh + y) * ww + x;
 }
 
 // (b, y, x, ch) of flat index i of an (n, hh, ww, c) / (n, c, hh, ww) array.
-__device__ __forceinline__ void split4(long long i, long long hh, long long ww, long long c,
-                                       long long channels_last, long long& b, long long& y,
-                                       long long& x, long long& ch) {
+template <typename I>
+__device__ __forceinline__ void split4(I i, I hh, I ww, I c, bool channels_last, I& b, I& y,
+                                       I& x, I& ch) {
     if (channels_last) {
         ch = i % c;
         i /= c;
@@ -84,44 +92,42 @@ __device__ __forceinline__ void split4(long long i, long long hh, long long ww, 
 }
 
 // Real (unpadded) rows or columns of a window starting at `start` of length p in [0, n).
-__device__ __forceinline__ long long window_count(long long start, long long p, long long n) {
-    const long long lo = start < 0 ? 0 : start;
-    const long long hi = start + p < n ? start + p : n;
+template <typename I>
+__device__ __forceinline__ I window_count(I start, I p, I n) {
+    const I lo = start < 0 ? 0 : start;
+    const I hi = start + p < n ? start + p : n;
     return hi - lo;
 }
 
 // First and last output index whose window of length p, stride s and front padding
 // pad contains input index i (an empty range when first > last).
-__device__ __forceinline__ void covering(long long i, long long p, long long s, long long pad,
-                                         long long out, long long& first, long long& last) {
-    const long long t = i + pad;  // = o * s + k with 0 <= k < p
+template <typename I>
+__device__ __forceinline__ void covering(I i, I p, I s, I pad, I out, I& first, I& last) {
+    const I t = i + pad;  // = o * s + k with 0 <= k < p
     first = t - p + 1 <= 0 ? 0 : (t - p + 1 + s - 1) / s;
     last = t / s;
     if (last > out - 1) last = out - 1;
 }
 
-}  // namespace gs
-
-template <typename T>
-__global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
-                                   long long* __restrict__ argmax, long long n, long long h,
-                                   long long w, long long c, long long oh, long long ow,
-                                   long long ph, long long pw, long long sh, long long sw,
-                                   long long pt, long long pl, long long channels_last) {
-    const long long total = n * oh * ow * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long b, oy, ox, ch;
-        gs::split4(i, oh, ow, c, channels_last, b, oy, ox, ch);
-        T best = gs::limits<T>::neg_inf();
-        long long best_k = 0;
+template <typename T, typename I>
+__device__ __forceinline__ void max_pool2d_forward_body(const T* __restrict__ x,
+                                                        T* __restrict__ y,
+                                                        long long* __restrict__ argmax, I n,
+                                                        I h, I w, I c, I oh, I ow, I ph, I pw,
+                                                        I sh, I sw, I pt, I pl, bool cl) {
+    const I total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, oy, ox, ch;
+        split4((I)li, oh, ow, c, cl, b, oy, ox, ch);
+        T best = limits<T>::neg_inf();
+        I best_k = 0;
         bool first = true;
-        for (long long ky = 0; ky < ph; ++ky) {
-            const long long iy = oy * sh - pt + ky;
-            for (long long kx = 0; kx < pw; ++kx) {
-                const long long ix = ox * sw - pl + kx;
+        for (I ky = 0; ky < ph; ++ky) {
+            const I iy = oy * sh - pt + ky;
+            for (I kx = 0; kx < pw; ++kx) {
+                const I ix = ox * sw - pl + kx;
                 const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                const T v = inside ? x[gs::at4(b, iy, ix, ch, h, w, c, channels_last)]
-                                   : gs::limits<T>::neg_inf();
+                const T v = inside ? x[at4(b, iy, ix, ch, h, w, c, cl)] : limits<T>::neg_inf();
                 // NaN wins and sticks (numpy.maximum propagates it; argmax = first NaN)
                 if (first || v > best || (v != v && best == best)) {
                     best = v;
@@ -130,9 +136,106 @@ __global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
                 }
             }
         }
-        y[i] = best;
-        argmax[i] = best_k;
+        y[li] = best;
+        argmax[li] = best_k;
     }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void avg_pool2d_forward_body(const T* __restrict__ x,
+                                                        T* __restrict__ y, I n, I h, I w, I c,
+                                                        I oh, I ow, I ph, I pw, I sh, I sw,
+                                                        I pt, I pl, bool cl) {
+    const I total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, oy, ox, ch;
+        split4((I)li, oh, ow, c, cl, b, oy, ox, ch);
+        T acc = T(0);
+        for (I ky = 0; ky < ph; ++ky) {
+            const I iy = oy * sh - pt + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (I kx = 0; kx < pw; ++kx) {
+                const I ix = ox * sw - pl + kx;
+                if (ix < 0 || ix >= w) continue;
+                acc += x[at4(b, iy, ix, ch, h, w, c, cl)];
+            }
+        }
+        const I count = window_count(oy * sh - pt, ph, h) * window_count(ox * sw - pl, pw, w);
+        y[li] = acc / T(count);
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void max_pool2d_backward_body(const T* __restrict__ gy,
+                                                         const long long* __restrict__ argmax,
+                                                         T* __restrict__ gx, I n, I h, I w, I c,
+                                                         I oh, I ow, I ph, I pw, I sh, I sw,
+                                                         I pt, I pl, bool cl) {
+    const I total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, iy, ix, ch;
+        split4((I)li, h, w, c, cl, b, iy, ix, ch);
+        I y0, y1, x0, x1;
+        covering(iy, ph, sh, pt, oh, y0, y1);
+        covering(ix, pw, sw, pl, ow, x0, x1);
+        T acc = T(0);
+        for (I oy = y0; oy <= y1; ++oy) {
+            const I ky = iy + pt - oy * sh;
+            for (I ox = x0; ox <= x1; ++ox) {
+                const I kx = ix + pl - ox * sw;
+                const I o = at4(b, oy, ox, ch, oh, ow, c, cl);
+                if (argmax[o] == (long long)(ky * pw + kx)) acc += gy[o];
+            }
+        }
+        gx[li] = acc;
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void avg_pool2d_backward_body(const T* __restrict__ gy,
+                                                         T* __restrict__ gx, I n, I h, I w, I c,
+                                                         I oh, I ow, I ph, I pw, I sh, I sw,
+                                                         I pt, I pl, bool cl) {
+    const I total = n * h * w * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, iy, ix, ch;
+        split4((I)li, h, w, c, cl, b, iy, ix, ch);
+        I y0, y1, x0, x1;
+        covering(iy, ph, sh, pt, oh, y0, y1);
+        covering(ix, pw, sw, pl, ow, x0, x1);
+        T acc = T(0);
+        for (I oy = y0; oy <= y1; ++oy) {
+            const I cy = window_count(oy * sh - pt, ph, h);
+            for (I ox = x0; ox <= x1; ++ox) {
+                const I cx = window_count(ox * sw - pl, pw, w);
+                acc += gy[at4(b, oy, ox, ch, oh, ow, c, cl)] / T(cy * cx);
+            }
+        }
+        gx[li] = acc;
+    }
+}
+
+}  // namespace gs
+
+// Each window kernel picks the 32-bit body when the input and the output both have
+// fewer than 2^31 elements (the window products ph * pw stay far below).
+#define GS_POOL_DISPATCH(body, ...)                                                        \
+    if (n * h * w * c < 0x7fffffffLL && n * oh * ow * c < 0x7fffffffLL &&                 \
+        ph * pw < 0x7fffffffLL)                                                            \
+        gs::body<T, int>(__VA_ARGS__, (int)n, (int)h, (int)w, (int)c, (int)oh, (int)ow,    \
+                         (int)ph, (int)pw, (int)sh, (int)sw, (int)pt, (int)pl,             \
+                         channels_last != 0);                                              \
+    else                                                                                   \
+        gs::body<T, long long>(__VA_ARGS__, n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl,    \
+                               channels_last != 0)
+
+template <typename T>
+__global__ void max_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
+                                   long long* __restrict__ argmax, long long n, long long h,
+                                   long long w, long long c, long long oh, long long ow,
+                                   long long ph, long long pw, long long sh, long long sw,
+                                   long long pt, long long pl, long long channels_last) {
+    GS_POOL_DISPATCH(max_pool2d_forward_body, x, y, argmax);
 }
 
 template <typename T>
@@ -141,24 +244,7 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y, l
                                    long long ow, long long ph, long long pw, long long sh,
                                    long long sw, long long pt, long long pl,
                                    long long channels_last) {
-    const long long total = n * oh * ow * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long b, oy, ox, ch;
-        gs::split4(i, oh, ow, c, channels_last, b, oy, ox, ch);
-        T acc = T(0);
-        for (long long ky = 0; ky < ph; ++ky) {
-            const long long iy = oy * sh - pt + ky;
-            if (iy < 0 || iy >= h) continue;
-            for (long long kx = 0; kx < pw; ++kx) {
-                const long long ix = ox * sw - pl + kx;
-                if (ix < 0 || ix >= w) continue;
-                acc += x[gs::at4(b, iy, ix, ch, h, w, c, channels_last)];
-            }
-        }
-        const long long count = gs::window_count(oy * sh - pt, ph, h) *
-                                gs::window_count(ox * sw - pl, pw, w);
-        y[i] = acc / T(count);
-    }
+    GS_POOL_DISPATCH(avg_pool2d_forward_body, x, y);
 }
 
 template <typename T>
@@ -167,24 +253,7 @@ __global__ void max_pool2d_backward(const T* __restrict__ gy, const long long* _
                                     long long c, long long oh, long long ow, long long ph,
                                     long long pw, long long sh, long long sw, long long pt,
                                     long long pl, long long channels_last) {
-    const long long total = n * h * w * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long b, iy, ix, ch;
-        gs::split4(i, h, w, c, channels_last, b, iy, ix, ch);
-        long long y0, y1, x0, x1;
-        gs::covering(iy, ph, sh, pt, oh, y0, y1);
-        gs::covering(ix, pw, sw, pl, ow, x0, x1);
-        T acc = T(0);
-        for (long long oy = y0; oy <= y1; ++oy) {
-            const long long ky = iy + pt - oy * sh;
-            for (long long ox = x0; ox <= x1; ++ox) {
-                const long long kx = ix + pl - ox * sw;
-                const long long o = gs::at4(b, oy, ox, ch, oh, ow, c, channels_last);
-                if (argmax[o] == ky * pw + kx) acc += gy[o];
-            }
-        }
-        gx[i] = acc;
-    }
+    GS_POOL_DISPATCH(max_pool2d_backward_body, gy, argmax, gx);
 }
 
 template <typename T>
@@ -193,23 +262,7 @@ __global__ void avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx
                                     long long ow, long long ph, long long pw, long long sh,
                                     long long sw, long long pt, long long pl,
                                     long long channels_last) {
-    const long long total = n * h * w * c;
-    GS_GRID_STRIDE_LOOP(i, total) {
-        long long b, iy, ix, ch;
-        gs::split4(i, h, w, c, channels_last, b, iy, ix, ch);
-        long long y0, y1, x0, x1;
-        gs::covering(iy, ph, sh, pt, oh, y0, y1);
-        gs::covering(ix, pw, sw, pl, ow, x0, x1);
-        T acc = T(0);
-        for (long long oy = y0; oy <= y1; ++oy) {
-            const long long cy = gs::window_count(oy * sh - pt, ph, h);
-            for (long long ox = x0; ox <= x1; ++ox) {
-                const long long cx = gs::window_count(ox * sw - pl, pw, w);
-                acc += gy[gs::at4(b, oy, ox, ch, oh, ow, c, channels_last)] / T(cy * cx);
-            }
-        }
-        gx[i] = acc;
-    }
+    GS_POOL_DISPATCH(avg_pool2d_backward_body, gy, gx);
 }
 
 template <typename T>
