@@ -5,6 +5,9 @@
  * @kernels: conv_igemm_forward_32 conv_igemm_forward_64
  * @kernels: conv_igemm_input_grad_32 conv_igemm_input_grad_64
  * @kernels: conv_igemm_kernel_grad_32 conv_igemm_kernel_grad_64
+ * @kernels: conv_igemm_forward_32_3xtf32 conv_igemm_forward_64_3xtf32
+ * @kernels: conv_igemm_input_grad_32_3xtf32 conv_igemm_input_grad_64_3xtf32
+ * @kernels: conv_igemm_kernel_grad_32_3xtf32 conv_igemm_kernel_grad_64_3xtf32
  *
  * Every kernel is a template over the element type T. float multiplies on the
  * tensor cores (kernels/tensor_core.cuh; compute capability 8.0 or newer); double
@@ -17,19 +20,20 @@
  *   vec_a, vec_b  read the gathered operand / the matrix operand four elements at a
  *                 time; only when its channel count (row length) is a multiple of 4
  *                 and its array is aligned to 4 elements.
- *   precise       float only: 3xTF32 (each operand split into a TF32 value and a TF32
- *                 remainder, three products), about float32's accuracy; 0 gives
- *                 plain TF32 (10-bit mantissa operands, float32 sums).
+ * Every kernel comes in two precisions for float: NAME multiplies plain TF32 (10-bit
+ * mantissa operands, float32 sums); NAME_3xtf32 splits each operand into a TF32
+ * value and a TF32 remainder and sums three products (the two small cross terms
+ * first), about float32's accuracy. For double the two are the same kernel. Separate
+ * kernels, so that the TF32 one does not hold the registers of the split.
  *
  * conv_igemm_forward_BN(const T* x, const T* wmat, T* z, n, h, w, c, kh, kw, sh, sw,
- *                       dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b, precise)
+ *                       dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b)
  *   z = col @ wmat: wmat is the kernel as (kh*kw*c, cout), z (n*oh*ow, cout).
  *   grid = (ceil(n*oh*ow / 128), ceil(cout / BN), 1).
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_last, before
  *   the bias and activation)
  *
- * conv_igemm_input_grad_BN(const T* gz, const T* wt, T* gx, n, ..., cout, vec_a, vec_b,
- *                          precise)
+ * conv_igemm_input_grad_BN(const T* gz, const T* wt, T* gx, n, ..., cout, vec_a, vec_b)
  *   gx = col2im(gz @ wmat^T) as one GEMM over the input pixels: gx[(b, iy, ix), ch] =
  *   sum over (ky, kx, co) of gz[b, oy, ox, co] * wt[(ky, kx, co), ch], where
  *   oy = (iy + pt - ky * dh) / sh when that divides exactly and lies in [0, oh) (the
@@ -38,7 +42,7 @@
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_backward (channels_last, gx)
  *
  * conv_igemm_kernel_grad_BN(const T* x, const T* gz, T* partial, n, ..., cout,
- *                           rows_per_split, vec_a, vec_b, precise)
+ *                           rows_per_split, vec_a, vec_b)
  *   partial[s] = col[rows of split s]^T @ gz[rows of split s], the rows (output pixels)
  *   of split s being [s * rows_per_split, min((s + 1) * rows_per_split, n*oh*ow)).
  *   partial (splits, kh*kw*c, cout); the caller sums it over the splits (a fixed
@@ -51,7 +55,8 @@
  * m16n8k8 products per 8 of the reduction. The reduction runs in stages of 16: each
  * thread gathers its share of the next stage into registers while the warps
  * multiply the current one from shared memory (both operands stored reduction-major,
- * rows padded by 8 elements so that the fragment reads hit 32 different banks).
+ * rows padded by 8 elements so that the fragment reads hit 32 different banks; the
+ * operands whose gathered run lies along a shared row store it as one 16-byte write).
  * Index arithmetic is 64-bit; the gathers step their positions without divisions.
  * Launch: block = (128, 1, 1) (checked: __trap otherwise).
  */
@@ -72,6 +77,9 @@ struct alignas(4 * sizeof(T)) Quad {
 
 template <typename T>
 __device__ __forceinline__ void load4(const T* p, T* v) {
+#ifdef GPUSEQ_CUDA_EMULATION  // x86 forgives a misaligned read that a GPU would fault on
+    if (reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) != 0) __trap();
+#endif
     const Quad<T> q = *reinterpret_cast<const Quad<T>*>(p);
 #pragma unroll
     for (long long e = 0; e < 4; ++e) v[e] = q.v[e];
@@ -316,9 +324,12 @@ struct WindowCols {
 
     __device__ __forceinline__ void store(T (*As)[BM + PAD]) const {
 #pragma unroll
-        for (long long j = 0; j < 4; ++j)
+        for (long long j = 0; j < 4; ++j) {
+            Quad<T> q;
 #pragma unroll
-            for (long long e = 0; e < 4; ++e) As[quad + 4 * j][4 * lane + e] = v[j][e];
+            for (long long e = 0; e < 4; ++e) q.v[e] = v[j][e];
+            *reinterpret_cast<Quad<T>*>(&As[quad + 4 * j][4 * lane]) = q;
+        }
     }
 };
 
@@ -370,8 +381,10 @@ struct MatrixRows {
         for (long long q = 0; q < QUADS; ++q) {
             const long long qi = threadIdx.x + BM * q;
             const long long r = qi / (BN / 4), col = 4 * (qi % (BN / 4));
+            Quad<T> w;
 #pragma unroll
-            for (long long e = 0; e < 4; ++e) Bs[r][col + e] = v[q][e];
+            for (long long e = 0; e < 4; ++e) w.v[e] = v[q][e];
+            *reinterpret_cast<Quad<T>*>(&Bs[r][col]) = w;
         }
     }
 };
@@ -379,12 +392,11 @@ struct MatrixRows {
 // One stage of a warp's 64 x (8 NT) tile, acc += A[rows, stage] @ B[stage, columns], as
 // m16n8k8 TF32 products (float) or fused multiply-adds (double). Lane = 4 g + t;
 // acc[i][j][r] is the element (wm + 16 i + g + 8 (r / 2), wn + 8 j + 2 t + r % 2).
-template <long long BN, long long NT>
+template <long long BN, long long NT, bool PRECISE>
 __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
                                               float (*As)[BM + PAD],
                                               float (*Bs)[BN + PAD], long long wm,
-                                              long long wn, long long g, long long t,
-                                              bool precise) {
+                                              long long wn, long long g, long long t) {
 #pragma unroll
     for (long long kk = 0; kk < BK; kk += 8) {
         unsigned a_hi[4][4], a_lo[4][4], b_hi[NT][2], b_lo[NT][2];
@@ -396,7 +408,7 @@ __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
 #pragma unroll
             for (long long e = 0; e < 4; ++e) {
                 a_hi[i][e] = tf32_bits(f[e]);
-                a_lo[i][e] = precise ? tf32_bits(f[e] - tf32_float(a_hi[i][e])) : 0u;
+                if (PRECISE) a_lo[i][e] = tf32_remainder(f[e], a_hi[i][e]);
             }
         }
 #pragma unroll
@@ -406,14 +418,14 @@ __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
 #pragma unroll
             for (long long e = 0; e < 2; ++e) {
                 b_hi[j][e] = tf32_bits(f[e]);
-                b_lo[j][e] = precise ? tf32_bits(f[e] - tf32_float(b_hi[j][e])) : 0u;
+                if (PRECISE) b_lo[j][e] = tf32_remainder(f[e], b_hi[j][e]);
             }
         }
 #pragma unroll
         for (long long i = 0; i < 4; ++i)
 #pragma unroll
             for (long long j = 0; j < NT; ++j) {
-                if (precise) {  // the small cross terms first
+                if (PRECISE) {  // the small cross terms first
                     mma_tf32_16x8x8(acc[i][j], a_lo[i], b_hi[j]);
                     mma_tf32_16x8x8(acc[i][j], a_hi[i], b_lo[j]);
                 }
@@ -422,11 +434,11 @@ __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
     }
 }
 
-template <long long BN, long long NT>
+template <long long BN, long long NT, bool PRECISE>
 __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
                                               double (*As)[BM + PAD],
                                               double (*Bs)[BN + PAD], long long wm,
-                                              long long wn, long long g, long long t, bool) {
+                                              long long wn, long long g, long long t) {
 #pragma unroll 1
     for (long long k = 0; k < BK; ++k) {  // outer products, k in order for every element
         double a[4][2], b[NT][2];
@@ -449,18 +461,18 @@ __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
 }
 
 template <typename T, long long BN>
-struct Shared {
+struct alignas(4 * sizeof(T)) Shared {  // rows of 136 / 40 / 72 elements: Quad-aligned
     T a[BK][BM + PAD];
     T b[BK][BN + PAD];
 };
 
 // out[m0 .. mend) x [n0 .. nend) (row length ldo) = the GEMM of the stages the two
 // operands deliver over the reduction [kbeg, kend).
-template <typename T, long long BN, typename ALoad>
+template <typename T, long long BN, bool PRECISE, typename ALoad>
 __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long long kbeg,
                                           long long kend, T* __restrict__ out, long long ldo,
                                           long long m0, long long mend, long long n0,
-                                          long long nend, bool precise) {
+                                          long long nend) {
     constexpr long long NT = BN / 16;
     __shared__ Shared<T, BN> sm;
     const long long lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -486,7 +498,7 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
             a.load();
             b.load();
         }
-        stage_product<BN, NT>(acc, sm.a, sm.b, wm, wn, g, t, precise);
+        stage_product<BN, NT, PRECISE>(acc, sm.a, sm.b, wm, wn, g, t);
     }
 #pragma unroll
     for (long long i = 0; i < 4; ++i)
@@ -504,9 +516,9 @@ __device__ __forceinline__ void check_block() {
     if (blockDim.x != BM || blockDim.y != 1 || blockDim.z != 1) __trap();
 }
 
-template <typename T, long long BN>
+template <typename T, long long BN, bool PRECISE>
 __device__ __forceinline__ void forward(const T* x, const T* wmat, T* z, const Geometry& g,
-                                        bool vec_a, bool vec_b, bool precise) {
+                                        bool vec_a, bool vec_b) {
     check_block();
     const long long rows = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
@@ -514,12 +526,12 @@ __device__ __forceinline__ void forward(const T* x, const T* wmat, T* z, const G
     a.setup(x, false, vec_a, g.h, g.w, g.c, g.kh, g.kw, g, g.oh, g.ow, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wmat, vec_b, g.cout, 0, K, g.cout, n0);
-    gemm_tile<T, BN>(a, b, 0, K, z, g.cout, m0, rows, n0, g.cout, precise);
+    gemm_tile<T, BN, PRECISE>(a, b, 0, K, z, g.cout, m0, rows, n0, g.cout);
 }
 
-template <typename T, long long BN>
+template <typename T, long long BN, bool PRECISE>
 __device__ __forceinline__ void input_grad(const T* gz, const T* wt, T* gx, const Geometry& g,
-                                           bool vec_a, bool vec_b, bool precise) {
+                                           bool vec_a, bool vec_b) {
     check_block();
     const long long rows = g.n * g.h * g.w, K = g.kh * g.kw * g.cout;
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
@@ -527,13 +539,13 @@ __device__ __forceinline__ void input_grad(const T* gz, const T* wt, T* gx, cons
     a.setup(gz, true, vec_a, g.oh, g.ow, g.cout, g.kh, g.kw, g, g.h, g.w, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wt, vec_b, g.c, 0, K, g.c, n0);
-    gemm_tile<T, BN>(a, b, 0, K, gx, g.c, m0, rows, n0, g.c, precise);
+    gemm_tile<T, BN, PRECISE>(a, b, 0, K, gx, g.c, m0, rows, n0, g.c);
 }
 
-template <typename T, long long BN>
+template <typename T, long long BN, bool PRECISE>
 __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
                                             const Geometry& g, long long rows_per_split,
-                                            bool vec_a, bool vec_b, bool precise) {
+                                            bool vec_a, bool vec_b) {
     check_block();
     const long long pixels = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
@@ -543,8 +555,8 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
     a.setup(x, vec_a, g, m0, pbeg, pend);
     MatrixRows<T, BN> b;
     b.setup(gz, vec_b, g.cout, pbeg, pend, g.cout, n0);
-    gemm_tile<T, BN>(a, b, pbeg, pend, partial + (long long)blockIdx.z * K * g.cout, g.cout,
-                     m0, K, n0, g.cout, precise);
+    gemm_tile<T, BN, PRECISE>(a, b, pbeg, pend, partial + (long long)blockIdx.z * K * g.cout,
+                              g.cout, m0, K, n0, g.cout);
 }
 
 }  // namespace igemm
@@ -554,75 +566,125 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
     const gs::igemm::Geometry g = {n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout}
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_forward_32(const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z,
-                          long long n, long long h, long long w, long long c, long long kh,
-                          long long kw, long long sh, long long sw, long long dh, long long dw,
-                          long long pt, long long pl, long long oh, long long ow,
-                          long long cout, long long vec_a, long long vec_b, long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_forward_32(
+        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 32>(x, wmat, z, g, vec_a != 0, vec_b != 0, precise != 0);
+    gs::igemm::forward<T, 32, false>(x, wmat, z, g, vec_a != 0, vec_b != 0);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_forward_64(const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z,
-                          long long n, long long h, long long w, long long c, long long kh,
-                          long long kw, long long sh, long long sw, long long dh, long long dw,
-                          long long pt, long long pl, long long oh, long long ow,
-                          long long cout, long long vec_a, long long vec_b, long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_input_grad_32(
+        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 64>(x, wmat, z, g, vec_a != 0, vec_b != 0, precise != 0);
+    gs::igemm::input_grad<T, 32, false>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_input_grad_32(const T* __restrict__ gz, const T* __restrict__ wt,
-                             T* __restrict__ gx, long long n, long long h, long long w,
-                             long long c, long long kh, long long kw, long long sh,
-                             long long sw, long long dh, long long dw, long long pt,
-                             long long pl, long long oh, long long ow, long long cout,
-                             long long vec_a, long long vec_b, long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32(
+        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long rows_per_split, long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 32>(gz, wt, gx, g, vec_a != 0, vec_b != 0, precise != 0);
+    gs::igemm::kernel_grad<T, 32, false>(x, gz, partial, g, rows_per_split, vec_a != 0,
+                                         vec_b != 0);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_input_grad_64(const T* __restrict__ gz, const T* __restrict__ wt,
-                             T* __restrict__ gx, long long n, long long h, long long w,
-                             long long c, long long kh, long long kw, long long sh,
-                             long long sw, long long dh, long long dw, long long pt,
-                             long long pl, long long oh, long long ow, long long cout,
-                             long long vec_a, long long vec_b, long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_forward_64(
+        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 64>(gz, wt, gx, g, vec_a != 0, vec_b != 0, precise != 0);
+    gs::igemm::forward<T, 64, false>(x, wmat, z, g, vec_a != 0, vec_b != 0);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_kernel_grad_32(const T* __restrict__ x, const T* __restrict__ gz,
-                              T* __restrict__ partial, long long n, long long h, long long w,
-                              long long c, long long kh, long long kw, long long sh,
-                              long long sw, long long dh, long long dw, long long pt,
-                              long long pl, long long oh, long long ow, long long cout,
-                              long long rows_per_split, long long vec_a, long long vec_b,
-                              long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_input_grad_64(
+        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 32>(x, gz, partial, g, rows_per_split, vec_a != 0, vec_b != 0,
-                                  precise != 0);
+    gs::igemm::input_grad<T, 64, false>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128)
-    conv_igemm_kernel_grad_64(const T* __restrict__ x, const T* __restrict__ gz,
-                              T* __restrict__ partial, long long n, long long h, long long w,
-                              long long c, long long kh, long long kw, long long sh,
-                              long long sw, long long dh, long long dw, long long pt,
-                              long long pl, long long oh, long long ow, long long cout,
-                              long long rows_per_split, long long vec_a, long long vec_b,
-                              long long precise) {
+__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_64(
+        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long rows_per_split, long long vec_a, long long vec_b) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 64>(x, gz, partial, g, rows_per_split, vec_a != 0, vec_b != 0,
-                                  precise != 0);
+    gs::igemm::kernel_grad<T, 64, false>(x, gz, partial, g, rows_per_split, vec_a != 0,
+                                         vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_forward_32_3xtf32(
+        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::forward<T, 32, true>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_input_grad_32_3xtf32(
+        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::input_grad<T, 32, true>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32_3xtf32(
+        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long rows_per_split, long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::kernel_grad<T, 32, true>(x, gz, partial, g, rows_per_split, vec_a != 0,
+                                         vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_forward_64_3xtf32(
+        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::forward<T, 64, true>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_input_grad_64_3xtf32(
+        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::input_grad<T, 64, true>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_64_3xtf32(
+        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
+        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
+        long long pl, long long oh, long long ow, long long cout,
+        long long rows_per_split, long long vec_a, long long vec_b) {
+    GS_IGEMM_GEOMETRY;
+    gs::igemm::kernel_grad<T, 64, true>(x, gz, partial, g, rows_per_split, vec_a != 0,
+                                         vec_b != 0);
 }

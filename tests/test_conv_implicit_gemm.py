@@ -158,6 +158,8 @@ CASES = [  # (n, h, w, cin, cout), kernel (kh, kw), strides, padding, dilation
     ((1, 9, 9, 12, 70), (3, 3), (2, 2), "valid", (1, 1)),
     ((2, 5, 5, 32, 32), (3, 3), (1, 1), "same", (1, 1)),
     ((1, 4, 11, 5, 3), (1, 1), (3, 2), "same", (1, 1)),
+    ((1, 5, 5, 72, 8), (3, 3), (2, 2), "same", (1, 1)),     # input gradient: 2 x BN = 64
+    ((2, 6, 5, 36, 66), (2, 2), (1, 1), "valid", (2, 1)),   # BN = 64, 2 column tiles each
 ]
 
 
@@ -171,9 +173,12 @@ def test_implicit_gemm_matches_numpy(device_backend, rng, precision, shape, ksiz
     kernel = rng.standard_normal(ksize + (cin, cout)).astype(dtype)
     bias = rng.standard_normal(cout).astype(dtype)
     with conv_settings("implicit_gemm", tf32):
-        compare_with_numpy("conv2d", [x, kernel, bias],
-                           dict(strides=strides, padding=padding, dilation_rate=dilation,
-                                activation=activation), **tol)
+        y, y_ref = compare_with_numpy("conv2d", [x, kernel, bias],
+                                      dict(strides=strides, padding=padding,
+                                           dilation_rate=dilation, activation=activation),
+                                      **tol)
+    if tf32:  # the operands really were rounded to TF32 (3xTF32 stays within 1e-5)
+        assert np.abs(y - y_ref).max() > 1e-4
 
 
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
@@ -207,20 +212,58 @@ def test_kernel_gradient_split_over_many_row_ranges(device_backend, rng, monkeyp
                            dict(padding="same"), rtol=1e-10, atol=1e-10)
 
 
-def test_unaligned_operands_take_the_scalar_reads(device_backend, rng):
-    """Views that start one element into a buffer cannot use the 4-wide reads."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unaligned_operands_take_the_scalar_reads(device_backend, rng, dtype):
+    """Views that start one element into a buffer (the image, the kernel and the output
+    gradient) cannot use the 4-wide reads; the results are the same."""
     from gpuseq.backend.cupy_ops import conv as cupy_conv
     m = dispatch.xp()
+
+    def unaligned(a):
+        buf = m.zeros(a.size + 1, dtype=dtype)
+        view = buf[1:].reshape(a.shape)
+        view[...] = dispatch.to_device(a.astype(dtype))
+        assert not cupy_conv._aligned4(view)
+        return view
+
     x = rng.standard_normal((2, 6, 6, 4))
     k = rng.standard_normal((3, 3, 4, 8))
-    buf = m.zeros(x.size + 1)
-    xd = buf[1:].reshape(x.shape)
-    xd[...] = dispatch.to_device(x)
-    assert not cupy_conv._aligned4(xd)
+    gy = rng.standard_normal((2, 6, 6, 8))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
     with conv_settings("implicit_gemm"):
-        y, _ = dispatch.ops().conv2d_forward(xd, dispatch.to_device(k), None)
-    want, _ = gpuseq.backend.numpy_ops.conv2d_forward(x, k, None)
-    np.testing.assert_allclose(dispatch.to_host(y), want, rtol=1e-10, atol=1e-10)
+        y, saved = dispatch.ops().conv2d_forward(unaligned(x), unaligned(k), None,
+                                                 padding="same")
+        gx, gk, _ = dispatch.ops().conv2d_backward(unaligned(gy), saved, padding="same")
+    want, saved_ref = gpuseq.backend.numpy_ops.conv2d_forward(x, k, None, padding="same")
+    gx_ref, gk_ref, _ = gpuseq.backend.numpy_ops.conv2d_backward(gy, saved_ref, padding="same")
+    for got, ref in ((y, want), (gx, gx_ref), (gk, gk_ref)):
+        np.testing.assert_allclose(dispatch.to_host(got), ref, **tol)
+
+
+def test_a_misaligned_four_wide_read_is_caught_by_the_emulation(rng):
+    """The emulation traps a 4-wide read from an address a GPU would fault on (x86
+    would read it silently), so the host's alignment checks are tested without a GPU."""
+    if _emulation_reason():
+        pytest.skip(_emulation_reason())
+    with dispatch.use_backend("emulated"):
+        buf = np.zeros(2 * 4 * 4 * 4 + 1, np.float32)
+        x = buf[1:].reshape(2, 4, 4, 4)
+        k = rng.standard_normal((36, 8)).astype(np.float32)
+        z = np.zeros((2 * 2 * 2, 8), np.float32)
+        geom = (2, 4, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2, 8)
+        kern = kl.get_kernel("conv_igemm", "conv_igemm_forward_32", np.float32)
+        kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z) + geom + (0, 1))
+        with pytest.raises(cuda_emulation.EmulatedLaunchError, match=r"__trap\(\)"):
+            kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z) + geom + (1, 1))
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 4, 0, 3), (2, 4, 4, 3, 0)])
+def test_zero_channels(device_backend, rng, shape):
+    n, h, w, cin, cout = shape
+    x = rng.standard_normal((n, h, w, cin))
+    with conv_settings("implicit_gemm"):
+        compare_with_numpy("conv2d", [x, rng.standard_normal((3, 3, cin, cout)), None],
+                           dict(padding="same"), rtol=1e-10, atol=1e-10)
 
 
 def test_kernel_gradient_split_is_a_function_of_the_shapes_only():

@@ -249,7 +249,7 @@ _SMALL_INT_OK = {
     ("gpuseq_common.cuh", "t"), ("gpuseq_common.cuh", "s"),           # block_sum / block_max
     ("softmax_cross_entropy.cu", "b"),                                 # check_row_block
     ("activations.cu", "k"),                                           # 8 partial sums
-    ("tensor_core.cuh", "bits"),                                       # a TF32 bit pattern
+    ("tensor_core.cuh", "bits"), ("tensor_core.cuh", "hi"),           # TF32 bit patterns
 }
 
 

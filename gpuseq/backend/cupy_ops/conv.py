@@ -16,8 +16,9 @@ Channels-last convolutions can instead run as implicit GEMMs
 (kernels/conv_igemm.cu, see ``session.set_conv_algorithm``): three kernels, for the
 output, the input gradient and the kernel gradient, gather their tiles of the
 column matrix straight from the image onto the tensor cores, so no column buffer
-exists. The kernel gradient is summed over a fixed split of the output pixels
-(``_kernel_grad_splits``), so its result does not depend on the device.
+exists. The kernel gradient is summed over a split of the output pixels that is a
+fixed function of the shapes (``_kernel_grad_splits``), then over the splits by a
+reduction kernel.
 """
 import numpy
 
@@ -113,17 +114,14 @@ def _aligned4(a):
 
 
 def _igemm_launch(name, n_cols, rows, extra_grid, dtype, args):
-    """Launch conv_igemm.cu's ``name`` (suffix 32 or 64 by the product's column
-    count) over ceil(rows / 128) x ceil(n_cols / BN) x extra_grid blocks."""
+    """Launch conv_igemm.cu's ``name`` over ceil(rows / 128) x ceil(n_cols / BN) x
+    extra_grid blocks: the variant with BN = 32 or 64 by the product's column count,
+    in 3xTF32 for float32 unless TF32 is on."""
     bn = 32 if n_cols <= 32 else 64
+    suffix = "_3xtf32" if numpy.dtype(dtype) == numpy.float32 and not tf32_enabled() else ""
     grid = (-(-rows // IGEMM_THREADS), -(-n_cols // bn), extra_grid)
-    kl.launch(kl.get_kernel("conv_igemm", f"{name}_{bn}", dtype), grid,
+    kl.launch(kl.get_kernel("conv_igemm", f"{name}_{bn}{suffix}", dtype), grid,
               (IGEMM_THREADS, 1, 1), args)
-
-
-def _precise(dtype):
-    """The kernels' ``precise`` flag: 3xTF32 for float32 unless TF32 is on."""
-    return int(numpy.dtype(dtype) == numpy.float32 and not tf32_enabled())
 
 
 def _igemm_forward(x, kernel, g):
@@ -131,14 +129,15 @@ def _igemm_forward(x, kernel, g):
     n, _, _, c, kh, kw = g[:6]
     oh, ow = g[12], g[13]
     cout = kernel.shape[3]
-    z = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+    kdim = kh * kw * c
     rows = n * oh * ow
-    if rows:
-        wmat = kernel.reshape(kh * kw * c, cout)                   # (KH*KW*C, OUT)
-        _igemm_launch("conv_igemm_forward", cout, rows, 1, x.dtype,
-                      (x, wmat, z) + g + (cout, int(c % 4 == 0 and _aligned4(x)),
-                                          int(cout % 4 == 0 and _aligned4(wmat)),
-                                          _precise(x.dtype)))
+    if not (rows and cout and kdim):
+        return xp().zeros((n, oh, ow, cout), dtype=x.dtype)
+    z = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+    wmat = kernel.reshape(kdim, cout)                              # (KH*KW*C, OUT)
+    _igemm_launch("conv_igemm_forward", cout, rows, 1, x.dtype,
+                  (x, wmat, z) + g + (cout, int(c % 4 == 0 and _aligned4(x)),
+                                      int(cout % 4 == 0 and _aligned4(wmat))))
     return z
 
 
@@ -161,29 +160,27 @@ def _igemm_backward(x, kernel, gz, g, input_grad):
     kdim = kh * kw * c
     pixels = n * oh * ow
     vec_gz = int(cout % 4 == 0 and _aligned4(gz))
-    precise = _precise(x.dtype)
-    if pixels:
+    if pixels and kdim and cout:
         tiles = -(-kdim // IGEMM_THREADS) * -(-cout // (32 if cout <= 32 else 64))
         per, splits = _kernel_grad_splits(pixels, tiles)
         partial = m.empty((splits, kdim, cout), dtype=x.dtype)     # per split (KH*KW*C, OUT)
         _igemm_launch("conv_igemm_kernel_grad", cout, kdim, splits, x.dtype,
                       (x, gz, partial) + g + (cout, per, int(c % 4 == 0 and _aligned4(x)),
-                                              vec_gz, precise))
-        gw = partial[0] if splits == 1 else column_sums(partial.reshape(splits, kdim * cout))
+                                              vec_gz))
+        # a reduction kernel, not a GEMM with ones: cuBLAS under TF32 would round the
+        # partial sums to TF32
+        gw = partial[0] if splits == 1 else partial.sum(axis=0)
         gw = gw.reshape(kernel.shape)
     else:
         gw = m.zeros(kernel.shape, dtype=x.dtype)
     if not input_grad:
         return None, gw
+    if not (pixels and cout and c):
+        return m.zeros(x.shape, dtype=x.dtype), gw
     gx = m.empty(x.shape, dtype=x.dtype)
-    if n * h * w:
-        wt = m.ascontiguousarray(kernel.transpose(0, 1, 3, 2))     # (KH, KW, OUT, C)
-        if pixels:
-            _igemm_launch("conv_igemm_input_grad", c, n * h * w, 1, x.dtype,
-                          (gz, wt, gx) + g + (cout, vec_gz, int(c % 4 == 0 and _aligned4(wt)),
-                                              precise))
-        else:
-            gx.fill(0)
+    wt = m.ascontiguousarray(kernel.transpose(0, 1, 3, 2))         # (KH, KW, OUT, C)
+    _igemm_launch("conv_igemm_input_grad", c, n * h * w, 1, x.dtype,
+                  (gz, wt, gx) + g + (cout, vec_gz, int(c % 4 == 0 and _aligned4(wt))))
     return gx, gw
 
 
