@@ -46,6 +46,20 @@ def backend(request):
         yield name
 
 
+@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def device_backend(request):
+    """The backends that run the CUDA kernels: the CPU emulation and a real GPU."""
+    name = request.param
+    if name == "cupy":
+        ok, why = dispatch._cupy_probe()
+        if ok is None:
+            pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    elif _emulation_reason():
+        pytest.skip(_emulation_reason())
+    with dispatch.use_backend(name):
+        yield name
+
+
 @pytest.fixture
 def numpy_backend():
     with dispatch.use_backend("numpy"):

@@ -18,21 +18,13 @@ from gpuseq.testing import compare_with_numpy
 from conftest import _emulation_reason
 
 
-@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
-def device_backend(request):
-    """The backends that run the CUDA kernels: the CPU emulation and a real GPU."""
-    name = request.param
-    if name == "cupy":
-        ok, why = dispatch._cupy_probe()
-        if ok is None:
-            pytest.skip(f"no CUDA device for the cupy backend: {why}")
-        import cupy
-        if int(cupy.cuda.Device().compute_capability) < 80:
-            pytest.skip("TF32 tensor cores need compute capability 8.0 or newer")
-    elif _emulation_reason():
-        pytest.skip(_emulation_reason())
-    with dispatch.use_backend(name):
-        yield name
+@pytest.fixture
+def device_backend(device_backend):
+    """conftest's emulated / GPU backends, skipping a GPU without TF32 tensor cores."""
+    from gpuseq.backend.cupy_ops import conv as cupy_conv
+    if device_backend == "cupy" and not cupy_conv._tensor_cores():
+        pytest.skip("TF32 tensor cores need compute capability 8.0 or newer")
+    return device_backend
 
 
 @contextlib.contextmanager

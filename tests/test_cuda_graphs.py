@@ -24,18 +24,6 @@ from gpuseq.utils import set_random_seed
 from tests.conftest import _emulation_reason
 
 
-@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
-def device_backend(request):
-    if request.param == "cupy":
-        ok, why = dispatch._cupy_probe()
-        if ok is None:
-            pytest.skip(f"no CUDA device for the cupy backend: {why}")
-    elif _emulation_reason():
-        pytest.skip(_emulation_reason())
-    with dispatch.use_backend(request.param):
-        yield request.param
-
-
 @pytest.fixture
 def emulated():
     if _emulation_reason():

@@ -307,7 +307,7 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
                               m.ones((oh * ow,), dtype=gz.dtype))   # (N, OUT)
         gb = column_sums(per_sample)
     if use_implicit_gemm(x.dtype, data_format):
-        gx, gw = _igemm_backward(x, kernel, m.ascontiguousarray(gz), _geom_args(
+        gx, gw = _igemm_backward(x, kernel, gz, _geom_args(
             x.shape, data_format, ksize, strides, pads, dil, out_hw), input_grad)
         return gx, gw, gb
     gx = m.empty(x.shape, dtype=x.dtype) if input_grad else None
