@@ -90,6 +90,14 @@ class Nvrtc:
 
     def __init__(self, path):
         self.path = str(path)
+        # libnvrtc opens its builtins library by name at the first compile; some wheels
+        # ship it beside libnvrtc without a search path that finds it: load it first.
+        for builtins in sorted(glob.glob(os.path.join(os.path.dirname(self.path),
+                                                      "libnvrtc-builtins.so*"))):
+            try:
+                ctypes.CDLL(builtins, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                pass
         self.lib = ctypes.CDLL(self.path)
         major, minor = ctypes.c_int(), ctypes.c_int()
         self._check(self.lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
