@@ -26,12 +26,15 @@
  * first), about float32's accuracy. For double the two are the same kernel. Separate
  * kernels, so that the TF32 one does not hold the registers of the split.
  *
- * conv_igemm_forward_BN(const T* x, const T* wmat, T* z, n, h, w, c, kh, kw, sh, sw,
- *                       dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b)
- *   z = col @ wmat: wmat is the kernel as (kh*kw*c, cout), z (n*oh*ow, cout).
- *   grid = (ceil(n*oh*ow / 128), ceil(cout / BN), 1).
- *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_last, before
- *   the bias and activation)
+ * conv_igemm_forward_BN(const T* x, const T* wmat, const T* bias, T* pre, T* y, n, h, w,
+ *                       c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b,
+ *                       has_bias, kind, store_pre)
+ *   z = col @ wmat, with the bias and activation applied to the tile in registers:
+ *   pre = z + bias (z when has_bias is 0; bias then unread), y = act(pre) with the
+ *   activation code `kind` of kernels/activation_math.cuh; pre is written only when
+ *   store_pre != 0 (otherwise it may be y). wmat is the kernel as (kh*kw*c, cout);
+ *   pre, y (n*oh*ow, cout). grid = (ceil(n*oh*ow / 128), ceil(cout / BN), 1).
+ *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_last)
  *
  * conv_igemm_input_grad_BN(const T* gz, const T* wt, T* gx, n, ..., cout, vec_a, vec_b)
  *   gx = col2im(gz @ wmat^T) as one GEMM over the input pixels: gx[(b, iy, ix), ch] =
@@ -52,15 +55,20 @@
  *
  * Tiles: a block of 128 threads (4 warps, 2 x 2) computes a 128 x BN tile of its
  * GEMM (BN = 32 or 64, the kernel's suffix), each warp 64 x BN/2 as 4 x BN/16
- * m16n8k8 products per 8 of the reduction. The reduction runs in stages of 16: each
- * thread gathers its share of the next stage into registers while the warps
- * multiply the current one from shared memory (both operands stored reduction-major,
- * rows padded by 8 elements so that the fragment reads hit 32 different banks; the
- * operands whose gathered run lies along a shared row store it as one 16-byte write).
- * Index arithmetic is 64-bit; the gathers step their positions without divisions.
- * Launch: block = (128, 1, 1) (checked: __trap otherwise).
+ * m16n8k8 products per 8 of the reduction. The reduction runs in stages of 16, kept
+ * in shared memory in a ring of three stages for float (one for double): the
+ * threads start the asynchronous copies (kernels/async_copy.cuh, cp.async) of stage
+ * i + 2 straight from the image and the matrix, zero-filled outside them, while the
+ * warps multiply stage i, so no operand passes through registers on its way in. The
+ * shared layouts let both the copies of 8 threads and the fragment reads of a warp
+ * hit 32 different banks: operand rows padded by 8 elements, or (the forward and
+ * input-gradient gathers) rows of four 4-element chunks stored in an XOR-swizzled
+ * order. Index arithmetic is 64-bit; the gathers step their positions without
+ * divisions. Launch: block = (128, 1, 1) (checked: __trap otherwise).
  */
 #include "gpuseq_common.cuh"
+#include "activation_math.cuh"
+#include "async_copy.cuh"
 #include "tensor_core.cuh"
 
 namespace gs {
@@ -70,19 +78,21 @@ constexpr long long BM = 128;      // rows of a block tile, = threads of a block
 constexpr long long BK = 16;       // reduction depth of one shared-memory stage
 constexpr long long PAD = 8;       // padding of the shared rows (bank spread)
 
-template <typename T>
-struct alignas(4 * sizeof(T)) Quad {
-    T v[4];
-};
+// Four consecutive elements (one 16-byte chunk of float, two of double) from global
+// memory into a stage; valid false fills them with zeros (src is then only an
+// in-bounds address, not read).
+__device__ __forceinline__ void copy_quad(float* dst, const float* src, bool valid) {
+    cp_async<16>(dst, src, valid);
+}
+
+__device__ __forceinline__ void copy_quad(double* dst, const double* src, bool valid) {
+    cp_async<16>(dst, src, valid);
+    cp_async<16>(dst + 2, src + 2, valid);
+}
 
 template <typename T>
-__device__ __forceinline__ void load4(const T* p, T* v) {
-#ifdef GPUSEQ_CUDA_EMULATION  // x86 forgives a misaligned read that a GPU would fault on
-    if (reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) != 0) __trap();
-#endif
-    const Quad<T> q = *reinterpret_cast<const Quad<T>*>(p);
-#pragma unroll
-    for (long long e = 0; e < 4; ++e) v[e] = q.v[e];
+__device__ __forceinline__ void copy_one(T* dst, const T* src, bool valid) {
+    cp_async<sizeof(T)>(dst, src, valid);
 }
 
 // A reduction index k = (ky, kx, ch) over a (kh, kw, cc) box, stepped without
@@ -156,11 +166,19 @@ __device__ __forceinline__ bool source_position(bool transposed, long long start
 
 // Operand A of the forward and input-gradient GEMMs: rows are pixels (output pixels
 // of the forward, input pixels of the input gradient), the reduction runs over
-// (ky, kx, ch) of the source image src (x, or the output gradient gz). Thread
-// (warp q, lane r) gathers rows r + 32 i (i = 0..3) at reduction offsets 4 q .. 4 q + 3
-// of each stage; shared layout As[k][row].
+// (ky, kx, ch) of the source image src (x, or the output gradient gz). Thread tid
+// gathers the reduction offsets 4 (tid % 4) .. 4 (tid % 4) + 3 of each stage for the
+// rows tid / 4 + 32 i (i = 0..3): four threads read 16 consecutive channels of a pixel.
+// Shared tile (BM, BK), row-major, each row four chunks of four elements with chunk q
+// of row m stored at chunk q ^ ((m / 2) % 4): the chunk copies of 8 threads and the
+// fragment reads of a warp both hit 32 different banks, without padding.
 template <typename T>
 struct WindowRows {
+    typedef T Tile[BM][BK];
+    static __device__ __forceinline__ T& at(Tile& s, long long m, long long k) {
+        return s[m][(((k >> 2) ^ ((m >> 1) & 3)) << 2) | (k & 3)];
+    }
+
     const T* src;
     long long src_h, src_w, cc, kw, K, sh, sw, dh, dw;
     bool transposed, vec;
@@ -168,8 +186,7 @@ struct WindowRows {
     bool valid[4];
     long long k;                      // first reduction index of this thread's stage
     TapCursor tap;                    // its (ky, kx, ch)
-    long long lane, quad;
-    T v[4][4];                        // the stage in flight: [row i][k offset e]
+    long long row0, kq;               // rows row0 + 32 i, offsets 4 kq .. 4 kq + 3
 
     __device__ __forceinline__ void setup(const T* src_, bool transposed_, bool vec_,
                                           long long src_h_, long long src_w_, long long cc_,
@@ -188,11 +205,11 @@ struct WindowRows {
         sw = g.sw;
         dh = g.dh;
         dw = g.dw;
-        lane = threadIdx.x % 32;
-        quad = threadIdx.x / 32;
+        kq = threadIdx.x % 4;
+        row0 = threadIdx.x / 4;
 #pragma unroll
         for (long long i = 0; i < 4; ++i) {
-            const long long m = m0 + lane + 32 * i;
+            const long long m = m0 + row0 + 32 * i;
             valid[i] = m < rows;
             PixelCursor p;
             p.set(valid[i] ? m : 0, rows_h, rows_w);
@@ -200,60 +217,61 @@ struct WindowRows {
             py[i] = transposed ? p.y + g.pt : p.y * g.sh - g.pt;
             px[i] = transposed ? p.x + g.pl : p.x * g.sw - g.pl;
         }
-        k = 4 * quad;
+        k = 4 * kq;
         tap.set(k, kw, cc);
     }
 
-    __device__ __forceinline__ T fetch(long long i, const TapCursor& t) const {
+    // Where row i reads tap t (false: outside the image, or past the reduction).
+    __device__ __forceinline__ bool source(long long i, const TapCursor& t, long long kk,
+                                           long long& offset) const {
         long long yy, xx;
-        if (valid[i] && source_position(transposed, py[i], t.ky, sh, dh, src_h, yy) &&
-            source_position(transposed, px[i], t.kx, sw, dw, src_w, xx))
-            return src[base[i] + (yy * src_w + xx) * cc + t.ch];
-        return T(0);
+        if (kk < K && valid[i] && source_position(transposed, py[i], t.ky, sh, dh, src_h, yy) &&
+            source_position(transposed, px[i], t.kx, sw, dw, src_w, xx)) {
+            offset = base[i] + (yy * src_w + xx) * cc + t.ch;
+            return true;
+        }
+        offset = 0;
+        return false;
     }
 
-    // Gather this thread's part of the stage at k into v; step to the next stage.
-    __device__ __forceinline__ void load() {
+    // Start copying this thread's part of the next stage into s.
+    __device__ __forceinline__ void issue(Tile& s) {
         if (vec) {  // cc % 4 == 0: the 4 indices share (ky, kx); K % 4 == 0
 #pragma unroll
             for (long long i = 0; i < 4; ++i) {
-                long long yy, xx;
-                if (k < K && valid[i] &&
-                    source_position(transposed, py[i], tap.ky, sh, dh, src_h, yy) &&
-                    source_position(transposed, px[i], tap.kx, sw, dw, src_w, xx)) {
-                    load4(src + base[i] + (yy * src_w + xx) * cc + tap.ch, v[i]);
-                } else {
-#pragma unroll
-                    for (long long e = 0; e < 4; ++e) v[i][e] = T(0);
-                }
+                long long off;
+                const bool ok = source(i, tap, k, off);
+                copy_quad(&at(s, row0 + 32 * i, 4 * kq), src + off, ok);
             }
         } else {
             TapCursor t = tap;
+#pragma unroll 1
+            for (long long e = 0; e < 4; ++e) {  // rolled: the unrolled loop spills
 #pragma unroll
-            for (long long e = 0; e < 4; ++e) {
-#pragma unroll
-                for (long long i = 0; i < 4; ++i) v[i][e] = k + e < K ? fetch(i, t) : T(0);
+                for (long long i = 0; i < 4; ++i) {
+                    long long off;
+                    const bool ok = source(i, t, k + e, off);
+                    copy_one(&at(s, row0 + 32 * i, 4 * kq + e), src + off, ok);
+                }
                 t.advance(1, kw, cc);
             }
         }
         k += BK;
         tap.advance(BK, kw, cc);
     }
-
-    __device__ __forceinline__ void store(T (*As)[BM + PAD]) const {
-#pragma unroll
-        for (long long e = 0; e < 4; ++e)
-#pragma unroll
-            for (long long i = 0; i < 4; ++i) As[4 * quad + e][lane + 32 * i] = v[i][e];
-    }
 };
 
 // Operand A of the kernel-gradient GEMM, col^T: rows are reduction indices
 // (ky, kx, ch) of x, the reduction runs over the output pixels of this block's split.
 // Thread (warp q, lane r) gathers the indices 4 r .. 4 r + 3 of the tile at the
-// pixels q + 4 j (j = 0..3) of each stage; shared layout As[pixel][index].
+// pixels q + 4 j (j = 0..3) of each stage. Shared tile (BK, BM + PAD): [pixel][index].
 template <typename T>
 struct WindowCols {
+    typedef T Tile[BK][BM + PAD];
+    static __device__ __forceinline__ T& at(Tile& s, long long m, long long k) {
+        return s[k][m];
+    }
+
     const T* x;
     long long h, w, c, sh, sw, dh, dw, pt, pl, oh, ow, pend;
     bool vec;
@@ -262,7 +280,6 @@ struct WindowCols {
     long long p;               // first pixel of this thread's stage
     PixelCursor pix[4];
     long long lane, quad;
-    T v[4][4];                 // [pixel j][index e]
 
     __device__ __forceinline__ void setup(const T* x_, bool vec_, const Geometry& g,
                                           long long m0, long long pbeg, long long pend_) {
@@ -294,55 +311,43 @@ struct WindowCols {
         for (long long j = 0; j < 4; ++j) pix[j].set(pbeg + quad + 4 * j, oh, ow);
     }
 
-    __device__ __forceinline__ void load() {
+    __device__ __forceinline__ void issue(Tile& s) {
 #pragma unroll
         for (long long j = 0; j < 4; ++j) {
             const bool in = p + quad + 4 * j < pend;
             const long long b = pix[j].b;
             const long long y0 = pix[j].y * sh - pt, x0 = pix[j].x * sw - pl;
+            T* dst = &s[quad + 4 * j][4 * lane];
             if (vec) {
                 const long long iy = y0 + taps[0].ky * dh, ix = x0 + taps[0].kx * dw;
-                if (in && kvalid[0] && iy >= 0 && iy < h && ix >= 0 && ix < w) {
-                    load4(x + ((b * h + iy) * w + ix) * c + taps[0].ch, v[j]);
-                } else {
-#pragma unroll
-                    for (long long e = 0; e < 4; ++e) v[j][e] = T(0);
-                }
+                const bool ok = in && kvalid[0] && iy >= 0 && iy < h && ix >= 0 && ix < w;
+                copy_quad(dst, x + (ok ? ((b * h + iy) * w + ix) * c + taps[0].ch : 0), ok);
             } else {
 #pragma unroll
                 for (long long e = 0; e < 4; ++e) {
                     const long long iy = y0 + taps[e].ky * dh, ix = x0 + taps[e].kx * dw;
-                    v[j][e] = in && kvalid[e] && iy >= 0 && iy < h && ix >= 0 && ix < w
-                                  ? x[((b * h + iy) * w + ix) * c + taps[e].ch]
-                                  : T(0);
+                    const bool ok =
+                        in && kvalid[e] && iy >= 0 && iy < h && ix >= 0 && ix < w;
+                    copy_one(dst + e, x + (ok ? ((b * h + iy) * w + ix) * c + taps[e].ch : 0),
+                             ok);
                 }
             }
             pix[j].advance(BK, oh, ow);
         }
         p += BK;
     }
-
-    __device__ __forceinline__ void store(T (*As)[BM + PAD]) const {
-#pragma unroll
-        for (long long j = 0; j < 4; ++j) {
-            Quad<T> q;
-#pragma unroll
-            for (long long e = 0; e < 4; ++e) q.v[e] = v[j][e];
-            *reinterpret_cast<Quad<T>*>(&As[quad + 4 * j][4 * lane]) = q;
-        }
-    }
 };
 
 // Operand B of every GEMM: rows [row, rend) of a row-major matrix b (row length ld),
-// columns [n0, n0 + BN) masked to ncols; shared layout Bs[k][column]. Each thread
-// moves BN / 32 quads of four columns per stage.
+// columns [n0, n0 + BN) masked to ncols. Each thread copies BN / 32 quads of four
+// columns per stage. Shared tile (BK, BN + PAD): [k][column].
 template <typename T, long long BN>
 struct MatrixRows {
+    typedef T Tile[BK][BN + PAD];
     static constexpr long long QUADS = BN / 32;  // per thread and stage
     const T* b;
     long long ld, row, rend, ncols, n0;
     bool vec;
-    T v[QUADS][4];
 
     __device__ __forceinline__ void setup(const T* b_, bool vec_, long long ld_, long long rbeg,
                                           long long rend_, long long ncols_, long long n0_) {
@@ -355,46 +360,32 @@ struct MatrixRows {
         n0 = n0_;
     }
 
-    __device__ __forceinline__ void load() {
-#pragma unroll
-        for (long long q = 0; q < QUADS; ++q) {
-            const long long qi = threadIdx.x + BM * q;
-            const long long r = row + qi / (BN / 4), col = n0 + 4 * (qi % (BN / 4));
-            if (vec) {  // ncols % 4 == 0: a quad is wholly inside or outside
-                if (r < rend && col < ncols) {
-                    load4(b + r * ld + col, v[q]);
-                } else {
-#pragma unroll
-                    for (long long e = 0; e < 4; ++e) v[q][e] = T(0);
-                }
-            } else {
-#pragma unroll
-                for (long long e = 0; e < 4; ++e)
-                    v[q][e] = r < rend && col + e < ncols ? b[r * ld + col + e] : T(0);
-            }
-        }
-        row += BK;
-    }
-
-    __device__ __forceinline__ void store(T (*Bs)[BN + PAD]) const {
+    __device__ __forceinline__ void issue(Tile& s) {
 #pragma unroll
         for (long long q = 0; q < QUADS; ++q) {
             const long long qi = threadIdx.x + BM * q;
             const long long r = qi / (BN / 4), col = 4 * (qi % (BN / 4));
-            Quad<T> w;
+            const long long gr = row + r, gc = n0 + col;
+            if (vec) {  // ncols % 4 == 0: a quad is wholly inside or outside
+                const bool ok = gr < rend && gc < ncols;
+                copy_quad(&s[r][col], b + (ok ? gr * ld + gc : 0), ok);
+            } else {
 #pragma unroll
-            for (long long e = 0; e < 4; ++e) w.v[e] = v[q][e];
-            *reinterpret_cast<Quad<T>*>(&Bs[r][col]) = w;
+                for (long long e = 0; e < 4; ++e) {
+                    const bool ok = gr < rend && gc + e < ncols;
+                    copy_one(&s[r][col + e], b + (ok ? gr * ld + gc + e : 0), ok);
+                }
+            }
         }
+        row += BK;
     }
 };
 
 // One stage of a warp's 64 x (8 NT) tile, acc += A[rows, stage] @ B[stage, columns], as
 // m16n8k8 TF32 products (float) or fused multiply-adds (double). Lane = 4 g + t;
 // acc[i][j][r] is the element (wm + 16 i + g + 8 (r / 2), wn + 8 j + 2 t + r % 2).
-template <long long BN, long long NT, bool PRECISE>
-__device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
-                                              float (*As)[BM + PAD],
+template <typename ALoad, long long BN, long long NT, bool PRECISE>
+__device__ __forceinline__ void stage_product(float (&acc)[4][NT][4], typename ALoad::Tile& As,
                                               float (*Bs)[BN + PAD], long long wm,
                                               long long wn, long long g, long long t) {
 #pragma unroll
@@ -403,8 +394,8 @@ __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
 #pragma unroll
         for (long long i = 0; i < 4; ++i) {
             const long long r0 = wm + 16 * i + g;
-            const float f[4] = {As[kk + t][r0], As[kk + t][r0 + 8], As[kk + t + 4][r0],
-                                As[kk + t + 4][r0 + 8]};
+            const float f[4] = {ALoad::at(As, r0, kk + t), ALoad::at(As, r0 + 8, kk + t),
+                                ALoad::at(As, r0, kk + t + 4), ALoad::at(As, r0 + 8, kk + t + 4)};
 #pragma unroll
             for (long long e = 0; e < 4; ++e) {
                 a_hi[i][e] = tf32_bits(f[e]);
@@ -434,9 +425,9 @@ __device__ __forceinline__ void stage_product(float (&acc)[4][NT][4],
     }
 }
 
-template <long long BN, long long NT, bool PRECISE>
+template <typename ALoad, long long BN, long long NT, bool PRECISE>
 __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
-                                              double (*As)[BM + PAD],
+                                              typename ALoad::Tile& As,
                                               double (*Bs)[BN + PAD], long long wm,
                                               long long wn, long long g, long long t) {
 #pragma unroll 1
@@ -445,7 +436,7 @@ __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
 #pragma unroll
         for (long long i = 0; i < 4; ++i)
 #pragma unroll
-            for (long long e = 0; e < 2; ++e) a[i][e] = As[k][wm + 16 * i + g + 8 * e];
+            for (long long e = 0; e < 2; ++e) a[i][e] = ALoad::at(As, wm + 16 * i + g + 8 * e, k);
 #pragma unroll
         for (long long j = 0; j < NT; ++j)
 #pragma unroll
@@ -460,21 +451,57 @@ __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
     }
 }
 
-template <typename T, long long BN>
-struct alignas(4 * sizeof(T)) Shared {  // rows of 136 / 40 / 72 elements: Quad-aligned
-    T a[BK][BM + PAD];
-    T b[BK][BN + PAD];
+// Stages in flight: three for float (38-44 KB of shared memory), one for double
+// (whose stages are twice the size; float64 is the exact path, not the fast one).
+template <typename T>
+struct Pipeline {
+    static constexpr long long STAGES = sizeof(T) == 4 ? 3 : 1;
 };
 
-// out[m0 .. mend) x [n0 .. nend) (row length ldo) = the GEMM of the stages the two
-// operands deliver over the reduction [kbeg, kend).
-template <typename T, long long BN, bool PRECISE, typename ALoad>
+template <typename ATile, typename BTile, long long STAGES>
+struct alignas(16) Shared {
+    ATile a[STAGES];
+    BTile b[STAGES];
+};
+
+// Where a tile's results go. PlainStore: out[row * ld + col] = v.
+template <typename T>
+struct PlainStore {
+    T* out;
+    long long ld;
+    __device__ __forceinline__ void store(long long row, long long col, T v) const {
+        out[row * ld + col] = v;
+    }
+};
+
+// The forward's epilogue, the work of bias_activation_forward (activations.cu) done on
+// the tile in registers: pre = v + bias[col] (v without a bias), y = act(pre); pre is
+// stored only when asked (a linear activation's pre is y itself).
+template <typename T>
+struct BiasActivationStore {
+    const T* bias;
+    T* pre;
+    T* y;
+    long long ld, kind;
+    bool has_bias, store_pre;
+    __device__ __forceinline__ void store(long long row, long long col, T v) const {
+        const T p = has_bias ? v + bias[col] : v;
+        const long long i = row * ld + col;
+        if (store_pre) pre[i] = p;
+        y[i] = act_value(p, kind);
+    }
+};
+
+// out[m0 .. mend) x [n0 .. nend) (through the epilogue `out`) = the GEMM of the stages
+// the two operands deliver over the reduction [kbeg, kend). With S stages, the copies
+// of stage i + S - 1 run while stage i is multiplied.
+template <typename T, long long BN, bool PRECISE, typename ALoad, typename Out>
 __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long long kbeg,
-                                          long long kend, T* __restrict__ out, long long ldo,
-                                          long long m0, long long mend, long long n0,
-                                          long long nend) {
+                                          long long kend, const Out& out, long long m0,
+                                          long long mend, long long n0, long long nend) {
     constexpr long long NT = BN / 16;
-    __shared__ Shared<T, BN> sm;
+    constexpr long long S = Pipeline<T>::STAGES;
+    __shared__ Shared<typename ALoad::Tile, typename MatrixRows<T, BN>::Tile, S> sm;
     const long long lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const long long g = lane / 4, t = lane % 4;
     const long long wm = (warp % 2) * 64, wn = (warp / 2) * (BN / 2);
@@ -485,20 +512,37 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
         for (long long j = 0; j < NT; ++j)
 #pragma unroll
             for (long long r = 0; r < 4; ++r) acc[i][j][r] = T(0);
-    if (kbeg < kend) {
-        a.load();
-        b.load();
-    }
-    for (long long k0 = kbeg; k0 < kend; k0 += BK) {
-        __syncthreads();  // the previous stage has been multiplied
-        a.store(sm.a);
-        b.store(sm.b);
-        __syncthreads();
-        if (k0 + BK < kend) {  // gather the next stage while this one is multiplied
-            a.load();
-            b.load();
+    const long long stages = kend > kbeg ? (kend - kbeg + BK - 1) / BK : 0;
+    if (S > 1) {
+#pragma unroll 1
+        for (long long s = 0; s < S - 1; ++s) {  // rolled: one copy of the gathers' code
+            if (s < stages) {
+                a.issue(sm.a[s]);
+                b.issue(sm.b[s]);
+            }
+            cp_async_commit();  // one group per stage, empty ones included
         }
-        stage_product<BN, NT, PRECISE>(acc, sm.a, sm.b, wm, wn, g, t);
+    }
+    for (long long i = 0; i < stages; ++i) {
+        if (S > 1) {
+            cp_async_wait<(S > 1 ? S - 2 : 0)>();  // this thread's copies of stage i
+            __syncthreads();  // everyone's; and stage i - 1 has been multiplied
+            const long long next = i + S - 1;
+            if (next < stages) {
+                a.issue(sm.a[next % S]);
+                b.issue(sm.b[next % S]);
+            }
+            cp_async_commit();
+        } else {
+            __syncthreads();  // the previous stage has been multiplied
+            a.issue(sm.a[0]);
+            b.issue(sm.b[0]);
+            cp_async_commit();
+            cp_async_wait<0>();
+            __syncthreads();
+        }
+        stage_product<ALoad, BN, NT, PRECISE>(acc, sm.a[S > 1 ? i % S : 0],
+                                              sm.b[S > 1 ? i % S : 0], wm, wn, g, t);
     }
 #pragma unroll
     for (long long i = 0; i < 4; ++i)
@@ -508,7 +552,7 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
             for (long long r = 0; r < 4; ++r) {
                 const long long row = m0 + wm + 16 * i + g + 8 * (r / 2);
                 const long long col = n0 + wn + 8 * j + 2 * t + r % 2;
-                if (row < mend && col < nend) out[row * ldo + col] = acc[i][j][r];
+                if (row < mend && col < nend) out.store(row, col, acc[i][j][r]);
             }
 }
 
@@ -517,8 +561,9 @@ __device__ __forceinline__ void check_block() {
 }
 
 template <typename T, long long BN, bool PRECISE>
-__device__ __forceinline__ void forward(const T* x, const T* wmat, T* z, const Geometry& g,
-                                        bool vec_a, bool vec_b) {
+__device__ __forceinline__ void forward(const T* x, const T* wmat, const T* bias, T* pre,
+                                        T* y, const Geometry& g, bool vec_a, bool vec_b,
+                                        bool has_bias, long long kind, bool store_pre) {
     check_block();
     const long long rows = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
@@ -526,7 +571,8 @@ __device__ __forceinline__ void forward(const T* x, const T* wmat, T* z, const G
     a.setup(x, false, vec_a, g.h, g.w, g.c, g.kh, g.kw, g, g.oh, g.ow, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wmat, vec_b, g.cout, 0, K, g.cout, n0);
-    gemm_tile<T, BN, PRECISE>(a, b, 0, K, z, g.cout, m0, rows, n0, g.cout);
+    const BiasActivationStore<T> out = {bias, pre, y, g.cout, kind, has_bias, store_pre};
+    gemm_tile<T, BN, PRECISE>(a, b, 0, K, out, m0, rows, n0, g.cout);
 }
 
 template <typename T, long long BN, bool PRECISE>
@@ -539,7 +585,7 @@ __device__ __forceinline__ void input_grad(const T* gz, const T* wt, T* gx, cons
     a.setup(gz, true, vec_a, g.oh, g.ow, g.cout, g.kh, g.kw, g, g.h, g.w, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wt, vec_b, g.c, 0, K, g.c, n0);
-    gemm_tile<T, BN, PRECISE>(a, b, 0, K, gx, g.c, m0, rows, n0, g.c);
+    gemm_tile<T, BN, PRECISE>(a, b, 0, K, PlainStore<T>{gx, g.c}, m0, rows, n0, g.c);
 }
 
 template <typename T, long long BN, bool PRECISE>
@@ -555,8 +601,8 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
     a.setup(x, vec_a, g, m0, pbeg, pend);
     MatrixRows<T, BN> b;
     b.setup(gz, vec_b, g.cout, pbeg, pend, g.cout, n0);
-    gemm_tile<T, BN, PRECISE>(a, b, pbeg, pend, partial + (long long)blockIdx.z * K * g.cout,
-                              g.cout, m0, K, n0, g.cout);
+    const PlainStore<T> out = {partial + (long long)blockIdx.z * K * g.cout, g.cout};
+    gemm_tile<T, BN, PRECISE>(a, b, pbeg, pend, out, m0, K, n0, g.cout);
 }
 
 }  // namespace igemm
@@ -567,12 +613,15 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
 
 template <typename T>
 __global__ void __launch_bounds__(128) conv_igemm_forward_32(
-        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
+        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
         long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
         long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
+        long long vec_a, long long vec_b, long long has_bias, long long kind,
+        long long store_pre) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 32, false>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+    gs::igemm::forward<T, 32, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
+                                        has_bias != 0, kind, store_pre != 0);
 }
 
 template <typename T>
@@ -598,12 +647,15 @@ __global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32(
 
 template <typename T>
 __global__ void __launch_bounds__(128) conv_igemm_forward_64(
-        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
+        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
         long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
         long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
+        long long vec_a, long long vec_b, long long has_bias, long long kind,
+        long long store_pre) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 64, false>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+    gs::igemm::forward<T, 64, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
+                                        has_bias != 0, kind, store_pre != 0);
 }
 
 template <typename T>
@@ -629,12 +681,15 @@ __global__ void __launch_bounds__(128) conv_igemm_kernel_grad_64(
 
 template <typename T>
 __global__ void __launch_bounds__(128) conv_igemm_forward_32_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
+        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
         long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
         long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
+        long long vec_a, long long vec_b, long long has_bias, long long kind,
+        long long store_pre) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 32, true>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+    gs::igemm::forward<T, 32, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
+                                        has_bias != 0, kind, store_pre != 0);
 }
 
 template <typename T>
@@ -660,12 +715,15 @@ __global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32_3xtf32(
 
 template <typename T>
 __global__ void __launch_bounds__(128) conv_igemm_forward_64_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ wmat, T* __restrict__ z, long long n, long long h, long long w, long long c, long long kh,
+        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
+        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
         long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
         long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
+        long long vec_a, long long vec_b, long long has_bias, long long kind,
+        long long store_pre) {
     GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 64, true>(x, wmat, z, g, vec_a != 0, vec_b != 0);
+    gs::igemm::forward<T, 64, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
+                                        has_bias != 0, kind, store_pre != 0);
 }
 
 template <typename T>

@@ -12,6 +12,7 @@ import pytest
 import gpuseq
 import gpuseq.backend as K
 from gpuseq.backend import cuda_emulation, dispatch, session
+from gpuseq.backend.numpy_ops.activations import ACTIVATION_KINDS
 from gpuseq.backend import kernel_loader as kl
 from gpuseq.testing import compare_with_numpy
 
@@ -173,6 +174,53 @@ def test_implicit_gemm_matches_numpy(device_backend, rng, precision, shape, ksiz
         assert np.abs(y - y_ref).max() > 1e-4
 
 
+@pytest.mark.parametrize("order", [("reverse", 0), ("shuffle", 11)])
+@pytest.mark.parametrize("precision", ["float64", "3xtf32"])
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[7]])
+def test_the_stage_pipeline_in_every_thread_order(rng, order, precision, case):
+    """In the non-ascending orders the emulation lands every cp.async at once, so a
+    stage refilled while another warp still multiplies it would change the result."""
+    if _emulation_reason():
+        pytest.skip(_emulation_reason())
+    dtype, tf32, activation, tol = PRECISIONS[precision]
+    (n, h, w, cin, cout), ksize, strides, padding, dilation = case
+    x = rng.standard_normal((n, h, w, cin)).astype(dtype)
+    kernel = rng.standard_normal(ksize + (cin, cout)).astype(dtype)
+    with dispatch.use_backend("emulated"), cuda_emulation.thread_order(*order), \
+            conv_settings("implicit_gemm", tf32):
+        compare_with_numpy("conv2d", [x, kernel, rng.standard_normal(cout).astype(dtype)],
+                           dict(strides=strides, padding=padding, dilation_rate=dilation,
+                                activation=activation), **tol)
+
+
+@pytest.mark.parametrize("has_bias", [True, False])
+@pytest.mark.parametrize("activation", ACTIVATION_KINDS)
+def test_the_forward_epilogue_applies_bias_and_activation(device_backend, rng, activation,
+                                                           has_bias):
+    """The forward kernel adds the bias and applies the activation to its tile in
+    registers; pre (what the backward differentiates at) and y are the NumPy twin's."""
+    x = rng.standard_normal((2, 6, 5, 4))
+    kernel = rng.standard_normal((3, 3, 4, 6)) * 0.5
+    bias = rng.standard_normal(6) if has_bias else None
+    ops = dispatch.ops()
+    with conv_settings("implicit_gemm"):
+        y, saved = ops.conv2d_forward(dispatch.to_device(x), dispatch.to_device(kernel),
+                                      None if bias is None else dispatch.to_device(bias),
+                                      padding="same", activation=activation)
+        compare_with_numpy("conv2d", [x, kernel, bias],
+                           dict(padding="same", activation=activation),
+                           rtol=1e-10, atol=1e-10)
+    ref = gpuseq.backend.numpy_ops
+    pre_ref, _ = ref.conv2d_forward(x, kernel, bias, padding="same")    # z + bias
+    pre, y_dev = saved[2], saved[3]                                     # (pre, y) here
+    assert y_dev is y
+    np.testing.assert_allclose(dispatch.to_host(pre), pre_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dispatch.to_host(y),
+                               ref.activation_forward(pre_ref, activation)[0],
+                               rtol=1e-12, atol=1e-12)
+    assert (pre is y) == (activation == "linear")
+
+
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
 def test_implicit_gemm_conv1d_matches_numpy(device_backend, rng, padding):
     x = rng.standard_normal((3, 13, 4))
@@ -232,9 +280,10 @@ def test_unaligned_operands_take_the_scalar_reads(device_backend, rng, dtype):
         np.testing.assert_allclose(dispatch.to_host(got), ref, **tol)
 
 
-def test_a_misaligned_four_wide_read_is_caught_by_the_emulation(rng):
-    """The emulation traps a 4-wide read from an address a GPU would fault on (x86
-    would read it silently), so the host's alignment checks are tested without a GPU."""
+def test_a_misaligned_four_wide_copy_is_caught_by_the_emulation(rng):
+    """The emulation stops a 16-byte cp.async from an address a GPU would fault on
+    (x86 would read it silently), so the host's alignment checks are tested without a
+    GPU."""
     if _emulation_reason():
         pytest.skip(_emulation_reason())
     with dispatch.use_backend("emulated"):
@@ -244,9 +293,10 @@ def test_a_misaligned_four_wide_read_is_caught_by_the_emulation(rng):
         z = np.zeros((2 * 2 * 2, 8), np.float32)
         geom = (2, 4, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2, 8)
         kern = kl.get_kernel("conv_igemm", "conv_igemm_forward_32", np.float32)
-        kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z) + geom + (0, 1))
-        with pytest.raises(cuda_emulation.EmulatedLaunchError, match=r"__trap\(\)"):
-            kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z) + geom + (1, 1))
+        kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z, z, z) + geom + (0, 1, 0, 0, 0))
+        with pytest.raises(cuda_emulation.EmulatedLaunchError,
+                           match=r"cp\.async between addresses not aligned"):
+            kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z, z, z) + geom + (1, 1, 0, 0, 0))
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 4, 0, 3), (2, 4, 4, 3, 0)])

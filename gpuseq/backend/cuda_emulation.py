@@ -40,6 +40,10 @@ variable ``GPUSEQ_EMU_THREAD_ORDER`` = ``forward`` | ``reverse`` |
 descending, or a seeded shuffle drawn afresh for every block, barrier phase
 and launch. Running a kernel's tests under ``reverse`` and ``shuffle`` is a
 cheap race detector; :func:`thread_order` sets the order for a ``with`` block.
+The order also decides when an asynchronous copy (``cp.async``, see
+``kernels/async_copy.cuh``) lands: at the thread's wait in the ascending order, at
+once in the others, so that both a missing wait and a stage refilled too early
+show in some order.
 """
 import contextlib
 import ctypes

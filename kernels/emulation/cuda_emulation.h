@@ -29,8 +29,10 @@
 //     __longlong_as_double, __ldg, and min/max overloads of the integer and
 //     floating types;
 //   * the tensor-core helpers of kernels/tensor_core.cuh (TF32 rounding, the
-//     m16n8k8 TF32 warp product with the PTX fragment layout): this header
-//     defines GPUSEQ_CUDA_EMULATION, and those helpers call the emulation.
+//     m16n8k8 TF32 warp product with the PTX fragment layout) and the asynchronous
+//     copies of kernels/async_copy.cuh (cp.async, landing at the wait in the
+//     ascending thread order and at once in the others): this header defines
+//     GPUSEQ_CUDA_EMULATION, and those helpers call the emulation.
 // Not provided: warp shuffles and votes, dynamic (extern) shared memory,
 // textures, cooperative groups, streams inside kernels.
 //
@@ -109,6 +111,15 @@ namespace gpuseq_emu {
 
 enum FiberState { FIBER_IDLE, FIBER_RUNNING, FIBER_AT_BARRIER, FIBER_DONE };
 
+// A cp.async copy in flight (see cp_async below).
+struct PendingCopy {
+    void* dst;
+    const void* src;
+    unsigned long long bytes;
+    bool valid;
+    unsigned long long group;  // the number of groups committed before it started
+};
+
 struct Fiber {
     jmp_buf ctx;                 // where the fiber resumes
     void* stack = nullptr;       // mmap'd region (guard page + stack)
@@ -119,6 +130,10 @@ struct Fiber {
     const char* barrier_file = nullptr;  // source location of the barrier it waits at
     int barrier_line = 0;
     int predicate = 0;                   // for __syncthreads_count/and/or
+    // cp.async copies started and not yet landed (deferred mode), in issue order
+    PendingCopy* pending = nullptr;
+    unsigned long long npending = 0;
+    unsigned long long committed = 0;    // cp.async groups committed by this thread
 };
 
 struct Task {
@@ -148,6 +163,7 @@ struct Scheduler {
     ~Scheduler() {
         for (unsigned i = 0; i < nfibers; ++i) {
             if (fibers[i]->stack) munmap(fibers[i]->stack, fibers[i]->stack_bytes);
+            delete[] fibers[i]->pending;
             delete fibers[i];
         }
     }
@@ -278,6 +294,8 @@ inline bool run_block(unsigned nthreads) {
         unsigned bx = g_block_dim.x, by = g_block_dim.y;
         f->tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
         f->state = FIBER_IDLE;
+        f->npending = 0;
+        f->committed = 0;
     }
     s.phase = 0;
     s.pred_sum[0] = s.pred_sum[1] = 0;
@@ -533,6 +551,67 @@ inline void mma_tf32_m16n8k8(float* d, const unsigned* a, const unsigned* b) {
         }
         d[r] = (float)((double)d[r] + s);
     }
+}
+
+// cp.async (kernels/async_copy.cuh). A copy may land at any moment between its
+// start and the wait that covers it; the emulation takes the two ends. In the
+// ascending thread order (the default) a thread's copies land at its wait, so a read
+// of the destination before the wait sees the old contents; in the descending and
+// shuffled orders they land at once, so a copy into a buffer that another thread
+// still reads in the same barrier phase changes what that thread reads.
+static constexpr unsigned long long kMaxPendingCopies = 512;
+
+[[noreturn]] inline void fail_and_stop(const char* msg) {
+    fail(msg);
+    _longjmp(g_sched.sched_ctx, 1);
+}
+
+inline void land_copy(const PendingCopy& c) {
+    if (c.valid)
+        memcpy(c.dst, c.src, c.bytes);
+    else
+        memset(c.dst, 0, c.bytes);
+}
+
+inline void cp_async(void* dst, const void* src, unsigned long long bytes, bool valid) {
+    if (reinterpret_cast<unsigned long long>(dst) % bytes != 0 ||
+        (valid && reinterpret_cast<unsigned long long>(src) % bytes != 0)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "a %llu-byte cp.async between addresses not aligned to %llu "
+                 "bytes in %s (a GPU faults)", bytes, bytes, BlockName().text);
+        fail_and_stop(msg);
+    }
+    const PendingCopy c = {dst, src, bytes, valid, 0};
+    Fiber* f = g_sched.current;
+    if (g_sched.order_mode != 0) {
+        land_copy(c);
+        return;
+    }
+    if (f->pending == nullptr) f->pending = new PendingCopy[kMaxPendingCopies];
+    if (f->npending == kMaxPendingCopies)
+        fail_and_stop("more than 512 cp.async copies of one thread in flight (the emulation's "
+                      "limit): wait for some with cp_async_wait");
+    f->pending[f->npending] = c;
+    f->pending[f->npending].group = f->committed;
+    f->npending += 1;
+}
+
+inline void cp_async_commit() { g_sched.current->committed += 1; }
+
+// Land every copy of this thread except those of its n newest committed groups and
+// those not committed yet.
+inline void cp_async_wait(long long n) {
+    Fiber* f = g_sched.current;
+    const unsigned long long older =
+        f->committed > (unsigned long long)n ? f->committed - (unsigned long long)n : 0;
+    unsigned long long keep = 0;
+    for (unsigned long long i = 0; i < f->npending; ++i) {
+        if (f->pending[i].group < older)
+            land_copy(f->pending[i]);
+        else
+            f->pending[keep++] = f->pending[i];
+    }
+    f->npending = keep;
 }
 
 }  // namespace gpuseq_emu

@@ -28,7 +28,8 @@ from ..numpy_ops.conv import _geometry, _conv1d_attrs, _as_2d, chunk_size
 from ..session import conv_algorithm, tf32_enabled
 from ._gemm import matmul
 from ._common import column_sums, float_input, launch_1d, xp
-from .activations import activation_backward, activation_forward, bias_activation_forward
+from .activations import (_kind_code, activation_backward, activation_forward,
+                          bias_activation_forward)
 
 # Upper bound (bytes) of one chunk's column buffer: a 32 x 100 x 100 x 3 batch through
 # the VGG-like seed model never holds more than this in columns at once.
@@ -124,21 +125,29 @@ def _igemm_launch(name, n_cols, rows, extra_grid, dtype, args):
               (IGEMM_THREADS, 1, 1), args)
 
 
-def _igemm_forward(x, kernel, g):
-    """z = conv(x, kernel) (no bias) for channels-last x; g = _geom_args(...)."""
+def _igemm_forward(x, kernel, bias, activation, g):
+    """(y, pre) = (act(z + bias), z + bias), z = conv(x, kernel), for channels-last x,
+    the bias and activation applied in the kernel's epilogue; g = _geom_args(...).
+    A linear activation's pre is y itself."""
     n, _, _, c, kh, kw = g[:6]
     oh, ow = g[12], g[13]
     cout = kernel.shape[3]
     kdim = kh * kw * c
     rows = n * oh * ow
     if not (rows and cout and kdim):
-        return xp().zeros((n, oh, ow, cout), dtype=x.dtype)
-    z = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+        z = xp().zeros((n, oh, ow, cout), dtype=x.dtype)
+        y, (pre, _) = bias_activation_forward(z, bias, activation)
+        return y, pre
+    code = _kind_code(activation)
+    y = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
+    pre = y if code == 0 else xp().empty_like(y)                   # (N, OH, OW, OUT)
     wmat = kernel.reshape(kdim, cout)                              # (KH*KW*C, OUT)
     _igemm_launch("conv_igemm_forward", cout, rows, 1, x.dtype,
-                  (x, wmat, z) + g + (cout, int(c % 4 == 0 and _aligned4(x)),
-                                      int(cout % 4 == 0 and _aligned4(wmat))))
-    return z
+                  (x, wmat, y if bias is None else bias, pre, y) + g
+                  + (cout, int(c % 4 == 0 and _aligned4(x)),
+                     int(cout % 4 == 0 and _aligned4(wmat)), int(bias is not None), code,
+                     int(pre is not y)))
+    return y, pre
 
 
 def _kernel_grad_splits(pixels, tiles):
@@ -255,9 +264,8 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
     if bias is not None:
         bias = float_input(bias, "bias", dtype=x.dtype)
     if use_implicit_gemm(x.dtype, data_format):
-        z = _igemm_forward(x, kernel, _geom_args(x.shape, data_format, ksize, strides, pads,
-                                                 dil, out_hw))
-        y, (pre, _) = bias_activation_forward(z, bias, activation)
+        y, pre = _igemm_forward(x, kernel, bias, activation, _geom_args(
+            x.shape, data_format, ksize, strides, pads, dil, out_hw))
     elif data_format == "channels_last":
         wmat = kernel.reshape(kdim, cout)                          # (KH*KW*C, OUT)
         z = m.empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
