@@ -61,7 +61,7 @@
  * i + 2 straight from the image and the matrix, zero-filled outside them, while the
  * warps multiply stage i, so no operand passes through registers on its way in. The
  * shared layouts let both the copies of 8 threads and the fragment reads of a warp
- * hit 32 different banks: operand rows padded by 8 elements, or (the forward and
+ * hit 32 different banks (float): operand rows padded by 8 elements, or (the forward and
  * input-gradient gathers) rows of four 4-element chunks stored in an XOR-swizzled
  * order. Index arithmetic is 64-bit; the gathers step their positions without
  * divisions. Launch: block = (128, 1, 1) (checked: __trap otherwise).
@@ -170,8 +170,9 @@ __device__ __forceinline__ bool source_position(bool transposed, long long start
 // gathers the reduction offsets 4 (tid % 4) .. 4 (tid % 4) + 3 of each stage for the
 // rows tid / 4 + 32 i (i = 0..3): four threads read 16 consecutive channels of a pixel.
 // Shared tile (BM, BK), row-major, each row four chunks of four elements with chunk q
-// of row m stored at chunk q ^ ((m / 2) % 4): the chunk copies of 8 threads and the
-// fragment reads of a warp both hit 32 different banks, without padding.
+// of row m stored at chunk q ^ ((m / 2) % 4): for float the chunk copies of 8 threads
+// and the fragment reads of a warp both hit 32 different banks, without padding (the
+// 4-byte copies of unaligned channel counts meet 4-way; double, the exact path, 2-way).
 template <typename T>
 struct WindowRows {
     typedef T Tile[BM][BK];
@@ -451,7 +452,7 @@ __device__ __forceinline__ void stage_product(double (&acc)[4][NT][4],
     }
 }
 
-// Stages in flight: three for float (38-44 KB of shared memory), one for double
+// Stages in flight: three for float (32-40 KB of shared memory), one for double
 // (whose stages are twice the size; float64 is the exact path, not the fast one).
 template <typename T>
 struct Pipeline {
@@ -474,6 +475,14 @@ struct PlainStore {
     }
 };
 
+// An activation other than linear and relu, called rather than inlined: inlined, its
+// whole switch would be repeated for each of a thread's 64-128 results (a 6x larger
+// kernel, 4x the compile time).
+template <typename T>
+__device__ __noinline__ T activation_call(T x, long long kind) {
+    return act_value(x, kind);
+}
+
 // The forward's epilogue, the work of bias_activation_forward (activations.cu) done on
 // the tile in registers: pre = v + bias[col] (v without a bias), y = act(pre); pre is
 // stored only when asked (a linear activation's pre is y itself).
@@ -488,7 +497,12 @@ struct BiasActivationStore {
         const T p = has_bias ? v + bias[col] : v;
         const long long i = row * ld + col;
         if (store_pre) pre[i] = p;
-        y[i] = act_value(p, kind);
+        if (kind == GS_ACT_LINEAR)
+            y[i] = p;
+        else if (kind == GS_ACT_RELU)
+            y[i] = p < T(0) ? T(0) : p;  // as act_value: NaN passes through
+        else
+            y[i] = activation_call(p, kind);
     }
 };
 
@@ -523,14 +537,15 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
             cp_async_commit();  // one group per stage, empty ones included
         }
     }
+    long long slot = 0;          // of stage i in the ring
+    long long fill = S - 1;      // of stage i + S - 1, = the slot of stage i - 1
     for (long long i = 0; i < stages; ++i) {
         if (S > 1) {
             cp_async_wait<(S > 1 ? S - 2 : 0)>();  // this thread's copies of stage i
             __syncthreads();  // everyone's; and stage i - 1 has been multiplied
-            const long long next = i + S - 1;
-            if (next < stages) {
-                a.issue(sm.a[next % S]);
-                b.issue(sm.b[next % S]);
+            if (i + S - 1 < stages) {
+                a.issue(sm.a[fill]);
+                b.issue(sm.b[fill]);
             }
             cp_async_commit();
         } else {
@@ -541,8 +556,9 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
             cp_async_wait<0>();
             __syncthreads();
         }
-        stage_product<ALoad, BN, NT, PRECISE>(acc, sm.a[S > 1 ? i % S : 0],
-                                              sm.b[S > 1 ? i % S : 0], wm, wn, g, t);
+        stage_product<ALoad, BN, NT, PRECISE>(acc, sm.a[slot], sm.b[slot], wm, wn, g, t);
+        fill = slot;
+        slot = slot + 1 == S ? 0 : slot + 1;
     }
 #pragma unroll
     for (long long i = 0; i < 4; ++i)

@@ -221,6 +221,18 @@ def test_the_forward_epilogue_applies_bias_and_activation(device_backend, rng, a
     assert (pre is y) == (activation == "linear")
 
 
+@pytest.mark.parametrize("algorithm", ["implicit_gemm", "im2col"])
+def test_a_bias_of_the_wrong_length_is_refused(device_backend, rng, algorithm):
+    """The kernels read one bias value per output channel: a shorter bias would be read
+    past its end on the GPU."""
+    x = dispatch.to_device(rng.standard_normal((1, 5, 5, 4)).astype(np.float32))
+    kernel = dispatch.to_device(rng.standard_normal((3, 3, 4, 6)).astype(np.float32))
+    bias = dispatch.to_device(np.zeros(5, np.float32))
+    with conv_settings(algorithm), pytest.raises(ValueError, match=r"bias of shape \(6,\).*"
+                                                  r"Received: bias.shape=\(5,\)"):
+        dispatch.ops().conv2d_forward(x, kernel, bias, activation="relu")
+
+
 @pytest.mark.parametrize("padding", ["valid", "same", "causal"])
 def test_implicit_gemm_conv1d_matches_numpy(device_backend, rng, padding):
     x = rng.standard_normal((3, 13, 4))

@@ -263,6 +263,11 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
     m = xp()
     if bias is not None:
         bias = float_input(bias, "bias", dtype=x.dtype)
+        if bias.shape != (cout,):  # the kernels read bias[0 .. cout)
+            raise ValueError(
+                f"conv2d_forward expected a bias of shape ({cout},), one value per output "
+                f"channel of the kernel {tuple(kernel.shape)}. Received: "
+                f"bias.shape={tuple(bias.shape)}")
     if use_implicit_gemm(x.dtype, data_format):
         y, pre = _igemm_forward(x, kernel, bias, activation, _geom_args(
             x.shape, data_format, ksize, strides, pads, dil, out_hw))
