@@ -214,11 +214,17 @@ def test_the_forward_epilogue_applies_bias_and_activation(device_backend, rng, a
     pre_ref, _ = ref.conv2d_forward(x, kernel, bias, padding="same")    # z + bias
     pre, y_dev = saved[2], saved[3]                                     # (pre, y) here
     assert y_dev is y
-    np.testing.assert_allclose(dispatch.to_host(pre), pre_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dispatch.to_host(y),
-                               ref.activation_forward(pre_ref, activation)[0],
-                               rtol=1e-12, atol=1e-12)
-    assert (pre is y) == (activation == "linear")
+    y_ref = ref.activation_forward(pre_ref, activation)[0]
+    np.testing.assert_allclose(dispatch.to_host(y), y_ref, rtol=1e-12, atol=1e-12)
+    from_y = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "exponential")
+    assert (pre is y) == (activation in from_y)
+    if pre is not y:
+        np.testing.assert_allclose(dispatch.to_host(pre), pre_ref, rtol=1e-12, atol=1e-12)
+    # what the backward differentiates at: the same derivative from pre or from y
+    gy = rng.standard_normal(y_ref.shape)
+    np.testing.assert_allclose(
+        dispatch.to_host(ops.activation_backward(dispatch.to_device(gy), (pre, y), activation)[0]),
+        ref.activation_backward(gy, (pre_ref, y_ref), activation)[0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("algorithm", ["implicit_gemm", "im2col"])

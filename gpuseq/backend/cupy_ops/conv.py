@@ -125,10 +125,18 @@ def _igemm_launch(name, n_cols, rows, extra_grid, dtype, args):
               (IGEMM_THREADS, 1, 1), args)
 
 
+# Activations whose derivative the backward (activation_backward) gets from y alone:
+# for these the forward does not store pre and hands y in its place. act_grad reads
+# the sign of its input for relu, elu and selu, and y > 0 exactly when pre > 0 there;
+# the others read only y.
+_DERIVATIVE_FROM_Y = ("linear", "relu", "sigmoid", "tanh", "elu", "selu", "exponential")
+
+
 def _igemm_forward(x, kernel, bias, activation, g):
     """(y, pre) = (act(z + bias), z + bias), z = conv(x, kernel), for channels-last x,
     the bias and activation applied in the kernel's epilogue; g = _geom_args(...).
-    A linear activation's pre is y itself."""
+    For the activations of _DERIVATIVE_FROM_Y, pre is y itself (one output less to
+    write)."""
     n, _, _, c, kh, kw = g[:6]
     oh, ow = g[12], g[13]
     cout = kernel.shape[3]
@@ -140,7 +148,7 @@ def _igemm_forward(x, kernel, bias, activation, g):
         return y, pre
     code = _kind_code(activation)
     y = xp().empty((n, oh, ow, cout), dtype=x.dtype)              # NHWC output
-    pre = y if code == 0 else xp().empty_like(y)                   # (N, OH, OW, OUT)
+    pre = y if activation in _DERIVATIVE_FROM_Y else xp().empty_like(y)  # (N, OH, OW, OUT)
     wmat = kernel.reshape(kdim, cout)                              # (KH*KW*C, OUT)
     _igemm_launch("conv_igemm_forward", cout, rows, 1, x.dtype,
                   (x, wmat, y if bias is None else bias, pre, y) + g
