@@ -29,7 +29,7 @@
  * conv_igemm_forward_BN(const T* x, const T* wmat, const T* bias, T* pre, T* y, n, h, w,
  *                       c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b,
  *                       has_bias, kind, store_pre)
- *   z = col @ wmat, with the bias and activation applied to the tile in registers:
+ *   z = col @ wmat, with the bias and activation applied as the tile is stored:
  *   pre = z + bias (z when has_bias is 0; bias then unread), y = act(pre) with the
  *   activation code `kind` of kernels/activation_math.cuh; pre is written only when
  *   store_pre != 0 (otherwise it may be y). wmat is the kernel as (kh*kw*c, cout);
@@ -63,8 +63,11 @@
  * shared layouts let both the copies of 8 threads and the fragment reads of a warp
  * hit 32 different banks (float): operand rows padded by 8 elements, or (the forward and
  * input-gradient gathers) rows of four 4-element chunks stored in an XOR-swizzled
- * order. Index arithmetic is 64-bit; the gathers step their positions without
- * divisions. Launch: block = (128, 1, 1) (checked: __trap otherwise).
+ * order. After the reduction the tile passes through the ring's shared memory, so
+ * that each thread stores four consecutive columns of a row (one 16-byte store where
+ * the row length and the array allow) and a warp writes whole rows. Index arithmetic
+ * is 64-bit; the gathers step their positions without divisions.
+ * Launch: block = (128, 1, 1) (checked: __trap otherwise).
  */
 #include "gpuseq_common.cuh"
 #include "activation_math.cuh"
@@ -465,44 +468,84 @@ struct alignas(16) Shared {
     BTile b[STAGES];
 };
 
-// Where a tile's results go. PlainStore: out[row * ld + col] = v.
+// The epilogue's staging of a (BM, BN) tile in the shared memory of the ring (SHARED
+// bytes): rows of LD elements (padded by 8: the warps' 2-element writes of a half-warp
+// hit 32 different banks for float, and rows stay 4-element aligned for the reads of
+// four), ROWS rows per pass (BM for float, fewer for double).
+template <typename T, long long BN, unsigned long long SHARED>
+struct Epilogue {
+    static constexpr long long LD = BN + 8;
+    static constexpr long long FIT = (long long)(SHARED / (LD * sizeof(T)));
+    static constexpr long long ROWS = FIT >= 128 ? 128 : FIT >= 64 ? 64 : FIT >= 32 ? 32 : 16;
+    static_assert(ROWS * LD * sizeof(T) <= SHARED, "the epilogue tile must fit in the ring");
+};
+
+template <typename T>
+struct alignas(4 * sizeof(T)) Quad {
+    T v[4];
+};
+
+template <typename T>
+struct alignas(2 * sizeof(T)) Two {
+    T v[2];
+};
+
+// Whether rows of length ld starting at p take 4-element stores at columns that are
+// multiples of 4.
+template <typename T>
+__device__ __forceinline__ bool quads_aligned(const T* p, long long ld) {
+    return ld % 4 == 0 && reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) == 0;
+}
+
+// p[0 .. count) = v[0 .. count): one 4-element store when count is 4 and `quads`.
+template <typename T>
+__device__ __forceinline__ void store_quad(T* p, const T* v, long long count, bool quads) {
+    if (count == 4 && quads) {
+#ifdef GPUSEQ_CUDA_EMULATION  // x86 forgives a misaligned store that a GPU would fault on
+        if (reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) != 0) __trap();
+#endif
+        Quad<T> q;
+#pragma unroll
+        for (long long e = 0; e < 4; ++e) q.v[e] = v[e];
+        *reinterpret_cast<Quad<T>*>(p) = q;
+    } else {
+        for (long long e = 0; e < count; ++e) p[e] = v[e];
+    }
+}
+
+// Where a tile's results go: store4(row, col, v, count) stores the results of columns
+// col .. col + count - 1 of a row (count 1..4, col a multiple of 4).
+// PlainStore: out[row * ld + col] = v.
 template <typename T>
 struct PlainStore {
     T* out;
     long long ld;
-    __device__ __forceinline__ void store(long long row, long long col, T v) const {
-        out[row * ld + col] = v;
+    __device__ __forceinline__ void store4(long long row, long long col, T* v,
+                                           long long count) const {
+        store_quad(out + row * ld + col, v, count, quads_aligned(out, ld));
     }
 };
 
-// An activation other than linear and relu, called rather than inlined: inlined, its
-// whole switch would be repeated for each of a thread's 64-128 results (a 6x larger
-// kernel, 4x the compile time).
-template <typename T>
-__device__ __noinline__ T activation_call(T x, long long kind) {
-    return act_value(x, kind);
-}
-
-// The forward's epilogue, the work of bias_activation_forward (activations.cu) done on
-// the tile in registers: pre = v + bias[col] (v without a bias), y = act(pre); pre is
-// stored only when asked (a linear activation's pre is y itself).
+// The forward's epilogue, the work of bias_activation_forward (activations.cu) done as
+// the tile is stored: pre = v + bias[col] (v without a bias), y = act(pre); pre is
+// stored only when asked (the caller hands y as pre otherwise).
 template <typename T>
 struct BiasActivationStore {
     const T* bias;
     T* pre;
     T* y;
-    long long ld, kind;
-    bool has_bias, store_pre;
-    __device__ __forceinline__ void store(long long row, long long col, T v) const {
-        const T p = has_bias ? v + bias[col] : v;
+    long long ld, has_bias, kind, store_pre;  // the kernel's arguments as they are
+    __device__ __forceinline__ void store4(long long row, long long col, T* v,
+                                           long long count) const {
+        // derived here rather than held through the main loop (registers)
+        const bool quads = quads_aligned(y, ld) && (!store_pre || quads_aligned(pre, ld));
         const long long i = row * ld + col;
-        if (store_pre) pre[i] = p;
-        if (kind == GS_ACT_LINEAR)
-            y[i] = p;
-        else if (kind == GS_ACT_RELU)
-            y[i] = p < T(0) ? T(0) : p;  // as act_value: NaN passes through
-        else
-            y[i] = activation_call(p, kind);
+        if (has_bias)
+            for (long long e = 0; e < count; ++e) v[e] += bias[col + e];
+        if (store_pre) store_quad(pre + i, v, count, quads);
+        if (kind != GS_ACT_LINEAR)
+            for (long long e = 0; e < count; ++e) v[e] = act_value(v[e], kind);
+        store_quad(y + i, v, count, quads);
     }
 };
 
@@ -560,16 +603,42 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
         fill = slot;
         slot = slot + 1 == S ? 0 : slot + 1;
     }
+    // The epilogue: the tile passes through shared memory (the ring is free now) in
+    // passes of ROWS rows, so that each thread then stores four consecutive columns of a
+    // row and a warp writes whole rows.
+    typedef Epilogue<T, BN, sizeof(Shared<typename ALoad::Tile, typename MatrixRows<T, BN>::Tile,
+                                             S>)> E;
+    T (*C)[E::LD] = reinterpret_cast<T (*)[E::LD]>(&sm);
+#pragma unroll 1
+    for (long long r0 = 0; r0 < BM; r0 += E::ROWS) {
+        __syncthreads();  // the ring, or the previous pass, has been read
 #pragma unroll
-    for (long long i = 0; i < 4; ++i)
+        for (long long i = 0; i < 4; ++i)
 #pragma unroll
-        for (long long j = 0; j < NT; ++j)
+            for (long long h = 0; h < 2; ++h) {
+                const long long r = wm + 16 * i + g + 8 * h - r0;
+                if (r >= 0 && r < E::ROWS) {
 #pragma unroll
-            for (long long r = 0; r < 4; ++r) {
-                const long long row = m0 + wm + 16 * i + g + 8 * (r / 2);
-                const long long col = n0 + wn + 8 * j + 2 * t + r % 2;
-                if (row < mend && col < nend) out.store(row, col, acc[i][j][r]);
+                    for (long long j = 0; j < NT; ++j) {  // one 2-element store each
+                        Two<T> two;
+                        two.v[0] = acc[i][j][2 * h];
+                        two.v[1] = acc[i][j][2 * h + 1];
+                        *reinterpret_cast<Two<T>*>(&C[r][wn + 8 * j + 2 * t]) = two;
+                    }
+                }
             }
+        __syncthreads();
+#pragma unroll 1
+        for (long long e = threadIdx.x; e < E::ROWS * (BN / 4); e += BM) {
+            const long long r = e / (BN / 4), c = 4 * (e % (BN / 4));
+            const long long row = m0 + r0 + r, col = n0 + c;
+            if (row < mend && col < nend) {
+                const Quad<T> q = *reinterpret_cast<const Quad<T>*>(&C[r][c]);
+                T v[4] = {q.v[0], q.v[1], q.v[2], q.v[3]};
+                out.store4(row, col, v, nend - col < 4 ? nend - col : 4);
+            }
+        }
+    }
 }
 
 __device__ __forceinline__ void check_block() {
@@ -579,7 +648,8 @@ __device__ __forceinline__ void check_block() {
 template <typename T, long long BN, bool PRECISE>
 __device__ __forceinline__ void forward(const T* x, const T* wmat, const T* bias, T* pre,
                                         T* y, const Geometry& g, bool vec_a, bool vec_b,
-                                        bool has_bias, long long kind, bool store_pre) {
+                                        long long has_bias, long long kind,
+                                        long long store_pre) {
     check_block();
     const long long rows = g.n * g.oh * g.ow, K = g.kh * g.kw * g.c;
     const long long m0 = (long long)blockIdx.x * BM, n0 = (long long)blockIdx.y * BN;
@@ -587,7 +657,7 @@ __device__ __forceinline__ void forward(const T* x, const T* wmat, const T* bias
     a.setup(x, false, vec_a, g.h, g.w, g.c, g.kh, g.kw, g, g.oh, g.ow, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wmat, vec_b, g.cout, 0, K, g.cout, n0);
-    const BiasActivationStore<T> out = {bias, pre, y, g.cout, kind, has_bias, store_pre};
+    const BiasActivationStore<T> out = {bias, pre, y, g.cout, has_bias, kind, store_pre};
     gemm_tile<T, BN, PRECISE>(a, b, 0, K, out, m0, rows, n0, g.cout);
 }
 
@@ -601,7 +671,8 @@ __device__ __forceinline__ void input_grad(const T* gz, const T* wt, T* gx, cons
     a.setup(gz, true, vec_a, g.oh, g.ow, g.cout, g.kh, g.kw, g, g.h, g.w, m0, rows);
     MatrixRows<T, BN> b;
     b.setup(wt, vec_b, g.c, 0, K, g.c, n0);
-    gemm_tile<T, BN, PRECISE>(a, b, 0, K, PlainStore<T>{gx, g.c}, m0, rows, n0, g.c);
+    const PlainStore<T> out = {gx, g.c};
+    gemm_tile<T, BN, PRECISE>(a, b, 0, K, out, m0, rows, n0, g.c);
 }
 
 template <typename T, long long BN, bool PRECISE>
@@ -617,7 +688,8 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
     a.setup(x, vec_a, g, m0, pbeg, pend);
     MatrixRows<T, BN> b;
     b.setup(gz, vec_b, g.cout, pbeg, pend, g.cout, n0);
-    const PlainStore<T> out = {partial + (long long)blockIdx.z * K * g.cout, g.cout};
+    T* part = partial + (long long)blockIdx.z * K * g.cout;
+    const PlainStore<T> out = {part, g.cout};
     gemm_tile<T, BN, PRECISE>(a, b, pbeg, pend, out, m0, K, n0, g.cout);
 }
 
@@ -637,7 +709,7 @@ __global__ void __launch_bounds__(128) conv_igemm_forward_32(
         long long store_pre) {
     GS_IGEMM_GEOMETRY;
     gs::igemm::forward<T, 32, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias != 0, kind, store_pre != 0);
+                                        has_bias, kind, store_pre);
 }
 
 template <typename T>
@@ -671,7 +743,7 @@ __global__ void __launch_bounds__(128) conv_igemm_forward_64(
         long long store_pre) {
     GS_IGEMM_GEOMETRY;
     gs::igemm::forward<T, 64, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias != 0, kind, store_pre != 0);
+                                        has_bias, kind, store_pre);
 }
 
 template <typename T>
@@ -705,7 +777,7 @@ __global__ void __launch_bounds__(128) conv_igemm_forward_32_3xtf32(
         long long store_pre) {
     GS_IGEMM_GEOMETRY;
     gs::igemm::forward<T, 32, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias != 0, kind, store_pre != 0);
+                                        has_bias, kind, store_pre);
 }
 
 template <typename T>
@@ -739,7 +811,7 @@ __global__ void __launch_bounds__(128) conv_igemm_forward_64_3xtf32(
         long long store_pre) {
     GS_IGEMM_GEOMETRY;
     gs::igemm::forward<T, 64, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias != 0, kind, store_pre != 0);
+                                        has_bias, kind, store_pre);
 }
 
 template <typename T>
