@@ -3,6 +3,7 @@
  *
  * @kernels: max_pool2d_forward avg_pool2d_forward max_pool2d_backward avg_pool2d_backward
  * @kernels: global_pool_forward global_pool_backward
+ * @kernels: max_pool2d_backward_tiled avg_pool2d_backward_tiled
  *
  * Every kernel is a template over the element type T (float or double). Arrays are
  * C-contiguous device memory; sizes and geometry are long long (numpy.int64);
@@ -34,6 +35,18 @@
  *   A gather: one thread per input element sums, over the windows that contain it
  *   (in (oy, ox) order), gy of the window if the element is the window's argmax
  *   (max) or gy / count (avg). No atomics; deterministic; gx is fully written.
+ *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_backward
+ *
+ * max_pool2d_backward_tiled(const T* gy, const long long* argmax, T* gx, n, h, w, c, oh,
+ *                           ow, ph, pw, sh, sw, pt, pl, channels_last)
+ * avg_pool2d_backward_tiled(const T* gy, T* gx, n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl,
+ *                           channels_last)
+ *   The same gradients for windows that tile the input exactly (sh == ph, sw == pw,
+ *   no padding, h == oh * ph, w == ow * pw: every input element lies in exactly one
+ *   window): one thread per output element writes its whole window, 0 + gy at the
+ *   argmax and 0 elsewhere (max), 0 + gy / (ph * pw) everywhere (avg), the values the
+ *   gather computes, with a quarter of its index arithmetic for 2 x 2 windows.
+ *   Launched only for such geometries, over the output elements.
  *   Reference: gpuseq/backend/numpy_ops/pooling.py::pool2d_backward
  *
  * global_pool_forward(const T* x, T* y, long long* argmax, n, s, c, mode, channels_last)
@@ -215,6 +228,39 @@ __device__ __forceinline__ void avg_pool2d_backward_body(const T* __restrict__ g
     }
 }
 
+// Windows that tile the input exactly (see the header): thread per output element.
+template <typename T, typename I>
+__device__ __forceinline__ void max_pool2d_backward_tiled_body(
+        const T* __restrict__ gy, const long long* __restrict__ argmax, T* __restrict__ gx, I n,
+        I h, I w, I c, I oh, I ow, I ph, I pw, I sh, I sw, I pt, I pl, bool cl) {
+    const I total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, oy, ox, ch;
+        split4((I)li, oh, ow, c, cl, b, oy, ox, ch);
+        const T g = T(0) + gy[li];  // as the gather's sum from 0 (-0 becomes +0)
+        const long long k = argmax[li];
+        for (I ky = 0; ky < ph; ++ky)
+            for (I kx = 0; kx < pw; ++kx)
+                gx[at4(b, oy * ph + ky, ox * pw + kx, ch, h, w, c, cl)] =
+                    k == (long long)(ky * pw + kx) ? g : T(0);
+    }
+}
+
+template <typename T, typename I>
+__device__ __forceinline__ void avg_pool2d_backward_tiled_body(
+        const T* __restrict__ gy, T* __restrict__ gx, I n, I h, I w, I c, I oh, I ow, I ph,
+        I pw, I sh, I sw, I pt, I pl, bool cl) {
+    const I total = n * oh * ow * c;
+    GS_GRID_STRIDE_LOOP(li, total) {
+        I b, oy, ox, ch;
+        split4((I)li, oh, ow, c, cl, b, oy, ox, ch);
+        const T g = T(0) + gy[li] / T(ph * pw);
+        for (I ky = 0; ky < ph; ++ky)
+            for (I kx = 0; kx < pw; ++kx)
+                gx[at4(b, oy * ph + ky, ox * pw + kx, ch, h, w, c, cl)] = g;
+    }
+}
+
 }  // namespace gs
 
 // Each window kernel picks the 32-bit body when the input and the output both have
@@ -316,4 +362,23 @@ __global__ void global_pool_backward(const T* __restrict__ gy,
         if (mode == 0) gx[i] = gy[o] / T(s);
         else gx[i] = argmax[o] == k ? gy[o] : T(0);
     }
+}
+
+template <typename T>
+__global__ void max_pool2d_backward_tiled(const T* __restrict__ gy,
+                                          const long long* __restrict__ argmax,
+                                          T* __restrict__ gx, long long n, long long h,
+                                          long long w, long long c, long long oh, long long ow,
+                                          long long ph, long long pw, long long sh, long long sw,
+                                          long long pt, long long pl, long long channels_last) {
+    GS_POOL_DISPATCH(max_pool2d_backward_tiled_body, gy, argmax, gx);
+}
+
+template <typename T>
+__global__ void avg_pool2d_backward_tiled(const T* __restrict__ gy, T* __restrict__ gx,
+                                          long long n, long long h, long long w, long long c,
+                                          long long oh, long long ow, long long ph, long long pw,
+                                          long long sh, long long sw, long long pt, long long pl,
+                                          long long channels_last) {
+    GS_POOL_DISPATCH(avg_pool2d_backward_tiled_body, gy, gx);
 }

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gpuseq.backend import numpy_ops
+from gpuseq.backend import dispatch, numpy_ops
 from gpuseq.testing import check_op_gradients, compare_with_numpy
 
 
@@ -178,6 +178,43 @@ def test_pool2d_sizes_match_numpy(backend, rng, dtype, shape, mode):
     pool = (1, 1) if shape[1] == 1 else (2, 2)
     compare_with_numpy("pool2d", [x], dict(pool_size=pool, padding="same", mode=mode),
                        **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("shape,pool", [((2, 8, 6, 3), (2, 2)), ((1, 9, 8, 5), (3, 2)),
+                                        ((3, 4, 4, 1), (4, 4))])
+def test_tiling_windows_take_the_per_window_backward(device_backend, rng, monkeypatch, dtype,
+                                                     mode, data_format, shape, pool):
+    """Windows that tile the input (stride = pool, no remainder) are written one window
+    per thread; the gradient is the gather's to the bit (ties, NaN windows, -0) and the
+    NumPy twin's where the window holds no NaN."""
+    from gpuseq.backend.cupy_ops import pooling as cupy_pooling
+    x = np.maximum(rng.standard_normal(shape), 0).astype(dtype)   # ties at 0
+    x.flat[::7] = np.nan
+    x = x if data_format == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    attrs = dict(pool_size=pool, padding="valid", data_format=data_format, mode=mode)
+    ops = dispatch.ops()
+    y, saved = ops.pool2d_forward(dispatch.to_device(x), **attrs)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gy.flat[::5] = -0.0
+    calls = []
+    launch = cupy_pooling.launch_1d
+    monkeypatch.setattr(cupy_pooling, "launch_1d",
+                        lambda src, name, *a: (calls.append(name), launch(src, name, *a)))
+    (tiled,) = ops.pool2d_backward(dispatch.to_device(gy), saved, **attrs)
+    monkeypatch.setattr(cupy_pooling, "_tiles", lambda g: False)
+    (gather,) = ops.pool2d_backward(dispatch.to_device(gy), saved, **attrs)
+    assert calls == [f"{mode}_pool2d_backward_tiled", f"{mode}_pool2d_backward"]
+    tiled, gather = dispatch.to_host(tiled), dispatch.to_host(gather)
+    np.testing.assert_array_equal(tiled, gather)
+    np.testing.assert_array_equal(np.signbit(tiled), np.signbit(gather))
+    _, saved_ref = numpy_ops.pool2d_forward(x, **attrs)
+    (ref,) = numpy_ops.pool2d_backward(gy, saved_ref, **attrs)
+    clean = np.isfinite(numpy_ops.pool2d_forward(x, **attrs)[0])   # windows without NaN
+    (spread,) = numpy_ops.pool2d_backward(clean.astype(dtype), saved_ref, **attrs)
+    np.testing.assert_allclose(tiled[spread != 0], ref[spread != 0], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])

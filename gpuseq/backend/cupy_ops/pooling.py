@@ -45,19 +45,32 @@ def pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid",
     raise ValueError(f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
 
 
+def _tiles(g):
+    """Whether the windows of kernel arguments g tile the input exactly: stride = pool,
+    no padding, the input a whole number of windows (every element in one window)."""
+    n, h, w, c, oh, ow, ph, pw, sh, sw, pt, pl, _ = g
+    return sh == ph and sw == pw and pt == 0 and pl == 0 and h == oh * ph and w == ow * pw
+
+
 def pool2d_backward(gy, saved, pool_size=(2, 2), strides=None, padding="valid",
                     data_format="channels_last", mode="max"):
-    """-> (gx,) shaped like the input (a gather over the windows of each element)."""
+    """-> (gx,) shaped like the input: a gather over the windows of each element, or,
+    for windows that tile the input, each window written by one thread (same values)."""
     x_shape, argmax = saved
     gy = float_input(gy, "gy")
     pool, strides, pads, _, out_hw = _pool_geometry(x_shape, pool_size, strides, padding,
                                                     data_format)
     gx = xp().empty(x_shape, dtype=gy.dtype)
     g = _pool_args(x_shape, data_format, pool, strides, pads, out_hw)
-    if mode == "max":
-        launch_1d("pooling", "max_pool2d_backward", gy.dtype, gx.size, (gy, argmax, gx) + g)
-    else:
-        launch_1d("pooling", "avg_pool2d_backward", gy.dtype, gx.size, (gy, gx) + g)
+    if mode not in ("max", "avg"):
+        raise ValueError(
+            f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
+    if _tiles(g):  # one thread per window
+        name, size = f"{mode}_pool2d_backward_tiled", gy.size
+    else:          # one thread per input element
+        name, size = f"{mode}_pool2d_backward", gx.size
+    args = (gy, argmax, gx) if mode == "max" else (gy, gx)
+    launch_1d("pooling", name, gy.dtype, size, args + g)
     return (gx,)
 
 
