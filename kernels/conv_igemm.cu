@@ -463,7 +463,7 @@ struct Pipeline {
 };
 
 template <typename ATile, typename BTile, long long STAGES>
-struct alignas(16) Shared {
+struct alignas(32) Shared {  // 32: the epilogue reads Quad<double> from it
     ATile a[STAGES];
     BTile b[STAGES];
 };
@@ -497,19 +497,22 @@ __device__ __forceinline__ bool quads_aligned(const T* p, long long ld) {
     return ld % 4 == 0 && reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) == 0;
 }
 
-// p[0 .. count) = v[0 .. count): one 4-element store when count is 4 and `quads`.
+// row[col .. col + count) = v[0 .. count): one 4-element store when count is 4 and
+// `quads` (row aligned to 4 elements, col a multiple of 4). The store indexes the row
+// as an array of Quad: built as a pointer to T first, NVRTC emits four scalar stores.
 template <typename T>
-__device__ __forceinline__ void store_quad(T* p, const T* v, long long count, bool quads) {
+__device__ __forceinline__ void store_quad(T* row, long long col, const T* v, long long count,
+                                           bool quads) {
     if (count == 4 && quads) {
 #ifdef GPUSEQ_CUDA_EMULATION  // x86 forgives a misaligned store that a GPU would fault on
-        if (reinterpret_cast<unsigned long long>(p) % sizeof(Quad<T>) != 0) __trap();
+        if (reinterpret_cast<unsigned long long>(row + col) % sizeof(Quad<T>) != 0) __trap();
 #endif
         Quad<T> q;
 #pragma unroll
         for (long long e = 0; e < 4; ++e) q.v[e] = v[e];
-        *reinterpret_cast<Quad<T>*>(p) = q;
+        reinterpret_cast<Quad<T>*>(row)[col / 4] = q;
     } else {
-        for (long long e = 0; e < count; ++e) p[e] = v[e];
+        for (long long e = 0; e < count; ++e) row[col + e] = v[e];
     }
 }
 
@@ -522,7 +525,7 @@ struct PlainStore {
     long long ld;
     __device__ __forceinline__ void store4(long long row, long long col, T* v,
                                            long long count) const {
-        store_quad(out + row * ld + col, v, count, quads_aligned(out, ld));
+        store_quad(out + row * ld, col, v, count, quads_aligned(out, ld));
     }
 };
 
@@ -539,13 +542,13 @@ struct BiasActivationStore {
                                            long long count) const {
         // derived here rather than held through the main loop (registers)
         const bool quads = quads_aligned(y, ld) && (!store_pre || quads_aligned(pre, ld));
-        const long long i = row * ld + col;
+        const long long r = row * ld;
         if (has_bias)
             for (long long e = 0; e < count; ++e) v[e] += bias[col + e];
-        if (store_pre) store_quad(pre + i, v, count, quads);
+        if (store_pre) store_quad(pre + r, col, v, count, quads);
         if (kind != GS_ACT_LINEAR)
             for (long long e = 0; e < count; ++e) v[e] = act_value(v[e], kind);
-        store_quad(y + i, v, count, quads);
+        store_quad(y + r, col, v, count, quads);
     }
 };
 
