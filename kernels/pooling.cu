@@ -264,10 +264,11 @@ __device__ __forceinline__ void avg_pool2d_backward_tiled_body(
 }  // namespace gs
 
 // Each window kernel picks the 32-bit body when the input and the output both have
-// fewer than 2^31 elements (the window products ph * pw stay far below).
+// fewer than 2^31 elements and the window, strides and pads fit in 31 bits.
 #define GS_POOL_DISPATCH(body, ...)                                                        \
     if (n * h * w * c < 0x7fffffffLL && n * oh * ow * c < 0x7fffffffLL &&                 \
-        ph * pw < 0x7fffffffLL)                                                            \
+        ph * pw < 0x7fffffffLL && sh < 0x7fffffffLL && sw < 0x7fffffffLL &&                \
+        pt < 0x7fffffffLL && pl < 0x7fffffffLL)                                            \
         gs::body<T, int>(__VA_ARGS__, (int)n, (int)h, (int)w, (int)c, (int)oh, (int)ow,    \
                          (int)ph, (int)pw, (int)sh, (int)sw, (int)pt, (int)pl,             \
                          channels_last != 0);                                              \

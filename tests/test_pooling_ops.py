@@ -247,3 +247,11 @@ def test_spatial_reshaping_matches_numpy(backend, rng, data_format):
     x1 = np.ascontiguousarray(x[:, 0])
     compare_with_numpy("zero_padding", [x1], dict(padding=((2, 1),), **attrs))
     compare_with_numpy("upsampling", [x1], dict(size=(3,), **attrs))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_a_stride_past_31_bits_takes_the_64_bit_body(backend, rng, mode):
+    """A stride that does not fit the 32-bit index body (it would truncate to 0 there)."""
+    x = rng.standard_normal((2, 5, 6, 3))
+    compare_with_numpy("pool2d", [x], dict(pool_size=(2, 2), strides=(2 ** 32, 2),
+                                           padding="valid", mode=mode), **TOL[np.float64])
