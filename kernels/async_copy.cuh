@@ -25,12 +25,9 @@
 // that another thread still reads changes what it reads).
 #pragma once
 
-namespace gs {
+#include "gpuseq_common.cuh"
 
-template <long long BYTES>
-struct alignas(BYTES) CopyChunk {
-    unsigned words[BYTES / 4];
-};
+namespace gs {
 
 template <long long BYTES>
 __device__ __forceinline__ void cp_async(void* dst, const void* src, bool valid) {
@@ -38,14 +35,14 @@ __device__ __forceinline__ void cp_async(void* dst, const void* src, bool valid)
 #ifdef GPUSEQ_CUDA_EMULATION
     ::gpuseq_emu::cp_async(dst, src, BYTES, valid);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    CopyChunk<BYTES> chunk;
+    Pack<unsigned, BYTES / 4> chunk;
     if (valid) {
-        chunk = *static_cast<const CopyChunk<BYTES>*>(src);
+        chunk = *static_cast<const Pack<unsigned, BYTES / 4>*>(src);
     } else {
 #pragma unroll
-        for (long long i = 0; i < BYTES / 4; ++i) chunk.words[i] = 0u;
+        for (long long i = 0; i < BYTES / 4; ++i) chunk.v[i] = 0u;
     }
-    *static_cast<CopyChunk<BYTES>*>(dst) = chunk;
+    *static_cast<Pack<unsigned, BYTES / 4>*>(dst) = chunk;
 #else
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(
                      static_cast<unsigned>(__cvta_generic_to_shared(dst))),

@@ -63,14 +63,9 @@
 
 namespace gs {
 
-// V consecutive elements moved as one 16-byte access: the element type of the
-// vector kernels, which run the channels-last bodies below over packs (channel count
-// c / V). A pack adds elementwise, so col2im sums each channel in the same order.
-template <typename T, long long V>
-struct alignas(sizeof(T) * V) Pack {
-    T v[V];
-};
-
+// The vector kernels run the channels-last bodies below over gs::Pack elements of 16
+// bytes (channel count c / V). A pack adds elementwise, so col2im sums each channel in
+// the same order.
 template <typename T, long long V>
 __device__ __forceinline__ Pack<T, V>& operator+=(Pack<T, V>& a, const Pack<T, V>& b) {
 #pragma unroll

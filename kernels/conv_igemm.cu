@@ -481,14 +481,7 @@ struct Epilogue {
 };
 
 template <typename T>
-struct alignas(4 * sizeof(T)) Quad {
-    T v[4];
-};
-
-template <typename T>
-struct alignas(2 * sizeof(T)) Two {
-    T v[2];
-};
+using Quad = Pack<T, 4>;
 
 // Whether rows of length ld starting at p take 4-element stores at columns that are
 // multiples of 4.
@@ -609,8 +602,7 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
     // The epilogue: the tile passes through shared memory (the ring is free now) in
     // passes of ROWS rows, so that each thread then stores four consecutive columns of a
     // row and a warp writes whole rows.
-    typedef Epilogue<T, BN, sizeof(Shared<typename ALoad::Tile, typename MatrixRows<T, BN>::Tile,
-                                             S>)> E;
+    typedef Epilogue<T, BN, sizeof(sm)> E;
     T (*C)[E::LD] = reinterpret_cast<T (*)[E::LD]>(&sm);
 #pragma unroll 1
     for (long long r0 = 0; r0 < BM; r0 += E::ROWS) {
@@ -623,10 +615,10 @@ __device__ __forceinline__ void gemm_tile(ALoad& a, MatrixRows<T, BN>& b, long l
                 if (r >= 0 && r < E::ROWS) {
 #pragma unroll
                     for (long long j = 0; j < NT; ++j) {  // one 2-element store each
-                        Two<T> two;
+                        Pack<T, 2> two;
                         two.v[0] = acc[i][j][2 * h];
                         two.v[1] = acc[i][j][2 * h + 1];
-                        *reinterpret_cast<Two<T>*>(&C[r][wn + 8 * j + 2 * t]) = two;
+                        *reinterpret_cast<Pack<T, 2>*>(&C[r][wn + 8 * j + 2 * t]) = two;
                     }
                 }
             }

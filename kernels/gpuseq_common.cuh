@@ -17,6 +17,13 @@
 
 namespace gs {
 
+// V consecutive elements moved as one access of V * sizeof(T) bytes (aligned to it):
+// the 16-byte element of the vector kernels, the 2- and 4-element stores of tiles.
+template <typename T, long long V>
+struct alignas(sizeof(T) * V) Pack {
+    T v[V];
+};
+
 // Overloads of the math functions for the kernel's element type T.
 __device__ __forceinline__ float exp_(float x) { return expf(x); }
 __device__ __forceinline__ double exp_(double x) { return exp(x); }
