@@ -56,7 +56,7 @@ import threading
 
 import numpy
 
-from . import cxx_build
+from . import cxx_build, kernel_paths
 
 _SHIM_DIR = "emulation"
 _SHIM = "cuda_emulation.h"
@@ -157,10 +157,9 @@ def available():
 
 
 def cache_dir():
-    """Folder of the compiled emulation libraries (``kernel_loader.cache_dir('emulation')``)."""
-    from . import kernel_loader
+    """Folder of the compiled emulation libraries (``kernel_paths.cache_dir('emulation')``)."""
     try:
-        return kernel_loader.cache_dir("emulation")
+        return kernel_paths.cache_dir("emulation")
     except OSError as e:
         raise EmulationBuildError(str(e)) from None
 
@@ -207,8 +206,7 @@ def build_library(source_path, name_expressions, include_dirs=()):
             raise ValueError(
                 "A name expression must be a kernel name with optional template arguments, "
                 f"e.g. 'relu<float>'. Received: {expr!r}")
-    from . import kernel_loader
-    shim_dir = kernel_loader.kernels_dir() / _SHIM_DIR
+    shim_dir = kernel_paths.kernels_dir() / _SHIM_DIR
     dirs = [source_path.parent, shim_dir] + [pathlib.Path(d) for d in include_dirs]
     key = _digest(source_path, dirs, name_expressions, cxx)
     out = cache_dir() / f"{source_path.stem}-{key}.so"

@@ -18,6 +18,8 @@ import os
 
 import numpy
 
+from . import device_settings
+
 _VALID = ("auto", "numpy", "cupy", "emulated")
 
 
@@ -91,8 +93,7 @@ def set_backend(name):
         _state.ops = importlib.import_module("gpuseq.backend.numpy_ops")
     _state.name = name
     if name == "cupy":
-        from . import session
-        session.apply_device_settings()
+        device_settings.push_to_cupy()
     return name
 
 

@@ -27,7 +27,9 @@ import numpy
 
 from . import autodiff as ad
 from . import dispatch
+from . import random as grandom
 from .autodiff import Tensor, Variable
+from .symbolic import Function, LearningPhase
 
 _config = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
 
@@ -95,15 +97,6 @@ def set_image_dim_ordering(value):
 _phase = {"learning_phase": 0}
 
 
-class LearningPhase(int):
-    """The learning phase, an int (0 or 1) that ``K.function`` also accepts among its
-    inputs: ``K.function([model.input, K.learning_phase()], [out])([x, 1])`` runs the
-    layers in training mode (dropout active)."""
-
-    def __repr__(self):
-        return f"<learning_phase={int(self)}>"
-
-
 def learning_phase():
     """0 during inference, 1 while a training step runs (a :class:`LearningPhase`)."""
     return LearningPhase(_phase["learning_phase"])
@@ -135,8 +128,7 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
     if kwargs:
         raise TypeError(f"K.function got unexpected keyword argument(s) {sorted(kwargs)}. "
                         "Expected inputs, outputs, updates=None, name=None.")
-    from ..engine.symbolic import KerasFunction
-    return KerasFunction(inputs, outputs, name=name)
+    return Function(inputs, outputs, name=name)
 
 
 def set_learning_phase(value):
@@ -145,15 +137,27 @@ def set_learning_phase(value):
     _phase["learning_phase"] = value
 
 
+_uids = {}
+
+
 def get_uid(prefix=""):
-    """1, 2, 3, ... per prefix (the counter behind automatic layer names)."""
-    from ..layers.base import get_uid as _get_uid
-    return _get_uid(prefix)
+    """1, 2, 3, ... per prefix: the counter behind automatic names (``dense_1``,
+    ``sequential_2``). ``K.clear_session()`` starts every prefix again at 1.
+
+    Args:
+        prefix: the name the counter belongs to, e.g. ``'dense'``.
+
+    Example:
+        >>> K.reset_uids(); K.get_uid("dense"), K.get_uid("dense")
+        (1, 2)
+    """
+    _uids[prefix] = _uids.get(prefix, 0) + 1
+    return _uids[prefix]
 
 
 def reset_uids():
-    from ..layers.base import reset_uids as _reset
-    _reset()
+    """Start every automatic-name counter of :func:`get_uid` again at 1."""
+    _uids.clear()
 
 
 def clear_session():
@@ -346,7 +350,6 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None):
 
 
 def _rng():
-    from .. import random as grandom
     return grandom.rng()
 
 

@@ -35,18 +35,15 @@ Kernel source rules (see kernels/README.md): each listed kernel is declared
 """
 import hashlib
 import importlib
-import importlib.resources
-import os
-import pathlib
 import re
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 
 import numpy
 
-from . import dispatch
+from . import cuda_emulation, dispatch
+from .kernel_paths import cache_dir, kernels_dir  # noqa: F401  (part of this module's API)
 
 BLOCK_1D = 256          # threads per block of the 1-D grid-stride kernels
 MAX_BLOCKS_1D = 65535   # cap of grid_1d: grid-stride loops cover the rest
@@ -107,27 +104,6 @@ class Param:
 # Finding the sources
 # ---------------------------------------------------------------------------
 
-def kernels_dir():
-    """The folder holding the ``.cu`` files: ``kernels/`` beside the ``gpuseq``
-    package in a source tree, else the installed ``gpuseq.kernels`` package data."""
-    here = pathlib.Path(__file__).resolve()
-    tree = here.parents[2] / "kernels"
-    if (tree / "gpuseq_common.cuh").is_file():
-        return tree
-    try:
-        res = importlib.resources.files("gpuseq.kernels")
-    except ModuleNotFoundError:
-        res = None
-    if res is not None:
-        path = pathlib.Path(str(res))
-        if (path / "gpuseq_common.cuh").is_file():
-            return path
-    raise FileNotFoundError(
-        "The CUDA kernel sources were not found: expected kernels/gpuseq_common.cuh beside "
-        f"the gpuseq package ({tree}) or the package data of gpuseq.kernels. Reinstall gpuseq "
-        "(pip install gpuseq) or run from a complete source checkout.")
-
-
 def sources():
     """Stems of every kernel source, e.g. ``['activations', 'optimizers', ...]``."""
     return sorted(p.stem for p in kernels_dir().glob("*.cu"))
@@ -141,31 +117,6 @@ def source_path(source):
             f"Unknown kernel source. Expected one of {sources()} (the .cu files in "
             f"{kernels_dir()}). Received: source={source!r}")
     return path
-
-
-def cache_dir(kind):
-    """A writable cache folder ``<root>/<kind>`` for compiled kernel artefacts.
-
-    The root is ``$GPUSEQ_CACHE_DIR``, else ``$XDG_CACHE_HOME/gpuseq`` or
-    ``~/.cache/gpuseq``, else ``<temp>/gpuseq-cache-<uid>``: the first writable one.
-    """
-    root = os.environ.get("GPUSEQ_CACHE_DIR")
-    candidates = [pathlib.Path(root)] if root else []
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    candidates.append(pathlib.Path(xdg) / "gpuseq" if xdg else
-                      pathlib.Path.home() / ".cache" / "gpuseq")
-    candidates.append(pathlib.Path(tempfile.gettempdir()) / f"gpuseq-cache-{os.getuid()}")
-    for base in candidates:
-        path = base / kind
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(path, os.W_OK):
-            return path
-    raise OSError(
-        "No writable cache folder for compiled kernels. Set GPUSEQ_CACHE_DIR to a writable "
-        f"folder. Tried: {[str(c) for c in candidates]}")
 
 
 def headers_digest():
@@ -319,7 +270,6 @@ class _Module:
             return cupy.RawModule(code=self.text, options=compile_options(),
                                   name_expressions=self.name_expressions())
         if backend == "emulated":
-            from . import cuda_emulation
             mod = cuda_emulation.load_module(self.path, self.name_expressions(),
                                              include_dirs=(kernels_dir(),))
             self._check_emulated_signatures(mod)

@@ -22,7 +22,7 @@ import os
 
 import numpy
 
-from . import dispatch
+from . import device_settings, dispatch
 
 
 class GPUMemoryLimitError(MemoryError):
@@ -50,8 +50,7 @@ class Session:
         self.config = config if config is not None else ConfigProto()
 
 
-_current = {"session": None, "fraction": None,
-            "tf32": os.environ.get("GPUSEQ_TF32", "0").strip().lower() in ("1", "true", "yes")}
+_current = {"session": None, "fraction": None}
 
 
 def _validate_fraction(fraction):
@@ -111,14 +110,14 @@ def set_tf32(enabled):
     if not isinstance(enabled, (bool, numpy.bool_)):
         raise TypeError("set_tf32 takes True or False. "
                         f"Received: enabled={enabled!r}")
-    _current["tf32"] = bool(enabled)
+    device_settings.record_tf32(enabled)
     apply_device_settings()
-    return _current["tf32"]
+    return device_settings.tf32_enabled()
 
 
 def tf32_enabled():
     """Whether float32 GPU matrix products may use TensorFloat-32 (see :func:`set_tf32`)."""
-    return _current["tf32"]
+    return device_settings.tf32_enabled()
 
 
 CONV_ALGORITHMS = ("auto", "im2col", "implicit_gemm")
@@ -181,13 +180,11 @@ _current["conv"] = None  # read from the environment when first needed
 
 
 def apply_device_settings():
-    """Push the recorded settings (TF32) into CuPy; called when the 'cupy' backend is
-    activated and whenever a setting changes. A no-op on the other backends."""
-    if dispatch.backend() != "cupy":
-        return
-    from cupy._core import _routines_linalg as linalg
-    linalg.set_compute_type(numpy.float32, linalg.COMPUTE_TYPE_TF32 if _current["tf32"]
-                            else linalg.COMPUTE_TYPE_DEFAULT)
+    """Push the recorded settings (TF32) into CuPy when the 'cupy' backend is active
+    (dispatch does the same when it activates that backend). A no-op on the other
+    backends."""
+    if dispatch.backend() == "cupy":
+        device_settings.push_to_cupy()
 
 
 def gpu_memory_limit_bytes():

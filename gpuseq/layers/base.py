@@ -22,19 +22,9 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import dispatch
+from ..backend import symbolic
 from ..backend.autodiff import Variable
-
-_uids = {}
-
-
-def get_uid(prefix):
-    """1, 2, 3, ... per prefix (Keras 2 auto names: dense_1, dense_2, ...)."""
-    _uids[prefix] = _uids.get(prefix, 0) + 1
-    return _uids[prefix]
-
-
-def reset_uids():
-    _uids.clear()
+from ..backend.functions import get_uid, reset_uids  # noqa: F401  (automatic layer names)
 
 
 def to_snake_case(name):
@@ -225,15 +215,13 @@ class Layer:
     @property
     def input(self):
         """The layer's input in the first model it was added to, as a symbolic tensor
-        (see :mod:`gpuseq.engine.symbolic`); a list for a multi-input first layer."""
-        from ..engine import symbolic
+        (see :mod:`gpuseq.backend.symbolic`); a list for a multi-input first layer."""
         return symbolic.layer_input(self._owner(), self)
 
     @property
     def output(self):
         """The layer's output in the first model it was added to, as a symbolic tensor:
         ``K.function([model.input], [layer.output])`` evaluates it."""
-        from ..engine import symbolic
         return symbolic.layer_output(self._owner(), self)
 
     def _owner(self):

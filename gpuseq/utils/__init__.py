@@ -6,6 +6,7 @@ Example:
     array([[1., 0.],
            [0., 1.]], dtype=float32)
 """
+from ..backend import random as _grandom
 from . import data_utils
 from . import generic_utils
 from . import np_utils
@@ -33,7 +34,6 @@ def set_random_seed(seed):
         >>> from gpuseq.utils import set_random_seed
         >>> set_random_seed(42)
     """
-    from .. import random as _grandom
     _grandom.set_seed(seed)
 
 

@@ -9,7 +9,7 @@ time loop, Conv1D as an implicit GEMM, 1-D and global pooling, the optimizer upd
 (each file opens with a contract header naming the NumPy code it replaces). The first
 op that wants one compiles the file with the machine's C++ compiler (``$CXX`` or
 ``g++``, ``-O3`` for the running CPU) into a cached shared library
-(``kernel_loader.cache_dir('host')``) and calls it through ctypes. All libraries share
+(``kernel_paths.cache_dir('host')``) and calls it through ctypes. All libraries share
 one pool of worker threads (host_threads.h).
 
 The NumPy code path stays complete: without a compiler, when a build fails (a warning
@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from .. import cxx_build
+from .. import cxx_build, kernel_paths
 
 _BASE_FLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-ffp-contract=fast",
                "-fno-math-errno", "-fno-trapping-math", "-Wall")
@@ -180,13 +180,11 @@ def _cpu_identity():
 
 
 def _source(name):
-    from .. import kernel_loader
-    return kernel_loader.kernels_dir() / "host" / f"{name}.cpp"
+    return kernel_paths.kernels_dir() / "host" / f"{name}.cpp"
 
 
 def _build(name):
     """Compile kernels/host/<name>.cpp (cached); return the library path."""
-    from .. import kernel_loader
     cxx = cxx_build.compiler()
     if cxx is None:
         raise FileNotFoundError("no C++ compiler ($CXX or g++) on PATH")
@@ -197,7 +195,7 @@ def _build(name):
     h.update(cxx_build.compiler_version(cxx).encode())
     h.update(_cpu_identity().encode())
     h.update(" ".join(_BASE_FLAGS + _CPU_FLAGS).encode())
-    out = kernel_loader.cache_dir("host") / f"{name}-{h.hexdigest()[:24]}.so"
+    out = kernel_paths.cache_dir("host") / f"{name}-{h.hexdigest()[:24]}.so"
     if out.is_file():
         return out
     failed = None
