@@ -11,5 +11,4 @@ Keras code runs with one word changed::
 from . import (activations, backend, callbacks, constraints, initializers, layers,  # noqa: F401
                losses, metrics, models, optimizers, preprocessing, regularizers, utils)
 from .models import Sequential  # noqa: F401
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401

@@ -10,12 +10,19 @@ Example:
 """
 import numpy
 
+from . import saving
+from .backend import autodiff as ad
 from .engine import symbolic
 from .engine.training import Model
 from .layers.base import Layer, get_uid
 from .layers.input_layer import InputLayer
+from .layers.serialization import register_model_class
+# Model files and configs (implemented in gpuseq.saving).
+from .saving import (load_model, model_from_config, model_from_json,  # noqa: F401
+                     model_from_yaml, save_model)
 
 
+@register_model_class
 class Sequential(Model):
     """A linear stack of layers.
 
@@ -197,7 +204,6 @@ class Sequential(Model):
         return self._forward_to(x, len(self.layers), training)[0]
 
     def __call__(self, x, training=False):
-        from .backend import autodiff as ad
         return self._forward(ad.as_tensor(x), training)
 
     # ------------------------------------------------------------- weights
@@ -356,7 +362,6 @@ class Sequential(Model):
         Example:
             >>> model.save_weights('weights.h5')     # Keras: model.load_weights('weights.h5')
         """
-        from . import saving
         saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
 
     def load_weights(self, filepath, by_name=False, skip_mismatch=False, reshape=False):
@@ -372,25 +377,21 @@ class Sequential(Model):
         error names the layer, the expected and the found shapes, and the model
         is unchanged.
         """
-        from . import saving
         saving.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch,
                             reshape=reshape)
 
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Save architecture, weights, compile arguments and optimizer state to one HDF5
         file (Keras's layout; load it with ``gpuseq.models.load_model``)."""
-        from . import saving
         saving.save_model(self, filepath, overwrite=overwrite,
                           include_optimizer=include_optimizer)
 
     def to_json(self, **kwargs):
         """The architecture as JSON text (keyword arguments go to ``json.dumps``)."""
-        from . import saving
         return saving.model_to_json(self, **kwargs)
 
     def to_yaml(self, **kwargs):
         """The architecture as YAML text (needs PyYAML; kwargs go to ``yaml.safe_dump``)."""
-        from . import saving
         return saving.model_to_yaml(self, **kwargs)
 
     # --------------------------------------------------------------- config
@@ -402,7 +403,6 @@ class Sequential(Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """A model from ``get_config()`` output, or any Keras Sequential config form."""
-        from .saving import model_from_config
         return model_from_config(config, custom_objects=custom_objects)
 
     def __repr__(self):
@@ -414,8 +414,3 @@ def _fmt_shape(shape):
         return str([_fmt_shape(s) for s in shape])
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
-
-
-# Model files and configs (implemented in gpuseq.saving).
-from .saving import (load_model, model_from_config, model_from_json,  # noqa: E402,F401
-                     model_from_yaml, save_model)

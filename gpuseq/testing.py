@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend import autodiff as ad
 from .backend import dispatch
+from .backend import numpy_ops
 
 
 def _as_list(x):
@@ -28,7 +29,6 @@ def check_op_gradients(op, inputs, attrs=None, wrt=None, eps=1e-6, rtol=1e-5, at
         attrs: keyword attributes of the op.
         wrt: indices of the inputs to check (default: every float input).
     """
-    from .backend import numpy_ops
     attrs = attrs or {}
     fwd = getattr(numpy_ops, op + "_forward")
     bwd = getattr(numpy_ops, op + "_backward")
@@ -79,7 +79,6 @@ def compare_with_numpy(op, inputs, attrs=None, rtol=1e-5, atol=1e-6, seed=0, bac
     Inputs are NumPy arrays; they are moved to the active backend's device.
     Returns (output of the active backend as NumPy, output of numpy_ops).
     """
-    from .backend import numpy_ops
     attrs = attrs or {}
     ops = dispatch.ops()
     dev = [None if a is None else dispatch.to_device(np.ascontiguousarray(a)) for a in inputs]

@@ -56,6 +56,8 @@ import numpy
 from .. import random as grandom
 from ..backend import autodiff as ad
 from ..backend import dispatch
+from ..backend import functions as K
+from ..backend import session
 
 _SUPPORTED_OPTIMIZERS = ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam")
 _ENV = "GPUSEQ_CUDA_GRAPHS"
@@ -270,8 +272,6 @@ class GraphedTrainStep:
             parts.extend(_address(grp.grad) for grp in opt._flat[1])
         # values a capture bakes in (the learning rate and the other scalars of the
         # updates are read from the scalar buffer instead)
-        from ..backend import functions as K
-        from ..backend import session
         parts.append((opt.clipnorm, opt.clipvalue, getattr(opt, "nesterov", None),
                       getattr(opt, "amsgrad", None), K.epsilon(), K.floatx(),
                       session.tf32_enabled(), session.conv_algorithm()))
@@ -342,7 +342,6 @@ class GraphedTrainStep:
 
     def _api(self):
         if self.api is None:
-            from ..backend import session
             self.api = CupyGraphs(session.gpu_memory_limit_bytes())
         return self.api
 

@@ -25,9 +25,11 @@ from ..backend import dispatch
 from ..backend import functions as K
 from ..backend import session as session_mod
 from ..legacy import warn_modern_call
+from ..utils.generic_utils import Progbar
 from . import compile_utils
 from . import cuda_graphs
 from . import data as data_mod
+from .symbolic import submodel
 
 _FUSED_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 
@@ -53,7 +55,6 @@ class _ModelType(type):
 
     def __call__(cls, *args, **kwargs):
         if cls is Model:
-            from .symbolic import submodel
             return submodel(*args, **kwargs)
         return super().__call__(*args, **kwargs)
 
@@ -642,7 +643,6 @@ class Model(metaclass=_ModelType):
         batch_size = self._check_stateful_batch(n, batch_size) or 32
         bar = None
         if verbose == 1:
-            from ..utils.generic_utils import Progbar
             bar = Progbar(target=n if steps is None else steps, verbose=1)
         vals = self._evaluate_arrays(xs, yy, sw, batch_size, steps, bar)
         out = [vals[k] for k in self.metrics_names]
@@ -661,7 +661,6 @@ class Model(metaclass=_ModelType):
             batches = batches[:steps]
         bar = None
         if verbose == 1:
-            from ..utils.generic_utils import Progbar
             bar = Progbar(target=n)
         outs, seen = [], 0
         for idx in batches:

@@ -22,14 +22,8 @@ from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
 from .wrappers import Bidirectional, TimeDistributed, Wrapper  # noqa: F401
 
-# Registry used by deserialize (model_from_json / load_model): class name -> class.
-_REGISTRY = {}
-
-
-def register(*classes):
-    for c in classes:
-        _REGISTRY[c.__name__] = c
-
+from .serialization import REGISTRY as _REGISTRY  # noqa: F401  (class name -> class)
+from .serialization import deserialize_layer, register, register_exported
 
 register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute,
          RepeatVector, Lambda, ActivityRegularization, Masking, Merge, BatchNormalization,
@@ -43,7 +37,9 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 
 
+register_exported(globals())
+
+
 def deserialize(config, custom_objects=None):
     """A layer from ``{'class_name': ..., 'config': {...}}`` (any Keras version's form)."""
-    from ..saving.config import deserialize_layer
     return deserialize_layer(config, custom_objects=custom_objects)

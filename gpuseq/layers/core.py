@@ -8,9 +8,11 @@ from .. import initializers as initializers_mod
 from .. import random as grandom
 from .. import regularizers as regularizers_mod
 from ..backend import autodiff as ad
+from ..backend import dispatch
 from ..backend import functions as K
 from ..legacy import convert_kwargs
 from .base import Layer, validate_positive_int, validate_rate
+from .serialization import normalize_layer_config
 
 
 class Dense(Layer):
@@ -429,7 +431,6 @@ class Lambda(Layer):
         if self._output_shape is None:
             if any(d is None for d in input_shape[1:]):
                 return input_shape
-            from ..backend import dispatch
             probe = ad.Tensor(dispatch.xp().zeros((1,) + tuple(input_shape[1:]), "float32"))
             with ad.no_grad():
                 out = self.call(probe)
@@ -449,7 +450,6 @@ class Lambda(Layer):
     def from_config(cls, config, custom_objects=None):
         """A Lambda from its config; the function (saved by name) is looked up in
         ``custom_objects``, e.g. ``custom_objects={'square': square}``."""
-        from ..saving.config import normalize_layer_config
         return cls(**normalize_layer_config("Lambda", config, custom_objects))
 
 

@@ -13,6 +13,7 @@ import numpy
 from ..backend import autodiff as ad
 from ..backend import functions as K
 from .base import Layer
+from .serialization import normalize_layer_config
 
 _MODES = ("sum", "mul", "concat", "ave", "cos", "dot", "max")
 
@@ -164,5 +165,4 @@ class Merge(Layer):
     def from_config(cls, config, custom_objects=None):
         """A Merge from its config: the branches are rebuilt from their model configs;
         a function ``mode`` is looked up by name in ``custom_objects``."""
-        from ..saving.config import normalize_layer_config
         return cls(**normalize_layer_config("Merge", config, custom_objects))

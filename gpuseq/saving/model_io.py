@@ -19,9 +19,11 @@ import warnings
 
 import numpy
 
+from .. import optimizers
+from ..layers.names import keras_snake_case
 from . import hdf5 as h5
-from .config import (_normalize_object, json_default, model_config, model_from_config)
-from .names import keras_snake_case
+from ..layers.serialization import normalize_object
+from .config import json_default, model_config, model_from_config
 from .weights import (BACKEND_ATTR, KERAS_LAYOUT_VERSION, _gpuseq_version, _require_built,
                       load_weight_file, read_weight_file, write_legacy_weights)
 
@@ -74,7 +76,6 @@ def optimizer_from_config(config, custom_objects=None):
     Keras 3 entries gpuseq has no use for (``name``, ``use_ema`` off, ...) are
     dropped; dropped entries that would change training are reported in a warning.
     """
-    from .. import optimizers
     custom_objects = custom_objects or {}
     if isinstance(config, str):
         return optimizers.get(custom_objects.get(config, config))
@@ -129,7 +130,7 @@ def _resolve_loss_or_metric(spec, custom_objects, what):
     if isinstance(spec, dict):
         cn, cfg = spec.get("class_name"), spec.get("config") or {}
         if cn in custom_objects:
-            return _normalize_object(spec, custom_objects)
+            return normalize_object(spec, custom_objects)
         if isinstance(cfg, dict) and cfg.get("from_logits"):
             raise ValueError(f"The saved {what} {cn} uses from_logits=True, which gpuseq's "
                              f"{what}es do not take. Load with compile=False and compile the "

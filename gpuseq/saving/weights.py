@@ -33,8 +33,9 @@ import warnings
 import numpy
 
 from ..backend import dispatch
+from ..version import __version__
 from . import hdf5 as h5
-from .names import CONV_FAMILIES, family, keras3_keys, keras_snake_case
+from ..layers.names import CONV_FAMILIES, family, keras3_keys, keras_snake_case
 
 # The Keras version whose layout the legacy files follow, and the kernel convention.
 KERAS_LAYOUT_VERSION = "2.2.4"
@@ -42,7 +43,6 @@ BACKEND_ATTR = "tensorflow"
 
 
 def _gpuseq_version():
-    from .. import __version__
     return __version__
 
 
