@@ -1,5 +1,7 @@
-"""gpuseq's backend: the array-module dispatcher, the session config, the op
-packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
+"""gpuseq's backend, the ground floor: the array-module dispatcher, the session config,
+the op packages (``numpy_ops`` / ``cupy_ops``), the autodiff tape, the random source,
+symbolic tensors and the Keras backend functions. It imports nothing from the layers,
+the engine or the models built on it (``tests/test_import_structure.py`` checks).
 
 ``import gpuseq.backend as K`` gives the functions user code needs
 (``K.mean``, ``K.square``, ``K.clip``, ``K.epsilon``, ...), plus:
@@ -12,7 +14,8 @@ packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
   the CUDA convolutions;
 * :func:`to_device`, :func:`to_host` — data transfer;
 * :func:`function` — evaluate symbolic tensors of a model
-  (``K.function([model.input], [model.layers[3].output])``).
+  (``K.function([model.input], [model.layers[3].output])``, see :mod:`.symbolic`);
+* :func:`get_uid`, :func:`clear_session` — the counters behind automatic names.
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401

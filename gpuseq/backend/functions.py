@@ -27,8 +27,8 @@ import numpy
 
 from . import autodiff as ad
 from . import dispatch
-from . import random as grandom
 from .autodiff import Tensor, Variable
+from .random import rng as _rng
 from .symbolic import Function, LearningPhase
 
 _config = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
@@ -347,10 +347,6 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None):
     g = numpy.random.default_rng(seed) if seed is not None else _rng()
     a = (g.random(size=shape) < p).astype(dtype or floatx())
     return Tensor(dispatch.to_device(a))
-
-
-def _rng():
-    return grandom.rng()
 
 
 def eval(x):  # noqa: A001 - Keras name
