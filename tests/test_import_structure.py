@@ -233,6 +233,37 @@ def test_every_module_is_seen():
     assert "gpuseq.engine.training" in graph["gpuseq.models"]
 
 
+# ------------------------------------- registrations that replace imports up a floor
+def test_k_function_without_a_registered_evaluator_says_what_to_import(monkeypatch):
+    import numpy
+    from gpuseq import backend as K
+    from gpuseq.backend import symbolic
+    from gpuseq.layers import Dense
+    from gpuseq.models import Sequential
+    model = Sequential([Dense(2, input_dim=3)])
+    f = K.function([model.input], [model.layers[0].output])
+    x = numpy.ones((1, 3), "float32")
+    expected = model.predict(x)
+    monkeypatch.setitem(symbolic._evaluator, "run", None)
+    with pytest.raises(RuntimeError, match="import gpuseq.engine"):
+        f([x])
+    monkeypatch.undo()
+    numpy.testing.assert_allclose(f([x])[0], expected, rtol=1e-6)
+
+
+def test_model_config_without_a_registered_model_class_says_what_to_import(monkeypatch):
+    from gpuseq.layers import Dense, serialization
+    from gpuseq.models import Sequential, model_from_config
+    config = {"class_name": "Sequential", "config": Sequential([Dense(2, input_dim=3)])
+              .get_config()}
+    monkeypatch.setattr(serialization, "_MODEL_CLASSES", {})
+    with pytest.raises(RuntimeError, match="import gpuseq.models"):
+        model_from_config(config)
+    monkeypatch.undo()
+    model = model_from_config(config)
+    assert type(model) is Sequential and model.layers[0].units == 2
+
+
 # --------------------------------------------------------- the check on small packages
 def _package(tmp_path, files):
     root = tmp_path / "pkg"

@@ -329,7 +329,7 @@ def model_from_config(config, custom_objects=None):
     if isinstance(config, str):
         raise TypeError("model_from_config expects a dict (the parsed config). For a JSON "
                         "string use model_from_json.")
-    cls = _model_class()
+    cls = None                          # the registered Sequential unless custom
     if isinstance(config, (list, tuple)):
         inner = {"layers": list(config)}
     elif isinstance(config, dict) and "layers" in config:
@@ -349,7 +349,7 @@ def model_from_config(config, custom_objects=None):
     else:
         raise ValueError("A model config must be a dict {'class_name': 'Sequential', "
                          f"'config': {{...}}}}. Received: {str(config)[:200]}")
-    model = cls(name=inner.get("name"))
+    model = (cls or _model_class())(name=inner.get("name"))
     pending = None
     for entry in inner.get("layers") or []:
         entry = _legacy_entry(entry)

@@ -2,7 +2,7 @@
 from ..backend import autodiff as ad
 from .base import Layer, _accepts
 from .recurrent import Recurrent
-from .serialization import deserialize_layer
+from .serialization import deserialize_layer as deserialize
 
 
 class Wrapper(Layer):
@@ -68,7 +68,7 @@ class Wrapper(Layer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         cfg = dict(config)
-        cfg["layer"] = deserialize_layer(cfg["layer"], custom_objects=custom_objects)
+        cfg["layer"] = deserialize(cfg["layer"], custom_objects=custom_objects)
         return cls(**cfg)
 
 
@@ -302,6 +302,6 @@ class Bidirectional(Wrapper):
     def from_config(cls, config, custom_objects=None):
         cfg = dict(config)
         if cfg.get("backward_layer") is not None:
-            cfg["backward_layer"] = deserialize_layer(cfg["backward_layer"],
+            cfg["backward_layer"] = deserialize(cfg["backward_layer"],
                                                 custom_objects=custom_objects)
         return super().from_config(cfg, custom_objects=custom_objects)
