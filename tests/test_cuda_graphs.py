@@ -568,3 +568,54 @@ def test_layers_declare_what_a_capture_bakes_in_and_what_stops_it():
     emb.check_graph_inputs(np.array([[0, 4]]))
     with pytest.raises(ValueError, match=r"indices in \[0, 5\]"):
         emb.check_graph_inputs(np.array([[0, 5]]))
+
+
+def test_pinned_staging_reuses_a_row_only_after_its_copy_ran():
+    """The GPU path of load_step_scalars, with a stand-in for CuPy: each copy reads its
+    own page-locked row, and a row is written again only after waiting for the event
+    recorded behind the copy that read it."""
+    log = []
+
+    class Event:
+        def __init__(self, k):
+            self.k = k
+
+        def synchronize(self):
+            log.append(("wait", self.k))
+
+    class Stream:
+        def __init__(self):
+            self.n = 0
+
+        def record(self):
+            self.n += 1
+            return Event(self.n)
+
+    stream = Stream()
+
+    class Cuda:
+        @staticmethod
+        def alloc_pinned_memory(nbytes):
+            return bytearray(nbytes)
+
+        @staticmethod
+        def get_current_stream():
+            return stream
+
+    class Cupy:
+        cuda = Cuda
+
+    class Buffer:
+        def set(self, arr, stream=None):
+            assert stream is not None                 # asynchronous
+            log.append(("copy", tuple(arr)))
+
+    stage = upd._PinnedStaging(Cupy, 2)
+    buf = Buffer()
+    for step in range(stage.ROWS + 2):
+        stage.copy(np.array([step, 0.5 * step]), buf)
+    copies = [e for e in log if e[0] == "copy"]
+    assert copies == [("copy", (float(s), 0.5 * s)) for s in range(stage.ROWS + 2)]
+    # the first ROWS copies wait for nothing; then the events of copies 1 and 2
+    assert [e for e in log if e[0] == "wait"] == [("wait", 1), ("wait", 2)]
+    assert log.index(("wait", 1)) == stage.ROWS

@@ -47,7 +47,7 @@ class _PinnedStaging:
             self.events[k].synchronize()
         self.rows[k] = host
         stream = self.cupy.cuda.get_current_stream()
-        buffer.data.copy_from_host_async(self.rows[k].ctypes.data, host.nbytes, stream)
+        buffer.set(self.rows[k], stream=stream)          # asynchronous from pinned memory
         self.events[k] = stream.record()
 
 
