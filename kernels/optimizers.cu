@@ -60,14 +60,14 @@
 namespace gs_opt {
 
 // A step's K scalars, read once per thread from the device buffer and rounded to T.
-template <typename T, int K>
+template <typename T, long long K>
 struct StepScalars {
     T v[K];
     __device__ __forceinline__ explicit StepScalars(const double* __restrict__ s) {
 #pragma unroll
-        for (int k = 0; k < K; ++k) v[k] = static_cast<T>(s[k]);
+        for (long long k = 0; k < K; ++k) v[k] = static_cast<T>(s[k]);
     }
-    __device__ __forceinline__ T operator[](int k) const { return v[k]; }
+    __device__ __forceinline__ T operator[](long long k) const { return v[k]; }
 };
 
 // The body every entry point shares: load the scalars, then the rule over the elements.
@@ -79,7 +79,7 @@ __device__ __forceinline__ void update_loop(long long n, const double* __restric
 }
 
 struct Sgd {
-    static constexpr int kScalars = 2;   // lr, momentum
+    static constexpr long long kScalars = 2;   // lr, momentum
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 2>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -93,7 +93,7 @@ struct Sgd {
 };
 
 struct RmsProp {
-    static constexpr int kScalars = 4;   // lr, rho, 1 - rho, eps
+    static constexpr long long kScalars = 4;   // lr, rho, 1 - rho, eps
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 4>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -106,7 +106,7 @@ struct RmsProp {
 };
 
 struct Adagrad {
-    static constexpr int kScalars = 2;   // lr, eps
+    static constexpr long long kScalars = 2;   // lr, eps
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 2>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -119,7 +119,7 @@ struct Adagrad {
 };
 
 struct Adadelta {
-    static constexpr int kScalars = 4;   // lr, rho, 1 - rho, eps
+    static constexpr long long kScalars = 4;   // lr, rho, 1 - rho, eps
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 4>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -146,7 +146,7 @@ __device__ __forceinline__ T adam_moments(long long i, const StepScalars<T, 6>& 
 }
 
 struct Adam {
-    static constexpr int kScalars = 6;
+    static constexpr long long kScalars = 6;
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 6>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -158,7 +158,7 @@ struct Adam {
 };
 
 struct AmsGrad {
-    static constexpr int kScalars = 6;
+    static constexpr long long kScalars = 6;
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 6>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -173,7 +173,7 @@ struct AmsGrad {
 };
 
 struct Adamax {
-    static constexpr int kScalars = 5;   // lr_t, beta_1, 1 - beta_1, beta_2, eps
+    static constexpr long long kScalars = 5;   // lr_t, beta_1, 1 - beta_1, beta_2, eps
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 5>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
@@ -190,7 +190,7 @@ struct Adamax {
 struct Nadam {
     // lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2, eps, 1 - mc_t, mc_{t+1},
     // 1 - m_schedule_new, 1 - m_schedule_next, 1 - beta_2^t
-    static constexpr int kScalars = 11;
+    static constexpr long long kScalars = 11;
     template <typename T>
     __device__ __forceinline__ static void apply(long long i, const StepScalars<T, 11>& c,
                                                  T* __restrict__ p, const T* __restrict__ g,
