@@ -16,13 +16,11 @@ sequence of floats instead of a buffer loads them into a new buffer first.
 import numpy
 
 from .. import autodiff as ad
-from ..numpy_ops.optimizer_updates import (adadelta_scalars, adagrad_scalars, adam_scalars,
-                                           adamax_scalars, nadam_scalars, rmsprop_scalars,
-                                           sgd_scalars)
+# the step-scalar layouts are the NumPy twin's, exported here under the same names
+from ..numpy_ops.optimizer_updates import (adadelta_scalars, adagrad_scalars,  # noqa: F401
+                                           adam_scalars, adamax_scalars, nadam_scalars,
+                                           rmsprop_scalars, sgd_scalars)
 from ._common import float_input, launch_1d, xp
-
-__all__ = ["sgd_scalars", "rmsprop_scalars", "adagrad_scalars", "adadelta_scalars",
-           "adam_scalars", "adamax_scalars", "nadam_scalars", "load_step_scalars"]
 
 
 class _PinnedStaging:
