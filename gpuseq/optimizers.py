@@ -5,7 +5,13 @@ Every optimizer updates each weight in place through the active op package
 one call per large weight, and one call for all the small weights of the same
 dtype together (their arrays are views into shared flat buffers; see
 ``Optimizer._flat_plan``). Hyper-parameters that change per step (the decayed
-learning rate, bias corrections) are computed on the host as Python floats.
+learning rate, bias corrections) are computed on the host once per step
+(:meth:`Optimizer.step_scalars`); on the GPU they are written with one small copy
+into a device buffer the optimizer owns, which every update kernel reads.
+
+One step is ``optimizer.apply_gradients(zip(grads, weights))`` (Keras 3 form:
+``(gradient, Variable)`` pairs); it clips, updates every weight in place and
+counts the step.
 
 Common arguments (every optimizer):
     lr / learning_rate: the learning rate (``learning_rate`` is the Keras >= 2.3
@@ -25,7 +31,9 @@ counts the steps taken.
 
 The state (``get_weights()``: ``[iterations] + slot arrays``, grouped slot by
 slot in weight order, as Keras >= 2.3 orders it) and ``get_config()`` restore
-an optimizer exactly: training continues as if never interrupted.
+an optimizer exactly: training continues as if never interrupted. The live
+arrays are :meth:`Optimizer.state_arrays` (named by :meth:`Optimizer.state_names`),
+the host values :meth:`Optimizer.host_state`.
 
 Example:
     >>> from gpuseq.optimizers import SGD
@@ -33,6 +41,7 @@ Example:
     >>> model.compile(loss='categorical_crossentropy', optimizer=sgd)
     >>> model.compile(loss='mse', optimizer='rmsprop')      # by name, defaults
 """
+import inspect
 import math
 
 import numpy
@@ -59,7 +68,10 @@ class Optimizer:
     """Base class: iterations, lr, decay, gradient clipping and the slot state.
 
     Subclasses define ``_slot_names`` (one state array per weight for each name),
-    ``_begin_step()`` (per-step host scalars) and ``_update(ops, p, g, slots)``.
+    :meth:`step_scalars` (this step's hyper-parameters, floats) and
+    ``_update(ops, p, g, slots)``, which updates one weight (or one flat buffer of
+    several) in place and finds this step's scalars, as the update ops read them, in
+    ``self._scalars``.
     """
 
     _hyper = ()          # names of the float/bool hyper-parameters in get_config
@@ -103,6 +115,7 @@ class Optimizer:
         self._params = []     # params in build order (the order of get_weights)
         self._pending = None  # state given to set_weights before the weights were known
         self._flat = None     # (ids of the params, groups, indices updated one by one)
+        self._scalars = None  # this step's scalars as the update ops read them
 
     # -- validation ---------------------------------------------------------------
     def _check_nonneg(self, name, value):
@@ -174,12 +187,26 @@ class Optimizer:
         """The slots that carry state between steps (what get_weights returns)."""
         return self._slot_names
 
-    def _head(self):
-        """Scalars stored before the slot arrays in get_weights."""
+    def host_state(self):
+        """The host values a step changes, as NumPy arrays: ``[iterations]`` (Nadam:
+        ``[iterations, m_schedule]``); the leading entries of :meth:`get_weights`."""
         return [numpy.asarray(self.iterations, dtype="int64")]
 
-    def _set_head(self, head):
-        self.iterations = int(numpy.asarray(head[0]).reshape(()))
+    def set_host_state(self, values):
+        """Restore what :meth:`host_state` returned."""
+        self.iterations = int(numpy.asarray(values[0]).reshape(()))
+
+    def state_arrays(self):
+        """The live state arrays (not copies), in the order of :meth:`get_weights`
+        after its host values: slot kind by slot kind, one array per weight in the
+        order the weights were first seen. Writing into them changes the optimizer."""
+        return [self._slots[id(p)][n] for n in self._saved_slots() for p in self._params]
+
+    def state_names(self):
+        """Names of :meth:`state_arrays`, same order: ``'<weight name>_<slot>'``
+        (the weight's name without a ``:0`` suffix), e.g. ``'dense_1/kernel_m'``."""
+        return [f"{p.name.rsplit(':', 1)[0]}_{n}" for n in self._saved_slots()
+                for p in self._params]
 
     def build(self, params):
         """Create the state arrays (zeros) of ``params`` that have none yet.
@@ -198,20 +225,29 @@ class Optimizer:
             pending, self._pending = self._pending, None
             self.set_weights(pending)
 
-    def apply_gradients(self, params, grads):
-        """One optimizer step: update every Variable in ``params`` in place.
+    def apply_gradients(self, grads_and_vars):
+        """One optimizer step: update every Variable in place from its gradient.
 
         Args:
-            params: list of Variables. grads: one array per variable (same shape).
+            grads_and_vars: an iterable of ``(gradient, Variable)`` pairs (Keras 3
+                form, e.g. ``zip(grads, model.trainable_weights)``); each gradient
+                is an array of the Variable's shape. Pairs whose gradient is None
+                are skipped.
+
+        Gradients are clipped first (``clipnorm``/``clipvalue``, over the pairs
+        given); then this step's scalars are loaded (:meth:`prepare_step`), every
+        weight is updated and the step counted (:meth:`finish_step`).
+
+        Example:
+            >>> opt.apply_gradients(zip(grads, model.trainable_weights))
         """
-        params, grads = list(params), list(grads)
-        if len(params) != len(grads):
-            raise ValueError(f"apply_gradients needs one gradient per weight: received "
-                             f"{len(grads)} gradients for {len(params)} weights.")
+        grads, params = self._check_pairs(grads_and_vars)
+        if not params:
+            return
         self.build(params)
         grads = self.clip_gradients(grads)
         ops = dispatch.ops()
-        self._begin_step()
+        self.prepare_step()
         groups, singles = self._flat_plan(params)
         for i in singles:
             p, g = params[i], grads[i]
@@ -230,27 +266,97 @@ class Optimizer:
                 p = params[i]
                 if p.constraint is not None:
                     p.data[...] = p.constraint(p.data)
-        self._end_step()
+        self.finish_step()
+
+    def _check_pairs(self, grads_and_vars):
+        """(gradients, Variables) of the pairs with a gradient; nothing changes on error."""
+        name = type(self).__name__
+        if isinstance(grads_and_vars, dict) or not hasattr(grads_and_vars, "__iter__"):
+            raise TypeError(f"{name}.apply_gradients expects an iterable of (gradient, "
+                            "variable) pairs, e.g. zip(grads, model.trainable_weights). "
+                            f"Received: grads_and_vars={grads_and_vars!r}")
+        grads, params = [], []
+        for k, pair in enumerate(grads_and_vars):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{name}.apply_gradients expects (gradient, variable) pairs, "
+                                f"but item {k} is not a pair. Received: item={pair!r}")
+            g, p = pair
+            if not hasattr(p, "data") or not hasattr(p, "constraint"):
+                raise TypeError(f"{name}.apply_gradients: the second element of pair {k} must "
+                                "be a weight Variable (e.g. from model.trainable_weights). "
+                                f"Received: variable={p!r}")
+            if g is None:
+                continue
+            if tuple(getattr(g, "shape", ())) != tuple(p.shape):
+                raise ValueError(f"{name}.apply_gradients: the gradient of weight "
+                                 f"'{getattr(p, 'name', k)}' must have its shape "
+                                 f"{tuple(p.shape)}. Received: gradient.shape="
+                                 f"{tuple(getattr(g, 'shape', ()))}")
+            grads.append(g)
+            params.append(p)
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{name}.apply_gradients received the same variable in more "
+                             "than one pair; give each weight one (summed) gradient.")
+        return grads, params
+
+    # -- one step: host scalars, loaded once; the count -----------------------------
+    def step_scalars(self):
+        """This step's hyper-parameters as Python floats, in the layout the update
+        ops read (``<rule>_scalars`` of the op package): computed from the current
+        learning rate, decay and ``iterations``; changes nothing."""
+        return (self.current_lr(),)
+
+    def prepare_step(self):
+        """Load this step's scalars where the updates read them and return them.
+
+        On the GPU they go into a small device buffer this optimizer owns, with
+        one copy (``load_step_scalars``), and every update kernel of the step
+        reads that buffer; on the host they are a tuple of floats. While a step is
+        captured as a CUDA graph nothing is written: the replaying code calls this
+        before each launch of the graph, whose kernels read the same buffer.
+        """
+        self._scalars = dispatch.ops().load_step_scalars(self.step_scalars(), self._scalars)
+        return self._scalars
+
+    def finish_step(self):
+        """Count the step just taken: ``iterations += 1`` and any host schedule
+        (Nadam's ``m_schedule``). ``apply_gradients`` calls it after its updates; a
+        CUDA-graph replay after its launch."""
         self.iterations += 1
 
-    def _host_step_scalars(self, params):
-        """The host part of :meth:`apply_gradients` alone, for a CUDA-graph replay.
+    # -- CUDA-graph capture: what a captured step bakes in -------------------------
+    def graph_key(self):
+        """Values a captured step bakes in: a change means the capture is stale.
 
-        Computes this step's scalars (``_begin_step``) and calls the update rules in
-        the same order as a step, with each weight standing in for its gradient, so
-        that update ops recording into a ``ScalarSink`` (see
-        ``cupy_ops.optimizer_updates.device_scalars``) collect the scalars of every
-        launch. Changes no weight and does not count a step; a replay then calls
-        ``_end_step()`` and adds one to ``iterations`` itself.
+        The choice of kernels (``_graph_flags``), the clipping constants, and the
+        device addresses the updates read and write (the step-scalar buffer, every
+        slot array, the flat buffers). The learning rate and the other step scalars
+        are not part of it: the captured kernels read them from the buffer.
         """
-        ops = dispatch.ops()
-        self._begin_step()
-        groups, singles = self._flat_plan(params)
-        for i in singles:
-            p = params[i]
-            self._update(ops, p.data, p.data, self._slots[id(p)])
-        for grp in groups:
-            self._update(ops, grp.data, grp.grad, grp.slots)
+        parts = [id(self), type(self), self.clipnorm, self.clipvalue, self._graph_flags(),
+                 _address(self._scalars)]
+        for p in self._params:
+            parts.extend(_address(a) for a in self._slots[id(p)].values())
+        if self._flat is not None:
+            parts.append(id(self._flat))
+            parts.extend(_address(grp.grad) for grp in self._flat[1])
+        return tuple(parts)
+
+    def _graph_flags(self):
+        """Hyper-parameters that choose kernels or code paths (not read from the buffer)."""
+        return ()
+
+    def graph_ineligibility(self):
+        """Why a step of this optimizer cannot be captured as a CUDA graph, or None.
+
+        gpuseq's own rules take every per-step value from :meth:`step_scalars`; a
+        rule defined elsewhere may compute values on the host inside its updates,
+        which a graph would freeze.
+        """
+        if type(self) not in _BY_NAME.values():
+            return (f"the optimizer {type(self).__name__} is not one of gpuseq's built-in "
+                    "rules")
+        return None
 
     # -- several small weights per update call -----------------------------------
     def _flat_plan(self, params):
@@ -292,14 +398,9 @@ class Optimizer:
         self._flat = (ids, groups, singles)
         return groups, singles
 
-    def _begin_step(self):
-        self._lr_t = self.current_lr()
-
-    def _end_step(self):
-        pass
-
     def _update(self, ops, p, g, slots):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no update rule: an "
+                                  "Optimizer subclass implements _update(ops, p, g, slots).")
 
     @property
     def weights(self):
@@ -313,10 +414,7 @@ class Optimizer:
         then for each slot kind (e.g. Adam: m, then v) one array per weight, in
         the order of the model's trainable weights.
         """
-        out = self._head()
-        for n in self._saved_slots():
-            out.extend(dispatch.to_host(self._slots[id(p)][n]).copy() for p in self._params)
-        return out
+        return self.host_state() + [dispatch.to_host(a).copy() for a in self.state_arrays()]
 
     def set_weights(self, weights):
         """Restore a state returned by :meth:`get_weights` (values are copied).
@@ -330,11 +428,11 @@ class Optimizer:
         if not self._params:
             self._pending = weights
             if weights:
-                self._set_head(weights[:len(self._head())])
+                self.set_host_state(weights[:len(self.host_state())])
             return
         weights = self._adapt_layout(weights)
         names = self._saved_slots()
-        n_head = len(self._head())
+        n_head = len(self.host_state())
         need = n_head + len(names) * len(self._params)
         if len(weights) != need:
             raise ValueError(
@@ -358,11 +456,11 @@ class Optimizer:
                 arr[...] = dispatch.get_array_module(arr).asarray(
                     dispatch.to_host(weights[k]), dtype=arr.dtype)
                 k += 1
-        self._set_head(weights[:n_head])
+        self.set_host_state(weights[:n_head])
 
     def _adapt_layout(self, weights):
         n_slot = len(self._saved_slots()) * len(self._params)
-        if len(weights) == n_slot and len(self._head()) == 1:
+        if len(weights) == n_slot and len(self.host_state()) == 1:
             return [numpy.asarray(0, dtype="int64")] + weights   # Keras 2.2.4: no iterations
         return weights
 
@@ -485,8 +583,14 @@ class SGD(Optimizer):
         # without momentum the velocity is recomputed from scratch each step
         return self._slot_names if self.momentum > 0 else ()
 
+    def step_scalars(self):
+        return dispatch.ops().sgd_scalars(self.current_lr(), self.momentum)
+
+    def _graph_flags(self):
+        return (self.nesterov,)
+
     def _update(self, ops, p, g, st):
-        ops.sgd_update(p, g, st["moment"], self._lr_t, self.momentum, self.nesterov)
+        ops.sgd_update(p, g, st["moment"], self._scalars, self.nesterov)
 
 
 class RMSprop(Optimizer):
@@ -513,8 +617,11 @@ class RMSprop(Optimizer):
         self.rho = self._check_unit("rho", rho, closed=True)
         self.epsilon = self._epsilon(epsilon)
 
+    def step_scalars(self):
+        return dispatch.ops().rmsprop_scalars(self.current_lr(), self.rho, self.epsilon)
+
     def _update(self, ops, p, g, st):
-        ops.rmsprop_update(p, g, st["accumulator"], self._lr_t, self.rho, self.epsilon)
+        ops.rmsprop_update(p, g, st["accumulator"], self._scalars)
 
 
 class Adagrad(Optimizer):
@@ -539,8 +646,11 @@ class Adagrad(Optimizer):
         super().__init__(lr=lr, decay=decay, **kwargs)
         self.epsilon = self._epsilon(epsilon)
 
+    def step_scalars(self):
+        return dispatch.ops().adagrad_scalars(self.current_lr(), self.epsilon)
+
     def _update(self, ops, p, g, st):
-        ops.adagrad_update(p, g, st["accumulator"], self._lr_t, self.epsilon)
+        ops.adagrad_update(p, g, st["accumulator"], self._scalars)
 
 
 class Adadelta(Optimizer):
@@ -569,9 +679,11 @@ class Adadelta(Optimizer):
         self.rho = self._check_unit("rho", rho, closed=True)
         self.epsilon = self._epsilon(epsilon)
 
+    def step_scalars(self):
+        return dispatch.ops().adadelta_scalars(self.current_lr(), self.rho, self.epsilon)
+
     def _update(self, ops, p, g, st):
-        ops.adadelta_update(p, g, st["accumulator"], st["delta_accumulator"], self._lr_t,
-                            self.rho, self.epsilon)
+        ops.adadelta_update(p, g, st["accumulator"], st["delta_accumulator"], self._scalars)
 
 
 class Adam(Optimizer):
@@ -605,14 +717,17 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
         self._slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
-    def _begin_step(self):
+    def step_scalars(self):
         t = self.iterations + 1
-        self._lr_t = self.current_lr() * (math.sqrt(1.0 - self.beta_2 ** t) /
-                                          (1.0 - self.beta_1 ** t))
+        lr_t = self.current_lr() * (math.sqrt(1.0 - self.beta_2 ** t) /
+                                    (1.0 - self.beta_1 ** t))
+        return dispatch.ops().adam_scalars(lr_t, self.beta_1, self.beta_2, self.epsilon)
+
+    def _graph_flags(self):
+        return (self.amsgrad,)
 
     def _update(self, ops, p, g, st):
-        ops.adam_update(p, g, st["m"], st["v"], st.get("vhat"), self._lr_t, self.beta_1,
-                        self.beta_2, self.epsilon, self.amsgrad)
+        ops.adam_update(p, g, st["m"], st["v"], st.get("vhat"), self._scalars, self.amsgrad)
 
     def _adapt_layout(self, weights):
         n = len(self._params)
@@ -648,13 +763,13 @@ class Adamax(Optimizer):
         self.beta_2 = self._check_unit("beta_2", beta_2)
         self.epsilon = self._epsilon(epsilon)
 
-    def _begin_step(self):
+    def step_scalars(self):
         t = self.iterations + 1
-        self._lr_t = self.current_lr() / (1.0 - self.beta_1 ** t)
+        lr_t = self.current_lr() / (1.0 - self.beta_1 ** t)
+        return dispatch.ops().adamax_scalars(lr_t, self.beta_1, self.beta_2, self.epsilon)
 
     def _update(self, ops, p, g, st):
-        ops.adamax_update(p, g, st["m"], st["u"], self._lr_t, self.beta_1, self.beta_2,
-                          self.epsilon)
+        ops.adamax_update(p, g, st["m"], st["u"], self._scalars)
 
 
 class Nadam(Optimizer):
@@ -694,31 +809,32 @@ class Nadam(Optimizer):
         self.schedule_decay = float(schedule_decay)
         self.m_schedule = 1.0
 
-    def _begin_step(self):
-        t = self.iterations + 1
-        b1, sd = self.beta_1, self.schedule_decay
-        self._mc_t = b1 * (1.0 - 0.5 * 0.96 ** (t * sd))
-        self._mc_t1 = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * sd))
-        self._ms_new = self.m_schedule * self._mc_t
-        self._ms_next = self.m_schedule * self._mc_t * self._mc_t1
-        self._b2_t = self.beta_2 ** t
+    def _momentum_cache(self, t):
+        """mu_t = beta_1 * (1 - 0.5 * 0.96^(t * schedule_decay))."""
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** (t * self.schedule_decay))
 
-    def _end_step(self):
-        self.m_schedule = self._ms_new
+    def step_scalars(self):
+        t = self.iterations + 1
+        mc_t, mc_t1 = self._momentum_cache(t), self._momentum_cache(t + 1)
+        return dispatch.ops().nadam_scalars(
+            float(self._lr), self.beta_1, self.beta_2, self.epsilon, mc_t, mc_t1,
+            self.m_schedule * mc_t, self.m_schedule * mc_t * mc_t1, self.beta_2 ** t)
+
+    def finish_step(self):
+        self.m_schedule = self.m_schedule * self._momentum_cache(self.iterations + 1)
+        super().finish_step()
 
     def _update(self, ops, p, g, st):
-        ops.nadam_update(p, g, st["m"], st["v"], float(self._lr), self.beta_1, self.beta_2,
-                         self.epsilon, self._mc_t, self._mc_t1, self._ms_new, self._ms_next,
-                         self._b2_t)
+        ops.nadam_update(p, g, st["m"], st["v"], self._scalars)
 
-    def _head(self):
+    def host_state(self):
         return [numpy.asarray(self.iterations, dtype="int64"),
                 numpy.asarray(self.m_schedule, dtype="float64")]
 
-    def _set_head(self, head):
-        self.iterations = int(numpy.asarray(head[0]).reshape(()))
-        if len(head) > 1:
-            self.m_schedule = float(numpy.asarray(head[1]).reshape(()))
+    def set_host_state(self, values):
+        self.iterations = int(numpy.asarray(values[0]).reshape(()))
+        if len(values) > 1:
+            self.m_schedule = float(numpy.asarray(values[1]).reshape(()))
 
     def _adapt_layout(self, weights):
         n = len(self._params)
@@ -731,11 +847,19 @@ class Nadam(Optimizer):
         return weights
 
 
+def _address(a):
+    """(data address, shape) of an array, or None: what a captured launch reads."""
+    if a is None or not hasattr(a, "shape"):
+        return None
+    if type(a).__module__.startswith("cupy"):
+        return (a.data.ptr, a.shape)
+    return (a.__array_interface__["data"][0], a.shape)
+
+
 def _reject_unknown(cls, kwargs, extra_msg=""):
     allowed = set(_COMMON)
     bad = sorted(set(kwargs) - allowed)
     if bad:
-        import inspect
         own = [p for p in inspect.signature(cls.__init__).parameters
                if p not in ("self", "kwargs")]
         valid = own + [a for a in _COMMON if a not in own]

@@ -32,20 +32,24 @@ def emulated():
         yield "emulated"
 
 
-# --------------------------------------------------------------- update kernels
+# ------------------------------------------------- update kernels: the scalar buffer
 UPDATES = {
-    "sgd": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], 0.03, 0.85, True)),
-    "rmsprop": (1, lambda p, g, s: upd.rmsprop_update(p, g, s[0], 0.001, 0.9, 1e-7)),
-    "adagrad": (1, lambda p, g, s: upd.adagrad_update(p, g, s[0], 0.01, 1e-7)),
-    "adadelta": (2, lambda p, g, s: upd.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7)),
-    "adam": (2, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], None, 0.0013, 0.9, 0.999,
-                                                1e-7, False)),
-    "amsgrad": (3, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], s[2], 0.002, 0.8, 0.99,
-                                                   1e-7, True)),
-    "adamax": (2, lambda p, g, s: upd.adamax_update(p, g, s[0], s[1], 0.002, 0.9, 0.999,
-                                                    1e-7)),
-    "nadam": (2, lambda p, g, s: upd.nadam_update(p, g, s[0], s[1], 0.002, 0.9, 0.999, 1e-7,
-                                                  0.45, 0.46, 0.44, 0.2, 0.001)),
+    "sgd": (1, lambda p, g, s, c: upd.sgd_update(p, g, s[0], c, True),
+            upd.sgd_scalars(0.03, 0.85)),
+    "rmsprop": (1, lambda p, g, s, c: upd.rmsprop_update(p, g, s[0], c),
+                upd.rmsprop_scalars(0.001, 0.9, 1e-7)),
+    "adagrad": (1, lambda p, g, s, c: upd.adagrad_update(p, g, s[0], c),
+                upd.adagrad_scalars(0.01, 1e-7)),
+    "adadelta": (2, lambda p, g, s, c: upd.adadelta_update(p, g, s[0], s[1], c),
+                 upd.adadelta_scalars(1.0, 0.95, 1e-7)),
+    "adam": (2, lambda p, g, s, c: upd.adam_update(p, g, s[0], s[1], None, c, False),
+             upd.adam_scalars(0.0013, 0.9, 0.999, 1e-7)),
+    "amsgrad": (3, lambda p, g, s, c: upd.adam_update(p, g, s[0], s[1], s[2], c, True),
+                upd.adam_scalars(0.002, 0.8, 0.99, 1e-7)),
+    "adamax": (2, lambda p, g, s, c: upd.adamax_update(p, g, s[0], s[1], c),
+               upd.adamax_scalars(0.002, 0.9, 0.999, 1e-7)),
+    "nadam": (2, lambda p, g, s, c: upd.nadam_update(p, g, s[0], s[1], c),
+              upd.nadam_scalars(0.002, 0.9, 0.999, 1e-7, 0.45, 0.46, 0.44, 0.2, 0.001)),
 }
 
 
@@ -58,59 +62,89 @@ def _update_arrays(rng, n_state, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(UPDATES))
-def test_update_reading_scalars_from_device_equals_by_value(device_backend, rng, name, dtype):
-    n_state, call = UPDATES[name]
+def test_a_reused_scalar_buffer_is_read_afresh_by_every_launch(device_backend, rng, name,
+                                                                dtype):
+    """What a replayed graph relies on: kernels launched with one buffer read whatever
+    the host last wrote there, bitwise as from a buffer made for those values."""
+    n_state, call, scalars = UPDATES[name]
     p0, g0, s0 = _update_arrays(rng, n_state, dtype)
     dev = dispatch.to_device
     p, s = dev(p0.copy()), [dev(a.copy()) for a in s0]
     for _ in range(3):
-        call(p, dev(g0), s)
-    # the same three steps with the scalars in a device buffer at an offset
-    rec = upd.ScalarSink()
-    with upd.device_scalars(rec):
-        call(dev(p0.copy()), dev(g0), [dev(a.copy()) for a in s0])
-    buffer = dispatch.xp().full((len(rec.values) + 5,), np.nan)
-    upd.store_scalars(buffer[5:], rec.values)
+        call(p, dev(g0), s, scalars)                       # a fresh buffer each call
+    buffer = upd.load_step_scalars([7.0] * len(scalars))   # other values first
+    np.testing.assert_array_equal(dispatch.to_host(buffer), [7.0] * len(scalars))
     p2, s2 = dev(p0.copy()), [dev(a.copy()) for a in s0]
     for _ in range(3):
-        with upd.device_scalars(upd.ScalarSink(buffer, offsets=[5])):
-            call(p2, dev(g0), s2)
+        assert upd.load_step_scalars(scalars, buffer) is buffer
+        call(p2, dev(g0), s2, buffer)
+    # the buffer holds the NumPy rule's doubles, bitwise
+    np.testing.assert_array_equal(dispatch.to_host(buffer), np.array(scalars, np.float64))
     np.testing.assert_array_equal(dispatch.to_host(p2), dispatch.to_host(p))
     for a, b in zip(s2, s):
         np.testing.assert_array_equal(dispatch.to_host(a), dispatch.to_host(b))
 
 
-def test_recording_sink_launches_nothing_and_keeps_the_scalars(device_backend, rng):
-    p0, g0, s0 = _update_arrays(rng, 1, np.float32)
-    p, s = dispatch.to_device(p0.copy()), dispatch.to_device(s0[0].copy())
-    rec = upd.ScalarSink()
-    with upd.device_scalars(rec):
-        upd.rmsprop_update(p, dispatch.to_device(g0), s, 0.01, 0.8, 1e-6)
-        upd.sgd_update(p, dispatch.to_device(g0), s, 0.5, 0.25, False)
-    np.testing.assert_array_equal(dispatch.to_host(p), p0)
-    np.testing.assert_array_equal(dispatch.to_host(s), s0[0])
-    assert rec.runs() == [(0.01, 0.8, 1.0 - 0.8, 1e-6), (0.5, 0.25)]
-    assert rec.offsets == [0, 4] and rec.sizes == [4, 2]
+def test_no_scalars_are_written_while_a_step_is_captured(device_backend):
+    from gpuseq.backend import autodiff as ad
+    buffer = upd.load_step_scalars([1.0, 2.0])
+    with ad.graph_capture():
+        assert ad.capturing_graph()
+        assert upd.load_step_scalars([3.0, 4.0], buffer) is buffer
+        with pytest.raises(RuntimeError, match="before the capture"):
+            upd.load_step_scalars([3.0, 4.0])
+    assert not ad.capturing_graph()
+    np.testing.assert_array_equal(dispatch.to_host(buffer), [1.0, 2.0])
 
 
-def test_store_scalars_writes_in_chunks_of_eight(device_backend):
-    values = [0.5 * k - 1.25 for k in range(19)]
-    buffer = dispatch.xp().zeros((20,), dtype="float64")
-    upd.store_scalars(buffer, values)
-    np.testing.assert_array_equal(dispatch.to_host(buffer), values + [0.0])
-    with pytest.raises(ValueError, match="do not fit"):
-        upd.store_scalars(buffer, values + [1.0, 2.0])
+@pytest.mark.parametrize("scalars,match", [
+    ((0.1,), r"sgd reads 2 step scalars.*received 1"),
+    ("buffer3", r"reads 2 float64 step scalars.*shape \(3,\)"),
+])
+def test_scalars_of_the_wrong_layout_are_refused(device_backend, scalars, match):
+    p = dispatch.to_device(np.ones(4, np.float32))
+    v = dispatch.to_device(np.zeros(4, np.float32))
+    if scalars == "buffer3":
+        scalars = upd.load_step_scalars([0.1, 0.9, 0.0])
+    with pytest.raises(ValueError, match=match):
+        upd.sgd_update(p, dispatch.to_device(np.ones(4, np.float32)), v, scalars, False)
+    np.testing.assert_array_equal(dispatch.to_host(p), np.ones(4))
+    np.testing.assert_array_equal(dispatch.to_host(v), np.zeros(4))
 
 
-def test_scalar_sink_shares_offsets_between_equal_runs_only_with_a_buffer():
-    buf = np.zeros(10)
-    sink = upd.ScalarSink(buf)
-    assert [sink.take(r) for r in [(1.0, 2.0), (3.0,), (1.0, 2.0)]] == [0, 2, 0]
-    assert sink.values == [1.0, 2.0, 3.0]
-    rec = upd.ScalarSink()
-    assert [rec.take(r) for r in [(1.0, 2.0), (1.0, 2.0)]] == [0, 2]
-    fixed = upd.ScalarSink(buf, offsets=[7, 3])
-    assert [fixed.take((9.0,)), fixed.take((8.0,))] == [7, 3]
+@pytest.mark.parametrize("make", [lambda: optimizers.Adam(lr=0.01, decay=0.1),
+                                  lambda: optimizers.Nadam(),
+                                  lambda: optimizers.SGD(lr=0.1, momentum=0.9)])
+def test_an_optimizer_writes_its_scalars_once_per_step_into_one_buffer(
+        device_backend, monkeypatch, rng, make):
+    from gpuseq.backend import autodiff as ad
+    ops = dispatch.ops()
+    loads = []
+    real = ops.load_step_scalars
+
+    def counting(values, buffer=None):
+        loads.append(tuple(values))
+        return real(values, buffer)
+    monkeypatch.setattr(ops, "load_step_scalars", counting)
+    monkeypatch.setattr(upd, "load_step_scalars", counting)
+    shapes = [(40000,), (3, 5), (7,), (200, 300)]          # two flat, two one by one
+    ws = [ad.Variable(dispatch.to_device(rng.standard_normal(s).astype("float32")))
+          for s in shapes]
+    opt = make()
+    buffers = []
+    for step in range(3):
+        want = opt.step_scalars()
+        grads = [dispatch.to_device(rng.standard_normal(s).astype("float32")) for s in shapes]
+        opt.apply_gradients(zip(grads, ws))
+        assert loads == [want]                  # one write per step, this step's values
+        loads.clear()
+        buffer = opt.prepare_step()
+        loads.clear()
+        buffers.append(buffer)
+        np.testing.assert_array_equal(dispatch.to_host(buffer),
+                                      np.array(opt.step_scalars(), np.float64))
+    assert buffers[0] is buffers[1] is buffers[2]
+    assert opt.iterations == 3
 
 
 # ------------------------------------------------------------------ the runner
@@ -139,9 +173,10 @@ class ReplayGraphs:
             # Nadam's schedule) that the step function does is undone; the replay
             # itself does it, as it must for a real graph
             fn, outs = graph
-            host = dict(vars(self.runner.model.optimizer))
+            opt = self.runner.model.optimizer
+            host = opt.host_state()
             outs.update(fn())
-            vars(self.runner.model.optimizer).update(host)
+            opt.set_host_state(host)
 
     def copy(self, v):
         return v
@@ -150,8 +185,13 @@ class ReplayGraphs:
         pass
 
 
+def _graphed(model, api, warn=True):
+    return cuda_graphs.GraphedStep(model, lambda data: model._train_step(*data), api=api,
+                                   warn=warn)
+
+
 def _bind(model, api):
-    runner = cuda_graphs.GraphedTrainStep(model, api=api)
+    runner = _graphed(model, api)
     api.runner = runner
     model._graph_runner = runner
     return runner
@@ -277,8 +317,7 @@ def test_a_capture_error_falls_back_to_eager_steps(emulated, digits):
 def test_graphs_used_by_default_fall_back_without_a_warning(emulated, digits):
     x, y = digits
     model = _model(optimizers.SGD(lr=0.1))
-    runner = cuda_graphs.GraphedTrainStep(model, api=ReplayGraphs(fail=RuntimeError("boom")),
-                                          warn=False)
+    runner = _graphed(model, ReplayGraphs(fail=RuntimeError("boom")), warn=False)
     runner.api.runner = runner
     model._graph_runner = runner
     with warnings.catch_warnings():
@@ -490,17 +529,93 @@ def test_the_convolution_algorithm_is_part_of_the_graph_state(emulated):
     """A capture bakes in which convolution kernels run: switching the algorithm (or
     TF32) must lead to a new capture, not a replay of the old kernels."""
     from gpuseq.backend import session
-    runner = cuda_graphs.GraphedTrainStep(_model(optimizers.SGD(lr=0.1)), api=ReplayGraphs())
+    runner = _graphed(_model(optimizers.SGD(lr=0.1)), ReplayGraphs())
     before = (session._current["conv"], session.tf32_enabled())
     try:
         session.set_conv_algorithm("im2col")
-        key = runner._current_state_key()
+        key = runner.state_key()
         session.set_conv_algorithm("implicit_gemm")
-        assert runner._current_state_key() != key
+        assert runner.state_key() != key
         session.set_conv_algorithm("im2col")
-        assert runner._current_state_key() == key
+        assert runner.state_key() == key
         session.set_tf32(not before[1])
-        assert runner._current_state_key() != key
+        assert runner.state_key() != key
     finally:
         session._current["conv"] = before[0]
         session.set_tf32(before[1])
+
+
+def test_layers_declare_what_a_capture_bakes_in_and_what_stops_it():
+    from gpuseq.layers import LSTM, BatchNormalization, Embedding, GaussianNoise
+    for layer, attr, value in [(Dense(3), "trainable", False),
+                               (Dropout(0.2), "rate", 0.3),
+                               (BatchNormalization(momentum=0.9), "momentum", 0.8),
+                               (BatchNormalization(), "epsilon", 1e-2),
+                               (GaussianNoise(0.1), "stddev", 0.2),
+                               (LSTM(4, dropout=0.1), "dropout", 0.2)]:
+        key = layer.graph_key()
+        assert layer.graph_key() == key
+        setattr(layer, attr, value)
+        assert layer.graph_key() != key, (layer, attr)
+        assert layer.graph_ineligibility(first=False) is None
+    assert "seeded host generator" in LSTM(4, seed=3).graph_ineligibility(first=True)
+    assert "seeded host generator" in Dropout(0.5, seed=3).graph_ineligibility(first=True)
+    stateful = LSTM(4, stateful=True, batch_input_shape=(2, 3, 5))
+    assert "is stateful" in stateful.graph_ineligibility(first=True)
+    emb = Embedding(5, 2)
+    assert emb.graph_ineligibility(first=True) is None
+    assert "not the model's first layer" in emb.graph_ineligibility(first=False)
+    emb.check_graph_inputs(np.array([[0, 4]]))
+    with pytest.raises(ValueError, match=r"indices in \[0, 5\]"):
+        emb.check_graph_inputs(np.array([[0, 5]]))
+
+
+def test_pinned_staging_reuses_a_row_only_after_its_copy_ran():
+    """The GPU path of load_step_scalars, with a stand-in for CuPy: each copy reads its
+    own page-locked row, and a row is written again only after waiting for the event
+    recorded behind the copy that read it."""
+    log = []
+
+    class Event:
+        def __init__(self, k):
+            self.k = k
+
+        def synchronize(self):
+            log.append(("wait", self.k))
+
+    class Stream:
+        def __init__(self):
+            self.n = 0
+
+        def record(self):
+            self.n += 1
+            return Event(self.n)
+
+    stream = Stream()
+
+    class Cuda:
+        @staticmethod
+        def alloc_pinned_memory(nbytes):
+            return bytearray(nbytes)
+
+        @staticmethod
+        def get_current_stream():
+            return stream
+
+    class Cupy:
+        cuda = Cuda
+
+    class Buffer:
+        def set(self, arr, stream=None):
+            assert stream is not None                 # asynchronous
+            log.append(("copy", tuple(arr)))
+
+    stage = upd._PinnedStaging(Cupy, 2)
+    buf = Buffer()
+    for step in range(stage.ROWS + 2):
+        stage.copy(np.array([step, 0.5 * step]), buf)
+    copies = [e for e in log if e[0] == "copy"]
+    assert copies == [("copy", (float(s), 0.5 * s)) for s in range(stage.ROWS + 2)]
+    # the first ROWS copies wait for nothing; then the events of copies 1 and 2
+    assert [e for e in log if e[0] == "wait"] == [("wait", 1), ("wait", 2)]
+    assert log.index(("wait", 1)) == stage.ROWS

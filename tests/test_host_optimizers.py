@@ -17,15 +17,15 @@ needs_host = pytest.mark.skipif(_host.library("optimizers") is None,
 
 RULES = {
     # name: (number of state arrays, call)
-    "sgd": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], 0.01, 0.0, False)),
-    "momentum": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], 0.01, 0.9, False)),
-    "nesterov": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], 0.03, 0.85, True)),
-    "rmsprop": (1, lambda p, g, s: upd.rmsprop_update(p, g, s[0], 0.001, 0.9, 1e-7)),
-    "adagrad": (1, lambda p, g, s: upd.adagrad_update(p, g, s[0], 0.01, 1e-7)),
-    "adam": (2, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], None, 0.001, 0.9, 0.999,
-                                                1e-7, False)),
-    "amsgrad": (3, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], s[2], 0.002, 0.8, 0.99,
-                                                   1e-6, True)),
+    "sgd": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], upd.sgd_scalars(0.01, 0.0), False)),
+    "momentum": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], upd.sgd_scalars(0.01, 0.9), False)),
+    "nesterov": (1, lambda p, g, s: upd.sgd_update(p, g, s[0], upd.sgd_scalars(0.03, 0.85), True)),
+    "rmsprop": (1, lambda p, g, s: upd.rmsprop_update(p, g, s[0], upd.rmsprop_scalars(0.001, 0.9, 1e-7))),
+    "adagrad": (1, lambda p, g, s: upd.adagrad_update(p, g, s[0], upd.adagrad_scalars(0.01, 1e-7))),
+    "adam": (2, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], None,
+                                                upd.adam_scalars(0.001, 0.9, 0.999, 1e-7), False)),
+    "amsgrad": (3, lambda p, g, s: upd.adam_update(p, g, s[0], s[1], s[2],
+                                                   upd.adam_scalars(0.002, 0.8, 0.99, 1e-6), True)),
 }
 
 
@@ -95,7 +95,7 @@ def test_arrays_the_host_cannot_take_go_through_numpy(rng):
     # a strided weight is still updated, by NumPy, with the same rule
     view, want = p[:, ::2], p[:, ::2].copy()
     acc, acc_want = a[:, ::2], a[:, ::2].copy()
-    upd.rmsprop_update(view, g[:, ::2].copy(), acc, 0.01, 0.9, 1e-7)
+    upd.rmsprop_update(view, g[:, ::2].copy(), acc, upd.rmsprop_scalars(0.01, 0.9, 1e-7))
     acc_want = 0.9 * acc_want + 0.1 * g[:, ::2] ** 2
     want -= 0.01 * g[:, ::2] / (np.sqrt(acc_want) + 1e-7)
     np.testing.assert_allclose(p[:, ::2], want, rtol=1e-12)

@@ -178,12 +178,15 @@ def test_launch_rejects_wrong_scalar_types(kernel_backend):
         kl.launch(_act_kernel(), 1, 32, (x, y, np.int32(4), 1))
     with pytest.raises(TypeError, match=r"`long long n`.*a Python float would change"):
         kl.launch(_act_kernel(), 1, 32, (x, y, 4.0, 1))
+    scale = kl.get_kernel("batch_norm", "batch_norm_scale", np.float32)
+    bufs = (x, x.copy(), y, y.copy(), 4)
+    with pytest.raises(TypeError, match=r"`float epsilon`.*numpy\.float32 scalar.*numpy\.float64"):
+        kl.launch(scale, 1, 32, (*bufs, np.float64(0.1), 1))
+    with pytest.raises(TypeError, match=r"`float epsilon`.*scalar parameter.*Received: type="):
+        kl.launch(scale, 1, 32, (*bufs, x, 1))
     sgd = kl.get_kernel("optimizers", "sgd_update", np.float32)
-    hyper = _dev(np.zeros(1, np.float64))
-    with pytest.raises(TypeError, match=r"`float lr`.*numpy\.float32 scalar.*numpy\.float64"):
-        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, np.float64(0.1), 0.9, 0, hyper, -1))
-    with pytest.raises(TypeError, match=r"`float lr`.*scalar parameter.*Received: type="):
-        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, x, 0.9, 0, hyper, -1))
+    with pytest.raises(TypeError, match=r"`const double\* scalars`.*dtype float64"):
+        kl.launch(sgd, 1, 32, (x, x.copy(), y, 4, _dev(np.zeros(2, np.float32)), 0))
 
 
 def test_launch_rejects_wrong_argument_count(kernel_backend):

@@ -32,22 +32,25 @@ def _adam_lr_t(lr, t, beta_1=0.9, beta_2=0.999):
     return lr * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
 
 
-# name -> (number of state arrays, hyper-parameters for step t, initial state value)
+S = numpy_ops        # the step-scalar layouts (<rule>_scalars), shared by every backend
+
+# name -> (update, number of state arrays, (step scalars, flags) for step t, initial state)
 OPTIMIZERS = {
-    "sgd_momentum": ("sgd_update", 1, lambda t: dict(lr=0.1, momentum=0.9, nesterov=False), 0.0),
-    "sgd_nesterov": ("sgd_update", 1, lambda t: dict(lr=0.1, momentum=0.9, nesterov=True), 0.0),
-    "sgd_plain": ("sgd_update", 1, lambda t: dict(lr=0.05, momentum=0.0, nesterov=False), 0.0),
-    "rmsprop": ("rmsprop_update", 1, lambda t: dict(lr=0.001, rho=0.9, epsilon=1e-7), 0.0),
-    "adagrad": ("adagrad_update", 1, lambda t: dict(lr=0.01, epsilon=1e-7), 0.0),
-    "adadelta": ("adadelta_update", 2, lambda t: dict(lr=1.0, rho=0.95, epsilon=1e-7), 0.0),
-    "adam": ("adam_update", 3, lambda t: dict(lr_t=_adam_lr_t(0.001, t), beta_1=0.9,
-                                              beta_2=0.999, epsilon=1e-7, amsgrad=False), 0.0),
-    "amsgrad": ("adam_update", 3, lambda t: dict(lr_t=_adam_lr_t(0.001, t), beta_1=0.9,
-                                                 beta_2=0.999, epsilon=1e-7, amsgrad=True), 0.0),
-    "adamax": ("adamax_update", 2, lambda t: dict(lr_t=0.002 / (1 - 0.9 ** t), beta_1=0.9,
-                                                  beta_2=0.999, epsilon=1e-7), 0.0),
-    "nadam": ("nadam_update", 2, lambda t: dict(lr=0.002, beta_1=0.9, beta_2=0.999,
-                                                epsilon=1e-7, **_nadam_schedule(t)[0]), 0.0),
+    "sgd_momentum": ("sgd_update", 1, lambda t: (S.sgd_scalars(0.1, 0.9), (False,)), 0.0),
+    "sgd_nesterov": ("sgd_update", 1, lambda t: (S.sgd_scalars(0.1, 0.9), (True,)), 0.0),
+    "sgd_plain": ("sgd_update", 1, lambda t: (S.sgd_scalars(0.05, 0.0), (False,)), 0.0),
+    "rmsprop": ("rmsprop_update", 1, lambda t: (S.rmsprop_scalars(0.001, 0.9, 1e-7), ()), 0.0),
+    "adagrad": ("adagrad_update", 1, lambda t: (S.adagrad_scalars(0.01, 1e-7), ()), 0.0),
+    "adadelta": ("adadelta_update", 2, lambda t: (S.adadelta_scalars(1.0, 0.95, 1e-7), ()),
+                 0.0),
+    "adam": ("adam_update", 3, lambda t: (S.adam_scalars(_adam_lr_t(0.001, t), 0.9, 0.999,
+                                                         1e-7), (False,)), 0.0),
+    "amsgrad": ("adam_update", 3, lambda t: (S.adam_scalars(_adam_lr_t(0.001, t), 0.9, 0.999,
+                                                            1e-7), (True,)), 0.0),
+    "adamax": ("adamax_update", 2, lambda t: (S.adamax_scalars(0.002 / (1 - 0.9 ** t), 0.9,
+                                                               0.999, 1e-7), ()), 0.0),
+    "nadam": ("nadam_update", 2, lambda t: (S.nadam_scalars(0.002, 0.9, 0.999, 1e-7,
+                                                            **_nadam_schedule(t)[0]), ()), 0.0),
 }
 
 
@@ -64,10 +67,13 @@ def test_update_matches_numpy_over_steps(backend, rng, name, shape, dtype):
     state = [dispatch.to_device(s.copy()) for s in state_ref]
     fn = getattr(dispatch.ops(), fn_name)
     ref = getattr(numpy_ops, fn_name)
+    buffer = None
     for t in range(1, STEPS + 1):
         g = rng.standard_normal(shape).astype(dtype)
-        fn(p, dispatch.to_device(g), *state, **hyper(t))
-        ref(p_ref, g, *state_ref, **hyper(t))
+        scalars, flags = hyper(t)
+        buffer = dispatch.ops().load_step_scalars(scalars, buffer)   # reused step to step
+        fn(p, dispatch.to_device(g), *state, buffer, *flags)
+        ref(p_ref, g, *state_ref, scalars, *flags)
         what = f"{name} step {t} on {dispatch.backend()}"
         assert_close(p, p_ref, what=what + ": parameter", **TOL[dtype])
         for i, (s, s_ref) in enumerate(zip(state, state_ref)):
@@ -79,8 +85,8 @@ def test_gradient_of_another_dtype_or_layout_is_accepted(backend, rng):
     v_ref = np.zeros_like(p_ref)
     g = rng.standard_normal((6, 4)).T            # float64, Fortran-ordered view
     p, v = dispatch.to_device(p_ref.copy()), dispatch.to_device(v_ref.copy())
-    dispatch.ops().sgd_update(p, dispatch.to_device(g), v, 0.1, 0.9, False)
-    numpy_ops.sgd_update(p_ref, g, v_ref, 0.1, 0.9, False)
+    dispatch.ops().sgd_update(p, dispatch.to_device(g), v, (0.1, 0.9), False)
+    numpy_ops.sgd_update(p_ref, g, v_ref, (0.1, 0.9), False)
     assert_close(p, p_ref, **TOL[np.float32])
 
 
@@ -91,7 +97,7 @@ def test_non_contiguous_parameter_is_rejected(backend):
     v = dispatch.to_device(np.zeros((6, 4), np.float32))
     g = dispatch.to_device(np.ones((6, 4), np.float32))
     with pytest.raises(ValueError, match=r"`float\* p`.*must be C-contiguous"):
-        dispatch.ops().sgd_update(p, g, v, 0.1, 0.9, False)
+        dispatch.ops().sgd_update(p, g, v, (0.1, 0.9), False)
 
 
 def test_state_of_the_wrong_shape_is_rejected(backend):
@@ -100,7 +106,7 @@ def test_state_of_the_wrong_shape_is_rejected(backend):
     p = dispatch.to_device(np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"state array 0 has shape \(4,\).*\(5,\)"):
         dispatch.ops().adagrad_update(p, dispatch.to_device(np.ones(5, np.float32)),
-                                      dispatch.to_device(np.zeros(4, np.float32)), 0.1, 1e-7)
+                                      dispatch.to_device(np.zeros(4, np.float32)), (0.1, 1e-7))
 
 
 def test_state_of_another_dtype_is_rejected(backend):
@@ -109,4 +115,5 @@ def test_state_of_another_dtype_is_rejected(backend):
     p = dispatch.to_device(np.zeros(5, np.float32))
     a = dispatch.to_device(np.zeros(5, np.float64))
     with pytest.raises(TypeError, match=r"`float\* a`.*must have dtype float32"):
-        dispatch.ops().adagrad_update(p, dispatch.to_device(np.ones(5, np.float32)), a, 0.1, 1e-7)
+        dispatch.ops().adagrad_update(p, dispatch.to_device(np.ones(5, np.float32)), a,
+                                      (0.1, 1e-7))

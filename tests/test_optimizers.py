@@ -20,7 +20,7 @@ from gpuseq.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, Nadam, RMSpr
 def _step(opt, p0, g):
     """Apply one step to a float64 weight; return the new value."""
     p = ad.Variable(np.array(p0, dtype=np.float64))
-    opt.apply_gradients([p], [np.array(g, dtype=np.float64)])
+    opt.apply_gradients(zip([np.array(g, dtype=np.float64)], [p]))
     return p.data
 
 
@@ -30,8 +30,8 @@ def test_sgd_step_by_hand():
     assert _step(SGD(lr=0.1), [1.0], [0.5])[0] == pytest.approx(0.95, abs=1e-15)
     opt = SGD(lr=0.1, momentum=0.9)
     p = ad.Variable(np.array([1.0]))
-    opt.apply_gradients([p], [np.array([0.5])])      # v = -0.05, p = 0.95
-    opt.apply_gradients([p], [np.array([0.5])])      # v = 0.9*-0.05 - 0.05 = -0.095
+    opt.apply_gradients(zip([np.array([0.5])], [p]))      # v = -0.05, p = 0.95
+    opt.apply_gradients(zip([np.array([0.5])], [p]))      # v = 0.9*-0.05 - 0.05 = -0.095
     assert p.data[0] == pytest.approx(0.95 - 0.095, abs=1e-15)
     # Nesterov: p + 0.9*v - lr*g with v = -0.05
     assert _step(SGD(lr=0.1, momentum=0.9, nesterov=True), [1.0], [0.5])[0] == \
@@ -55,13 +55,13 @@ def test_adadelta_step_by_hand():
     u = 0.5 * math.sqrt(1e-7) / math.sqrt(0.0125001)
     opt = Adadelta()
     p = ad.Variable(np.array([1.0]))
-    opt.apply_gradients([p], [np.array([0.5])])
+    opt.apply_gradients(zip([np.array([0.5])], [p]))
     assert p.data[0] == pytest.approx(1 - u, abs=1e-15)
     # d = 0.05 * u^2 feeds the second step
     d = 0.05 * u * u
     a = 0.95 * 0.0125 + 0.05 * 0.25
     u2 = 0.5 * math.sqrt(d + 1e-7) / math.sqrt(a + 1e-7)
-    opt.apply_gradients([p], [np.array([0.5])])
+    opt.apply_gradients(zip([np.array([0.5])], [p]))
     assert p.data[0] == pytest.approx(1 - u - u2, abs=1e-15)
 
 
@@ -76,9 +76,9 @@ def test_adam_step_by_hand():
 def test_amsgrad_uses_the_running_maximum():
     opt = Adam(lr=0.1, amsgrad=True)
     p = ad.Variable(np.array([0.0]))
-    opt.apply_gradients([p], [np.array([1.0])])
+    opt.apply_gradients(zip([np.array([1.0])], [p]))
     p1 = p.data[0]
-    opt.apply_gradients([p], [np.array([0.0])])
+    opt.apply_gradients(zip([np.array([0.0])], [p]))
     m2, v2 = 0.9 * 0.1, 0.999 * 0.001
     vhat = max(0.001, v2)
     lr_t = 0.1 * math.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2)
@@ -237,7 +237,7 @@ def test_trajectory_matches_keras2_reference(kind, cfg):
     opt = optimizers.get(kind).__class__(**cfg)
     params = [ad.Variable(p.copy()) for p in p0]
     for _ in range(steps):
-        opt.apply_gradients(params, grad_fn([p.data for p in params]))
+        opt.apply_gradients(zip(grad_fn([p.data for p in params]), params))
     ref = _ref_trajectory(kind, cfg, p0, grad_fn, steps)
     for got, want in zip(params, ref):
         np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-12)
@@ -251,7 +251,7 @@ def test_time_decay_of_the_learning_rate():
     seen = []
     for _ in range(3):
         before = p.data[0]
-        opt.apply_gradients([p], [np.array([1.0])])
+        opt.apply_gradients(zip([np.array([1.0])], [p]))
         seen.append(before - p.data[0])
     np.testing.assert_allclose(seen, [1.0, 1 / 1.5, 1 / 2.0])
 
@@ -259,33 +259,33 @@ def test_time_decay_of_the_learning_rate():
 def test_clipnorm_uses_the_global_norm_of_all_gradients():
     opt = SGD(lr=1.0, clipnorm=1.0)
     a, b = ad.Variable(np.zeros(2)), ad.Variable(np.zeros((1, 1)))
-    opt.apply_gradients([a, b], [np.array([3.0, 0.0]), np.array([[4.0]])])
+    opt.apply_gradients(zip([np.array([3.0, 0.0]), np.array([[4.0]])], [a, b]))
     np.testing.assert_allclose(a.data, [-0.6, 0.0])
     np.testing.assert_allclose(b.data, [[-0.8]])
     opt = SGD(lr=1.0, clipnorm=10.0)                    # below the threshold: unchanged
     a = ad.Variable(np.zeros(2))
-    opt.apply_gradients([a], [np.array([3.0, 4.0])])
+    opt.apply_gradients(zip([np.array([3.0, 4.0])], [a]))
     np.testing.assert_allclose(a.data, [-3.0, -4.0])
 
 
 def test_clipvalue_clips_elements_after_clipnorm():
     opt = SGD(lr=1.0, clipvalue=0.5)
     a = ad.Variable(np.zeros(3))
-    opt.apply_gradients([a], [np.array([2.0, -0.2, -7.0])])
+    opt.apply_gradients(zip([np.array([2.0, -0.2, -7.0])], [a]))
     np.testing.assert_allclose(a.data, [-0.5, 0.2, 0.5])
     opt = SGD(lr=1.0, clipnorm=1.0, clipvalue=0.7)
     a = ad.Variable(np.zeros(2))
-    opt.apply_gradients([a], [np.array([3.0, 4.0])])     # -> [0.6, 0.8] -> [0.6, 0.7]
+    opt.apply_gradients(zip([np.array([3.0, 4.0])], [a]))     # -> [0.6, 0.8] -> [0.6, 0.7]
     np.testing.assert_allclose(a.data, [-0.6, -0.7])
 
 
 def test_lr_is_a_variable_like_keras():
     opt = SGD(lr=0.1)
     p = ad.Variable(np.array([0.0]))
-    opt.apply_gradients([p], [np.array([1.0])])
+    opt.apply_gradients(zip([np.array([1.0])], [p]))
     K.set_value(opt.lr, 1.0)
     assert K.get_value(opt.lr) == pytest.approx(1.0)
-    opt.apply_gradients([p], [np.array([1.0])])
+    opt.apply_gradients(zip([np.array([1.0])], [p]))
     assert p.data[0] == pytest.approx(-1.1)
     opt.lr = 0.5
     opt.learning_rate = 0.25
@@ -382,7 +382,7 @@ def _two_params():
                                        (Adam(amsgrad=True), 3), (Adamax(), 2)])
 def test_get_weights_layout(opt, slots):
     ps = _two_params()
-    opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    opt.apply_gradients(zip([np.full((2, 3), 0.5), np.full(3, 0.25)], ps))
     w = opt.get_weights()
     assert len(w) == 1 + 2 * slots and int(w[0]) == 1
     assert [a.shape for a in w[1:]] == [(2, 3), (3,)] * slots
@@ -392,7 +392,7 @@ def test_nadam_state_holds_the_momentum_schedule():
     opt = Nadam()
     ps = _two_params()
     for _ in range(3):
-        opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+        opt.apply_gradients(zip([np.full((2, 3), 0.5), np.full(3, 0.25)], ps))
     w = opt.get_weights()
     ms = 1.0
     for t in (1, 2, 3):
@@ -403,7 +403,7 @@ def test_nadam_state_holds_the_momentum_schedule():
 def test_set_weights_checks_and_accepts_keras_224_layouts():
     opt = RMSprop()
     ps = _two_params()
-    opt.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    opt.apply_gradients(zip([np.full((2, 3), 0.5), np.full(3, 0.25)], ps))
     with pytest.raises(ValueError, match=r"expects 3 arrays .*received 4"):
         opt.set_weights(opt.get_weights() + [np.zeros(3)])
     with pytest.raises(ValueError, match=r"'accumulator' state of weight .* shape \(3,\)"):
@@ -411,7 +411,7 @@ def test_set_weights_checks_and_accepts_keras_224_layouts():
     opt.set_weights([np.full((2, 3), 2.0), np.full(3, 3.0)])      # Keras 2.2.4: no iterations
     assert opt.iterations == 0 and opt.get_weights()[2].tolist() == [3.0, 3.0, 3.0]
     adam = Adam()
-    adam.apply_gradients(ps, [np.full((2, 3), 0.5), np.full(3, 0.25)])
+    adam.apply_gradients(zip([np.full((2, 3), 0.5), np.full(3, 0.25)], ps))
     w = adam.get_weights()
     adam.set_weights(w + [np.zeros(1), np.zeros(1)])              # Keras 2.2 unused vhats
     assert len(adam.get_weights()) == 5
@@ -501,7 +501,7 @@ def test_updates_on_the_active_backend_match_numpy(backend, make):
         opt = make()
         ps = [ad.Variable(dispatch.to_device(p.copy())) for p in p0]
         for g in gs:
-            opt.apply_gradients(ps, [dispatch.to_device(a) for a in g])
+            opt.apply_gradients(zip([dispatch.to_device(a) for a in g], ps))
         return [dispatch.to_host(p.data) for p in ps]
 
     got = run()
@@ -509,3 +509,156 @@ def test_updates_on_the_active_backend_match_numpy(backend, make):
         want = run()
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# -- the public step and state seams ----------------------------------------------------------
+
+def _two_weights():
+    a = ad.Variable(np.array([1.0, -2.0]), name="dense_1/kernel:0")
+    b = ad.Variable(np.array([[0.5], [4.0]]), name="dense_1/bias:0")
+    return a, b
+
+
+def test_apply_gradients_takes_gradient_variable_pairs():
+    a, b = _two_weights()
+    opt = SGD(lr=0.1, momentum=0.5)
+    opt.apply_gradients(zip([np.array([1.0, 2.0]), np.array([[2.0], [-4.0]])], [a, b]))
+    np.testing.assert_array_equal(a.data, [1.0 - 0.1, -2.0 - 0.2])
+    np.testing.assert_array_equal(b.data, [[0.5 - 0.2], [4.0 + 0.4]])
+    # a list of tuples works the same; a None gradient leaves its weight as it is
+    opt.apply_gradients([(np.array([1.0, 0.0]), a), (None, b)])
+    v = 0.5 * -0.1 - 0.1                          # momentum * v - lr * g
+    np.testing.assert_allclose(a.data, [0.9 + v, -2.2 + 0.5 * -0.2], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(b.data, [[0.3], [4.4]])
+    assert opt.iterations == 2
+    opt.apply_gradients([(None, a)])              # nothing to do: not a step
+    assert opt.iterations == 2
+
+
+def test_apply_gradients_clips_over_the_pairs_given():
+    a, b = _two_weights()
+    SGD(lr=1.0, clipnorm=1.0).apply_gradients([(np.array([3.0, 0.0]), a),
+                                                (np.array([[4.0], [0.0]]), b)])
+    np.testing.assert_allclose(a.data, [1.0 - 0.6, -2.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(b.data, [[0.5 - 0.8], [4.0]], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("make_pairs,error,match", [
+    (lambda a, b: 3, TypeError, r"iterable of \(gradient, variable\) pairs.*Received: "
+                                r"grads_and_vars=3"),
+    (lambda a, b: [a, b], TypeError, r"item 0 is not a pair"),
+    (lambda a, b: [(np.ones(2), a), (np.ones((2, 1)), b.data)], TypeError,
+     r"second element of pair 1 must be a weight Variable"),
+    (lambda a, b: [(np.ones(2), a), (np.ones(2), b)], ValueError,
+     r"gradient of weight 'dense_1/bias:0' must have its shape \(2, 1\).*"
+     r"Received: gradient.shape=\(2,\)"),
+    (lambda a, b: [(np.ones(2), a), (np.ones(2), a)], ValueError,
+     r"same variable in more than one pair"),
+], ids=["not_iterable", "not_pairs", "not_a_variable", "wrong_shape", "twice"])
+def test_apply_gradients_refuses_bad_pairs_and_changes_nothing(make_pairs, error, match):
+    a, b = _two_weights()
+    opt = Adam(lr=0.1)
+    opt.apply_gradients([(np.ones(2), a), (np.ones((2, 1)), b)])
+    before = [a.data.copy(), b.data.copy()], opt.get_weights()
+    with pytest.raises(error, match=match):
+        opt.apply_gradients(make_pairs(a, b))
+    np.testing.assert_array_equal(a.data, before[0][0])
+    np.testing.assert_array_equal(b.data, before[0][1])
+    for x, y in zip(opt.get_weights(), before[1]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_state_arrays_are_live_in_get_weights_order_with_names():
+    a, b = _two_weights()
+    opt = Adam(lr=0.1)
+    for g in (1.0, -0.5):
+        opt.apply_gradients([(np.full(2, g), a), (np.full((2, 1), 2 * g), b)])
+    state = opt.state_arrays()
+    assert opt.state_names() == ["dense_1/kernel_m", "dense_1/bias_m",
+                                 "dense_1/kernel_v", "dense_1/bias_v"]
+    assert [s.shape for s in state] == [(2,), (2, 1), (2,), (2, 1)]
+    # m after two steps with g then -g/2: 0.1 * (0.9 * g - 0.5 g)
+    np.testing.assert_allclose(state[0], 0.1 * (0.9 * 1.0 - 0.5), rtol=1e-12)
+    np.testing.assert_allclose(state[3], 0.001 * (0.999 * 4.0 + 1.0), rtol=1e-12)
+    weights = opt.get_weights()
+    assert [int(w) for w in opt.host_state()] == [2] == [int(weights[0])]
+    for s, w in zip(state, weights[1:]):
+        np.testing.assert_array_equal(s, w)
+    state[1][...] = 7.0                               # live: the optimizer sees it
+    np.testing.assert_array_equal(opt.get_weights()[2], np.full((2, 1), 7.0))
+    # SGD without momentum keeps nothing between steps
+    sgd = SGD(lr=0.1)
+    sgd.apply_gradients([(np.ones(2), a)])
+    assert sgd.state_arrays() == [] and sgd.state_names() == []
+
+
+def test_state_round_trip_continues_bitwise():
+    a, b = _two_weights()
+    opt = Nadam(lr=0.01)
+    grads = [[(np.full(2, 0.3 * k), None), (np.full((2, 1), -0.2 * k), None)]
+             for k in range(1, 6)]
+    for g in grads[:2]:
+        opt.apply_gradients([(g[0][0], a), (g[1][0], b)])
+    a2, b2 = ad.Variable(a.data.copy(), name=a.name), ad.Variable(b.data.copy(), name=b.name)
+    copy = Nadam.from_config(opt.get_config())
+    copy.build([a2, b2])
+    copy.set_weights(opt.get_weights())
+    assert len(copy.host_state()) == 2
+    assert float(copy.host_state()[1]) == opt.m_schedule
+    for g in grads[2:]:
+        opt.apply_gradients([(g[0][0], a), (g[1][0], b)])
+        copy.apply_gradients([(g[0][0], a2), (g[1][0], b2)])
+    np.testing.assert_array_equal(a2.data, a.data)
+    np.testing.assert_array_equal(b2.data, b.data)
+    for x, y in zip(copy.state_arrays(), opt.state_arrays()):
+        np.testing.assert_array_equal(x, y)
+
+
+def _nadam_second_step():
+    mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.004)) for t in (1, 2, 3)]
+    return (0.002, 0.9, 1 - 0.9, 0.999, 1 - 0.999, 1e-7, 1 - mu[1], mu[2],
+            1 - mu[0] * mu[1], 1 - mu[0] * mu[1] * mu[2], 1 - 0.999 ** 2)
+
+
+STEP_SCALARS = {   # the second step's scalars (iterations = 1), Keras 2 defaults
+    "sgd": (0.01, 0.0),
+    "rmsprop": (0.001, 0.9, 1 - 0.9, 1e-7),
+    "adagrad": (0.01, 1e-7),
+    "adadelta": (1.0, 0.95, 1 - 0.95, 1e-7),
+    "adam": (0.001 * math.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2), 0.9, 1 - 0.9, 0.999,
+             1 - 0.999, 1e-7),
+    "adamax": (0.002 / (1 - 0.9 ** 2), 0.9, 1 - 0.9, 0.999, 1e-7),
+    "nadam": _nadam_second_step(),
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_SCALARS))
+def test_step_scalars_are_the_update_layout_and_change_nothing(name):
+    opt = optimizers.get(name)
+    a, _ = _two_weights()
+    opt.apply_gradients([(np.ones(2), a)])
+    state = opt.get_weights()
+    s1 = opt.step_scalars()
+    np.testing.assert_allclose(s1, STEP_SCALARS[name], rtol=1e-14, atol=0)
+    assert opt.step_scalars() == s1 and opt.iterations == 1
+    for x, y in zip(opt.get_weights(), state):
+        np.testing.assert_array_equal(x, y)
+    assert opt.prepare_step() == s1                   # on the host: the floats themselves
+    assert opt.iterations == 1
+
+
+def test_graph_declarations_of_the_optimizer():
+    a, b = _two_weights()
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.apply_gradients([(np.ones(2), a), (np.ones((2, 1)), b)])
+    key = opt.graph_key()
+    assert opt.graph_key() == key
+    opt.lr = 0.01                                   # read from the scalar buffer: same key
+    assert opt.graph_key() == key
+    opt.nesterov = True                             # another code path: a new key
+    assert opt.graph_key() != key
+    assert opt.graph_ineligibility() is None
+
+    class Mine(SGD):
+        pass
+    assert "not one of gpuseq's built-in rules" in Mine().graph_ineligibility()

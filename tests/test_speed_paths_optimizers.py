@@ -62,8 +62,8 @@ def test_flat_updates_equal_one_call_per_weight(numpy_backend, name):
     opt, ref = make(), _reference(make)
     grng, ref_grng = np.random.default_rng(3), np.random.default_rng(3)
     for step in range(6):
-        opt.apply_gradients(vs, _grads(grng, step))
-        ref.apply_gradients(ref_vs, _grads(ref_grng, step))
+        opt.apply_gradients(zip(_grads(grng, step), vs))
+        ref.apply_gradients(zip(_grads(ref_grng, step), ref_vs))
     for v, r in zip(vs, ref_vs):
         assert v.data.dtype == r.data.dtype and v.data.flags.c_contiguous
         np.testing.assert_array_equal(v.data, r.data)
@@ -86,8 +86,8 @@ def test_in_place_writes_and_replaced_arrays_are_honoured(numpy_backend):
     g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
 
     def step(k):
-        opt.apply_gradients(vs, _grads(g1, k))
-        ref.apply_gradients(ref_vs, _grads(g2, k))
+        opt.apply_gradients(zip(_grads(g1, k), vs))
+        ref.apply_gradients(zip(_grads(g2, k), ref_vs))
 
     step(0)
     # Variable.assign (what set_weights and loading do) writes into the shared buffer
@@ -121,7 +121,7 @@ def test_optimizer_state_restores_into_flat_buffers(numpy_backend):
     opt = optimizers.Adam(lr=0.01, amsgrad=True)
     gr = np.random.default_rng(9)
     for k in range(3):
-        opt.apply_gradients(vs, _grads(gr, k))
+        opt.apply_gradients(zip(_grads(gr, k), vs))
     state = opt.get_weights()
     copies = [ad.Variable(v.data.copy(), name=v.name) for v in vs]
     restored = optimizers.Adam(lr=0.01, amsgrad=True)
@@ -129,8 +129,8 @@ def test_optimizer_state_restores_into_flat_buffers(numpy_backend):
     restored.set_weights(state)
     g1, g2 = np.random.default_rng(4), np.random.default_rng(4)
     for k in range(3):
-        opt.apply_gradients(vs, _grads(g1, k))
-        restored.apply_gradients(copies, _grads(g2, k))
+        opt.apply_gradients(zip(_grads(g1, k), vs))
+        restored.apply_gradients(zip(_grads(g2, k), copies))
         if k == 0:   # restoring again after the buffers exist writes into them
             restored.set_weights(opt.get_weights())
             for c, v in zip(copies, vs):
@@ -177,14 +177,14 @@ def test_user_optimizer_without_elementwise_flag_keeps_one_call_per_weight(numpy
         _slot_names = ()
 
         def _update(self, ops, p, g, slots):
-            p -= self._lr_t * g.mean()
+            p -= self.current_lr() * g.mean()
 
     rng = np.random.default_rng(0)
     vs = _variables(rng)
     before = [v.data.copy() for v in vs]
     opt = Shrink(lr=0.1)
     gs = [np.full(s, i + 1.0, dtype=dt) for i, (s, dt) in enumerate(SHAPES)]
-    opt.apply_gradients(vs, gs)
+    opt.apply_gradients(zip(gs, vs))
     for i, (v, b) in enumerate(zip(vs, before)):
         np.testing.assert_allclose(v.data, b - 0.1 * (i + 1.0), rtol=1e-6)
     assert opt._flat[1] == []
@@ -199,7 +199,7 @@ def test_flat_groups_follow_the_backend(backend):
     vs = [ad.Variable(xp.asarray(h)) for h in host]
     opt = optimizers.RMSprop(lr=0.01)
     g = [rng.standard_normal(s).astype("float32") for s, _ in SHAPES[:3]]
-    opt.apply_gradients(vs, [xp.asarray(a) for a in g])
+    opt.apply_gradients(zip([xp.asarray(a) for a in g], vs))
     assert len(opt._flat[1]) == 1
     for v, h, a in zip(vs, host, g):
         acc = 0.1 * a * a

@@ -187,7 +187,7 @@ def _device_scalar(xp, x, dt):
     key = (type(x), x, dt.char, xp.cuda.runtime.getDevice())
     a = _device_scalars.get(key)
     if a is None:
-        if _capture_state["active"]:
+        if capturing_graph():
             raise RuntimeError(
                 f"A new device constant ({x!r}) appeared while a training step was being "
                 "captured as a CUDA graph: the launch that fills it would only be recorded, "
@@ -198,7 +198,35 @@ def _device_scalar(xp, x, dt):
     return a
 
 
-_capture_state = {"active": False}   # set while gpuseq.engine.cuda_graphs captures a step
+def device_constants():
+    """The cached device constants (see :func:`_device_scalar`), for code that must keep
+    them alive while something recorded reads them (a captured CUDA graph)."""
+    return tuple(_device_scalars.values())
+
+
+_capturing = [False]
+
+
+def capturing_graph():
+    """True while a training step is being captured as a CUDA graph.
+
+    The one switch the backend reads during a capture, where recorded work differs
+    from work that runs: a new device constant could not be filled (its copy would
+    only be recorded), embedding indices cannot be read back to be checked (the
+    replaying code checks each batch before the launch), and an optimizer's step
+    scalars are written before each launch rather than inside the graph.
+    """
+    return _capturing[0]
+
+
+@contextlib.contextmanager
+def graph_capture():
+    """Mark the enclosed code as being captured as a CUDA graph (see :func:`capturing_graph`)."""
+    prev, _capturing[0] = _capturing[0], True
+    try:
+        yield
+    finally:
+        _capturing[0] = prev
 
 
 def as_tensor(x, like=None):

@@ -3,8 +3,9 @@
 On the GPU a small model's training step is bound by host time: every op costs
 Python and CuPy dispatch (tens of microseconds) while its kernel runs for a few.
 A CUDA graph records the launches of one step once and replays them with one
-call. :class:`GraphedTrainStep` does this for ``fit`` and ``train_on_batch``
-on the GPU: by default (``jit_compile='auto'``, Keras 3's default), with
+call. :class:`GraphedStep` wraps a step function ``step_fn(data) -> logs``
+(``data = (inputs, targets, sample_weights)``) this way; the engine uses it for
+the training step of ``fit`` and ``train_on_batch`` on the GPU: by default (``jit_compile='auto'``, Keras 3's default), with
 ``model.compile(..., jit_compile=True)`` or with ``GPUSEQ_CUDA_GRAPHS=1``.
 ``jit_compile=False`` keeps every step eager, and ``GPUSEQ_CUDA_GRAPHS=0`` switches
 the default off (``jit_compile=True`` still asks for graphs)::
@@ -22,29 +23,34 @@ How a step is replayed:
   stream, with every temporary drawn from a memory pool of its own, so that no
   other allocation ever gets an address the graph writes to.
 * Per-step scalars (the decayed learning rate, Adam's bias correction) are not
-  baked into the graph: the update kernels read them from a small device buffer
-  (``cupy_ops.optimizer_updates.device_scalars``) that the host refreshes with
-  one launch before each replay. Dropout draws from CuPy's generator, whose
-  state lives on the device and advances with each replay.
+  baked into the graph: the update kernels read them from the optimizer's small
+  device buffer, which ``optimizer.prepare_step()`` refreshes with one copy
+  before each replay (while capturing it writes nothing); after the launch
+  ``optimizer.finish_step()`` counts the step. Dropout draws from CuPy's
+  generator, whose state lives on the device and advances with each replay.
 * Before a graph is trusted it is checked: from the same starting state, two
   replays and two eager steps must give the same weights, optimizer state and
   loss. Then the state is put back and the step is taken once for real. Any
   error while capturing or checking, or a mismatch, switches the graphs off for
   the model (with a warning that says why when they were asked for explicitly);
   training goes on eagerly.
-* A replay copies the batch into the static inputs, writes the scalars,
-  launches the graph on the null stream and copies the loss and metric values
-  out (the graph's own outputs are overwritten by the next replay).
-* The graphs are dropped when anything they read moved: a weight, an optimizer
-  slot or the random generator replaced (recompiling, changing ``trainable``,
-  ``set_seed``), or a learning-rate schedule whose scalars no longer share the
-  captured layout.
+* A replay checks the batch where the first layer asks for it
+  (``layer.check_graph_inputs``), copies it into the static inputs, writes the
+  scalars, launches the graph on the current stream and copies the loss and
+  metric values out (the graph's own outputs are overwritten by the next replay).
+* The graphs are dropped when anything they bake in changes: what the layers
+  and the optimizer declare (``layer.graph_key()``, ``optimizer.graph_key()``:
+  ``trainable``, a dropout rate, the clipping constants, the addresses of the
+  optimizer's slots and scalar buffer), a weight or the random generator
+  replaced (recompiling, ``set_seed``), the float type, TF32 or the convolution
+  algorithm.
 
-Not replayed (eager steps, no warning): models with a stateful recurrent layer,
-a layer drawing from its own seeded host generator (``Dropout(seed=...)``), an
-Embedding anywhere but first (a first Embedding's indices are range-checked on
-each batch before the replay, as the eager layer checks them), an optimizer
-outside gpuseq's built-in rules, or the NumPy backend. A device constant met
+Not replayed (eager steps, no warning), as the layers and the optimizer declare
+it (``graph_ineligibility``): models with a stateful recurrent layer, a layer
+drawing from its own seeded host generator (``Dropout(seed=...)``), an Embedding
+anywhere but first (a first Embedding's indices are range-checked on each batch
+before the replay, as the eager layer checks them), an optimizer outside gpuseq's
+built-in rules; and the NumPy backend. A device constant met
 for the first time while capturing (its host-to-device copy could not be
 replayed) makes the capture fail, and the model train on eagerly.
 """
@@ -55,11 +61,9 @@ import numpy
 
 from .. import random as grandom
 from ..backend import autodiff as ad
-from ..backend import dispatch
+from ..backend import dispatch, session
 from ..backend import functions as K
-from ..backend import session
 
-_SUPPORTED_OPTIMIZERS = ("SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam")
 _ENV = "GPUSEQ_CUDA_GRAPHS"
 
 
@@ -149,30 +153,28 @@ class CupyGraphs:
 
 
 class _Entry:
-    """One captured step: static inputs, the graph, its outputs, the scalar layout."""
+    """One captured step: static inputs, the graph, its outputs."""
 
-    def __init__(self, xs, y, sw):
+    def __init__(self, data):
+        xs, y, sw = data
         self.inputs = [x.copy() for x in xs]
         self.y = y.copy()
         self.sw = None if sw is None else sw.copy()
         self.graph = None
         self.outs = None
-        self.offsets = None      # per update call: offset of its scalars in the buffer
-        self.sizes = None        # per update call: number of scalars
-        self.buffer = None       # float64 device array of the scalars
-        self.capture_sink = None  # the sink of the capture run (assigns the offsets)
         self.keep = ()            # device constants the graph reads (the cache may evict them)
 
-    def sink(self):
-        """The sink a run of the step function hands its scalars to."""
-        from ..backend.cupy_ops import optimizer_updates as upd
-        if self.capture_sink is not None:
-            return self.capture_sink
-        return upd.ScalarSink(self.buffer, offsets=self.offsets)
+    def data(self):
+        return (self.inputs, self.y, self.sw)
 
-
-class _Stale(Exception):
-    """The optimizer's scalars no longer fit the captured layout."""
+    def load(self, data):
+        """Copy a batch into the static inputs."""
+        xs, y, sw = data
+        for dst, src in zip(self.inputs, xs):
+            dst[...] = src
+        self.y[...] = y
+        if sw is not None:
+            self.sw[...] = sw
 
 
 def _address(a):
@@ -181,49 +183,65 @@ def _address(a):
     return (a.__array_interface__["data"][0], a.shape)
 
 
-def _batch_key(xs, y, sw):
+def _batch_key(data):
+    xs, y, sw = data
+
     def k(a):
         return None if a is None else (tuple(a.shape), a.dtype.str)
     return tuple(k(x) for x in xs), k(y), k(sw)
 
 
-class GraphedTrainStep:
-    """``model._train_step`` with CUDA-graph replay (see the module docstring).
+class GraphedStep:
+    """A training step function replayed as CUDA graphs (see the module docstring).
 
     Args:
-        model: a compiled gpuseq model.
+        model: a compiled gpuseq model (its layers and optimizer say what a capture
+            bakes in; its weights are the state a step changes).
+        step_fn: ``step_fn(data) -> logs``, one eager training step on
+            ``data = (inputs, targets, sample_weights)`` that ends with
+            ``model.optimizer.apply_gradients``; logs map names to device scalars.
         api: the capture/launch implementation (default: :class:`CupyGraphs`).
         warn: warn when the graphs are switched off after a failed capture or check
             (when they were asked for explicitly); otherwise only ``failed`` says why.
 
-    Call it like ``model._train_step(xs, y, sw)``; it returns the same logs.
+    Call it like ``step_fn``: ``graphed(data)`` returns the same logs.
+
+    Attributes:
+        ineligible: why the model's steps run eagerly (declared by a layer or the
+            optimizer, or the backend), or None.
+        failed: why the graphs were switched off after a failed capture or check.
+        captures, replays: counts.
+
+    Example:
+        >>> step = GraphedStep(model, lambda data: model.train_step(data))
+        >>> logs = step((xs, y, None))
     """
 
     WARMUP = 1      # eager steps per batch shape before its capture
     RTOL, ATOL = 1e-5, 1e-6
 
-    def __init__(self, model, api=None, warn=True):
+    def __init__(self, model, step_fn, api=None, warn=True):
         self.model = model
+        self.step_fn = step_fn
         self.api = api
         self.warn = warn
         self.entries = {}
         self.seen = {}
-        self.state_key = None
-        self.ineligible = None     # why the current model cannot be replayed (or None)
-        self.failed = None         # why graphs were switched off after a failed check
+        self._key = None
+        self.ineligible = None
+        self.failed = None
         self.captures = 0
         self.replays = 0
 
     # ------------------------------------------------------------------ state
-    def _params(self):
-        return self.model._trainable_variables()
+    def _layers(self):
+        return self.model._all_layers()
 
     def _state_arrays(self):
-        """Every device array a step changes: weights, optimizer slots, generator state."""
-        m, opt = self.model, self.model.optimizer
+        """Every device array a step changes: weights, optimizer state, generator state."""
+        m = self.model
         out = [w.data for w in list(m.trainable_weights) + list(m.non_trainable_weights)]
-        for slots in opt._slots.values():
-            out.extend(a for a in slots.values() if a is not None)
+        out.extend(m.optimizer.state_arrays())
         g = self._device_generator()
         state = getattr(getattr(g, "bit_generator", None), "_state", None)
         if state is not None:
@@ -240,15 +258,12 @@ class GraphedTrainStep:
         return grandom._state["device"].get(xp.cuda.runtime.getDevice())
 
     def _host_state(self):
-        opt = self.model.optimizer
-        host = {k: v for k, v in vars(opt).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
         rng = grandom.rng().bit_generator.state if dispatch.xp() is numpy else None
-        return host, rng
+        return self.model.optimizer.host_state(), rng
 
     def _set_host_state(self, saved):
         host, rng = saved
-        vars(self.model.optimizer).update(host)
+        self.model.optimizer.set_host_state(host)
         if rng is not None:
             grandom.rng().bit_generator.state = rng
 
@@ -262,22 +277,19 @@ class GraphedTrainStep:
             a[...] = s
         self._set_host_state(host)
 
-    def _current_state_key(self):
+    def state_key(self):
+        """What a capture bakes in, as one hashable value: when it changes, the
+        graphs are dropped. Built from what the layers and the optimizer declare
+        (``graph_key()``), the weights' and the generators' identities and
+        addresses, and the session's float type, TF32 and convolution algorithm."""
         m, opt = self.model, self.model.optimizer
-        parts = [id(opt), id(m._loss_fn), tuple(id(s) for s in m._metric_specs),
-                 tuple(id(p) for p in self._params()), id(opt._flat),
+        parts = [id(self.step_fn), opt.graph_key(),
+                 tuple(layer.graph_key() for layer in self._layers()),
+                 tuple(id(w) for w in m.trainable_weights),
                  id(self._device_generator()), id(grandom.rng())]
         parts.extend(_address(a) for a in self._state_arrays())
-        if opt._flat is not None:
-            parts.extend(_address(grp.grad) for grp in opt._flat[1])
-        # values a capture bakes in (the learning rate and the other scalars of the
-        # updates are read from the scalar buffer instead)
-        parts.append((opt.clipnorm, opt.clipvalue, getattr(opt, "nesterov", None),
-                      getattr(opt, "amsgrad", None), K.epsilon(), K.floatx(),
-                      session.tf32_enabled(), session.conv_algorithm()))
-        for layer in m._all_layers():
-            parts.append((getattr(layer, "rate", None), getattr(layer, "momentum", None),
-                          getattr(layer, "trainable", None)))
+        parts.append((K.epsilon(), K.floatx(), session.tf32_enabled(),
+                      session.conv_algorithm()))
         return tuple(parts)
 
     def _why_ineligible(self):
@@ -285,27 +297,19 @@ class GraphedTrainStep:
         backend = dispatch.backend()
         if backend != "cupy" and not (backend == "emulated" and self.api is not None):
             return f"the active backend is {backend}, not the GPU"
-        if type(opt).__name__ not in _SUPPORTED_OPTIMIZERS or \
-                type(opt).__module__ != "gpuseq.optimizers":
-            return f"the optimizer {type(opt).__name__} is not one of gpuseq's built-in rules"
-        for layer in m._all_layers():
-            if getattr(layer, "stateful", False):
-                return f"layer '{layer.name}' is stateful"
-            if type(layer).__name__ == "Embedding" and layer is not m.layers[0]:
-                return (f"layer '{layer.name}' (Embedding) is not the model's first layer: "
-                        "its indices could only be checked inside the step")
-            if getattr(layer, "_rng", None) is not None:
-                return (f"layer '{layer.name}' draws its random numbers from its own seeded "
-                        "host generator")
+        declare = getattr(opt, "graph_ineligibility", None)
+        if declare is None:
+            return (f"the optimizer {type(opt).__name__} does not declare what a captured "
+                    "step would bake in (it is not a gpuseq Optimizer)")
+        why = declare()
+        if why is not None:
+            return why
+        first = m.layers[0] if m.layers else None
+        for layer in self._layers():
+            why = layer.graph_ineligibility(first=layer is first)
+            if why is not None:
+                return why
         return None
-
-    def _check_indices(self, xs):
-        """Range-check the batch's indices of a first-layer Embedding before a replay
-        (inside a captured step the layer cannot: see cupy_ops.embedding)."""
-        first = self.model.layers[0] if self.model.layers else None
-        if type(first).__name__ == "Embedding":
-            from ..backend.cupy_ops.embedding import _flat_ids
-            _flat_ids(xs[0], first.input_dim)          # the eager layer's check and error
 
     def _drop(self):
         self.entries.clear()
@@ -314,105 +318,56 @@ class GraphedTrainStep:
             self.api.release()
 
     # ------------------------------------------------------------------ steps
-    def __call__(self, xs, y, sw):
-        m = self.model
+    def __call__(self, data):
         if self.failed is not None:
-            return m._train_step(xs, y, sw)
-        key = self._current_state_key()
-        if key != self.state_key:
+            return self.step_fn(data)
+        key = self.state_key()
+        if key != self._key:
             self._drop()
-            self.state_key = key
+            self._key = key
             self.ineligible = self._why_ineligible()
         if self.ineligible is not None:
-            return m._train_step(xs, y, sw)
-        bkey = _batch_key(xs, y, sw)
+            return self.step_fn(data)
+        bkey = _batch_key(data)
         entry = self.entries.get(bkey)
         if entry is not None:
-            try:
-                self._check_indices(xs)
-                return self._replay(entry, xs, y, sw)
-            except _Stale:
-                del self.entries[bkey]
-                self.seen[bkey] = 0
-                return m._train_step(xs, y, sw)
+            if self.model.layers:
+                self.model.layers[0].check_graph_inputs(data[0][0])
+            entry.load(data)
+            return self._replay(entry)
         n = self.seen[bkey] = self.seen.get(bkey, 0) + 1
         if n <= self.WARMUP:
-            return m._train_step(xs, y, sw)
-        return self._capture(bkey, xs, y, sw)
+            return self.step_fn(data)
+        return self._capture(bkey, data)
 
     def _api(self):
         if self.api is None:
             self.api = CupyGraphs(session.gpu_memory_limit_bytes())
         return self.api
 
-    def _step_function(self, entry):
-        from ..backend.cupy_ops import optimizer_updates as upd
-
+    def _captured_run(self, entry):
+        """The step on the entry's static inputs, marked as being captured."""
         def run():
-            capturing = entry.capture_sink is not None
-            ad._capture_state["active"] = capturing
-            try:
-                with upd.device_scalars(entry.sink()):
-                    return self.model._train_step(entry.inputs, entry.y, entry.sw)
-            finally:
-                ad._capture_state["active"] = False
+            with ad.graph_capture():
+                return self.step_fn(entry.data())
         return run
 
-    def _record_scalars(self):
-        from ..backend.cupy_ops import optimizer_updates as upd
-        rec = upd.ScalarSink()
-        with upd.device_scalars(rec):
-            self.model.optimizer._host_step_scalars(self._params())
-        return rec
-
-    def _write_scalars(self, entry):
-        """This step's scalars into the entry's buffer, at the captured offsets."""
-        from ..backend.cupy_ops import optimizer_updates as upd
-        rec = self._record_scalars()
-        if rec.sizes != entry.sizes:
-            raise _Stale()
-        values = [None] * entry.buffer.size
-        for off, run in zip(entry.offsets, rec.runs()):
-            for j, v in enumerate(run):
-                cur = values[off + j]
-                if cur is None:
-                    values[off + j] = v
-                elif cur != v and not (cur != cur and v != v):
-                    raise _Stale()
-        upd.store_scalars(entry.buffer, [0.0 if v is None else v for v in values])
-
-    def _replay(self, entry, xs=None, y=None, sw=None):
-        if xs is not None:
-            for dst, src in zip(entry.inputs, xs):
-                dst[...] = src
-            entry.y[...] = y
-            if sw is not None:
-                entry.sw[...] = sw
+    def _replay(self, entry):
         opt = self.model.optimizer
-        self._write_scalars(entry)
+        opt.prepare_step()
         self.api.launch(entry.graph)
-        opt._end_step()
-        opt.iterations += 1
+        opt.finish_step()
         self.replays += 1
         return {k: self.api.copy(v) for k, v in entry.outs.items()}
 
-    def _capture(self, bkey, xs, y, sw):
-        from ..backend.cupy_ops import optimizer_updates as upd
-        m = self.model
+    def _capture(self, bkey, data):
         api = self._api()
         snap = None
         try:
-            entry = _Entry(xs, y, sw)
+            entry = _Entry(data)
             snap = self.snapshot()
-            rec = self._record_scalars()
-            self._set_host_state(snap[1])
-            entry.buffer = dispatch.xp().zeros((max(len(rec.values), 1),), dtype="float64")
-            entry.capture_sink = upd.ScalarSink(entry.buffer)
-            entry.graph, entry.outs = api.capture(self._step_function(entry))
-            entry.keep = tuple(ad._device_scalars.values())
-            entry.offsets = list(entry.capture_sink.offsets)
-            entry.sizes = list(entry.capture_sink.sizes)
-            entry.capture_sink = None
+            entry.graph, entry.outs = api.capture(self._captured_run(entry))
+            entry.keep = ad.device_constants()
             # capturing ran the host part of a step: start again from the snapshot
             self._set_host_state(snap[1])
             for _ in range(2):
@@ -420,7 +375,7 @@ class GraphedTrainStep:
             graph_state = [a.copy() for a in self._state_arrays()]
             self.restore(snap)
             for _ in range(2):
-                eager_logs = m._train_step(entry.inputs, entry.y, entry.sw)
+                eager_logs = self.step_fn(entry.data())
             problem = self._compare(graph_state, graph_logs, eager_logs)
             self.restore(snap)
         except Exception as e:   # any capture error: train on eagerly
@@ -433,10 +388,11 @@ class GraphedTrainStep:
             raise
         if problem is not None:
             self._switch_off(problem)
-            return m._train_step(xs, y, sw)
+            return self.step_fn(data)
         self.entries[bkey] = entry
         self.captures += 1
-        return self._replay(entry, xs, y, sw)
+        entry.load(data)
+        return self._replay(entry)
 
     def _compare(self, graph_state, graph_logs, eager_logs):
         """None when the replayed and the eager steps agree, else what differs."""
@@ -459,5 +415,5 @@ class GraphedTrainStep:
         self._drop()
         if self.warn:
             warnings.warn(f"gpuseq: training steps of this model run eagerly, not as CUDA graphs: "
-                      f"{why}. Results are unaffected; compile with jit_compile=False to "
+                          f"{why}. Results are unaffected; compile with jit_compile=False to "
                           "skip the attempt.", RuntimeWarning, stacklevel=4)

@@ -340,7 +340,7 @@ class Model(metaclass=_ModelType):
                 "comparisons), so training cannot update anything. Write the loss with "
                 "differentiable gpuseq.backend functions.")
         grads = ad.gradients(loss, params)
-        self.optimizer.apply_gradients(params, grads)
+        self.optimizer.apply_gradients(zip(grads, params))
         logs = {"loss": _scalar(loss)}
         for k, v in self._metric_values(y, ad.Tensor(y_pred.data), sw, mask=out_mask).items():
             logs[k] = _scalar(v)
@@ -356,9 +356,10 @@ class Model(metaclass=_ModelType):
         if env is False:
             return self._train_step
         if self._graph_runner is None:
-            self._graph_runner = cuda_graphs.GraphedTrainStep(
-                self, warn=jit is True or env is True)
-        return self._graph_runner
+            self._graph_runner = cuda_graphs.GraphedStep(
+                self, lambda data: self._train_step(*data), warn=jit is True or env is True)
+        runner = self._graph_runner
+        return lambda xs, y, sw: runner((xs, y, sw))
 
     def _test_step(self, xs, y, sw):
         with ad.no_grad():

@@ -231,6 +231,28 @@ class Layer:
                                  "before asking for its input or output.")
         return model
 
+    # -- CUDA-graph capture of a training step ----------------------------------
+    # Values of this layer read on the host while a step runs: a captured step
+    # bakes them in, so a change must lead to a new capture (see graph_key).
+    _graph_hyper = ()
+
+    def graph_key(self):
+        """Values of this layer that a training step captured as a CUDA graph bakes in
+        (``trainable`` and the attributes named in ``_graph_hyper``, such as a
+        dropout rate); when they change, the step is captured again."""
+        return (self.trainable,) + tuple(getattr(self, n) for n in self._graph_hyper)
+
+    def graph_ineligibility(self, first):
+        """Why a training step through this layer cannot be replayed as a CUDA graph,
+        or None. ``first``: whether the layer is the model's first layer."""
+        if getattr(self, "stateful", False):
+            return f"layer '{self.name}' is stateful"
+        return None
+
+    def check_graph_inputs(self, inputs):
+        """Check a batch on the host before a replayed step that starts with this
+        layer (a captured step cannot check its inputs itself); raises like ``call``."""
+
     def reset_states(self, states=None):
         raise AttributeError(
             f"Layer '{self.name}' ({type(self).__name__}) is not stateful; reset_states() "

@@ -150,6 +150,14 @@ class Dropout(Layer):
 
     supports_masking = True
 
+    _graph_hyper = ("rate",)
+
+    def graph_ineligibility(self, first):
+        if self._rng is not None:
+            return (f"layer '{self.name}' draws its random numbers from its own seeded "
+                    "host generator")
+        return super().graph_ineligibility(first)
+
     def __init__(self, rate=None, noise_shape=None, seed=None, **kwargs):
         if "p" in kwargs:
             kw = convert_kwargs("Dropout", (), {"p": kwargs.pop("p")}, {"p": "rate"})

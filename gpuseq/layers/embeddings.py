@@ -5,6 +5,7 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import autodiff as ad
+from ..backend import dispatch
 from ..legacy import convert_kwargs
 from .base import Layer, validate_positive_int
 
@@ -111,6 +112,18 @@ class Embedding(Layer):
                     "sequences to that length, or leave input_length out.")
         y, _ = ad.fused("embedding", ad.Tensor(ids), self.embeddings)
         return y
+
+    def graph_ineligibility(self, first):
+        if not first:
+            return (f"layer '{self.name}' (Embedding) is not the model's first layer: its "
+                    "indices could only be checked inside the step")
+        return super().graph_ineligibility(first)
+
+    def check_graph_inputs(self, inputs):
+        """Range-check a batch's indices before a replayed step (the eager lookup's
+        check and error)."""
+        ids = inputs.data if isinstance(inputs, ad.Tensor) else inputs
+        dispatch.ops().embedding_indices_check(ids, self.input_dim)
 
     def get_config(self):
         cfg = super().get_config()

@@ -22,6 +22,8 @@ class GaussianNoise(_Noise):
     Input shape: any. Output shape: same as input.
     """
 
+    _graph_hyper = ("stddev",)
+
     def __init__(self, stddev, **kwargs):
         super().__init__(**kwargs)
         if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real) or stddev < 0:
@@ -48,6 +50,8 @@ class GaussianDropout(_Noise):
     Args:
         rate: the drop probability of the equivalent dropout, in [0, 1).
     """
+
+    _graph_hyper = ("rate",)
 
     def __init__(self, rate, **kwargs):
         super().__init__(**kwargs)
@@ -76,6 +80,8 @@ class AlphaDropout(_Noise):
         noise_shape: shape of the binary mask (None = input shape; 1 = broadcast axis).
         seed: accepted for Keras compatibility (the framework's random stream is used).
     """
+
+    _graph_hyper = ("rate",)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

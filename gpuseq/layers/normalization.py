@@ -53,6 +53,8 @@ class BatchNormalization(Layer):
 
     supports_masking = True
 
+    _graph_hyper = ("momentum", "epsilon")
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",

@@ -128,6 +128,14 @@ class Recurrent(Layer):
     _N_STATES = 1
     _OP = None
 
+    _graph_hyper = ("dropout", "recurrent_dropout")
+
+    def graph_ineligibility(self, first):
+        if self._rng is not None:
+            return (f"layer '{self.name}' draws its random numbers from its own seeded "
+                    "host generator")
+        return super().graph_ineligibility(first)
+
     def __init__(self, units=None, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,

@@ -165,15 +165,13 @@ def _optimizer_weight_names(opt, values):
     cname = type(opt).__name__
     names = [f"{cname}/iterations:0"]
     try:
-        params = list(opt._params)
-        slots = list(opt._saved_slots())
-    except (AttributeError, TypeError):
-        params, slots = [], []
-    n_head = len(values) - len(params) * len(slots)
-    if params and slots and n_head >= 1:
+        state = list(opt.state_names())
+    except (AttributeError, TypeError):      # an optimizer that is not a gpuseq Optimizer
+        state = []
+    n_head = len(values) - len(state)
+    if state and n_head >= 1:
         names += [f"{cname}/state_{i}:0" for i in range(1, n_head)]
-        names += [f"training/{cname}/{p.name.rsplit(':', 1)[0]}_{s}:0"
-                  for s in slots for p in params]
+        names += [f"training/{cname}/{n}:0" for n in state]
     else:
         names += [f"training/{cname}/Variable_{i}:0" for i in range(1, len(values))]
     if len(set(names)) != len(names):

@@ -6,8 +6,8 @@ checked there; indices already on the device are checked with one small device
 reduction read back once (three numbers), never by copying the indices to the
 host. While a training step is captured as a CUDA graph the check is left to the
 replaying runner, which makes it on each batch before the launch
-(``gpuseq.engine.cuda_graphs``). The kernels themselves never read or write
-outside the table.
+(:func:`embedding_indices_check`, through ``Embedding.check_graph_inputs``). The
+kernels themselves never read or write outside the table.
 """
 import numpy
 
@@ -26,7 +26,7 @@ def _flat_ids(ids, input_dim):
     device, read back at once: one small synchronisation, no copy of the indices.
     """
     m = xp()
-    if ad._capture_state["active"]:
+    if ad.capturing_graph():
         # recorded, not run: the replaying runner checks every batch before its launch
         return m.ascontiguousarray(m.asarray(ids).reshape(-1), dtype=numpy.int64)
     if dispatch.backend() == "cupy" and not type(ids).__module__.startswith("cupy"):
@@ -50,6 +50,13 @@ def _flat_ids(ids, input_dim):
         if n_frac != 0 or not (lo >= 0 and hi < input_dim):
             _check_indices(dispatch.to_host(a), input_dim)         # raises the full message
     return m.ascontiguousarray(a, dtype=numpy.int64)
+
+
+def embedding_indices_check(ids, input_dim):
+    """Raise the ValueError of a lookup for indices outside ``[0, input_dim)`` or
+    non-integer indices; None when they are valid (host or device ids, as the
+    forward checks them). A replayed CUDA graph calls this on each batch."""
+    _flat_ids(ids, input_dim)
 
 
 def embedding_forward(ids, table):

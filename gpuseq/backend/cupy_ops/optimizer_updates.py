@@ -3,120 +3,122 @@
 Kernels: kernels/optimizers.cu. ``param`` and the state arrays are updated in
 place (they must be C-contiguous arrays of the active backend with the same
 dtype); the gradient is read (cast to the parameter's dtype and made contiguous
-when needed). Hyper-parameters are Python floats resolved for this step on the
-host; complements like ``1 - rho`` are computed here in double precision and
-rounded once to the kernel's type, exactly like the NumPy twin's arithmetic.
+when needed).
 
-For CUDA-graph replay (``gpuseq/engine/cuda_graphs.py``) the per-step scalars must
-not be baked into the captured launches: inside :func:`device_scalars` every update
-hands its float scalars to a :class:`ScalarSink` instead. A sink that is only
-recording keeps the values and launches nothing (the host part of a replayed step);
-a sink with a device buffer makes each kernel read its scalars from that buffer at
-the offset the sink assigns (the launches a graph captures).
+Every kernel reads this step's hyper-parameters from a small float64 device
+buffer, laid out by the rule's ``<rule>_scalars`` function (shared with the NumPy
+twin, which reads the same values as Python floats). An optimizer makes the
+buffer once with :func:`load_step_scalars`, and refreshes it with one small copy
+per step; the launches of a step then carry no scalar value, so a CUDA graph
+that replays them reads each step's learning rate from the same buffer. Passing a
+sequence of floats instead of a buffer loads them into a new buffer first.
 """
-import contextlib
-
 import numpy
 
-from .. import kernel_loader as kl
-from ._common import dummy, float_input, launch_1d
+from .. import autodiff as ad
+# the step-scalar layouts are the NumPy twin's, exported here under the same names
+from ..numpy_ops.optimizer_updates import (adadelta_scalars, adagrad_scalars,  # noqa: F401
+                                           adam_scalars, adamax_scalars, nadam_scalars,
+                                           rmsprop_scalars, sgd_scalars)
+from ._common import float_input, launch_1d, xp
 
-_state = {"sink": None}
+
+class _PinnedStaging:
+    """A ring of page-locked host rows the scalars are copied from, so that the copy
+    is asynchronous (a copy from pageable memory may wait for the device). A row is
+    reused only after the copy that read it has run (an event per row)."""
+
+    ROWS = 8
+
+    def __init__(self, cupy, size):
+        self.cupy = cupy
+        mem = cupy.cuda.alloc_pinned_memory(self.ROWS * size * 8)
+        self.rows = numpy.frombuffer(mem, numpy.float64, self.ROWS * size).reshape(
+            self.ROWS, size)
+        self.mem = mem
+        self.events = [None] * self.ROWS
+        self.next = 0
+
+    def copy(self, host, buffer):
+        k, self.next = self.next, (self.next + 1) % self.ROWS
+        if self.events[k] is not None:
+            self.events[k].synchronize()
+        self.rows[k] = host
+        stream = self.cupy.cuda.get_current_stream()
+        buffer.set(self.rows[k], stream=stream)          # asynchronous from pinned memory
+        self.events[k] = stream.record()
 
 
-class ScalarSink:
-    """Where the update kernels' float scalars go while :func:`device_scalars` is active.
+_staging = {}       # (device, size) -> _PinnedStaging
+
+
+def load_step_scalars(values, buffer=None):
+    """``values`` (this step's scalars, floats) in a float64 device array, written
+    with one host-to-device copy ordered on the current stream.
 
     Args:
-        buffer: a float64 device array the kernels read their scalars from, or None
-            to record the scalars and launch nothing.
-        offsets: fixed buffer offsets, one per update call in call order (the
-            layout of a captured step, replayed); None assigns offsets as the
-            calls come, sharing one offset between calls with equal scalars.
+        values: the scalars, as laid out by a ``<rule>_scalars`` function.
+        buffer: the array of a previous call, reused when it has the right size
+            and lives on the active backend; otherwise a new one is made.
 
-    Attributes:
-        values: the distinct scalar runs handed over so far, concatenated (floats).
-        offsets: per update call, the offset of its scalars in ``values``/``buffer``.
-        sizes: per update call, the number of its scalars.
+    Returns:
+        The device array (``(len(values),)`` float64) the update kernels read.
+
+    While a training step is captured as a CUDA graph (``autodiff.capturing_graph``)
+    nothing is written: a copy would be baked into the graph. The replaying code
+    calls this before each launch instead, and the captured kernels read the buffer.
     """
-
-    def __init__(self, buffer=None, offsets=None):
-        self.buffer = buffer
-        self.values = []
-        self.sizes = []
-        self._fixed = None if offsets is None else list(offsets)
-        self.offsets = []
-        self._index = {}
-
-    def take(self, scalars):
-        """Record one update's scalars; returns their offset in the buffer."""
-        run = tuple(float(v) for v in scalars)
-        self.sizes.append(len(run))
-        if self._fixed is not None:
-            off = self._fixed[len(self.offsets)]
-        elif self.buffer is not None and run in self._index:
-            off = self._index[run]
-        else:
-            off = len(self.values)
-            self.values.extend(run)
-            self._index.setdefault(run, off)
-        self.offsets.append(off)
-        return off
-
-    def runs(self):
-        """Per update call, its scalars (a tuple of floats), in call order."""
-        out = []
-        for off, k in zip(self.offsets, self.sizes):
-            out.append(tuple(self.values[off:off + k]))
-        return out
+    host = numpy.asarray([float(v) for v in values], dtype=numpy.float64)
+    m = xp()
+    fresh = buffer is None or type(buffer) is not m.ndarray or \
+        buffer.shape != host.shape or buffer.dtype != numpy.float64
+    capturing = ad.capturing_graph()
+    if fresh:
+        if capturing:
+            raise RuntimeError(
+                "An optimizer made its step-scalar buffer while a training step was being "
+                "captured as a CUDA graph: the buffer must exist (from an eager step) "
+                "before the capture.")
+        buffer = m.empty(host.shape, dtype=numpy.float64)
+    if capturing or host.size == 0:
+        return buffer
+    if m is numpy:                       # the emulation: the device is the host
+        buffer[...] = host
+        return buffer
+    key = (m.cuda.runtime.getDevice(), host.size)
+    stage = _staging.get(key)
+    if stage is None:
+        stage = _staging[key] = _PinnedStaging(m, host.size)
+    stage.copy(host, buffer)
+    return buffer
 
 
-@contextlib.contextmanager
-def device_scalars(sink):
-    """Route every update's scalars through ``sink`` (see :class:`ScalarSink`)."""
-    prev, _state["sink"] = _state["sink"], sink
-    try:
-        yield sink
-    finally:
-        _state["sink"] = prev
-
-
-def store_scalars(buffer, values):
-    """Write ``values`` (Python floats) into the float64 device array ``buffer`` with
-    kernel launches (eight values each): no host-to-device copy, so the write is
-    ordered on the stream like any kernel and never waits for the device."""
-    values = [float(v) for v in values]
-    if len(values) > buffer.size:
-        raise ValueError(f"{len(values)} scalars do not fit a buffer of {buffer.size}. "
-                         f"Received: len(values)={len(values)}, buffer.size={buffer.size}")
-    kernel = kl.get_kernel("optimizers", "store_scalars", numpy.float64)
-    for start in range(0, len(values), 8):
-        chunk = values[start:start + 8]
-        chunk += [0.0] * (8 - len(chunk))
-        kl.launch(kernel, (1, 1, 1), (1, 1, 1),
-                  (buffer[start:], len(values) - start, *chunk))
+def _scalar_buffer(scalars, count, rule):
+    """The device buffer of ``count`` scalars a kernel reads: ``scalars`` itself when it
+    is one, else the floats of ``scalars`` loaded into a new one."""
+    m = xp()
+    if type(scalars) is m.ndarray:
+        if scalars.dtype != numpy.float64 or scalars.shape != (count,):
+            raise ValueError(
+                f"The {rule} update reads {count} float64 step scalars (see {rule}_scalars), "
+                f"but the device buffer has shape {tuple(scalars.shape)} and dtype "
+                f"{scalars.dtype}. Received: scalars.shape={tuple(scalars.shape)}")
+        return scalars
+    values = tuple(float(v) for v in scalars)
+    if len(values) != count:
+        raise ValueError(f"{rule} reads {count} step scalars (see {rule}_scalars), but "
+                         f"received {len(values)}. Received: scalars={values!r}")
+    return load_step_scalars(values)
 
 
 def _launch(name, p, arrays, scalars, flags=()):
     """Launch update ``name`` on ``p`` (arrays: p, g and the state, in kernel order;
-    scalars: the float hyper-parameters; flags: by-value integer flags)."""
-    sink = _state["sink"]
-    if sink is None:
-        launch_1d("optimizers", name, p.dtype, p.size,
-                  (*arrays, p.size, *scalars, *flags, dummy(numpy.float64), -1))
-        return
-    off = sink.take(scalars)
-    if sink.buffer is not None:
-        launch_1d("optimizers", name, p.dtype, p.size,
-                  (*arrays, p.size, *scalars, *flags, sink.buffer, off))
+    scalars: the step-scalar device buffer; flags: by-value integer flags)."""
+    launch_1d("optimizers", name, p.dtype, p.size, (*arrays, p.size, scalars, *flags))
 
 
 def _prepare(p, g, *state):
-    """Check shapes; return g as a contiguous array of p's dtype (unchanged while a
-    sink only records: nothing is launched, and the weight stands in for g)."""
-    sink = _state["sink"]
-    if sink is not None and sink.buffer is None:
-        return g
+    """Check shapes; return g as a contiguous array of p's dtype."""
     for i, s in enumerate(state):
         if tuple(s.shape) != tuple(p.shape):
             raise ValueError(
@@ -131,55 +133,59 @@ def _prepare(p, g, *state):
     return g
 
 
-def sgd_update(p, g, v, lr, momentum, nesterov):
-    """v <- momentum*v - lr*g;  p <- p + momentum*v - lr*g (Nesterov) or p + v."""
+def sgd_update(p, g, v, scalars, nesterov):
+    """v <- momentum*v - lr*g;  p <- p + momentum*v - lr*g (Nesterov) or p + v.
+    scalars: :func:`sgd_scalars` (a device buffer or floats)."""
+    s = _scalar_buffer(scalars, 2, "sgd")
     g = _prepare(p, g, v)
-    _launch("sgd_update", p, (p, g, v), (lr, momentum), (bool(nesterov),))
+    _launch("sgd_update", p, (p, g, v), s, (bool(nesterov),))
 
 
-def rmsprop_update(p, g, a, lr, rho, epsilon):
-    """a <- rho*a + (1-rho)*g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+def rmsprop_update(p, g, a, scalars):
+    """a <- rho*a + (1-rho)*g^2;  p <- p - lr*g/(sqrt(a)+eps).  scalars: :func:`rmsprop_scalars`."""
+    s = _scalar_buffer(scalars, 4, "rmsprop")
     g = _prepare(p, g, a)
-    _launch("rmsprop_update", p, (p, g, a), (lr, rho, 1.0 - rho, epsilon))
+    _launch("rmsprop_update", p, (p, g, a), s)
 
 
-def adagrad_update(p, g, a, lr, epsilon):
-    """a <- a + g^2;  p <- p - lr*g/(sqrt(a)+eps)."""
+def adagrad_update(p, g, a, scalars):
+    """a <- a + g^2;  p <- p - lr*g/(sqrt(a)+eps).  scalars: :func:`adagrad_scalars`."""
+    s = _scalar_buffer(scalars, 2, "adagrad")
     g = _prepare(p, g, a)
-    _launch("adagrad_update", p, (p, g, a), (lr, epsilon))
+    _launch("adagrad_update", p, (p, g, a), s)
 
 
-def adadelta_update(p, g, a, d, lr, rho, epsilon):
+def adadelta_update(p, g, a, d, scalars):
     """a <- rho*a + (1-rho)*g^2;  u = g*sqrt(d+eps)/sqrt(a+eps);  p <- p - lr*u;
-    d <- rho*d + (1-rho)*u^2."""
+    d <- rho*d + (1-rho)*u^2.  scalars: :func:`adadelta_scalars`."""
+    s = _scalar_buffer(scalars, 4, "adadelta")
     g = _prepare(p, g, a, d)
-    _launch("adadelta_update", p, (p, g, a, d), (lr, rho, 1.0 - rho, epsilon))
+    _launch("adadelta_update", p, (p, g, a, d), s)
 
 
-def adam_update(p, g, m, v, vhat, lr_t, beta_1, beta_2, epsilon, amsgrad):
+def adam_update(p, g, m, v, vhat, scalars, amsgrad):
     """m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;  vhat <- max(vhat, v) (AMSGrad);
-    p <- p - lr_t*m/(sqrt(vhat or v)+eps)."""
+    p <- p - lr_t*m/(sqrt(vhat or v)+eps).  scalars: :func:`adam_scalars`."""
+    s = _scalar_buffer(scalars, 6, "adam")
     if amsgrad:
         g = _prepare(p, g, m, v, vhat)
-        _launch("amsgrad_update", p, (p, g, m, v, vhat),
-                (lr_t, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, epsilon))
+        _launch("amsgrad_update", p, (p, g, m, v, vhat), s)
     else:
         g = _prepare(p, g, m, v)
-        _launch("adam_update", p, (p, g, m, v),
-                (lr_t, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, epsilon))
+        _launch("adam_update", p, (p, g, m, v), s)
 
 
-def adamax_update(p, g, m, u, lr_t, beta_1, beta_2, epsilon):
-    """m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g|);  p <- p - lr_t*m/(u+eps)."""
+def adamax_update(p, g, m, u, scalars):
+    """m <- b1*m + (1-b1)*g;  u <- max(b2*u, |g|);  p <- p - lr_t*m/(u+eps).
+    scalars: :func:`adamax_scalars`."""
+    s = _scalar_buffer(scalars, 5, "adamax")
     g = _prepare(p, g, m, u)
-    _launch("adamax_update", p, (p, g, m, u), (lr_t, beta_1, 1.0 - beta_1, beta_2, epsilon))
+    _launch("adamax_update", p, (p, g, m, u), s)
 
 
-def nadam_update(p, g, m, v, lr, beta_1, beta_2, epsilon, momentum_cache_t,
-                 momentum_cache_t_1, m_schedule_new, m_schedule_next, beta_2_power_t):
-    """Keras 2.2 Nadam (see numpy_ops.optimizer_updates.nadam_update)."""
+def nadam_update(p, g, m, v, scalars):
+    """Keras 2.2 Nadam (see numpy_ops.optimizer_updates.nadam_update).
+    scalars: :func:`nadam_scalars`."""
+    s = _scalar_buffer(scalars, 11, "nadam")
     g = _prepare(p, g, m, v)
-    _launch("nadam_update", p, (p, g, m, v),
-            (lr, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, epsilon, 1.0 - momentum_cache_t,
-             momentum_cache_t_1, 1.0 - m_schedule_new, 1.0 - m_schedule_next,
-             1.0 - beta_2_power_t))
+    _launch("nadam_update", p, (p, g, m, v), s)

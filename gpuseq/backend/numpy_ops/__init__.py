@@ -3,18 +3,19 @@
 Convention: ``<op>_forward(*inputs, **attrs) -> (output, saved)`` and
 ``<op>_backward(grad_output, saved, **attrs) -> tuple`` of one gradient per
 input (None where an input is not differentiable). Optimizer updates
-(``<name>_update``) work in place. ``cupy_ops`` exports the same names with
+(``<name>_update``) work in place and read their step scalars as laid out by
+``<name>_scalars`` (``load_step_scalars`` puts them where the updates read them). ``cupy_ops`` exports the same names with
 the same signatures.
 
 Every module of this package is imported here and its public op functions
-(``*_forward``, ``*_backward``, ``*_update``) are exported at package level,
+(``*_forward``, ``*_backward``, ``*_update``, ``*_scalars``, ``*_check``) are exported at package level,
 so adding an op family means adding one module.
 """
 import importlib
 import pkgutil
 
 NAME = "numpy"
-OP_SUFFIXES = ("_forward", "_backward", "_update")
+OP_SUFFIXES = ("_forward", "_backward", "_update", "_scalars", "_check")
 
 
 def _export_ops(package_name, package_path, namespace):

@@ -23,6 +23,12 @@ def _check_indices(ids, input_dim):
     return ids
 
 
+def embedding_indices_check(ids, input_dim):
+    """Raise the ValueError of a lookup for indices outside ``[0, input_dim)`` or
+    non-integer indices; None when they are valid. What a forward checks, alone."""
+    _check_indices(np.asarray(ids), input_dim)
+
+
 def embedding_forward(ids, table):
     """ids: integer (N, ...) ; table: (V, D) -> y: (N, ..., D) = table[ids].
 
