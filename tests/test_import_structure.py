@@ -30,10 +30,6 @@ _CUPY_ONLY = ("runs on CuPy arrays only, so the CUDA ops load on first use inste
 LAZY_IMPORTS = {
     ("gpuseq.backend.autodiff", "gpuseq.backend.cupy_ops._gemm"):
         "the cuBLAS matrix product of CuPy arrays: " + _CUPY_ONLY,
-    ("gpuseq.engine.cuda_graphs", "gpuseq.backend.cupy_ops.optimizer_updates"):
-        "CUDA-graph capture of the optimizer kernels: " + _CUPY_ONLY,
-    ("gpuseq.engine.cuda_graphs", "gpuseq.backend.cupy_ops.embedding"):
-        "CUDA-graph capture of the embedding kernels: " + _CUPY_ONLY,
 }
 
 # floor -> the parts of gpuseq its modules must not import (None: anything outside it)
