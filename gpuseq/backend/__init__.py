@@ -12,7 +12,9 @@ packages (``numpy_ops`` / ``cupy_ops``) and the Keras backend functions.
   the CUDA convolutions;
 * :func:`to_device`, :func:`to_host` — data transfer;
 * :func:`function` — evaluate symbolic tensors of a model
-  (``K.function([model.input], [model.layers[3].output])``).
+  (``K.function([model.input], [model.layers[3].output])``);
+* the fused ops of the built-in layers (:mod:`gpuseq.backend.nn`: ``dense``, ``conv2d``,
+  ``pool2d``, ``batch_normalization``, ``recurrent``, ...).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401
@@ -20,6 +22,7 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
                        use_backend, xp)
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
+from .nn import *  # noqa: F401,F403
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,
