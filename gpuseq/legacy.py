@@ -156,7 +156,11 @@ class Keras1Arguments:
         if self.prepare is not None:
             args, kwargs, changed = self.prepare(cls_name, params, tuple(args), kwargs)
             changed = list(changed)
-        given = set(params[:len(args)]) | set(kwargs)
+        args = list(args)
+        position = {name: i for i, name in enumerate(params[:len(args)])}
+        # a None is a default passed on (e.g. by a subclass's __init__), not a value given
+        given = {name for name, i in position.items() if args[i] is not None} | \
+            {name for name, value in kwargs.items() if value is not None}
         renamed_from = {}
         for old, new in self.renames.items():
             if old not in kwargs:
@@ -164,15 +168,21 @@ class Keras1Arguments:
             if new in given:
                 raise TypeError(_conflict(cls_name, old, new, renamed_from.get(new)))
             value = _convert_value(old, new, kwargs.pop(old), self.values.get(old))
-            kwargs[new] = value
+            if new in position:
+                args[position[new]] = value
+            else:
+                kwargs[new] = value
             renamed_from[new] = old
             given.add(new)
             changed.append(new)
         if not changed:
-            return args, kwargs
+            return tuple(args), kwargs
         for name, value in self.implied.items():
-            if name not in given:
+            if name in position and name not in given:
+                args[position[name]] = value
+            elif name not in given:
                 kwargs[name] = value
+        args = tuple(args)
         if self.after is not None:
             self.after(cls_name, kwargs, changed)
         self._warn(cls_name, params, args, kwargs, changed)
@@ -186,7 +196,7 @@ class Keras1Arguments:
             if bound.get(name) is None:
                 break
             positional_values.append(bound[name])
-        keywords = {k: kwargs[k] for k in changed if k not in self.positional and k in kwargs}
+        keywords = {k: bound[k] for k in changed if k not in self.positional and k in bound}
         keywords.update({k: bound[k] for k in self.shown
                          if bound.get(k) is not None and k not in keywords})
         warn_user(f"Update your `{cls_name}` call to the Keras 2 API: "

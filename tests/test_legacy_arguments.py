@@ -200,3 +200,13 @@ def test_a_decorated_custom_layer():
     with pytest.warns(UserWarning, match=r"`Custom\(7\)`"):
         assert Custom(size=7).units == 7
     assert Custom.keras1_arguments is table
+
+
+def test_a_subclass_passing_defaults_on_still_converts():
+    """SpatialDropout1D(p=...) reaches Dropout's table through its own __init__, which
+    passes rate=None on positionally."""
+    with pytest.warns(UserWarning, match=r"`SpatialDropout1D\(rate=0.3\)`") as rec:
+        layer = layers.SpatialDropout1D(p=0.3)
+    assert layer.rate == 0.3 and rec[0].filename == __file__
+    with pytest.warns(UserWarning, match=r"`Dense\(4\)`"):
+        assert layers.Dense(units=None, output_dim=4).units == 4
