@@ -145,7 +145,6 @@ class _Conv(Layer):
     """Shared implementation of Conv1D and Conv2D (``rank`` spatial axes)."""
 
     rank = 2
-    _op = "conv2d"
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
@@ -299,7 +298,6 @@ class Conv2D(_Conv):
     """
 
     rank = 2
-    _op = "conv2d"
 
 
 @keras1_arguments(_CONV1D_KERAS1)
@@ -329,7 +327,6 @@ class Conv1D(_Conv):
     """
 
     rank = 1
-    _op = "conv1d"
 
 
 # Keras 1 names (aliases, as in Keras 2)
