@@ -15,7 +15,9 @@ the engine or the models built on it (``tests/test_import_structure.py`` checks)
 * :func:`to_device`, :func:`to_host` — data transfer;
 * :func:`function` — evaluate symbolic tensors of a model
   (``K.function([model.input], [model.layers[3].output])``, see :mod:`.symbolic`);
-* :func:`get_uid`, :func:`clear_session` — the counters behind automatic names.
+* :func:`get_uid`, :func:`clear_session` — the counters behind automatic names;
+* the fused ops of the built-in layers (:mod:`gpuseq.backend.nn`: ``dense``, ``conv2d``,
+  ``pool2d``, ``batch_normalization``, ``recurrent``, ...).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401
@@ -23,6 +25,7 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
                        use_backend, xp)
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
+from .nn import *  # noqa: F401,F403
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,

@@ -464,6 +464,9 @@ round_ = _unary(lambda x: _xp(x).round(x), lambda x, y: 0 * x)
 
 
 class _Clip(Function):
+    """clip with a selecting gradient (as TensorFlow): the incoming gradient where
+    lo <= x <= hi, exactly 0 elsewhere (even when the incoming gradient is inf)."""
+
     def __init__(self, lo, hi):
         self.lo, self.hi = lo, hi
 
@@ -472,11 +475,13 @@ class _Clip(Function):
         return _xp(x).clip(x, self.lo, self.hi)
 
     def backward(self, g):
-        m = (self.x >= self.lo) & (self.x <= self.hi)
-        return _xp(g).where(m, g, 0).astype(g.dtype, copy=False)
+        xp = _xp(g)
+        inside = (self.x >= self.lo) & (self.x <= self.hi)
+        return xp.where(inside, g, xp.zeros((), dtype=g.dtype))
 
 
 def clip(x, lo, hi):
+    """``x`` clipped to [lo, hi] (numbers; -inf / inf for no bound), see :class:`_Clip`."""
     return _Clip(lo, hi)(x)
 
 

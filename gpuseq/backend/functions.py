@@ -604,23 +604,6 @@ def round(x):  # noqa: A001
     return ad.round_(_t(x))
 
 
-class _Clip(ad.Function):
-    """clip with a selecting gradient (as TensorFlow): the incoming gradient where
-    lo <= x <= hi, exactly 0 elsewhere (even when the incoming gradient is inf)."""
-
-    def __init__(self, lo, hi):
-        self.lo, self.hi = lo, hi
-
-    def forward(self, x):
-        self.x = x
-        return dispatch.get_array_module(x).clip(x, self.lo, self.hi)
-
-    def backward(self, g):
-        xp = dispatch.get_array_module(g)
-        inside = (self.x >= self.lo) & (self.x <= self.hi)
-        return xp.where(inside, g, xp.zeros((), dtype=g.dtype))
-
-
 def clip(x, min_value, max_value):
     """Clip to [min_value, max_value] (None = unbounded); gradient 1 inside, inclusive."""
     if max_value is None:
@@ -630,7 +613,7 @@ def clip(x, min_value, max_value):
     min_value, max_value = float(min_value), float(max_value)
     if max_value < min_value:
         max_value = min_value
-    return _Clip(min_value, max_value)(_t(x))
+    return ad.clip(_t(x), min_value, max_value)
 
 
 def maximum(x, y):

@@ -5,8 +5,8 @@ import numbers
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import functions as K
+from .. import backend as K
+from ..legacy import Keras1Arguments, keras1_arguments
 from .base import Layer
 
 
@@ -50,12 +50,14 @@ class LeakyReLU(_Elementwise):
         return cfg
 
 
+@keras1_arguments(Keras1Arguments(renames={"init": "alpha_initializer"}))
 class PReLU(_Elementwise):
     """Parametric ReLU: ``x`` for x >= 0, ``alpha * x`` below, with ``alpha`` learned
     (one value per input element, or shared along ``shared_axes``).
 
     Args:
-        alpha_initializer, alpha_regularizer, alpha_constraint: for the weight ``alpha``.
+        alpha_initializer, alpha_regularizer, alpha_constraint: for the weight ``alpha``
+            (Keras 1: ``init``).
         shared_axes: axes (counting the batch as 0) along which alpha is shared, e.g.
             ``[1, 2]`` after a Conv2D: one slope per channel.
 
@@ -94,7 +96,7 @@ class PReLU(_Elementwise):
         self.built = True
 
     def call(self, inputs, training=False):
-        return ad.relu(inputs) - ad.relu(-inputs) * self.alpha
+        return K.relu(inputs) - K.relu(-inputs) * self.alpha
 
     def get_config(self):
         cfg = super().get_config()
@@ -139,7 +141,7 @@ class ThresholdedReLU(_Elementwise):
         self.theta = _number("ThresholdedReLU", "theta", theta, minimum=0.0)
 
     def call(self, inputs, training=False):
-        return inputs * ad.Tensor((inputs.data > self.theta).astype(inputs.dtype))
+        return inputs * K.cast(K.greater(inputs, self.theta), inputs.dtype)
 
     def get_config(self):
         cfg = super().get_config()

@@ -13,19 +13,15 @@ Keras 1 spellings are accepted and converted the way Keras 2 converted them
 (``Convolution2D(32, 3, 3, border_mode='valid', dim_ordering='th')``); a warning
 names the modern call.
 """
-import warnings
-
 from .. import activations as activations_mod
+from .. import backend as K
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
-from ..legacy import warn_modern_call
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_positive_int
-
-_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
+from .core import fused_activation_kind
 
 
 def normalize_data_format(value, cls_name, default=None):
@@ -62,37 +58,66 @@ def _tuple_arg(value, n, name, cls_name, allow_zero=False):
     return t
 
 
-def _convert_legacy(cls_name, kwargs, renames, value_maps):
-    """Rename Keras 1 keyword arguments of ``kwargs`` in place (values converted by
-    ``value_maps``); returns the Keras 2 names that were set."""
-    changed = []
-    for old, new in renames.items():
-        if old in kwargs:
-            if new in kwargs:
-                raise TypeError(f"{cls_name} got both the Keras 1 argument `{old}` and its "
-                                f"Keras 2 name `{new}`. Pass only `{new}`.")
-            val = kwargs.pop(old)
-            if new in value_maps:
-                val = value_maps[new](val)
-            kwargs[new] = val
-            changed.append(new)
-    return changed
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _warn(cls_name, positional_values, kwargs, changed):
-    """The one-line note naming the modern call (gpuseq.legacy's wording)."""
-    if changed:
-        shown = {k: kwargs[k] for k in changed if k in kwargs}
-        shown.update({k: kwargs[k] for k in ("input_shape", "batch_input_shape")
-                      if kwargs.get(k) is not None and k not in shown})
-        warn_modern_call(cls_name, positional_values, shown, list(shown))
+# -- Keras 1 spellings -----------------------------------------------------------------------
+
+def _keras1_kernel_rows_cols(cls_name, params, args, kwargs):
+    """Keras 1's ``Convolution2D(nb_filter, nb_row, nb_col, ...)`` and the keywords
+    ``nb_row`` / ``nb_col``: the Keras 2 ``kernel_size=(rows, cols)``."""
+    args = list(args)
+    if len(args) >= 3 and _is_int(args[1]) and _is_int(args[2]):
+        args[1:3] = [(int(args[1]), int(args[2]))]
+        return tuple(args), kwargs, ["kernel_size"]
+    if "nb_row" not in kwargs and "nb_col" not in kwargs:
+        return tuple(args), kwargs, []
+    kernel_size = args[1] if len(args) >= 2 else kwargs.get("kernel_size")
+    if kernel_size is not None and not (_is_int(kernel_size) and "nb_row" not in kwargs):
+        raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / `nb_col`. "
+                        "Pass only kernel_size=(rows, cols).")
+    rows = kwargs.pop("nb_row", kernel_size)
+    cols = kwargs.pop("nb_col", None)
+    if rows is None or cols is None:
+        raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col "
+                        "(or pass kernel_size=(rows, cols)).")
+    if len(args) >= 2:
+        args[1] = (int(rows), int(cols))
+    else:
+        kwargs["kernel_size"] = (int(rows), int(cols))
+    return tuple(args), kwargs, ["kernel_size"]
 
 
-def _dim_ordering(value):
-    if value not in _DIM_ORDERING:
-        raise ValueError("Received an invalid value for the Keras 1 argument `dim_ordering`: "
-                         f"expected 'tf', 'th' or 'default'. Received: dim_ordering={value!r}")
-    return _DIM_ORDERING[value]
+def _keras1_channels_first(cls_name, kwargs, changed):
+    """Keras 1 ``Convolution2D(..., input_shape=(3, 100, 100))`` without dim_ordering.
+
+    Keras 1 took the image ordering from its configuration, and the Theano-era
+    default was 'th' (channels first); code written for it gives channel-first
+    input shapes. When a Keras 1 style call receives an input shape that is
+    unmistakably channels-first (at most 4 channels in front of two larger axes)
+    while the global setting is channels_last, the global image data format is
+    switched to 'channels_first' (as a Keras 1 'th' configuration would have it),
+    so that the pooling, convolution and Flatten layers that follow agree.
+    """
+    if "data_format" in changed or kwargs.get("data_format") is not None:
+        return
+    shape = kwargs.get("input_shape")
+    if shape is None and kwargs.get("batch_input_shape") is not None:
+        shape = tuple(kwargs["batch_input_shape"])[1:]
+    if shape is None or K.image_data_format() != "channels_last":
+        return
+    shape = tuple(shape)
+    if len(shape) != 3 or any(d is None for d in shape):
+        return
+    if shape[0] <= 4 and shape[1] > 4 and shape[2] > 4:
+        K.set_image_data_format("channels_first")
+        kwargs["data_format"] = "channels_first"
+        warn_user(
+            f"{cls_name}: input_shape={shape} is in Keras 1 'th' order (channels first). "
+            "The image data format is now 'channels_first' for this and the following "
+            "layers; say so explicitly with data_format='channels_first' or "
+            "gpuseq.backend.set_image_data_format('channels_first').")
 
 
 _CONV_RENAMES = {
@@ -103,78 +128,31 @@ _CONV_RENAMES = {
     "b_constraint": "bias_constraint", "bias": "use_bias", "atrous_rate": "dilation_rate",
 }
 
-_CONV_POSITIONAL = ("strides", "padding", "data_format", "dilation_rate", "activation",
-                    "use_bias", "kernel_initializer", "bias_initializer",
-                    "kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                    "kernel_constraint", "bias_constraint")
+_CONV1D_KERAS1 = Keras1Arguments(
+    renames=_CONV_RENAMES, values={"dim_ordering": DIM_ORDERING},
+    positional=("filters", "kernel_size"), shown=("input_shape", "batch_input_shape"))
+
+_CONV2D_KERAS1 = Keras1Arguments(
+    renames=_CONV_RENAMES, values={"dim_ordering": DIM_ORDERING},
+    positional=("filters", "kernel_size"), shown=("input_shape", "batch_input_shape"),
+    prepare=_keras1_kernel_rows_cols, after=_keras1_channels_first)
+
+_DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
+                                       values={"dim_ordering": DIM_ORDERING})
 
 
 class _Conv(Layer):
     """Shared implementation of Conv1D and Conv2D (``rank`` spatial axes)."""
 
     rank = 2
-    _op = "conv2d"
 
-    def __init__(self, filters=None, kernel_size=None, *args, **kwargs):
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         cls_name = type(self).__name__
-        args = list(args)
-        changed = []
-        # Keras 1: Convolution2D(nb_filter, nb_row, nb_col, ...)
-        if self.rank == 2 and args and _is_int(kernel_size) and _is_int(args[0]):
-            kernel_size = (int(kernel_size), int(args.pop(0)))
-            changed.append("kernel_size")
-        if self.rank == 2 and ("nb_row" in kwargs or "nb_col" in kwargs):
-            if kernel_size is not None and not _is_int(kernel_size):
-                raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / "
-                                "`nb_col`. Pass only kernel_size=(rows, cols).")
-            rows = kwargs.pop("nb_row", kernel_size)
-            cols = kwargs.pop("nb_col", None)
-            if rows is None or cols is None:
-                raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col "
-                                "(or pass kernel_size=(rows, cols)).")
-            kernel_size = (int(rows), int(cols))
-            changed.append("kernel_size")
-        if len(args) > len(_CONV_POSITIONAL):
-            raise TypeError(f"{cls_name} takes at most {2 + len(_CONV_POSITIONAL)} positional "
-                            f"arguments. Received {2 + len(args)}.")
-        for name, value in zip(_CONV_POSITIONAL, args):
-            if name in kwargs:
-                raise TypeError(f"{cls_name} got multiple values for argument '{name}'.")
-            kwargs[name] = value
-        legacy_used = bool(changed) or any(k in kwargs for k in _CONV_RENAMES)
-        had_dim_ordering = "dim_ordering" in kwargs
-        changed += _convert_legacy(cls_name, kwargs, _CONV_RENAMES,
-                                   {"data_format": _dim_ordering})
-        if "filters" in kwargs:
-            if filters is not None:
-                raise TypeError(f"{cls_name} got both `filters` and the Keras 1 `nb_filter`.")
-            filters = kwargs.pop("filters")
-        if "kernel_size" in kwargs:
-            if kernel_size is not None:
-                raise TypeError(f"{cls_name} got both `kernel_size` and the Keras 1 "
-                                "`filter_length`.")
-            kernel_size = kwargs.pop("kernel_size")
-        if legacy_used and self.rank == 2 and not had_dim_ordering \
-                and kwargs.get("data_format") is None:
-            _maybe_keras1_channels_first(cls_name, kwargs)
-        if legacy_used:
-            _warn(cls_name, (filters, kernel_size), kwargs, changed)
-
-        strides = kwargs.pop("strides", 1)
-        padding = kwargs.pop("padding", "valid")
-        data_format = kwargs.pop("data_format", None)
-        dilation_rate = kwargs.pop("dilation_rate", 1)
-        activation = kwargs.pop("activation", None)
-        use_bias = kwargs.pop("use_bias", True)
-        kernel_initializer = kwargs.pop("kernel_initializer", "glorot_uniform")
-        bias_initializer = kwargs.pop("bias_initializer", "zeros")
-        kernel_regularizer = kwargs.pop("kernel_regularizer", None)
-        bias_regularizer = kwargs.pop("bias_regularizer", None)
-        activity_regularizer = kwargs.pop("activity_regularizer", None)
-        kernel_constraint = kwargs.pop("kernel_constraint", None)
-        bias_constraint = kwargs.pop("bias_constraint", None)
         super().__init__(**kwargs)
-
         if filters is None:
             raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
                             f"e.g. {cls_name}(32, {3 if self.rank == 1 else (3, 3)}).")
@@ -256,29 +234,20 @@ class _Conv(Layer):
         self.built = True
 
     # -- compute --------------------------------------------------------------
-    def _attrs(self, inputs):
-        if self.rank == 1:
-            return dict(strides=self.strides[0], padding=self.padding,
-                        dilation_rate=self.dilation_rate[0], data_format=self.data_format,
-                        input_grad=bool(inputs.requires_grad))
-        return dict(strides=self.strides, padding=self.padding,
-                    dilation_rate=self.dilation_rate, data_format=self.data_format,
-                    input_grad=bool(inputs.requires_grad))
+    def _conv(self, inputs, activation="linear"):
+        conv = K.conv1d if self.rank == 1 else K.conv2d
+        return conv(inputs, self.kernel, self.strides, self.padding, self.data_format,
+                    self.dilation_rate, bias=self.bias, activation=activation)
 
     def pre_activation(self, inputs):
         """conv(input, kernel) + bias, before the activation (for fused losses)."""
-        y, _ = ad.fused(self._op, inputs, self.kernel, self.bias, activation="linear",
-                        **self._attrs(inputs))
-        return y
+        return self._conv(inputs)
 
     def call(self, inputs, training=False):
-        kind = getattr(self.activation, "kind", None)
-        if kind is not None and kind != "softmax":
-            y, _ = ad.fused(self._op, inputs, self.kernel, self.bias, activation=kind,
-                            **self._attrs(inputs))
-        else:
-            y = self.activation(self.pre_activation(inputs))
-        return y
+        kind = fused_activation_kind(self.activation)
+        if kind is None:
+            return self.activation(self.pre_activation(inputs))
+        return self._conv(inputs, kind)
 
     def get_config(self):
         cfg = super().get_config()
@@ -296,40 +265,7 @@ class _Conv(Layer):
         return cfg
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _maybe_keras1_channels_first(cls_name, kwargs):
-    """Keras 1 ``Convolution2D(..., input_shape=(3, 100, 100))`` without dim_ordering.
-
-    Keras 1 took the image ordering from its configuration, and the Theano-era
-    default was 'th' (channels first); code written for it gives channel-first
-    input shapes. When a Keras 1 style call receives an input shape that is
-    unmistakably channels-first (at most 4 channels in front of two larger axes)
-    while the global setting is channels_last, the global image data format is
-    switched to 'channels_first' (as a Keras 1 'th' configuration would have it),
-    so that the pooling, convolution and Flatten layers that follow agree.
-    """
-    shape = kwargs.get("input_shape")
-    if shape is None and kwargs.get("batch_input_shape") is not None:
-        shape = tuple(kwargs["batch_input_shape"])[1:]
-    if shape is None or K.image_data_format() != "channels_last":
-        return
-    shape = tuple(shape)
-    if len(shape) != 3 or any(d is None for d in shape):
-        return
-    if shape[0] <= 4 and shape[1] > 4 and shape[2] > 4:
-        K.set_image_data_format("channels_first")
-        kwargs["data_format"] = "channels_first"
-        warnings.warn(
-            f"{cls_name}: input_shape={shape} is in Keras 1 'th' order (channels first). "
-            "The image data format is now 'channels_first' for this and the following "
-            "layers; say so explicitly with data_format='channels_first' or "
-            "gpuseq.backend.set_image_data_format('channels_first').", UserWarning,
-            stacklevel=4)
-
-
+@keras1_arguments(_CONV2D_KERAS1)
 class Conv2D(_Conv):
     """2-D convolution layer (spatial convolution over images).
 
@@ -362,9 +298,9 @@ class Conv2D(_Conv):
     """
 
     rank = 2
-    _op = "conv2d"
 
 
+@keras1_arguments(_CONV1D_KERAS1)
 class Conv1D(_Conv):
     """1-D convolution layer (temporal convolution).
 
@@ -391,7 +327,6 @@ class Conv1D(_Conv):
     """
 
     rank = 1
-    _op = "conv1d"
 
 
 # Keras 1 names (aliases, as in Keras 2)
@@ -439,13 +374,6 @@ class _Spatial(Layer):
 
     rank = 2
 
-    def _convert(self, kwargs, renames):
-        cls_name = type(self).__name__
-        changed = _convert_legacy(cls_name, kwargs, renames, {"data_format": _dim_ordering})
-        if changed:
-            warn_modern_call(cls_name, (), {k: kwargs[k] for k in changed}, changed)
-        return kwargs
-
     def _split(self, input_shape):
         if self.data_format == "channels_last":
             return input_shape[1:-1]
@@ -467,6 +395,7 @@ class _Spatial(Layer):
         self.built = True
 
 
+@keras1_arguments(_DIM_ORDERING_KERAS1)
 class ZeroPadding2D(_Spatial):
     """Pads rows and columns of an image batch with zeros.
 
@@ -487,8 +416,6 @@ class ZeroPadding2D(_Spatial):
     rank = 2
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
-        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
-        data_format = kwargs.pop("data_format", data_format)
         super().__init__(**kwargs)
         self.padding = _pairs(padding, self.rank, "padding", type(self).__name__)
         self.data_format = normalize_data_format(
@@ -499,9 +426,7 @@ class ZeroPadding2D(_Spatial):
                                         zip(self._split(input_shape), self.padding)])
 
     def call(self, inputs, training=False):
-        y, _ = ad.fused("zero_padding", inputs, padding=self.padding,
-                        data_format=self.data_format)
-        return y
+        return K.zero_pad(inputs, self.padding, self.data_format)
 
     def get_config(self):
         cfg = super().get_config()
@@ -535,6 +460,7 @@ class ZeroPadding1D(ZeroPadding2D):
         return cfg
 
 
+@keras1_arguments(_DIM_ORDERING_KERAS1)
 class Cropping2D(_Spatial):
     """Crops rows and columns off an image batch.
 
@@ -555,8 +481,6 @@ class Cropping2D(_Spatial):
     rank = 2
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
-        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
-        data_format = kwargs.pop("data_format", data_format)
         super().__init__(**kwargs)
         self.cropping = _pairs(cropping, self.rank, "cropping", type(self).__name__)
         self.data_format = normalize_data_format(
@@ -576,9 +500,7 @@ class Cropping2D(_Spatial):
                                         zip(self._split(input_shape), self.cropping)])
 
     def call(self, inputs, training=False):
-        y, _ = ad.fused("cropping", inputs, cropping=self.cropping,
-                        data_format=self.data_format)
-        return y
+        return K.crop(inputs, self.cropping, self.data_format)
 
     def get_config(self):
         cfg = super().get_config()
@@ -612,6 +534,7 @@ class Cropping1D(Cropping2D):
         return cfg
 
 
+@keras1_arguments(_DIM_ORDERING_KERAS1)
 class UpSampling2D(_Spatial):
     """Nearest-neighbour up-sampling: repeats rows and columns.
 
@@ -632,8 +555,6 @@ class UpSampling2D(_Spatial):
     rank = 2
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
-        kwargs = self._convert(kwargs, {"dim_ordering": "data_format"})
-        data_format = kwargs.pop("data_format", data_format)
         super().__init__(**kwargs)
         self.size = _tuple_arg(size, self.rank, "size", type(self).__name__)
         self.data_format = normalize_data_format(
@@ -648,8 +569,7 @@ class UpSampling2D(_Spatial):
                                         zip(self._split(input_shape), self.size)])
 
     def call(self, inputs, training=False):
-        y, _ = ad.fused("upsampling", inputs, size=self.size, data_format=self.data_format)
-        return y
+        return K.upsample(inputs, self.size, self.data_format)
 
     def get_config(self):
         cfg = super().get_config()
@@ -658,6 +578,7 @@ class UpSampling2D(_Spatial):
         return cfg
 
 
+@keras1_arguments(Keras1Arguments(renames={"length": "size"}))
 class UpSampling1D(UpSampling2D):
     """Repeats each step of a sequence ``size`` times.
 
@@ -675,9 +596,6 @@ class UpSampling1D(UpSampling2D):
     rank = 1
 
     def __init__(self, size=2, **kwargs):
-        if "length" in kwargs:
-            kwargs = self._convert(kwargs, {"length": "size"})
-            size = kwargs.pop("size")
         super().__init__(size=size, data_format="channels_last", **kwargs)
 
     def get_config(self):

@@ -3,18 +3,38 @@ Permute, RepeatVector, Lambda, ActivityRegularization, Masking."""
 import numpy
 
 from .. import activations as activations_mod
+from .. import backend as K
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
-from .. import random as grandom
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import dispatch
-from ..backend import functions as K
-from ..legacy import convert_kwargs
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int, validate_rate
+from .noise import random_uniform
 from .serialization import normalize_layer_config
 
 
+def fused_activation_kind(activation):
+    """The kind of an activation that a fused op can apply after its GEMM (an
+    elementwise one), or None (softmax and user callables run after the op)."""
+    kind = getattr(activation, "kind", None)
+    return None if kind == "softmax" else kind
+
+
+_DENSE_KERAS1 = Keras1Arguments(
+    renames={"output_dim": "units", "init": "kernel_initializer",
+             "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+             "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+             "bias": "use_bias"},
+    positional=("units",))
+
+_DROPOUT_KERAS1 = Keras1Arguments(renames={"p": "rate"})
+
+_SPATIAL_DROPOUT_2D_KERAS1 = Keras1Arguments(
+    renames={"p": "rate", "dim_ordering": "data_format"},
+    values={"dim_ordering": DIM_ORDERING})
+
+
+@keras1_arguments(_DENSE_KERAS1)
 class Dense(Layer):
     """Densely connected layer: ``output = activation(dot(input, kernel) + bias)``.
 
@@ -39,22 +59,6 @@ class Dense(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        legacy = {k: kwargs.pop(k) for k in ("output_dim", "init", "W_regularizer",
-                                             "b_regularizer", "W_constraint", "b_constraint",
-                                             "bias") if k in kwargs}
-        if legacy:
-            legacy = convert_kwargs("Dense", () if units is None else (units,), legacy, {
-                "output_dim": "units", "init": "kernel_initializer",
-                "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
-                "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
-                "bias": "use_bias"}, positional=("units",))
-            units = legacy.pop("units", units)
-            kernel_initializer = legacy.pop("kernel_initializer", kernel_initializer)
-            kernel_regularizer = legacy.pop("kernel_regularizer", kernel_regularizer)
-            bias_regularizer = legacy.pop("bias_regularizer", bias_regularizer)
-            kernel_constraint = legacy.pop("kernel_constraint", kernel_constraint)
-            bias_constraint = legacy.pop("bias_constraint", bias_constraint)
-            use_bias = legacy.pop("use_bias", use_bias)
         super().__init__(**kwargs)
         if units is None:
             raise TypeError("Dense requires `units` (the output size), e.g. Dense(64).")
@@ -87,16 +91,13 @@ class Dense(Layer):
 
     def pre_activation(self, inputs):
         """dot(input, kernel) + bias, before the activation (for fused losses)."""
-        y, _ = ad.fused("dense", inputs, self.kernel, self.bias, activation="linear")
-        return y
+        return K.dense(inputs, self.kernel, self.bias)
 
     def call(self, inputs, training=False):
-        kind = getattr(self.activation, "kind", None)
-        if kind is not None and kind != "softmax":
-            y, _ = ad.fused("dense", inputs, self.kernel, self.bias, activation=kind)
-        else:
-            y = self.activation(self.pre_activation(inputs))
-        return y
+        kind = fused_activation_kind(self.activation)
+        if kind is None:
+            return self.activation(self.pre_activation(inputs))
+        return K.dense(inputs, self.kernel, self.bias, activation=kind)
 
     def get_config(self):
         cfg = super().get_config()
@@ -136,6 +137,7 @@ class Activation(Layer):
         return cfg
 
 
+@keras1_arguments(_DROPOUT_KERAS1)
 class Dropout(Layer):
     """Inverted dropout: during training, zero a fraction ``rate`` of the inputs and
     scale the rest by 1/(1-rate); identity at inference.
@@ -159,9 +161,6 @@ class Dropout(Layer):
         return super().graph_ineligibility(first)
 
     def __init__(self, rate=None, noise_shape=None, seed=None, **kwargs):
-        if "p" in kwargs:
-            kw = convert_kwargs("Dropout", (), {"p": kwargs.pop("p")}, {"p": "rate"})
-            rate = kw["rate"]
         super().__init__(**kwargs)
         if rate is None:
             raise TypeError("Dropout requires `rate`, the fraction of inputs to drop, "
@@ -179,12 +178,8 @@ class Dropout(Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        shape = self._noise_shape(inputs)
-        keep = 1.0 - self.rate
-        u = grandom.device_uniform(shape, inputs.dtype) if self._rng is None else \
-            ad.as_tensor(self._rng.random(shape).astype(inputs.dtype), inputs).data
-        mask = (u < keep).astype(inputs.dtype) * (1.0 / keep)
-        return inputs * ad.Tensor(mask)
+        u = random_uniform(self._noise_shape(inputs), inputs.dtype, self._rng)
+        return inputs * K.dropout_mask(u, self.rate)
 
     def get_config(self):
         cfg = super().get_config()
@@ -219,12 +214,14 @@ class SpatialDropout1D(Dropout):
         return _spatial_config(self)
 
 
+@keras1_arguments(_SPATIAL_DROPOUT_2D_KERAS1)
 class SpatialDropout2D(Dropout):
     """Dropout of whole 2-D feature maps: one mask value per (sample, channel).
 
     Args:
         rate: fraction of channels to drop, in [0, 1).
         data_format: 'channels_last' (default) or 'channels_first'.
+        Keras 1's ``p`` and ``dim_ordering`` are accepted and converted.
 
     Input shape: 4D, ``(batch, rows, cols, channels)`` or channels first. Output: same.
     """
@@ -293,8 +290,8 @@ class Flatten(Layer):
 
     def call(self, inputs, training=False):
         if self.data_format == "channels_first" and inputs.ndim > 2:
-            inputs = ad.transpose(inputs, (0,) + tuple(range(2, inputs.ndim)) + (1,))
-        return ad.reshape(inputs, (inputs.shape[0], -1))
+            inputs = K.permute_dimensions(inputs, (0,) + tuple(range(2, inputs.ndim)) + (1,))
+        return K.batch_flatten(inputs)
 
     def get_config(self):
         cfg = super().get_config()
@@ -348,7 +345,7 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(input_shape)
 
     def call(self, inputs, training=False):
-        return ad.reshape(inputs, (inputs.shape[0],) + self.target_shape)
+        return K.reshape(inputs, (inputs.shape[0],) + self.target_shape)
 
     def get_config(self):
         cfg = super().get_config()
@@ -377,7 +374,7 @@ class Permute(Layer):
         return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
 
     def call(self, inputs, training=False):
-        return ad.transpose(inputs, (0,) + self.dims)
+        return K.permute_dimensions(inputs, (0,) + self.dims)
 
     def get_config(self):
         cfg = super().get_config()
@@ -433,14 +430,14 @@ class Lambda(Layer):
         self.arguments = arguments or {}
 
     def call(self, inputs, training=False):
-        return ad.as_tensor(self.function(inputs, **self.arguments), inputs)
+        return K.convert_to_tensor(self.function(inputs, **self.arguments), like=inputs)
 
     def compute_output_shape(self, input_shape):
         if self._output_shape is None:
             if any(d is None for d in input_shape[1:]):
                 return input_shape
-            probe = ad.Tensor(dispatch.xp().zeros((1,) + tuple(input_shape[1:]), "float32"))
-            with ad.no_grad():
+            probe = K.constant(0.0, shape=(1,) + tuple(input_shape[1:]))
+            with K.no_grad():
                 out = self.call(probe)
             return (input_shape[0],) + tuple(out.shape[1:])
         if callable(self._output_shape):
@@ -491,11 +488,11 @@ class Masking(Layer):
         self.mask_value = float(mask_value)
 
     def compute_mask(self, inputs, mask=None):
-        return (inputs.data != self.mask_value).any(axis=-1)
+        return K.any(K.not_equal(inputs, self.mask_value), axis=-1).data
 
     def call(self, inputs, training=False):
-        keep = (inputs.data != self.mask_value).any(axis=-1, keepdims=True)
-        return inputs * ad.Tensor(keep.astype(inputs.dtype))
+        keep = K.any(K.not_equal(inputs, self.mask_value), axis=-1, keepdims=True)
+        return inputs * K.cast(keep, inputs.dtype)
 
     def get_config(self):
         cfg = super().get_config()

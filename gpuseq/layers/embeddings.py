@@ -1,13 +1,27 @@
 """Embedding: turns positive integer indices into dense vectors of fixed size."""
-import warnings
-
+from .. import backend as K
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import dispatch
-from ..legacy import convert_kwargs
+from ..legacy import Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_positive_int
+
+
+def _dropout_ignored(cls_name, value):
+    """Keras 1's ``Embedding(dropout=...)``, which Keras 2 removed: ignored, with a note."""
+    warn_user(f"The `dropout` argument is no longer supported in `{cls_name}` "
+              "(Keras 2 removed it) and is ignored. Add a SpatialDropout1D or "
+              f"Dropout layer right after the {cls_name} instead.")
+
+
+_EMBEDDING_KERAS1 = Keras1Arguments(
+    renames={"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
+             "W_constraint": "embeddings_constraint"},
+    positional=("input_dim", "output_dim"),
+    removed={"dropout": _dropout_ignored})
+
+
+@keras1_arguments(_EMBEDDING_KERAS1)
 
 
 class Embedding(Layer):
@@ -43,22 +57,6 @@ class Embedding(Layer):
     def __init__(self, input_dim=None, output_dim=None, embeddings_initializer="uniform",
                  embeddings_regularizer=None, activity_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
-        legacy = {k: kwargs.pop(k) for k in ("init", "W_regularizer", "W_constraint")
-                  if k in kwargs}
-        if legacy:
-            args = tuple(a for a in (input_dim, output_dim) if a is not None)
-            legacy = convert_kwargs("Embedding", args, legacy, {
-                "init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
-                "W_constraint": "embeddings_constraint"})
-            embeddings_initializer = legacy.get("embeddings_initializer", embeddings_initializer)
-            embeddings_regularizer = legacy.get("embeddings_regularizer", embeddings_regularizer)
-            embeddings_constraint = legacy.get("embeddings_constraint", embeddings_constraint)
-        if "dropout" in kwargs:
-            kwargs.pop("dropout")
-            warnings.warn("The `dropout` argument is no longer supported in `Embedding` "
-                          "(Keras 2 removed it) and is ignored. Add a SpatialDropout1D or "
-                          "Dropout layer right after the Embedding instead.",
-                          UserWarning, stacklevel=2)
         if input_dim is None or output_dim is None:
             raise TypeError("Embedding requires `input_dim` (the vocabulary size) and "
                             "`output_dim` (the vector size), e.g. Embedding(1000, 64).")
@@ -95,23 +93,23 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        data = inputs.data if isinstance(inputs, ad.Tensor) else inputs
-        return data != 0
+        return K.not_equal(inputs, 0).data
 
     def call(self, inputs, training=False):
-        ids = inputs.data if isinstance(inputs, ad.Tensor) else inputs
+        self._check_length(inputs.shape)
+        return K.embedding_lookup(self.embeddings, inputs)
+
+    def _check_length(self, shape):
         if self.input_length is not None:
             want = self.input_length if isinstance(self.input_length, tuple) else \
                 (self.input_length,)
-            got = tuple(ids.shape[1:])
+            got = tuple(shape[1:])
             if len(got) != len(want) or any(w is not None and w != g
                                             for w, g in zip(want, got)):
                 raise ValueError(
                     f"Layer '{self.name}' (Embedding) was given input_length={self.input_length}"
-                    f", but received input of shape {tuple(ids.shape)}. Pad or cut the "
+                    f", but received input of shape {tuple(shape)}. Pad or cut the "
                     "sequences to that length, or leave input_length out.")
-        y, _ = ad.fused("embedding", ad.Tensor(ids), self.embeddings)
-        return y
 
     def graph_ineligibility(self, first):
         if not first:
@@ -122,8 +120,7 @@ class Embedding(Layer):
     def check_graph_inputs(self, inputs):
         """Range-check a batch's indices before a replayed step (the eager lookup's
         check and error)."""
-        ids = inputs.data if isinstance(inputs, ad.Tensor) else inputs
-        dispatch.ops().embedding_indices_check(ids, self.input_dim)
+        K.check_embedding_indices(inputs, self.input_dim)
 
     def get_config(self):
         cfg = super().get_config()

@@ -8,10 +8,7 @@ Example (seed 001)::
     model.compile(optimizer='rmsprop', loss='categorical_crossentropy')
     model.fit([x_left, x_right], y)          # one array per branch
 """
-import numpy
-
-from ..backend import autodiff as ad
-from ..backend import functions as K
+from .. import backend as K
 from .base import Layer
 from .serialization import normalize_layer_config
 
@@ -93,8 +90,8 @@ class Merge(Layer):
                 return tuple(self._output_shape(shapes))
             if self._output_shape is not None:
                 return (shapes[0][0],) + tuple(self._output_shape)
-            xs = [ad.Tensor(numpy.zeros((1,) + s[1:], "float32")) for s in shapes]
-            with ad.no_grad():
+            xs = [K.constant(0.0, shape=(1,) + s[1:]) for s in shapes]
+            with K.no_grad():
                 out = self.mode(xs)
             return (shapes[0][0],) + tuple(out.shape[1:])
         if self.mode == "concat":
@@ -122,9 +119,9 @@ class Merge(Layer):
                              f"branch). Received: {type(inputs).__name__}.")
         outs = [b._forward(x, training=training) for b, x in zip(self.branches, inputs)]
         if callable(self.mode):
-            return ad.as_tensor(self.mode(outs), outs[0])
+            return K.convert_to_tensor(self.mode(outs), like=outs[0])
         if self.mode == "concat":
-            return ad.concatenate(outs, axis=self.concat_axis)
+            return K.concatenate(outs, axis=self.concat_axis)
         if self.mode in ("sum", "ave"):
             y = outs[0]
             for o in outs[1:]:
@@ -138,7 +135,7 @@ class Merge(Layer):
         if self.mode == "max":
             y = outs[0]
             for o in outs[1:]:
-                y = ad.maximum(y, o)
+                y = K.maximum(y, o)
             return y
         a, b = outs[0], outs[1]
         if self.mode == "dot":

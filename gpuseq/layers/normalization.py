@@ -4,13 +4,25 @@ import math
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import dispatch
-from ..backend import functions as K
-from ..legacy import convert_kwargs
+from .. import backend as K
+from ..legacy import Keras1Arguments, keras1_arguments
 from .base import Layer
 
 
+def _mode_zero_only(cls_name, mode):
+    """Keras 1's ``mode``: 0 is what the layer does; 1 and 2 were removed in Keras 2."""
+    if mode != 0:
+        raise TypeError(f"The `mode` argument of {cls_name} no longer exists "
+                        "(Keras 2 removed mode=1 and mode=2). Remove it: mode=0 is "
+                        f"what {cls_name} does. Received: mode={mode!r}")
+
+
+_BATCH_NORM_KERAS1 = Keras1Arguments(
+    renames={"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"},
+    removed={"mode": _mode_zero_only})
+
+
+@keras1_arguments(_BATCH_NORM_KERAS1)
 class BatchNormalization(Layer):
     """Normalise the activations of the previous layer per feature, batch by batch.
 
@@ -60,18 +72,6 @@ class BatchNormalization(Layer):
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
-        if "mode" in kwargs:
-            mode = kwargs.pop("mode")
-            if mode != 0:
-                raise TypeError("The `mode` argument of BatchNormalization no longer exists "
-                                "(Keras 2 removed mode=1 and mode=2). Remove it: mode=0 is "
-                                f"what BatchNormalization does. Received: mode={mode!r}")
-        legacy = {k: kwargs.pop(k) for k in ("beta_init", "gamma_init") if k in kwargs}
-        if legacy:
-            legacy = convert_kwargs("BatchNormalization", (), legacy, {
-                "beta_init": "beta_initializer", "gamma_init": "gamma_initializer"})
-            beta_initializer = legacy.get("beta_initializer", beta_initializer)
-            gamma_initializer = legacy.get("gamma_initializer", gamma_initializer)
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError("BatchNormalization normalises along one axis: axis must be an "
@@ -122,39 +122,24 @@ class BatchNormalization(Layer):
         self.built = True
 
     def call(self, inputs, training=False):
-        ndim = len(inputs.shape)
-        axis = self._feature_axis(ndim)
-        perm = None
-        x = inputs
-        if axis != ndim - 1:                     # the op normalises the last axis
-            perm = [i for i in range(ndim) if i != axis] + [axis]
-            x = ad.transpose(x, perm)
-        if training:
-            y, op = ad.fused("batch_norm", x, self.gamma, self.beta, None, None,
-                             epsilon=self.epsilon)
-            if self.trainable and K.learning_phase() == 1:     # a training step
-                self._update_moving(op.saved, math.prod(x.shape[:-1]))
-        else:
-            y, _ = ad.fused("batch_norm", x, self.gamma, self.beta, self.moving_mean,
-                            self.moving_variance, epsilon=self.epsilon)
-        if perm is not None:
-            inverse = [0] * ndim
-            for i, p in enumerate(perm):
-                inverse[p] = i
-            y = ad.transpose(y, inverse)
+        axis = self._feature_axis(inputs.ndim)
+        if not training:
+            return K.batch_normalization(inputs, self.moving_mean, self.moving_variance,
+                                         self.beta, self.gamma, axis, self.epsilon)
+        reduction_axes = [a for a in range(inputs.ndim) if a != axis]
+        y, mean, variance = K.normalize_batch_in_training(inputs, self.gamma, self.beta,
+                                                          reduction_axes, self.epsilon)
+        if self.trainable and K.learning_phase() == 1:         # a training step
+            samples = math.prod(inputs.shape[a] for a in reduction_axes)
+            self._update_moving(mean, variance, samples)
         return y
 
-    def _update_moving(self, saved, m):
+    def _update_moving(self, mean, variance, m):
         """moving <- momentum * moving + (1 - momentum) * batch statistic, in place."""
-        xp = dispatch.get_array_module(self.moving_mean.data)
-        keep, take = self.momentum, 1.0 - self.momentum
-        variance = saved["variance"]
         if m > 1:                                # Keras 2.2's sample-size correction
             variance = variance * (m / (m - (1.0 + self.epsilon)))
-        for var, value in ((self.moving_mean, saved["mean"]), (self.moving_variance, variance)):
-            d = var.data
-            d *= keep
-            d += xp.asarray(value, dtype=d.dtype) * take
+        K.moving_average_update(self.moving_mean, mean, self.momentum)
+        K.moving_average_update(self.moving_variance, variance, self.momentum)
 
     def get_config(self):
         cfg = super().get_config()

@@ -7,12 +7,23 @@ right, padded positions never win a max and are not counted by an average.
 Keras 1 spellings (``pool_length``, ``stride``, ``border_mode``, ``dim_ordering``)
 are accepted and converted, with a warning naming the modern call.
 """
-from ..backend import autodiff as ad
+from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
-from ..legacy import warn_modern_call
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer
-from .convolutional import (_convert_legacy, _dim_ordering, _tuple_arg, normalize_data_format,
-                            normalize_padding)
+from .convolutional import _tuple_arg, normalize_data_format, normalize_padding
+
+_POOLING2D_KERAS1 = Keras1Arguments(
+    renames={"border_mode": "padding", "dim_ordering": "data_format"},
+    values={"dim_ordering": DIM_ORDERING})
+
+_POOLING1D_KERAS1 = Keras1Arguments(
+    renames={"border_mode": "padding", "dim_ordering": "data_format",
+             "pool_length": "pool_size", "stride": "strides"},
+    values={"dim_ordering": DIM_ORDERING})
+
+_GLOBAL_POOLING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
+                                         values={"dim_ordering": DIM_ORDERING})
 
 
 class _Pooling(Layer):
@@ -24,21 +35,6 @@ class _Pooling(Layer):
     def __init__(self, pool_size=None, strides=None, padding="valid", data_format=None,
                  **kwargs):
         cls_name = type(self).__name__
-        renames = {"border_mode": "padding", "dim_ordering": "data_format"}
-        if self.rank == 1:
-            renames.update({"pool_length": "pool_size", "stride": "strides"})
-        changed = _convert_legacy(cls_name, kwargs, renames, {"data_format": _dim_ordering})
-        if changed:
-            if "pool_size" in kwargs and pool_size is not None:
-                raise TypeError(f"{cls_name} got both `pool_size` and the Keras 1 "
-                                "`pool_length`.")
-            pool_size = kwargs.pop("pool_size", pool_size)
-            strides = kwargs.pop("strides", strides)
-            padding = kwargs.pop("padding", padding)
-            data_format = kwargs.pop("data_format", data_format)
-            shown = {"pool_size": pool_size, "strides": strides, "padding": padding,
-                     "data_format": data_format}
-            warn_modern_call(cls_name, (), {k: shown[k] for k in changed}, changed)
         super().__init__(**kwargs)
         if pool_size is None:
             pool_size = 2 if self.rank == 1 else (2, 2)
@@ -83,15 +79,9 @@ class _Pooling(Layer):
         return (input_shape[0], input_shape[1]) + out
 
     def call(self, inputs, training=False):
-        if self.rank == 1:
-            y, _ = ad.fused("pool1d", inputs, pool_size=self.pool_size[0],
-                            strides=self.strides[0], padding=self.padding,
-                            data_format=self.data_format, mode=self.mode)
-        else:
-            y, _ = ad.fused("pool2d", inputs, pool_size=self.pool_size, strides=self.strides,
-                            padding=self.padding, data_format=self.data_format,
-                            mode=self.mode)
-        return y
+        pool = K.pool1d if self.rank == 1 else K.pool2d
+        return pool(inputs, self.pool_size, self.strides, self.padding, self.data_format,
+                    pool_mode=self.mode)
 
     def get_config(self):
         cfg = super().get_config()
@@ -100,6 +90,7 @@ class _Pooling(Layer):
         return cfg
 
 
+@keras1_arguments(_POOLING2D_KERAS1)
 class MaxPooling2D(_Pooling):
     """Max pooling over windows of an image batch.
 
@@ -121,6 +112,7 @@ class MaxPooling2D(_Pooling):
     mode = "max"
 
 
+@keras1_arguments(_POOLING2D_KERAS1)
 class AveragePooling2D(_Pooling):
     """Average pooling over windows of an image batch (same arguments as MaxPooling2D).
 
@@ -137,6 +129,7 @@ class AveragePooling2D(_Pooling):
     mode = "avg"
 
 
+@keras1_arguments(_POOLING1D_KERAS1)
 class MaxPooling1D(_Pooling):
     """Max pooling over windows of steps.
 
@@ -174,20 +167,15 @@ class AveragePooling1D(MaxPooling1D):
     mode = "avg"
 
 
+@keras1_arguments(_GLOBAL_POOLING_KERAS1)
 class _GlobalPooling(Layer):
     rank = 2
     mode = "avg"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
-        cls_name = type(self).__name__
-        changed = _convert_legacy(cls_name, kwargs, {"dim_ordering": "data_format"},
-                                  {"data_format": _dim_ordering})
-        if changed:
-            data_format = kwargs.pop("data_format")
-            warn_modern_call(cls_name, (), {"data_format": data_format}, changed)
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(
-            data_format, cls_name, "channels_last" if self.rank == 1 else None)
+            data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
         self.keepdims = bool(keepdims)
 
     def build(self, input_shape):
@@ -208,10 +196,7 @@ class _GlobalPooling(Layer):
             (input_shape[0], c) + ones
 
     def call(self, inputs, training=False):
-        y, _ = ad.fused("global_pool", inputs, data_format=self.data_format, mode=self.mode)
-        if self.keepdims:
-            y = ad.reshape(y, self.compute_output_shape((y.shape[0],) + inputs.shape[1:]))
-        return y
+        return K.global_pool(inputs, self.mode, self.data_format, keepdims=self.keepdims)
 
     def get_config(self):
         cfg = super().get_config()
@@ -278,13 +263,9 @@ class GlobalAveragePooling1D(_GlobalPooling):
         if mask is None:
             return super().call(inputs, training)
         steps_axis = 1 if self.data_format == "channels_last" else 2
-        xp_mask = mask.data if isinstance(mask, ad.Tensor) else mask
-        m = xp_mask.astype(inputs.dtype)                       # (batch, steps)
-        m = m[:, :, None] if steps_axis == 1 else m[:, None, :]
-        mt = ad.Tensor(m)
-        total = ad.reduce_sum(inputs * mt, axis=steps_axis, keepdims=self.keepdims)
-        count = ad.Tensor(m.sum(axis=steps_axis, keepdims=self.keepdims))
-        return total / count
+        m = K.expand_dims(K.cast(mask, inputs.dtype), 3 - steps_axis)    # (batch, steps, 1)
+        total = K.sum(inputs * m, axis=steps_axis, keepdims=self.keepdims)
+        return total / K.sum(m, axis=steps_axis, keepdims=self.keepdims)
 
 
 class GlobalMaxPooling1D(_GlobalPooling):

@@ -21,22 +21,19 @@ Stateful layers (``stateful=True``) carry their final states to the next batch
 (``batch_input_shape=(32, timesteps, features)``, or ``batch_size`` with
 ``input_shape`` on the first layer).
 """
-import warnings
-
 import numpy
 
 from .. import activations as activations_mod
+from .. import backend as K
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
-from .. import random as grandom
 from .. import regularizers as regularizers_mod
-from ..backend import autodiff as ad
-from ..backend import dispatch
-from ..legacy import convert_kwargs
+from ..legacy import CONSUME_LESS, Keras1Arguments, forget_bias_is_one, keras1_arguments
 from .base import Layer, validate_positive_int, validate_rate
+from .noise import random_uniform
 
 # Keras 1 argument names shared by the recurrent layers -> Keras 2 names
-_LEGACY_RENAMES = {
+_KERAS1_RENAMES = {
     "output_dim": "units",
     "inner_activation": "recurrent_activation",
     "init": "kernel_initializer",
@@ -52,10 +49,15 @@ _LEGACY_RENAMES = {
     "consume_less": "implementation",
     "forget_bias_init": "unit_forget_bias",
 }
-_LEGACY_VALUES = {
-    "implementation": lambda v: {"cpu": 0, "mem": 1, "gpu": 2}.get(v, v),
-    "unit_forget_bias": lambda v: v in ("one", "ones", 1, 1.0, True),
-}
+_KERAS1_VALUES = {"consume_less": CONSUME_LESS, "forget_bias_init": forget_bias_is_one}
+
+_RECURRENT_KERAS1 = Keras1Arguments(renames=_KERAS1_RENAMES, values=_KERAS1_VALUES,
+                                    positional=("units",))
+
+# Keras 1 and 2.2 GRUs are reset_after=False (bias (3u,)): a call written with Keras 1
+# names gets that layout, so that its weight files and counts match Keras's.
+_GRU_KERAS1 = Keras1Arguments(renames=_KERAS1_RENAMES, values=_KERAS1_VALUES,
+                              positional=("units",), implied={"reset_after": False})
 
 
 def _elementwise_kind(cls_name, arg, value):
@@ -85,7 +87,7 @@ class _UnitForgetBias:
 
 
 def _as_array(m):
-    return m.data if isinstance(m, ad.Tensor) else m
+    return m.data if K.is_tensor(m) else m
 
 
 class Recurrent(Layer):
@@ -178,32 +180,6 @@ class Recurrent(Layer):
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
         self.states = None
 
-    # ------------------------------------------------------------------ legacy
-    @staticmethod
-    def _convert_legacy(cls_name, units, kwargs):
-        """Rename Keras 1 arguments in ``kwargs`` (warning with the modern call)."""
-        legacy = {k: kwargs.pop(k) for k in list(kwargs) if k in _LEGACY_RENAMES}
-        if not legacy:
-            return units, kwargs
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            conv = convert_kwargs(cls_name, () if units is None else (units,), legacy,
-                                  _LEGACY_RENAMES, _LEGACY_VALUES, positional=("units",))
-        for w in caught:   # re-issued so that the warning points at the user's line
-            warnings.warn(w.message, w.category, stacklevel=3)
-        for k, v in conv.items():
-            if k == "units":
-                if units is not None:
-                    raise TypeError(f"{cls_name} got both `units` and the Keras 1 argument "
-                                    "`output_dim`. Pass only `units`.")
-                units = v
-            elif k in kwargs:
-                raise TypeError(f"{cls_name} got both the Keras 1 argument for `{k}` and "
-                                f"`{k}` itself. Pass only `{k}`.")
-            else:
-                kwargs[k] = v
-        return units, kwargs
-
     # ------------------------------------------------------------------ build
     @property
     def state_size(self):
@@ -281,9 +257,9 @@ class Recurrent(Layer):
             raise ValueError(f"Layer '{self.name}' ({cls}) has not been built yet, so it has "
                              "no states to reset. Add it to a model with a batch_input_shape.")
         n, u = self._batch_size, self.units
-        xp = dispatch.xp()
         if states is None:
-            self.states = [xp.zeros((n, u), dtype=self.dtype) for _ in range(self._N_STATES)]
+            self.states = [K.to_device(numpy.zeros((n, u), dtype=self.dtype))
+                           for _ in range(self._N_STATES)]
             return
         if not isinstance(states, (list, tuple)):
             states = [states]
@@ -293,12 +269,12 @@ class Recurrent(Layer):
                              f"of shape ({n}, {u}).")
         new = []
         for i, s in enumerate(states):
-            a = dispatch.to_host(_as_array(s))
+            a = K.to_host(_as_array(s))
             if tuple(numpy.shape(a)) != (n, u):
                 raise ValueError(f"State {i} of layer '{self.name}' ({cls}) has shape "
                                  f"({n}, {u}) (batch_size, units), but the value given has "
                                  f"shape {tuple(numpy.shape(a))}.")
-            new.append(dispatch.to_device(numpy.asarray(a, dtype=self.dtype)))
+            new.append(K.to_device(numpy.asarray(a, dtype=self.dtype)))
         self.states = new
 
     # ------------------------------------------------------------------ forward
@@ -312,12 +288,7 @@ class Recurrent(Layer):
         return outputs
 
     def _dropout_mask(self, shape, rate, dtype):
-        keep = 1.0 - rate
-        if self._rng is not None:
-            u = dispatch.to_device(self._rng.random(shape).astype(dtype))
-        else:
-            u = grandom.device_uniform(shape, dtype)
-        return (u < keep).astype(dtype) * dtype.type(1.0 / keep)
+        return K.dropout_mask(random_uniform(shape, dtype, self._rng), rate)
 
     def _initial_states(self, n, initial_state):
         """Tensors (or None) for the initial states of a batch of n samples."""
@@ -330,7 +301,7 @@ class Recurrent(Layer):
                                  f"initial state(s), but received {len(initial_state)}.")
             out = []
             for s in initial_state:
-                s = ad.as_tensor(s)
+                s = K.convert_to_tensor(s)
                 if tuple(s.shape) != (n, self.units):
                     raise ValueError(f"Initial states of layer '{self.name}' ({cls}) must "
                                      f"have shape ({n}, {self.units}). Received: "
@@ -346,53 +317,48 @@ class Recurrent(Layer):
                     f"{self._batch_size}, but received a batch of {n} samples. Feed batches of "
                     f"exactly {self._batch_size} samples (fit/evaluate/predict with "
                     f"batch_size={self._batch_size} and a sample count divisible by it).")
-            return [ad.Tensor(s) for s in self.states]
+            return list(self.states)
         return [None] * self._N_STATES
 
     def call(self, inputs, training=False, mask=None, initial_state=None):
-        x = ad.as_tensor(inputs)
+        x = self._check_inputs(inputs)
+        n, t, f = x.shape
+        rmask = None
+        if training and self.dropout > 0:
+            x = x * self._dropout_mask((n, 1, f), self.dropout, x.dtype)
+        if training and self.recurrent_dropout > 0:
+            rmask = self._dropout_mask((n, self.units), self.recurrent_dropout, x.dtype)
+        outputs, final_states = K.recurrent(
+            self._OP, x, self.kernel, self.recurrent_kernel, self.bias,
+            self._initial_states(n, initial_state), self._check_mask(mask, (n, t)), rmask,
+            return_sequences=self.return_sequences, return_state=self.return_state,
+            **self._op_attrs())
+        if self.stateful:
+            self.states = final_states
+        return outputs
+
+    def _check_inputs(self, inputs):
+        """The inputs as a Tensor of the layer's dtype (batch, timesteps, features)."""
+        x = K.convert_to_tensor(inputs)
         if x.ndim != 3:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects inputs of "
                              f"shape (batch, timesteps, features). Received: {x.shape}")
-        if x.dtype != numpy.dtype(self.dtype):
-            x = ad.cast(x, self.dtype)
-        n, t, f = x.shape
-        dt = numpy.dtype(self.dtype)
-        if training and self.dropout > 0:
-            x = x * ad.Tensor(self._dropout_mask((n, 1, f), self.dropout, dt))
-        rmask = None
-        if training and self.recurrent_dropout > 0:
-            rmask = ad.Tensor(self._dropout_mask((n, self.units), self.recurrent_dropout, dt))
+        return K.convert_to_tensor(x, dtype=self.dtype)
+
+    def _check_mask(self, mask, expected):
         m = _as_array(mask)
-        if m is not None:
-            if isinstance(m, (list, tuple)):
-                m = m[0]
-            if tuple(m.shape) != (n, t):
-                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) received a "
-                                 f"mask of shape {tuple(m.shape)}; expected (batch, timesteps)"
-                                 f" = {(n, t)}.")
-            m = ad.Tensor(m)
-        h0 = self._initial_states(n, initial_state)
-        attrs = self._op_attrs()
-        attrs["input_grad"] = bool(x.requires_grad)     # no dx GEMM for a model's input
-        y, op = ad.fused(self._OP, x, self.kernel, self.recurrent_kernel, self.bias, *h0, m,
-                         rmask, **attrs)
-        if self.stateful:
-            self.states = [op.saved["h_last"]] + (
-                [op.saved["c_last"]] if self._N_STATES == 2 else [])
-        if self.return_state:
-            t_out = t if self.return_sequences else 1
-            out = y[:, :t_out] if self.return_sequences else y[:, 0]
-            result = [out] + [y[:, t_out + k] for k in range(self._N_STATES)]
-        else:
-            result = y
-        return result
+        if isinstance(m, (list, tuple)):
+            m = m[0]
+        if m is not None and tuple(m.shape) != expected:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) received a "
+                             f"mask of shape {tuple(m.shape)}; expected (batch, timesteps)"
+                             f" = {expected}.")
+        return m
 
     def _op_attrs(self):
+        """The cell's settings for the fused op (see ``gpuseq.backend.recurrent``)."""
         return {"activation": self._act_kind, "go_backwards": self.go_backwards,
-                "return_sequences": self.return_sequences,
-                "zero_output_for_mask": self.zero_output_for_mask,
-                "return_state": self.return_state}
+                "zero_output_for_mask": self.zero_output_for_mask}
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -416,6 +382,7 @@ class Recurrent(Layer):
         return cfg
 
 
+@keras1_arguments(_RECURRENT_KERAS1)
 class SimpleRNN(Recurrent):
     """Fully connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
 
@@ -439,7 +406,6 @@ class SimpleRNN(Recurrent):
     _OP = "simple_rnn"
 
     def __init__(self, units=None, activation="tanh", **kwargs):
-        units, kwargs = self._convert_legacy("SimpleRNN", units, kwargs)
         for k in ("recurrent_activation", "unit_forget_bias"):
             if k in kwargs:
                 raise TypeError(f"SimpleRNN has no `{k}` (it has one activation). Remove it.")
@@ -451,6 +417,7 @@ class SimpleRNN(Recurrent):
         return cfg
 
 
+@keras1_arguments(_RECURRENT_KERAS1)
 class LSTM(Recurrent):
     """Long short-term memory layer (Hochreiter & Schmidhuber 1997), Keras equations.
 
@@ -493,11 +460,6 @@ class LSTM(Recurrent):
 
     def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
                  unit_forget_bias=True, **kwargs):
-        legacy_rec = "inner_activation" in kwargs
-        units, kwargs = self._convert_legacy("LSTM", units, kwargs)
-        if legacy_rec:
-            recurrent_activation = kwargs.pop("recurrent_activation")
-        unit_forget_bias = kwargs.pop("unit_forget_bias", unit_forget_bias)
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation, self._rec_kind = _elementwise_kind(
             "LSTM", "recurrent_activation", recurrent_activation)
@@ -520,6 +482,7 @@ class LSTM(Recurrent):
         return cfg
 
 
+@keras1_arguments(_GRU_KERAS1)
 class GRU(Recurrent):
     """Gated recurrent unit (Cho et al. 2014), Keras equations, gate blocks z|r|h.
 
@@ -556,16 +519,7 @@ class GRU(Recurrent):
     _OP = "gru"
 
     def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
-                 reset_after=None, **kwargs):
-        legacy_rec = "inner_activation" in kwargs
-        keras1 = any(k in _LEGACY_RENAMES for k in kwargs)
-        if reset_after is None:
-            # Keras 1 and 2.2 GRUs are reset_after=False (bias (3u,)); a call written with
-            # Keras 1 names gets that layout, so its weight files and counts match Keras's.
-            reset_after = not keras1
-        units, kwargs = self._convert_legacy("GRU", units, kwargs)
-        if legacy_rec:
-            recurrent_activation = kwargs.pop("recurrent_activation")
+                 reset_after=True, **kwargs):
         if "unit_forget_bias" in kwargs:
             raise TypeError("GRU has no `unit_forget_bias` (it has no forget gate). Remove it.")
         super().__init__(units, activation=activation, **kwargs)

@@ -1,5 +1,5 @@
 """Layer wrappers: TimeDistributed and Bidirectional."""
-from ..backend import autodiff as ad
+from .. import backend as K
 from .base import Layer, _accepts
 from .recurrent import Recurrent
 from .serialization import deserialize_layer as deserialize
@@ -121,15 +121,14 @@ class TimeDistributed(Wrapper):
         return mask
 
     def call(self, inputs, training=False, mask=None):
-        x = ad.as_tensor(inputs)
+        x = K.convert_to_tensor(inputs)
         n, t = x.shape[0], x.shape[1]
-        flat = ad.reshape(x, (n * t,) + tuple(x.shape[2:]))
         kwargs = {"training": training}
         if mask is not None and _accepts(type(self.layer), "mask"):
-            m = mask.data if isinstance(mask, ad.Tensor) else mask
-            kwargs["mask"] = m.reshape((n * t,) + tuple(m.shape[2:]))
-        y = self.layer(flat, **kwargs)
-        return ad.reshape(y, (n, t) + tuple(y.shape[1:]))
+            m = K.convert_to_tensor(mask)
+            kwargs["mask"] = K.reshape(m, (n * t,) + m.shape[2:]).data
+        y = self.layer(K.reshape(x, (n * t,) + x.shape[2:]), **kwargs)
+        return K.reshape(y, (n, t) + y.shape[1:])
 
 
 _MERGE_MODES = ("sum", "mul", "concat", "ave", None)
@@ -261,7 +260,7 @@ class Bidirectional(Wrapper):
         if self.return_sequences:
             y_b = y_b[:, ::-1]          # back to forward time order
         if self.merge_mode == "concat":
-            out = ad.concatenate([y_f, y_b], axis=-1)
+            out = K.concatenate([y_f, y_b], axis=-1)
         elif self.merge_mode == "sum":
             out = y_f + y_b
         elif self.merge_mode == "mul":
