@@ -9,15 +9,18 @@ Example:
 from . import data_utils
 from . import generic_utils
 from . import np_utils
+from . import vis_utils
 from .data_utils import GeneratorEnqueuer, OrderedEnqueuer, Sequence, SequenceEnqueuer
 from .file_cache import get_file
 from .generic_utils import Progbar, slice_arrays, to_list, unpack_singleton
 from .np_utils import normalize, to_categorical
+from .vis_utils import model_to_dot, plot_model
 
 __all__ = [
     "to_categorical", "normalize", "Progbar", "Sequence", "SequenceEnqueuer",
     "OrderedEnqueuer", "GeneratorEnqueuer", "to_list", "unpack_singleton",
     "slice_arrays", "np_utils", "generic_utils", "data_utils", "get_file",
+    "vis_utils", "plot_model", "model_to_dot",
 ]
 
 # --- Random seeding ---------------------------------------------------------------
