@@ -1080,7 +1080,8 @@ class TensorBoard(Callback):
         embeddings_freq: epochs between embedding snapshots (0: none).
         embeddings_layer_names: layers whose outputs are embedded (default: every
             Embedding layer).
-        embeddings_metadata: path of a TSV file of labels, or a dict layer name -> path.
+        embeddings_metadata: path of a TSV file of labels (relative to `log_dir`), or a
+            dict layer name -> path.
         embeddings_data: the inputs whose embeddings are shown.
         update_freq: 'epoch', 'batch', or a number of samples between scalar writes.
 
@@ -1132,10 +1133,17 @@ class TensorBoard(Callback):
                              "model %s. Received: %r" % (known, self.embeddings_layer_names))
         return list(names)
 
+    def _metadata_path(self, path):
+        """Keras reads a relative metadata path from log_dir; the working folder is tried
+        when the file is not there."""
+        in_log_dir = os.path.join(self.log_dir, path)
+        return in_log_dir if not os.path.isabs(path) and os.path.exists(in_log_dir) else path
+
     def _embedding_metadata(self):
-        if isinstance(self.embeddings_metadata, str):
-            return {name: self.embeddings_metadata for name in self._embedding_layers}
-        return dict(self.embeddings_metadata)
+        metadata = self.embeddings_metadata
+        if isinstance(metadata, str):
+            metadata = {name: metadata for name in self._embedding_layers}
+        return {name: self._metadata_path(path) for name, path in metadata.items()}
 
     def on_batch_end(self, batch, logs=None):
         if self.update_freq == "epoch":

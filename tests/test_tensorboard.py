@@ -118,10 +118,10 @@ def test_embeddings_for_projector(tmp_path):
     model.compile("sgd", "categorical_crossentropy")
     x = np.array([[0, 1], [2, 3], [4, 5], [6, 0]])
     y = np.eye(2)[[0, 1, 0, 1]]
-    labels = tmp_path / "labels.tsv"
-    labels.write_text("a\nb\nc\nd\n")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "labels.tsv").write_text("a\nb\nc\nd\n")     # relative to log_dir
     board = TensorBoard(log_dir=str(tmp_path / "logs"), embeddings_freq=1, embeddings_data=x,
-                        embeddings_metadata=str(labels), write_graph=False)
+                        embeddings_metadata="labels.tsv", write_graph=False)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[board])
     from tensorboard.plugins.projector import projector_config_pb2
     from google.protobuf import text_format
