@@ -37,12 +37,13 @@ PATHS = [
     ("gpuseq.models", ["Sequential", "Model", "load_model", "model_from_json"], models),
     ("gpuseq.callbacks", ["TensorBoard", "RemoteMonitor", "EarlyStopping", "ModelCheckpoint",
                           "CSVLogger", "LambdaCallback"], callbacks),
-    ("gpuseq.utils", ["get_file", "plot_model", "Sequence", "to_categorical", "normalize",
+    ("gpuseq.utils", ["get_file", "plot_model", "print_summary", "Sequence", "to_categorical", "normalize",
                       "Progbar", "OrderedEnqueuer", "GeneratorEnqueuer"], utils),
     ("gpuseq.utils.data_utils", ["get_file", "Sequence", "validate_file"], utils),
     ("gpuseq.utils.vis_utils", ["plot_model", "model_to_dot"], utils),
     ("gpuseq.utils.np_utils", ["to_categorical", "normalize"], utils),
     ("gpuseq.utils.generic_utils", ["Progbar"], utils),
+    ("gpuseq.utils.layer_utils", ["print_summary", "count_params"], utils),
     ("gpuseq.preprocessing.image", ["ImageDataGenerator", "load_img", "img_to_array",
                                     "array_to_img", "save_img"], None),
     ("gpuseq.preprocessing.sequence", ["pad_sequences"], None),
@@ -110,3 +111,16 @@ def test_objectives_is_losses():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         importlib.import_module("gpuseq.objectives")
+
+
+def test_layer_utils_values():
+    from gpuseq.layers import Dense
+    from gpuseq.utils.layer_utils import count_params, print_summary
+    model = models.Sequential([Dense(4, input_dim=3), Dense(2)])
+    weights = model.layers[0].weights + model.layers[1].weights
+    assert count_params(weights + weights[:1]) == 3 * 4 + 4 + 4 * 2 + 2
+    lines = []
+    print_summary(model, print_fn=lines.append)
+    expected = []
+    model.summary(print_fn=expected.append)
+    assert lines == expected and any("Total params: 26" in line for line in lines)
