@@ -15,15 +15,20 @@ Example:
 """
 import csv
 import inspect
+import json
 import math
 import numbers
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
 from .utils.generic_utils import Progbar
+from .utils.tensorboard_logs import EventLog
 
 __all__ = [
     "Callback", "CallbackList", "BaseLogger", "ProgbarLogger", "History",
@@ -979,3 +984,202 @@ class LambdaCallback(Callback):
         self.on_batch_end = on_batch_end or (lambda batch, logs: None)
         self.on_train_begin = on_train_begin or (lambda logs: None)
         self.on_train_end = on_train_end or (lambda logs: None)
+
+
+def _json_value(value):
+    value = _host_value(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class RemoteMonitor(Callback):
+    """Posts each epoch's logs to a server (Keras 2.2.4's callback).
+
+    The body is ``{'epoch': epoch, **logs}``: as a form field `field` holding its JSON
+    text, or with `send_as_json=True` as a JSON body. An unreachable server gives a
+    warning, not an error.
+
+    Args:
+        root: server address, e.g. 'http://localhost:9000'.
+        path: path the data is posted to.
+        field: form field name of the JSON text.
+        headers: dict of extra HTTP headers.
+        send_as_json: post JSON (``application/json``) instead of a form.
+
+    Example:
+        >>> monitor = RemoteMonitor(root='http://localhost:9000')
+        >>> model.fit(x, y, callbacks=[monitor])  # doctest: +SKIP
+    """
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data",
+                 headers=None, send_as_json=False):
+        super(RemoteMonitor, self).__init__()
+        self.root, self.path, self.field = root, path, field
+        self.headers = dict(headers or {})
+        self.send_as_json = send_as_json
+
+    def _request(self, send):
+        if self.send_as_json:
+            body, kind = json.dumps(send).encode("utf8"), "application/json"
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("utf8")
+            kind = "application/x-www-form-urlencoded"
+        headers = dict({"Content-Type": kind}, **self.headers)
+        return urllib.request.Request(self.root + self.path, data=body, headers=headers,
+                                      method="POST")
+
+    def on_epoch_end(self, epoch, logs=None):
+        send = {"epoch": epoch}
+        send.update({k: _json_value(v) for k, v in (logs or {}).items()})
+        try:
+            with urllib.request.urlopen(self._request(send), timeout=10):
+                pass
+        except (urllib.error.URLError, OSError) as error:
+            warnings.warn("RemoteMonitor could not reach the server at %s (%s); the logs of "
+                          "epoch %d were not sent." % (self.root + self.path, error, epoch),
+                          RuntimeWarning, stacklevel=2)
+
+
+def _checked_frequency(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError("TensorBoard's %s must be a non-negative integer (0: never). "
+                         "Received: %s=%r" % (name, name, value))
+    return int(value)
+
+
+def _checked_update_freq(update_freq):
+    if update_freq == "batch":
+        return 1
+    if update_freq == "epoch" or (isinstance(update_freq, numbers.Integral)
+                                  and not isinstance(update_freq, bool) and update_freq > 0):
+        return update_freq
+    raise ValueError("TensorBoard's update_freq must be 'epoch', 'batch' or a positive number "
+                     "of samples. Received: update_freq=%r" % (update_freq,))
+
+
+class TensorBoard(Callback):
+    """Writes event files for TensorBoard (``tensorboard --logdir ./logs``), with Keras
+    2.2.4's arguments and tags, without TensorFlow (through the tensorboardX package).
+
+    Written: the epoch logs as scalars ('loss', 'val_loss', ...) at step `epoch`, or with
+    `update_freq` at the number of samples seen (then also every batch's logs); every
+    `histogram_freq` epochs the weight histograms ('dense_1/kernel_0'), with
+    `validation_data` the histograms of each layer's output ('dense_1_out') and with
+    `write_grads` of the loss gradients ('dense_1/kernel_0_grad'); with `write_images`
+    the weights as images; with `write_graph` the layers as a graph; every
+    `embeddings_freq` epochs the outputs of the embedding layers on `embeddings_data`
+    for the projector.
+
+    Args:
+        log_dir: folder of the event files.
+        histogram_freq: epochs between histograms (0: none).
+        batch_size: batch size of the forward passes for histograms and embeddings.
+        write_graph: write the layer graph.
+        write_grads: also write gradient histograms (needs `histogram_freq` and
+            validation data).
+        write_images: write the weights as images at histogram epochs.
+        embeddings_freq: epochs between embedding snapshots (0: none).
+        embeddings_layer_names: layers whose outputs are embedded (default: every
+            Embedding layer).
+        embeddings_metadata: path of a TSV file of labels (relative to `log_dir`), or a
+            dict layer name -> path.
+        embeddings_data: the inputs whose embeddings are shown.
+        update_freq: 'epoch', 'batch', or a number of samples between scalar writes.
+
+    Example:
+        >>> tensorboard = TensorBoard(log_dir='./logs', histogram_freq=1)
+        >>> model.fit(x, y, validation_split=0.1, callbacks=[tensorboard])  # doctest: +SKIP
+    """
+
+    def __init__(self, log_dir="./logs", histogram_freq=0, batch_size=32, write_graph=True,
+                 write_grads=False, write_images=False, embeddings_freq=0,
+                 embeddings_layer_names=None, embeddings_metadata=None, embeddings_data=None,
+                 update_freq="epoch"):
+        super(TensorBoard, self).__init__()
+        self.histogram_freq = _checked_frequency("histogram_freq", histogram_freq)
+        self.embeddings_freq = _checked_frequency("embeddings_freq", embeddings_freq)
+        self.update_freq = _checked_update_freq(update_freq)
+        if self.embeddings_freq and embeddings_data is None:
+            raise ValueError("TensorBoard: embeddings_freq=%d needs embeddings_data, the "
+                             "inputs whose embeddings are shown." % self.embeddings_freq)
+        if int(batch_size) < 1:
+            raise ValueError("TensorBoard's batch_size must be positive. Received: "
+                             "batch_size=%r" % (batch_size,))
+        self.log_dir = log_dir
+        self.batch_size = int(batch_size)
+        self.write_graph, self.write_grads = write_graph, write_grads
+        self.write_images = write_images
+        self.embeddings_layer_names = embeddings_layer_names
+        self.embeddings_metadata = embeddings_metadata or {}
+        self.embeddings_data = embeddings_data
+        self.samples_seen = 0
+        self.samples_seen_at_last_write = 0
+        self.log = EventLog(log_dir)
+
+    def set_model(self, model):
+        super(TensorBoard, self).set_model(model)
+        if self.embeddings_freq:
+            self._embedding_layers = self._resolve_embedding_layers(model)
+        if self.write_graph:
+            self.log.graph(model)
+
+    def _resolve_embedding_layers(self, model):
+        names = self.embeddings_layer_names
+        if not names:
+            names = [layer.name for layer in model.layers if type(layer).__name__ == "Embedding"]
+        known = [layer.name for layer in model.layers]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise ValueError("TensorBoard: embeddings_layer_names must name layers of the "
+                             "model %s. Received: %r" % (known, self.embeddings_layer_names))
+        return list(names)
+
+    def _metadata_path(self, path):
+        """Keras reads a relative metadata path from log_dir; the working folder is tried
+        when the file is not there."""
+        in_log_dir = os.path.join(self.log_dir, path)
+        return in_log_dir if not os.path.isabs(path) and os.path.exists(in_log_dir) else path
+
+    def _embedding_metadata(self):
+        metadata = self.embeddings_metadata
+        if isinstance(metadata, str):
+            metadata = {name: metadata for name in self._embedding_layers}
+        return {name: self._metadata_path(path) for name, path in metadata.items()}
+
+    def on_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch":
+            return
+        logs = logs or {}
+        self.samples_seen += int(logs.get("size", 0))
+        if self.samples_seen - self.samples_seen_at_last_write >= self.update_freq:
+            self.log.scalars(logs, self.samples_seen)
+            self.samples_seen_at_last_write = self.samples_seen
+
+    def _validation_split(self):
+        n_inputs = len(self.model.inputs)
+        data = self.validation_data
+        return list(data[:n_inputs]), data[n_inputs], data[n_inputs + 1]
+
+    def _write_histograms(self, epoch):
+        self.log.weight_histograms(self.model, epoch)
+        if self.write_images:
+            self.log.weight_images(self.model, epoch)
+        if not self.validation_data:
+            return
+        xs, y, sw = self._validation_split()
+        self.log.output_histograms(self.model, xs, epoch, self.batch_size)
+        if self.write_grads:
+            self.log.gradient_histograms(self.model, xs, y, sw, epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._write_histograms(epoch)
+        if self.embeddings_freq and epoch % self.embeddings_freq == 0:
+            data = self.embeddings_data
+            data = list(data) if isinstance(data, (list, tuple)) else [data]
+            self.log.embeddings(self.model, self._embedding_layers, data,
+                                self._embedding_metadata(), epoch, self.batch_size)
+        step = epoch if self.update_freq == "epoch" else self.samples_seen
+        self.log.scalars(logs or {}, step)
+
+    def on_train_end(self, logs=None):
+        self.log.close()

@@ -1,6 +1,7 @@
 """Keras layers: ``from gpuseq.layers import Dense, Dropout, Activation, ...``."""
 from .base import Layer  # noqa: F401
 from .input_layer import Input, InputLayer  # noqa: F401
+from .input_spec import InputSpec  # noqa: F401
 from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten,  # noqa: F401
                    Lambda, Masking, Permute, RepeatVector, Reshape, SpatialDropout1D,
                    SpatialDropout2D)

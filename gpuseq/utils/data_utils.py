@@ -10,8 +10,10 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+from .file_cache import get_file, validate_file  # noqa: F401  (Keras's keras.utils.data_utils)
+
 __all__ = ["Sequence", "SequenceEnqueuer", "OrderedEnqueuer", "GeneratorEnqueuer",
-           "iter_sequence_infinite"]
+           "iter_sequence_infinite", "get_file", "validate_file"]
 
 
 class Sequence(object):

@@ -1,0 +1,2 @@
+"""Wrappers that let gpuseq models take part in other libraries' tools:
+``from gpuseq.wrappers.scikit_learn import KerasClassifier, KerasRegressor``."""
