@@ -199,7 +199,7 @@ def compile_options():
 
 _KERNELS_LINE = re.compile(r"@kernels:([^\n]*)")
 _KERNEL_ENTRY = re.compile(r"([A-Za-z_]\w*)\s*(?:<([^<>]*)>)?")
-_TEMPLATE_ARG = re.compile(r"^-?[A-Za-z0-9_]+$")
+_TEMPLATE_ARG = re.compile(r"^[A-Za-z0-9_]+$")
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\([^)]*\)")
 
@@ -222,7 +222,7 @@ def _expand_entry(name, args):
                 "several separated by `|` (identifiers or integers), e.g. "
                 "`name<float|double, 32|64, false>`.")
         choices.append(options)
-    if choices[0] and not set(choices[0]) <= set(KERNEL_DTYPES.values()):
+    if not set(choices[0]) <= set(KERNEL_DTYPES.values()):
         raise KernelSourceError(
             f"Kernel '{name}': the first template argument is the element type and must be "
             f"float or double. Received: <{args}>")
