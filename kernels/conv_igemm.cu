@@ -2,14 +2,18 @@
  * im2col GEMMs of kernels/conv.cu without the column matrix. Each block gathers its
  * tile of the (virtual) column matrix straight from the image into shared memory.
  *
- * @kernels: conv_igemm_forward_32 conv_igemm_forward_64
- * @kernels: conv_igemm_input_grad_32 conv_igemm_input_grad_64
- * @kernels: conv_igemm_kernel_grad_32 conv_igemm_kernel_grad_64
- * @kernels: conv_igemm_forward_32_3xtf32 conv_igemm_forward_64_3xtf32
- * @kernels: conv_igemm_input_grad_32_3xtf32 conv_igemm_input_grad_64_3xtf32
- * @kernels: conv_igemm_kernel_grad_32_3xtf32 conv_igemm_kernel_grad_64_3xtf32
+ * @kernels: conv_igemm_forward<float, 32|64, false|true>
+ * @kernels: conv_igemm_input_grad<float, 32|64, false|true>
+ * @kernels: conv_igemm_kernel_grad<float, 32|64, false|true>
+ * @kernels: conv_igemm_forward<double, 32|64, false>
+ * @kernels: conv_igemm_input_grad<double, 32|64, false>
+ * @kernels: conv_igemm_kernel_grad<double, 32|64, false>
  *
- * Every kernel is a template over the element type T. float multiplies on the
+ * Three entry points, each a thin template <typename T, long long BN, bool PRECISE>
+ * over one body in namespace gs::igemm (forward, input_grad, kernel_grad, all built
+ * on gemm_tile); the launcher (gpuseq/backend/cupy_ops/conv.py) picks an instance by
+ * its name expression, e.g. conv_igemm_forward<float, 64, true>. T is the element
+ * type. float multiplies on the
  * tensor cores (kernels/tensor_core.cuh; compute capability 8.0 or newer); double
  * runs the same tiles with fused multiply-adds, exact to float64 (no tensor cores).
  * Geometry as in kernels/conv.cu (x is (n, h, w, c); kernel (kh, kw, c, cout);
@@ -20,15 +24,16 @@
  *   vec_a, vec_b  read the gathered operand / the matrix operand four elements at a
  *                 time; only when its channel count (row length) is a multiple of 4
  *                 and its array is aligned to 4 elements.
- * Every kernel comes in two precisions for float: NAME multiplies plain TF32 (10-bit
- * mantissa operands, float32 sums); NAME_3xtf32 splits each operand into a TF32
+ * PRECISE picks the precision for float: false multiplies plain TF32 (10-bit
+ * mantissa operands, float32 sums); true (3xTF32) splits each operand into a TF32
  * value and a TF32 remainder and sums three products (the two small cross terms
- * first), about float32's accuracy. For double the two are the same kernel. Separate
- * kernels, so that the TF32 one does not hold the registers of the split.
+ * first), about float32's accuracy. double ignores it and is instantiated with
+ * false only. Separate instances, so that the TF32 one does not hold the registers
+ * of the split. BN (32 or 64) is the width of a block's tile (below).
  *
- * conv_igemm_forward_BN(const T* x, const T* wmat, const T* bias, T* pre, T* y, n, h, w,
- *                       c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b,
- *                       has_bias, kind, store_pre)
+ * conv_igemm_forward(const T* x, const T* wmat, const T* bias, T* pre, T* y, n, h, w,
+ *                    c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout, vec_a, vec_b,
+ *                    has_bias, kind, store_pre)
  *   z = col @ wmat, with the bias and activation applied as the tile is stored:
  *   pre = z + bias (z when has_bias is 0; bias then unread), y = act(pre) with the
  *   activation code `kind` of kernels/activation_math.cuh; pre is written only when
@@ -36,7 +41,7 @@
  *   pre, y (n*oh*ow, cout). grid = (ceil(n*oh*ow / 128), ceil(cout / BN), 1).
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_forward (channels_last)
  *
- * conv_igemm_input_grad_BN(const T* gz, const T* wt, T* gx, n, ..., cout, vec_a, vec_b)
+ * conv_igemm_input_grad(const T* gz, const T* wt, T* gx, n, ..., cout, vec_a, vec_b)
  *   gx = col2im(gz @ wmat^T) as one GEMM over the input pixels: gx[(b, iy, ix), ch] =
  *   sum over (ky, kx, co) of gz[b, oy, ox, co] * wt[(ky, kx, co), ch], where
  *   oy = (iy + pt - ky * dh) / sh when that divides exactly and lies in [0, oh) (the
@@ -44,8 +49,8 @@
  *   gx (n, h, w, c) is fully written. grid = (ceil(n*h*w / 128), ceil(c / BN), 1).
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_backward (channels_last, gx)
  *
- * conv_igemm_kernel_grad_BN(const T* x, const T* gz, T* partial, n, ..., cout,
- *                           rows_per_split, vec_a, vec_b)
+ * conv_igemm_kernel_grad(const T* x, const T* gz, T* partial, n, ..., cout,
+ *                        rows_per_split, vec_a, vec_b)
  *   partial[s] = col[rows of split s]^T @ gz[rows of split s], the rows (output pixels)
  *   of split s being [s * rows_per_split, min((s + 1) * rows_per_split, n*oh*ow)).
  *   partial (splits, kh*kw*c, cout); the caller sums it over the splits (a fixed
@@ -54,7 +59,7 @@
  *   Reference: gpuseq/backend/numpy_ops/conv.py::conv2d_backward (channels_last, gw)
  *
  * Tiles: a block of 128 threads (4 warps, 2 x 2) computes a 128 x BN tile of its
- * GEMM (BN = 32 or 64, the kernel's suffix), each warp 64 x BN/2 as 4 x BN/16
+ * GEMM (BN = 32 or 64, a template argument), each warp 64 x BN/2 as 4 x BN/16
  * m16n8k8 products per 8 of the reduction. The reduction runs in stages of 16, kept
  * in shared memory in a ring of three stages for float (one for double): the
  * threads start the asynchronous copies (kernels/async_copy.cuh, cp.async) of stage
@@ -691,141 +696,40 @@ __device__ __forceinline__ void kernel_grad(const T* x, const T* gz, T* partial,
 }  // namespace igemm
 }  // namespace gs
 
-#define GS_IGEMM_GEOMETRY                                                                 \
-    const gs::igemm::Geometry g = {n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout}
+// The entry points: one per GEMM, instantiated per (T, BN, PRECISE) by the name
+// expressions the header lists. The 15 geometry arguments arrive as plain
+// long longs (what the launcher checks) and travel on as one Geometry.
 
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_forward_32(
+template <typename T, long long BN, bool PRECISE>
+__global__ void __launch_bounds__(128) conv_igemm_forward(
         const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
         T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
         long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b, long long has_bias, long long kind,
-        long long store_pre) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 32, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias, kind, store_pre);
+        long long pl, long long oh, long long ow, long long cout, long long vec_a,
+        long long vec_b, long long has_bias, long long kind, long long store_pre) {
+    const gs::igemm::Geometry g = {n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout};
+    gs::igemm::forward<T, BN, PRECISE>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
+                                       has_bias, kind, store_pre);
 }
 
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_input_grad_32(
-        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
+template <typename T, long long BN, bool PRECISE>
+__global__ void __launch_bounds__(128) conv_igemm_input_grad(
+        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n,
+        long long h, long long w, long long c, long long kh, long long kw, long long sh,
+        long long sw, long long dh, long long dw, long long pt, long long pl, long long oh,
+        long long ow, long long cout, long long vec_a, long long vec_b) {
+    const gs::igemm::Geometry g = {n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout};
+    gs::igemm::input_grad<T, BN, PRECISE>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
+}
+
+template <typename T, long long BN, bool PRECISE>
+__global__ void __launch_bounds__(128) conv_igemm_kernel_grad(
+        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial,
+        long long n, long long h, long long w, long long c, long long kh, long long kw,
+        long long sh, long long sw, long long dh, long long dw, long long pt, long long pl,
+        long long oh, long long ow, long long cout, long long rows_per_split,
         long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 32, false>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32(
-        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long rows_per_split, long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 32, false>(x, gz, partial, g, rows_per_split, vec_a != 0,
-                                         vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_forward_64(
-        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
-        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b, long long has_bias, long long kind,
-        long long store_pre) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 64, false>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias, kind, store_pre);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_input_grad_64(
-        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 64, false>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_64(
-        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long rows_per_split, long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 64, false>(x, gz, partial, g, rows_per_split, vec_a != 0,
-                                         vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_forward_32_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
-        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b, long long has_bias, long long kind,
-        long long store_pre) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 32, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias, kind, store_pre);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_input_grad_32_3xtf32(
-        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 32, true>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_32_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long rows_per_split, long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 32, true>(x, gz, partial, g, rows_per_split, vec_a != 0,
-                                         vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_forward_64_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ wmat, const T* __restrict__ bias,
-        T* pre, T* y, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b, long long has_bias, long long kind,
-        long long store_pre) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::forward<T, 64, true>(x, wmat, bias, pre, y, g, vec_a != 0, vec_b != 0,
-                                        has_bias, kind, store_pre);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_input_grad_64_3xtf32(
-        const T* __restrict__ gz, const T* __restrict__ wt, T* __restrict__ gx, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::input_grad<T, 64, true>(gz, wt, gx, g, vec_a != 0, vec_b != 0);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(128) conv_igemm_kernel_grad_64_3xtf32(
-        const T* __restrict__ x, const T* __restrict__ gz, T* __restrict__ partial, long long n, long long h, long long w, long long c, long long kh,
-        long long kw, long long sh, long long sw, long long dh, long long dw, long long pt,
-        long long pl, long long oh, long long ow, long long cout,
-        long long rows_per_split, long long vec_a, long long vec_b) {
-    GS_IGEMM_GEOMETRY;
-    gs::igemm::kernel_grad<T, 64, true>(x, gz, partial, g, rows_per_split, vec_a != 0,
-                                         vec_b != 0);
+    const gs::igemm::Geometry g = {n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, cout};
+    gs::igemm::kernel_grad<T, BN, PRECISE>(x, gz, partial, g, rows_per_split, vec_a != 0,
+                                           vec_b != 0);
 }

@@ -15,6 +15,9 @@
  *
  * Layouts: row-major, C-contiguous, dtype T; n = batch rows, u = units; gate blocks
  * [z | r | h] along the last axis of (n, 3u) arrays. Activation codes: rnn_common.cuh.
+ * The state update and its backward (gs::gru_state, gs::gru_grads) and the sequence
+ * kernels' dot product (gs::rnn_dot_column) live in rnn_common.cuh, shared by the
+ * step and the sequence kernels of both layouts.
  * `mask` (n,): 1 = step used, 0 = masked (h carried); read only when has_mask != 0.
  * Optional arrays (mask, gy, rmask, brec, dh_rec2) are read only when their has_* flag
  * is non-zero; pass any 1-element array otherwise.
@@ -140,8 +143,7 @@ __global__ void gru_forward_step_after(T* gates, const T* hu, const T* brec, con
         gates[b + u] = r;
         gates[b + 2 * u] = hh;
         rh[k] = rhh;
-        const T hp = h_prev[k];
-        h[k] = (has_mask != 0 && mask[row] == T(0)) ? hp : hh + z * (hp - hh);
+        h[k] = gs::gru_state(z, hh, h_prev[k], has_mask != 0 && mask[row] == T(0));
     }
 }
 
@@ -157,21 +159,20 @@ __global__ void gru_backward_step_after(const T* gates, const T* rh, const T* h_
         const long long row = k / u;
         const long long j = k - row * u;
         const long long b = row * 3 * u + j;
-        T dh = dh_carry[k] + (has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k]);
-        if (has_gy != 0) dh += gy[k];
+        const T dh = gs::rnn_state_grad(
+            dh_carry[k], has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k], gy, k, has_gy);
         const T m = has_mask != 0 ? mask[row] : T(1);
-        const T dhc = dh * m;
-        const T z = gates[b], r = gates[b + u], hh = gates[b + 2 * u];
-        const T dz = dhc * (h_prev[k] - hh) * gs::rnn_dact(z, rec_act);
-        const T dhh = dhc * (T(1) - z) * gs::rnn_dact(hh, act);
-        const T dr = dhh * rh[k] * gs::rnn_dact(r, rec_act);
-        dx[b] = dz;
+        const T r = gates[b + u];
+        const gs::GruGrads<T> d =
+            gs::gru_grads(dh, m, gates[b], gates[b + 2 * u], h_prev[k], act, rec_act);
+        const T dr = d.dhh * rh[k] * gs::rnn_dact(r, rec_act);
+        dx[b] = d.dz;
         dx[b + u] = dr;
-        dx[b + 2 * u] = dhh;
-        drec[b] = dz;
+        dx[b + 2 * u] = d.dhh;
+        drec[b] = d.dz;
         drec[b + u] = dr;
-        drec[b + 2 * u] = dhh * r;
-        dh_carry[k] = dhc * z + dh * (T(1) - m);
+        drec[b + 2 * u] = d.dhh * r;
+        dh_carry[k] = d.dh_carry;
     }
 }
 
@@ -203,9 +204,7 @@ __global__ void gru_forward_candidate_before(T* gates, const T* hu_h, const T* h
         const long long b = row * 3 * u + j;
         const T hh = gs::rnn_act(gates[b + 2 * u] + hu_h[k], act);
         gates[b + 2 * u] = hh;
-        const T z = gates[b];
-        const T hp = h_prev[k];
-        h[k] = (has_mask != 0 && mask[row] == T(0)) ? hp : hh + z * (hp - hh);
+        h[k] = gs::gru_state(gates[b], hh, h_prev[k], has_mask != 0 && mask[row] == T(0));
     }
 }
 
@@ -225,14 +224,13 @@ __global__ void gru_backward_candidate_before(const T* gates, const T* h_prev, c
         T rec = dh_rec[k];
         if (has_rec2 != 0) rec += dh_rec2[k];
         if (has_rmask != 0) rec *= rmask[k];
-        T dh = dh_carry[k] + rec;
-        if (has_gy != 0) dh += gy[k];
+        const T dh = gs::rnn_state_grad(dh_carry[k], rec, gy, k, has_gy);
         const T m = has_mask != 0 ? mask[row] : T(1);
-        const T dhc = dh * m;
-        const T z = gates[b], hh = gates[b + 2 * u];
-        dx[b] = dhc * (h_prev[k] - hh) * gs::rnn_dact(z, rec_act);
-        dx[b + 2 * u] = dhc * (T(1) - z) * gs::rnn_dact(hh, act);
-        dh_carry[k] = dhc * z + dh * (T(1) - m);
+        const gs::GruGrads<T> d =
+            gs::gru_grads(dh, m, gates[b], gates[b + 2 * u], h_prev[k], act, rec_act);
+        dx[b] = d.dz;
+        dx[b + 2 * u] = d.dhh;
+        dh_carry[k] = d.dh_carry;
     }
 }
 
@@ -291,9 +289,8 @@ __global__ void gru_sequence_forward_after(T* gates, const T* U, const T* brec, 
                 const T z = ga[j];
                 const T hh = gs::rnn_act(gz[2 * u + j] + ga[u + j] * ga[2 * u + j], act);
                 gz[2 * u + j] = hh;
-                const T hp = H[at + j];
-                const T hn = (has_mask != 0 && mask[s * n + row] == T(0)) ? hp
-                                                                           : hh + z * (hp - hh);
+                const T hn = gs::gru_state(z, hh, H[at + j],
+                                           has_mask != 0 && mask[s * n + row] == T(0));
                 H[at + n * u + j] = hn;                   // (s + 1, row, j)
                 hs[j] = has_rmask != 0 ? hn * rmj : hn;
             }
@@ -341,25 +338,23 @@ __global__ void gru_sequence_backward_after(const T* gates, const T* rh, const T
                 } else {
                     const long long e = (s * n + row) * u + t;        // (s, row, t)
                     const long long b = (s * n + row) * g3 + t;       // gate z of unit t
-                    T dh = carry + dr_in;
-                    if (has_gy != 0) dh += gy[e];
+                    const T dh = gs::rnn_state_grad(carry, dr_in, gy, e, has_gy);
                     const T m = has_mask != 0 ? mask[s * n + row] : T(1);
-                    const T dhc = dh * m;
-                    const T z = gates[b], r = gates[b + u], hh = gates[b + 2 * u];
-                    const T dz = dhc * (H[e] - hh) * gs::rnn_dact(z, rec_act);
-                    const T dhh = dhc * (T(1) - z) * gs::rnn_dact(hh, act);
-                    const T dr = dhh * rh[e] * gs::rnn_dact(r, rec_act);
-                    const T dhr = dhh * r;
-                    dx[b] = dz;
+                    const T r = gates[b + u];
+                    const gs::GruGrads<T> d =
+                        gs::gru_grads(dh, m, gates[b], gates[b + 2 * u], H[e], act, rec_act);
+                    const T dr = d.dhh * rh[e] * gs::rnn_dact(r, rec_act);
+                    const T dhr = d.dhh * r;
+                    dx[b] = d.dz;
                     dx[b + u] = dr;
-                    dx[b + 2 * u] = dhh;
-                    drec[b] = dz;
+                    dx[b + 2 * u] = d.dhh;
+                    drec[b] = d.dz;
                     drec[b + u] = dr;
                     drec[b + 2 * u] = dhr;
-                    ds[t] = dz;
+                    ds[t] = d.dz;
                     ds[u + t] = dr;
                     ds[2 * u + t] = dhr;
-                    carry = dhc * z + dh * (T(1) - m);
+                    carry = d.dh_carry;
                 }
             }
             __syncthreads();
@@ -414,10 +409,8 @@ __global__ void gru_sequence_forward_before(T* gates, const T* U, T* H, T* rh, c
                 const T hh = gs::rnn_act(gz[2 * u + t] +
                                          ((part[t] + part[u + t]) + part[2 * u + t]), act);
                 gz[2 * u + t] = hh;
-                const T z = zs[t];
-                const T hp = H[at + t];
-                const T hn = (has_mask != 0 && mask[s * n + row] == T(0)) ? hp
-                                                                           : hh + z * (hp - hh);
+                const T hn = gs::gru_state(zs[t], hh, H[at + t],
+                                           has_mask != 0 && mask[s * n + row] == T(0));
                 H[at + n * u + t] = hn;                   // (s + 1, row, t)
                 hs[t] = has_rmask != 0 ? hn * rmt : hn;
             }
@@ -470,18 +463,15 @@ __global__ void gru_sequence_backward_before(const T* gates, const T* H, const T
                 } else {
                     const long long e = (s * n + row) * u + t;        // (s, row, t)
                     const long long b = (s * n + row) * g3 + t;       // gate z of unit t
-                    T dh = carry + dr_in;
-                    if (has_gy != 0) dh += gy[e];
+                    const T dh = gs::rnn_state_grad(carry, dr_in, gy, e, has_gy);
                     const T m = has_mask != 0 ? mask[s * n + row] : T(1);
-                    const T dhc = dh * m;
-                    const T z = gates[b], hh = gates[b + 2 * u];
-                    const T dz = dhc * (H[e] - hh) * gs::rnn_dact(z, rec_act);
-                    const T dhh = dhc * (T(1) - z) * gs::rnn_dact(hh, act);
-                    dx[b] = dz;
-                    dx[b + 2 * u] = dhh;
-                    dzr[t] = dz;
-                    dhs[t] = dhh;
-                    carry = dhc * z + dh * (T(1) - m);
+                    const gs::GruGrads<T> d =
+                        gs::gru_grads(dh, m, gates[b], gates[b + 2 * u], H[e], act, rec_act);
+                    dx[b] = d.dz;
+                    dx[b + 2 * u] = d.dhh;
+                    dzr[t] = d.dz;
+                    dhs[t] = d.dhh;
+                    carry = d.dh_carry;
                 }
             }
             __syncthreads();

@@ -17,6 +17,9 @@
  * Layouts: row-major, C-contiguous, dtype T; n = batch rows, u = units. Gate blocks
  * along the last axis of a (n, 4u) array: [i | f | c | o], each u wide.
  * Activation codes (`act`, `rec_act`): see rnn_common.cuh (index in ACTIVATION_KINDS).
+ * The cell maths (gs::lstm_state forward, gs::lstm_grads backward) and the sequence
+ * kernels' dot product (gs::rnn_dot_column) live in rnn_common.cuh, shared by the
+ * step and the sequence kernels.
  *
  * lstm_forward_step(T* gates, const T* hu, const T* c_prev, const T* h_prev,
  *                   const T* mask, T* c, T* h, T* tc, long long n, long long u,
@@ -105,16 +108,8 @@ __global__ void lstm_forward_step(T* gates, const T* hu, const T* c_prev, const 
         gates[b + u] = fg;
         gates[b + 2 * u] = gg;
         gates[b + 3 * u] = og;
-        const T cn = fg * c_prev[k] + ig * gg;
-        const T tcn = gs::rnn_act(cn, act);
-        tc[k] = tcn;
-        if (has_mask != 0 && mask[row] == T(0)) {
-            c[k] = c_prev[k];
-            h[k] = h_prev[k];
-        } else {
-            c[k] = cn;
-            h[k] = og * tcn;
-        }
+        gs::lstm_state(ig, fg, gg, og, c_prev[k], h_prev[k], mask, row, has_mask, act, c[k],
+                       h[k], tc[k]);
     }
 }
 
@@ -129,23 +124,12 @@ __global__ void lstm_backward_step(const T* gates, const T* tc, const T* c_prev,
         const long long row = k / u;
         const long long j = k - row * u;
         const long long b = row * 4 * u + j;
-        T dh = dh_carry[k] + (has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k]);
-        if (has_gy != 0) dh += gy[k];
+        const T dh = gs::rnn_state_grad(
+            dh_carry[k], has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k], gy, k, has_gy);
         const T m = has_mask != 0 ? mask[row] : T(1);
-        const T dhc = dh * m;
-        const T dct = dc[k];
-        const T ig = gates[b];
-        const T fg = gates[b + u];
-        const T gg = gates[b + 2 * u];
-        const T og = gates[b + 3 * u];
-        const T tcv = tc[k];
-        const T dcc = dct * m + dhc * og * gs::rnn_dact(tcv, act);
-        dz[b] = dcc * gg * gs::rnn_dact(ig, rec_act);
-        dz[b + u] = dcc * c_prev[k] * gs::rnn_dact(fg, rec_act);
-        dz[b + 2 * u] = dcc * ig * gs::rnn_dact(gg, act);
-        dz[b + 3 * u] = dhc * tcv * gs::rnn_dact(og, rec_act);
-        dc[k] = dcc * fg + dct * (T(1) - m);
-        dh_carry[k] = dh * (T(1) - m);
+        gs::lstm_grads(dh, dc[k], m, gates[b], gates[b + u], gates[b + 2 * u], gates[b + 3 * u],
+                       tc[k], c_prev[k], act, rec_act, dz[b], dz[b + u], dz[b + 2 * u],
+                       dz[b + 3 * u], dc[k], dh_carry[k]);
     }
 }
 
@@ -170,18 +154,7 @@ __global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, c
             const long long at = (s * n + row) * u;       // (s, row, 0) in H, C, tc
             if (t < u) hs[t] = has_rmask != 0 ? H[at + t] * rmask[row * u + t] : H[at + t];
             __syncthreads();
-            if (q < S) {
-                T a0 = T(0), a1 = T(0), a2 = T(0), a3 = T(0);
-                long long k = k0;
-                for (; k + 3 < k1; k += 4) {
-                    a0 += hs[k] * U[k * g4 + j];
-                    a1 += hs[k + 1] * U[(k + 1) * g4 + j];
-                    a2 += hs[k + 2] * U[(k + 2) * g4 + j];
-                    a3 += hs[k + 3] * U[(k + 3) * g4 + j];
-                }
-                for (; k < k1; ++k) a0 += hs[k] * U[k * g4 + j];
-                part[t] = (a0 + a1) + (a2 + a3);
-            }
+            if (q < S) part[t] = gs::rnn_dot_column(hs, U, g4, j, k0, k1);
             __syncthreads();
             if (t < g4) {
                 T* gz = gates + (s * n + row) * g4;
@@ -195,16 +168,8 @@ __global__ void lstm_sequence_forward(T* gates, const T* U, T* H, T* C, T* tc, c
             if (t < u) {
                 const long long k = at + t;
                 const long long next = k + n * u;                 // (s + 1, row, t)
-                const T cn = ga[u + t] * C[k] + ga[t] * ga[2 * u + t];
-                const T tcn = gs::rnn_act(cn, act);
-                tc[k] = tcn;
-                if (has_mask != 0 && mask[s * n + row] == T(0)) {
-                    C[next] = C[k];
-                    H[next] = H[k];
-                } else {
-                    C[next] = cn;
-                    H[next] = ga[3 * u + t] * tcn;
-                }
+                gs::lstm_state(ga[t], ga[u + t], ga[2 * u + t], ga[3 * u + t], C[k], H[k], mask,
+                               s * n + row, has_mask, act, C[next], H[next], tc[k]);
             }
             __syncthreads();
         }
@@ -230,18 +195,7 @@ __global__ void lstm_sequence_backward(const T* gates, const T* tc, const T* C, 
                 T acc = T(0);
                 if (s < steps - 1) {
                     const long long q = t / u;
-                    const long long k = t - q * u;
-                    T a1 = T(0), a2 = T(0), a3 = T(0);
-                    long long i = q * u;
-                    const long long end = (q + 1) * u;
-                    for (; i + 3 < end; i += 4) {
-                        acc += dzs[i] * Ut[i * u + k];
-                        a1 += dzs[i + 1] * Ut[(i + 1) * u + k];
-                        a2 += dzs[i + 2] * Ut[(i + 2) * u + k];
-                        a3 += dzs[i + 3] * Ut[(i + 3) * u + k];
-                    }
-                    for (; i < end; ++i) acc += dzs[i] * Ut[i * u + k];
-                    acc = (acc + a1) + (a2 + a3);
+                    acc = gs::rnn_dot_column(dzs, Ut, u, t - q * u, q * u, (q + 1) * u);
                 }
                 part[t] = acc;
             }
@@ -255,21 +209,13 @@ __global__ void lstm_sequence_backward(const T* gates, const T* tc, const T* C, 
                 } else {
                     const long long e = (s * n + row) * u + t;            // (s, row, t)
                     const long long b = (s * n + row) * g4 + t;           // gate i of unit t
-                    T dh = dh_carry[k] + dr;
-                    if (has_gy != 0) dh += gy[e];
+                    const T dh = gs::rnn_state_grad(dh_carry[k], dr, gy, e, has_gy);
                     const T m = has_mask != 0 ? mask[s * n + row] : T(1);
-                    const T dhc = dh * m;
-                    const T dct = dc[k];
-                    const T ig = gates[b];
-                    const T fg = gates[b + u];
-                    const T gg = gates[b + 2 * u];
-                    const T og = gates[b + 3 * u];
-                    const T tcv = tc[e];
-                    const T dcc = dct * m + dhc * og * gs::rnn_dact(tcv, act);
-                    const T di = dcc * gg * gs::rnn_dact(ig, rec_act);
-                    const T df = dcc * C[e] * gs::rnn_dact(fg, rec_act);
-                    const T dg = dcc * ig * gs::rnn_dact(gg, act);
-                    const T dout = dhc * tcv * gs::rnn_dact(og, rec_act);
+                    const T ce = C[e];
+                    T di, df, dg, dout, dc_prev, dh_skip;
+                    gs::lstm_grads(dh, dc[k], m, gates[b], gates[b + u], gates[b + 2 * u],
+                                   gates[b + 3 * u], tc[e], ce, act, rec_act, di, df, dg, dout,
+                                   dc_prev, dh_skip);
                     dz[b] = di;
                     dz[b + u] = df;
                     dz[b + 2 * u] = dg;
@@ -278,8 +224,8 @@ __global__ void lstm_sequence_backward(const T* gates, const T* tc, const T* C, 
                     dzs[u + t] = df;
                     dzs[2 * u + t] = dg;
                     dzs[3 * u + t] = dout;
-                    dc[k] = dcc * fg + dct * (T(1) - m);
-                    dh_carry[k] = dh * (T(1) - m);
+                    dc[k] = dc_prev;
+                    dh_carry[k] = dh_skip;
                 }
             }
             __syncthreads();

@@ -1,4 +1,7 @@
-// Device helpers shared by the recurrent kernels (lstm.cu, gru.cu, simple_rnn.cu).
+// Device helpers shared by the recurrent kernels (lstm.cu, gru.cu, simple_rnn.cu):
+// the gate activations, the cell maths of one step (forward and backward, used by
+// both the per-step and the whole-sequence kernels) and the sequence kernels' column
+// dot product.
 //
 // The activation of a recurrent cell is selected at run time by a `kind` code:
 // the index of its name in gpuseq/backend/numpy_ops/activations.py::ACTIVATION_KINDS
@@ -89,6 +92,95 @@ __device__ __forceinline__ T rnn_dact(T y, long long kind) {
         default:  // 0: linear
             return T(1);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Cell maths, shared by the per-step kernels and the sequence kernels so that both
+// compute every value with the same operations in the same order.
+// ---------------------------------------------------------------------------
+
+// The gradient reaching a step's state h_s: what is carried in (dh_carry, or the
+// final-state gradient), what comes back through the next step's recurrent product
+// (`rec`, already times the recurrent dropout mask), and the step's output gradient
+// gy[e] when has_gy != 0.
+template <typename T>
+__device__ __forceinline__ T rnn_state_grad(T carry, T rec, const T* gy, long long e,
+                                            long long has_gy) {
+    T dh = carry + rec;
+    if (has_gy != 0) dh += gy[e];
+    return dh;
+}
+
+// LSTM state update from the activated gates i, f, g (the candidate) and o:
+// c = f c_prev + i g, tc = act(c) (kept for backward, also where masked), h = o tc;
+// a masked step (has_mask != 0 and mask[mask_at] == 0) carries the states
+// (c = c_prev, h = h_prev). The outputs are references (the kernel's elements of
+// global memory) written in the order tc, c, h, and the inputs (references too: gates
+// in shared memory, states in global memory, or locals) are read where they are
+// needed, so that a kernel compiles as if the lines stood in its body (the kernels'
+// arrays are not __restrict__, so the order of loads and stores is kept as written).
+template <typename T>
+__device__ __forceinline__ void lstm_state(const T& ig, const T& fg, const T& gg, const T& og,
+                                           const T& c_prev, const T& h_prev, const T* mask,
+                                           long long mask_at, long long has_mask, long long act,
+                                           T& c, T& h, T& tc) {
+    const T cn = fg * c_prev + ig * gg;
+    const T tcn = rnn_act(cn, act);
+    tc = tcn;
+    if (has_mask != 0 && mask[mask_at] == T(0)) {
+        c = c_prev;
+        h = h_prev;
+    } else {
+        c = cn;
+        h = og * tcn;
+    }
+}
+
+// LSTM backward of one step for one unit, from the saved gates, tc = act(c) and
+// c_prev: dh, dc the gradients reaching h_s and c_s, m the step mask (1 or 0). Writes
+// the gate pre-activation gradients di, df, dg, dout, then d c_{s-1} (dc_prev) and the
+// part of dh that skips a masked step (dh_skip = dh (1 - m)), in that order, reading
+// c_prev where df needs it (as lstm_state: references into global memory or locals).
+template <typename T>
+__device__ __forceinline__ void lstm_grads(T dh, T dc, T m, T ig, T fg, T gg, T og, T tc,
+                                           const T& c_prev, long long act, long long rec_act,
+                                           T& di, T& df, T& dg, T& dout, T& dc_prev,
+                                           T& dh_skip) {
+    const T dhc = dh * m;
+    const T dcc = dc * m + dhc * og * rnn_dact(tc, act);
+    di = dcc * gg * rnn_dact(ig, rec_act);
+    df = dcc * c_prev * rnn_dact(fg, rec_act);
+    dg = dcc * ig * rnn_dact(gg, act);
+    dout = dhc * tc * rnn_dact(og, rec_act);
+    dc_prev = dcc * fg + dc * (T(1) - m);
+    dh_skip = dh * (T(1) - m);
+}
+
+// GRU state update from the update gate z and the candidate hh: h = z h_prev + (1 - z) hh,
+// written hh + z (h_prev - hh); a masked step carries h_prev.
+template <typename T>
+__device__ __forceinline__ T gru_state(T z, T hh, T h_prev, bool masked) {
+    return masked ? h_prev : hh + z * (h_prev - hh);
+}
+
+// GRU backward of the state update for one unit: dh the gradient reaching h_s, m the
+// step mask. Gives dz and dhh (gradients of the pre-activations of z and of the
+// candidate) and the gradient carried to h_{s-1} outside the recurrent products,
+// dh m z + dh (1 - m).
+template <typename T>
+struct GruGrads {
+    T dz, dhh, dh_carry;
+};
+
+template <typename T>
+__device__ __forceinline__ GruGrads<T> gru_grads(T dh, T m, T z, T hh, T h_prev, long long act,
+                                                 long long rec_act) {
+    const T dhc = dh * m;
+    GruGrads<T> d;
+    d.dz = dhc * (h_prev - hh) * rnn_dact(z, rec_act);
+    d.dhh = dhc * (T(1) - z) * rnn_dact(hh, act);
+    d.dh_carry = dhc * z + dh * (T(1) - m);
+    return d;
 }
 
 // Column j of a vector-matrix product, over the rows k0 <= k < k1 only:

@@ -10,7 +10,8 @@
  * NumPy references: gpuseq/backend/numpy_ops/recurrent.py::simple_rnn_forward / _backward.
  *
  * Layouts: row-major, C-contiguous, dtype T; n = batch rows, u = units.
- * Activation codes: rnn_common.cuh. Optional arrays (mask, gy, rmask) are read only when
+ * Activation codes, the gradient reaching a state (gs::rnn_state_grad) and the sequence
+ * kernels' dot product (gs::rnn_dot_column): rnn_common.cuh. Optional arrays (mask, gy, rmask) are read only when
  * their has_* flag is non-zero; pass any 1-element array otherwise.
  *
  * simple_rnn_forward_step(T* a, const T* hu, const T* h_prev, const T* mask, T* h,
@@ -79,8 +80,8 @@ __global__ void simple_rnn_backward_step(const T* a, const T* mask, const T* gy,
     const long long total = n * u;
     GS_GRID_STRIDE_LOOP(k, total) {
         const long long row = k / u;
-        T dh = dh_carry[k] + (has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k]);
-        if (has_gy != 0) dh += gy[k];
+        const T dh = gs::rnn_state_grad(
+            dh_carry[k], has_rmask != 0 ? dh_rec[k] * rmask[k] : dh_rec[k], gy, k, has_gy);
         const T m = has_mask != 0 ? mask[row] : T(1);
         dz[k] = dh * m * gs::rnn_dact(a[k], act);
         dh_carry[k] = dh * (T(1) - m);
@@ -161,8 +162,7 @@ __global__ void simple_rnn_sequence_backward(const T* a, const T* Ut, const T* m
                     dh_carry[k] = carry;
                 } else {
                     const long long e = (s * n + row) * u + t;    // (s, row, t)
-                    T dh = carry + dr_in;
-                    if (has_gy != 0) dh += gy[e];
+                    const T dh = gs::rnn_state_grad(carry, dr_in, gy, e, has_gy);
                     const T m = has_mask != 0 ? mask[s * n + row] : T(1);
                     const T d = dh * m * gs::rnn_dact(a[e], act);
                     dz[e] = d;

@@ -310,7 +310,7 @@ def test_a_misaligned_four_wide_copy_is_caught_by_the_emulation(rng):
         k = rng.standard_normal((36, 8)).astype(np.float32)
         z = np.zeros((2 * 2 * 2, 8), np.float32)
         geom = (2, 4, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2, 8)
-        kern = kl.get_kernel("conv_igemm", "conv_igemm_forward_32", np.float32)
+        kern = kl.get_kernel("conv_igemm", "conv_igemm_forward", np.float32, 32, False)
         kl.launch(kern, (1, 1, 1), (128, 1, 1), (x, k, z, z, z) + geom + (0, 1, 0, 0, 0))
         with pytest.raises(cuda_emulation.EmulatedLaunchError,
                            match=r"cp\.async between addresses not aligned"):

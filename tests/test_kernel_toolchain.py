@@ -102,6 +102,71 @@ def test_unreadable_parameter_type_is_reported():
         kl.parse_signatures(text)
 
 
+_VARIANTS_SOURCE = """// @kernels: scale<float|double, 2|3, false> scale<float, 2|3, true>
+// @kernels: plain
+template <typename T, long long K, bool NEGATE>
+__global__ void scale(T* y, long long n) {
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) y[i] = NEGATE ? -K * y[i] : K * y[i];
+}
+template <typename T> __global__ void plain(T* y) { y[0] = T(1); }
+"""
+
+
+def test_template_variants_are_listed_on_the_kernels_lines():
+    assert kl.kernel_names_in(_VARIANTS_SOURCE) == ("scale", "plain")
+    assert kl.name_expressions_in(_VARIANTS_SOURCE) == [
+        "scale<float, 2, false>", "scale<float, 3, false>", "scale<double, 2, false>",
+        "scale<double, 3, false>", "scale<float, 2, true>", "scale<float, 3, true>",
+        "plain<float>", "plain<double>"]
+
+
+def test_conv_igemm_instances_are_picked_by_template_arguments():
+    exprs = kl.name_expressions("conv_igemm")
+    assert len(exprs) == 18 and "conv_igemm_kernel_grad<double, 64, false>" in exprs
+    k = kl.get_kernel("conv_igemm", "conv_igemm_forward", np.float32, 64, True)
+    assert k.name_expression == "conv_igemm_forward<float, 64, true>"
+    assert k.template_args == ("64", "true")
+    same = kl.get_kernel("conv_igemm", "conv_igemm_forward", "float32", "64", "true")
+    assert same.name_expression == k.name_expression and same.params == k.params
+    assert [p.name for p in k.params[:5]] == ["x", "wmat", "bias", "pre", "y"]
+
+
+def test_an_instance_not_listed_is_reported():
+    with pytest.raises(kl.KernelNotFoundError,
+                       match=r"not instantiated as <double, 64, true>.*<double, 64, false>.*"
+                             r"Received: dtype=float64, template_args=\(64, True\)"):
+        kl.get_kernel("conv_igemm", "conv_igemm_forward", np.float64, 64, True)
+    with pytest.raises(kl.KernelNotFoundError, match=r"not instantiated as <float>"):
+        kl.get_kernel("conv_igemm", "conv_igemm_forward", np.float32)
+    with pytest.raises(kl.KernelNotFoundError, match=r"not instantiated as <float, 64>"):
+        kl.get_kernel("activations", "activation_forward", np.float32, 64)
+    with pytest.raises(TypeError, match=r"a bool, an int or its C\+\+ spelling.*1.5"):
+        kl.get_kernel("conv_igemm", "conv_igemm_forward", np.float32, 1.5, True)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("k<float, 3>", r"declared with 1 template parameter\(s\).*<float, 3>"),
+    ("k<int>", r"first template argument is the element type.*<int>"),
+    ("k<float, 3 + 1>", r"cannot read the template arguments `<float, 3 \+ 1>`"),
+])
+def test_a_wrong_template_instance_is_reported(line, message):
+    text = f"// @kernels: {line}\ntemplate <typename T> __global__ void k(T* y) {{}}\n"
+    with pytest.raises(kl.KernelSourceError, match=message):
+        kl.name_expressions_in(text)
+
+
+@needs_gxx
+def test_a_template_variant_runs_under_the_emulation(tmp_path):
+    src = tmp_path / "variants.cu"
+    src.write_text(_VARIANTS_SOURCE)
+    exprs = kl.name_expressions_in(_VARIANTS_SOURCE)
+    mod = cuda_emulation.load_module(src, exprs)
+    y = np.arange(5, dtype=np.float32)
+    mod.get_function("scale<float, 3, true>")((1, 1, 1), (4, 1, 1), (y, np.int64(5)))
+    np.testing.assert_array_equal(y, -3 * np.arange(5, dtype=np.float32))
+    assert mod.get_function("scale<double, 2, false>").signature == "float64*,int64"
+
+
 def test_launch_shape_helpers():
     assert kl.grid_1d(1) == (1, 1, 1)
     assert kl.grid_1d(256) == (1, 1, 1) and kl.grid_1d(257) == (2, 1, 1)
@@ -232,9 +297,10 @@ def test_numpy_backend_launches_nothing(numpy_backend):
 def test_compiled_signatures_equal_the_loaders_reading(source):
     mod = cuda_emulation.load_module(kl.source_path(source), kl.name_expressions(source),
                                      include_dirs=(kl.kernels_dir(),))
-    for name in kl.kernel_names(source):
-        for dtype in (np.float32, np.float64):
-            k = kl.get_kernel(source, name, dtype)
+    dtypes = {"float": np.float32, "double": np.float64}
+    for name, instances in kl.kernel_instances(source).items():
+        for element_type, *template_args in instances:
+            k = kl.get_kernel(source, name, dtypes[element_type], *template_args)
             assert mod.get_function(k.name_expression).signature == k.signature()
 
 
@@ -510,6 +576,29 @@ def test_a_listed_kernel_that_is_not_declared_fails_the_check(tmp_path):
 def test_the_emulation_test_kernels_are_valid_cuda(features_cu):
     res = kernel_check.check_source(features_cu, 80)
     assert res.ok, res.log
+
+
+@needs_cuda_compiler
+def test_template_variants_compile_and_report_their_resources(tmp_path):
+    src = tmp_path / "variants.cu"
+    src.write_text(_VARIANTS_SOURCE)
+    res = kernel_check.check_source(src, 80, resources=True)
+    assert res.ok, res.log
+    assert not res.cached
+    if res.tool == "nvrtc":
+        assert sorted(res.resources) == sorted(kl.name_expressions_in(_VARIANTS_SOURCE))
+    assert len(res.resources) == 8
+    assert all(r.registers > 0 and r.spill_stores == 0 for r in res.resources.values())
+    assert len(res.resource_lines()) == 8
+
+
+def test_ptxas_resource_lines_are_read():
+    log = ("ptxas info    : Compiling entry function '_Z1kIfEvPT_' for 'sm_80'\n"
+           "ptxas info    : Function properties for _Z1kIfEvPT_\n"
+           "    16 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads\n"
+           "ptxas info    : Used 40 registers, 360 bytes cmem[0]\n")
+    got = kernel_check.parse_ptxas_resources(log, {"k<float>": "_Z1kIfEvPT_"})
+    assert got == {"k<float>": kernel_check.Resources(40, 16, 8, 4)}
 
 
 @needs_cuda_compiler

@@ -19,9 +19,15 @@ by a hash of everything that goes into it (source, headers, name expressions,
 options, compiler version, arch), so unchanged kernels are not compiled again;
 failures are never recorded.
 
+With ``resources=True`` (``--resources`` on the command line) ptxas reports, per
+name expression, its registers, stack frame and spill stores/loads (``ptxas -v``):
+the figures to compare before and after a change to a kernel (such compiles are
+not cached).
+
 Command line: ``python -m gpuseq.backend.kernel_check [--arch 80 90] [--tool nvrtc|nvcc]
-[--no-cache] [FILE.cu ...]`` prints one line per (file, arch) and exits 1 on any
-failure, 2 when no compiler exists.
+[--no-cache] [--resources] [FILE.cu ...]`` prints one line per (file, arch) (and with
+``--resources`` one line per kernel) and exits 1 on any failure, 2 when no compiler
+exists.
 """
 import argparse
 import concurrent.futures
@@ -33,6 +39,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -57,11 +64,55 @@ class CompileResult:
     seconds: float = 0.0
     lowered_names: dict = field(default_factory=dict)  # name expression -> mangled name
     cached: bool = False  # an identical compile (same inputs and compiler) succeeded before
+    # with resources=True: kernel (name expression; the mangled name under nvcc) ->
+    # Resources as ptxas reports them
+    resources: dict = field(default_factory=dict)
 
     def summary(self):
         state = "ok" if self.ok else "FAILED"
         how = "cached" if self.cached else f"{self.seconds:.2f} s"
         return f"{self.source} sm_{self.arch} [{self.tool}] {state} ({how})"
+
+    def resource_lines(self):
+        """One line per kernel: registers, stack frame and spills, sorted by kernel."""
+        return [f"  {name:<48} {r.registers:>4} registers, stack {r.stack} B, spill stores "
+                f"{r.spill_stores} B, spill loads {r.spill_loads} B"
+                for name, r in sorted(self.resources.items())]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What ptxas -v reports for one kernel."""
+    registers: int
+    stack: int          # bytes of stack frame
+    spill_stores: int   # bytes
+    spill_loads: int    # bytes
+
+
+_PTXAS_FUNCTION = re.compile(r"(?:Compiling entry function|Function properties for) '?(\w+)'?")
+_PTXAS_SPILLS = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, "
+                           r"(\d+) bytes spill loads")
+_PTXAS_REGISTERS = re.compile(r"Used (\d+) registers")
+
+
+def parse_ptxas_resources(log, lowered=None):
+    """{kernel: Resources} from a ``ptxas -v`` log; ``lowered`` maps name expressions to
+    the mangled names the log uses (kernels are then keyed by name expression)."""
+    names = {v: k for k, v in (lowered or {}).items()}
+    current, spills, out = None, {}, {}
+    for line in log.splitlines():
+        m = _PTXAS_FUNCTION.search(line)
+        if m:
+            current = names.get(m.group(1), m.group(1))
+            continue
+        m = _PTXAS_SPILLS.search(line)
+        if m and current:
+            spills[current] = tuple(int(v) for v in m.groups())
+            continue
+        m = _PTXAS_REGISTERS.search(line)
+        if m and current:
+            out[current] = Resources(int(m.group(1)), *spills.get(current, (0, 0, 0)))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -195,8 +246,7 @@ def available_tool():
 # ---------------------------------------------------------------------------
 
 def _name_expressions(text):
-    names = kernel_loader.parse_signatures(text)
-    return [f"{n}<{t}>" for n in names for t in kernel_loader.KERNEL_DTYPES.values()]
+    return kernel_loader.name_expressions_in(text)
 
 
 def nvrtc_options(arch):
@@ -205,11 +255,12 @@ def nvrtc_options(arch):
         f"--gpu-architecture=sm_{arch}",)
 
 
-def _compile_nvrtc(nv, path, text, exprs, arch):
+def _compile_nvrtc(nv, path, text, exprs, arch, resources=False):
     if arch not in nv.supported_archs():
         return False, (f"this NVRTC {nv.version} cannot target sm_{arch}; it supports "
                        f"{nv.supported_archs()}"), {}
-    ok, log, lowered, _ = nv.compile(text, path.name, _nvrtc_options_for(path, arch), exprs)
+    options = _nvrtc_options_for(path, arch) + (("--ptxas-options=-v",) if resources else ())
+    ok, log, lowered, _ = nv.compile(text, path.name, options, exprs)
     return ok, log, lowered
 
 
@@ -222,13 +273,14 @@ def _nvcc_flags(path, arch):
             "-I" + str(kernel_loader.kernels_dir()), "-I" + str(path.parent)]
 
 
-def _compile_nvcc(nvcc, path, exprs, arch):
+def _compile_nvcc(nvcc, path, exprs, arch, resources=False):
     with tempfile.TemporaryDirectory(prefix="gpuseq-nvcc-") as tmp:
         tu = pathlib.Path(tmp) / "instantiate.cu"
         refs = ",\n    ".join("(const void*)&" + e for e in exprs)
         tu.write_text('#include "' + path.name + '"\n'
                       "const void* const gpuseq_instantiate[] = {\n    " + refs + "\n};\n")
-        cmd = [nvcc, *_nvcc_flags(path, arch), str(tu), "-o", str(pathlib.Path(tmp) / "out.cubin")]
+        cmd = [nvcc, *_nvcc_flags(path, arch), *(["-Xptxas", "-v"] if resources else []),
+               str(tu), "-o", str(pathlib.Path(tmp) / "out.cubin")]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         log = (proc.stdout + proc.stderr).strip()
         return proc.returncode == 0, log, {}
@@ -269,7 +321,7 @@ def _write_cache(file, lowered):
     os.replace(staged, file)
 
 
-def check_source(path, arch, tool=None, use_cache=True):
+def check_source(path, arch, tool=None, use_cache=True, resources=False):
     """Compile one ``.cu`` file for ``sm_<arch>``; returns a :class:`CompileResult`.
 
     Args:
@@ -279,6 +331,8 @@ def check_source(path, arch, tool=None, use_cache=True):
         use_cache: skip the compile when one with identical inputs (source, headers,
             name expressions, options, compiler version, arch) succeeded before;
             failures are never cached.
+        resources: also report each kernel's registers, stack and spills
+            (``CompileResult.resources``); always compiles (no cache).
     """
     path = pathlib.Path(path)
     text = path.read_text()
@@ -295,32 +349,36 @@ def check_source(path, arch, tool=None, use_cache=True):
         handle = find_nvrtc() if tool == "nvrtc" else find_nvcc()
         if handle is None:
             raise RuntimeError(f"The requested compile-check tool {tool!r} was not found.")
-    cache = _cache_file(tool, handle, path, text, exprs, arch) if use_cache else None
+    cache = (_cache_file(tool, handle, path, text, exprs, arch)
+             if use_cache and not resources else None)
     hit = _read_cache(cache) if cache is not None and cache.is_file() else None
     if isinstance(hit, dict) and isinstance(hit.get("lowered_names"), dict):
         return CompileResult(path.name, arch, tool, True, "", time.perf_counter() - start,
                              hit["lowered_names"], cached=True)
     if tool == "nvrtc":
-        ok, log, lowered = _compile_nvrtc(handle, path, text, exprs, arch)
+        ok, log, lowered = _compile_nvrtc(handle, path, text, exprs, arch, resources)
     else:
-        ok, log, lowered = _compile_nvcc(handle, path, exprs, arch)
+        ok, log, lowered = _compile_nvcc(handle, path, exprs, arch, resources)
     if ok and cache is not None:
         _write_cache(cache, lowered)
-    return CompileResult(path.name, arch, tool, ok, log, time.perf_counter() - start, lowered)
+    usage = parse_ptxas_resources(log, lowered) if ok and resources else {}
+    return CompileResult(path.name, arch, tool, ok, log, time.perf_counter() - start, lowered,
+                         resources=usage)
 
 
 def _check_job(job):
     return check_source(*job)
 
 
-def check_all(files=None, archs=ARCHS, tool=None, workers=None, use_cache=True):
+def check_all(files=None, archs=ARCHS, tool=None, workers=None, use_cache=True,
+              resources=False):
     """Compile every (file, arch) pair; returns a list of :class:`CompileResult`.
 
     NVRTC serialises compilations inside one process, so the pairs are spread
     over forked worker processes (one per core) where the platform forks.
     """
     files = files or sorted(str(p) for p in kernel_loader.kernels_dir().glob("*.cu"))
-    jobs = [(f, a, tool, use_cache) for f in files for a in archs]
+    jobs = [(f, a, tool, use_cache, resources) for f in files for a in archs]
     workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
     if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [_check_job(j) for j in jobs]
@@ -336,14 +394,19 @@ def main(argv=None):
     parser.add_argument("--tool", choices=("nvrtc", "nvcc"))
     parser.add_argument("--no-cache", action="store_true",
                         help="compile even when identical inputs compiled before")
+    parser.add_argument("--resources", action="store_true",
+                        help="print each kernel's registers, stack and spills (ptxas -v)")
     args = parser.parse_args(argv)
     tool = args.tool or available_tool()[0]
     if tool is None:
         print("kernel_check: " + available_tool()[1], file=sys.stderr)
         return 2
     failed = 0
-    for res in check_all(args.files, args.arch, tool, use_cache=not args.no_cache):
+    for res in check_all(args.files, args.arch, tool, use_cache=not args.no_cache,
+                         resources=args.resources):
         print(res.summary())
+        for line in res.resource_lines():
+            print(line)
         if not res.ok:
             failed += 1
             print(res.log)

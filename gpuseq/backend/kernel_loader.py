@@ -8,10 +8,14 @@ The whole API an op module needs::
     if n:
         kl.launch(k, kl.grid_1d(n), kl.BLOCK_1D, (x, y, n, kind))
 
-* :func:`get_kernel` (source file stem, kernel name, dtype) -> :class:`Kernel`.
-  Each ``.cu`` file is one module, compiled lazily on first use, with every
-  kernel it lists on its ``@kernels:`` lines instantiated for ``float`` and
-  ``double`` (name expressions ``"activation_forward<float>"``, ...).
+* :func:`get_kernel` (source file stem, kernel name, dtype, template arguments)
+  -> :class:`Kernel`. Each ``.cu`` file is one module, compiled lazily on first
+  use, with every instance its ``@kernels:`` lines list: a bare name stands for
+  ``float`` and ``double`` (name expressions ``"activation_forward<float>"``,
+  ...); a name with template arguments lists its variants, ``|`` separating the
+  choices of one argument (``conv_igemm_forward<float, 32|64, false|true>``
+  is four instances), and ``get_kernel(source, name, dtype, 64, True)`` picks
+  ``conv_igemm_forward<float, 64, true>``.
 * :func:`launch` (kernel, grid, block, args) checks the launch configuration
   against the CUDA limits and every argument against the kernel's C++
   parameter list (read from the source): arrays must live on the active
@@ -29,12 +33,14 @@ under 'emulated' the same source, the same checks and the same arguments run
 on the CPU through :mod:`gpuseq.backend.cuda_emulation` (g++), on NumPy arrays.
 
 Kernel source rules (see kernels/README.md): each listed kernel is declared
-``template <typename T> __global__ void name(params)`` with parameters among
+``template <typename T[, more template parameters]> __global__ void name(params)``
+with parameters among
 ``T``, ``long long``, ``int``, ``unsigned int``, ``bool``, ``float``,
 ``double`` and pointers to them (optionally ``const`` / ``__restrict__``).
 """
 import hashlib
 import importlib
+import itertools
 import re
 import sys
 import threading
@@ -143,16 +149,78 @@ def compile_options():
 # ---------------------------------------------------------------------------
 
 _KERNELS_LINE = re.compile(r"@kernels:([^\n]*)")
+_KERNEL_ENTRY = re.compile(r"([A-Za-z_]\w*)\s*(?:<([^<>]*)>)?")
+_TEMPLATE_ARG = re.compile(r"^[A-Za-z0-9_]+$")
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _LAUNCH_BOUNDS = re.compile(r"__launch_bounds__\s*\([^)]*\)")
 
 
+def _expand_entry(name, args):
+    """The template argument tuples of one ``@kernels:`` entry.
+
+    ``name`` alone -> ``(('float',), ('double',))``; ``name<float|double, 32|64>``
+    -> the product of the choices, ``(('float', '32'), ('float', '64'), ...)``.
+    """
+    if args is None:
+        return tuple((t,) for t in KERNEL_DTYPES.values())
+    choices = []
+    for position in args.split(","):
+        options = tuple(o.strip() for o in position.split("|"))
+        if not all(_TEMPLATE_ARG.match(o) for o in options):
+            raise KernelSourceError(
+                f"Kernel '{name}': cannot read the template arguments `<{args}>` on its "
+                "@kernels: line. Expected comma-separated positions, each one value or "
+                "several separated by `|` (identifiers or integers), e.g. "
+                "`name<float|double, 32|64, false>`.")
+        choices.append(options)
+    if not set(choices[0]) <= set(KERNEL_DTYPES.values()):
+        raise KernelSourceError(
+            f"Kernel '{name}': the first template argument is the element type and must be "
+            f"float or double. Received: <{args}>")
+    return tuple(itertools.product(*choices))
+
+
+def kernel_instances_in(text):
+    """{kernel name: (template argument tuple, ...)} from the ``@kernels:`` lines, in order.
+
+    A name listed more than once (e.g. once per element type) collects every listed
+    instance.
+    """
+    out = {}
+    for line in _KERNELS_LINE.findall(text):
+        for name, args in _KERNEL_ENTRY.findall(line):
+            instances = out.setdefault(name, [])
+            for inst in _expand_entry(name, args or None):
+                if inst not in instances:
+                    instances.append(inst)
+    return {name: tuple(insts) for name, insts in out.items()}
+
+
 def kernel_names_in(text):
     """Kernel names listed on the ``@kernels:`` lines of a source text."""
-    names = []
-    for line in _KERNELS_LINE.findall(text):
-        names.extend(line.replace(",", " ").split())
-    return tuple(names)
+    return tuple(kernel_instances_in(text))
+
+
+def name_expression(name, template_args):
+    """``'conv_igemm_forward<float, 32, false>'`` from a name and its template arguments."""
+    return f"{name}<{', '.join(template_args)}>"
+
+
+def name_expressions_in(text):
+    """Every name expression of a source text's ``@kernels:`` lines, checked against the
+    declarations (one template argument per template parameter)."""
+    decls = _declarations(text)
+    out = []
+    for name, instances in kernel_instances_in(text).items():
+        arity = decls[name][0]
+        for inst in instances:
+            if len(inst) != arity:
+                raise KernelSourceError(
+                    f"Kernel '{name}' is declared with {arity} template parameter(s) but its "
+                    f"@kernels: line instantiates it as <{', '.join(inst)}>. Give one value "
+                    "per template parameter (the element type first).")
+            out.append(name_expression(name, inst))
+    return out
 
 
 def _parse_param(kernel, text):
@@ -175,24 +243,31 @@ def _parse_param(kernel, text):
     return name, _CPP_TYPES[base], stars == 1, const and stars == 1
 
 
-def parse_signatures(text):
-    """{kernel name: ((name, dtype or 'T', pointer, const), ...)} for every listed kernel."""
+def _declarations(text):
+    """{kernel name: (number of template parameters, parameter tuple)} for every listed kernel."""
     names = kernel_names_in(text)
     code = _LAUNCH_BOUNDS.sub(" ", _COMMENTS.sub(" ", text))
     out = {}
     for name in names:
-        pat = re.compile(r"template\s*<\s*typename\s+T\s*>\s*__global__\s+void\s+"
+        pat = re.compile(r"template\s*<\s*typename\s+T\s*((?:,[^<>]*)?)>\s*__global__\s+void\s+"
                          + re.escape(name) + r"\s*\(([^)]*)\)")
         found = pat.findall(code)
         if len(found) != 1:
             raise KernelSourceError(
                 f"Kernel '{name}' is listed on an @kernels: line but "
                 f"{'no' if not found else 'more than one'} declaration "
-                f"`template <typename T> __global__ void {name}(...)` was found. Declare it "
-                "exactly once, or remove it from the @kernels: list.")
-        params = found[0].strip()
-        out[name] = tuple(_parse_param(name, p) for p in params.split(",")) if params else ()
+                f"`template <typename T[, ...]> __global__ void {name}(...)` was found. "
+                "Declare it exactly once, or remove it from the @kernels: list.")
+        more, params = found[0][0].strip(), found[0][1].strip()
+        arity = 1 + (len(more.split(",")) - 1 if more else 0)
+        out[name] = (arity, tuple(_parse_param(name, p) for p in params.split(","))
+                     if params else ())
     return out
+
+
+def parse_signatures(text):
+    """{kernel name: ((name, dtype or 'T', pointer, const), ...)} for every listed kernel."""
+    return {name: params for name, (_, params) in _declarations(text).items()}
 
 
 # ---------------------------------------------------------------------------
@@ -200,17 +275,22 @@ def parse_signatures(text):
 # ---------------------------------------------------------------------------
 
 class Kernel:
-    """One instantiated kernel: ``source``/``name`` for ``dtype``.
+    """One instantiated kernel: ``source``/``name`` for ``dtype`` (and further template
+    arguments).
 
-    Attributes: ``name_expression`` (``'activation_forward<float>'``), ``params``
-    (tuple of :class:`Param`). Call it like :func:`launch`: ``k(grid, block, args)``.
+    Attributes: ``name_expression`` (``'activation_forward<float>'``,
+    ``'conv_igemm_forward<float, 64, true>'``), ``template_args`` (the arguments after
+    the element type, as strings), ``params`` (tuple of :class:`Param`). Call it like
+    :func:`launch`: ``k(grid, block, args)``.
     """
 
-    def __init__(self, source, name, dtype, raw_params):
+    def __init__(self, source, name, dtype, raw_params, template_args=()):
         self.source = source
         self.name = name
         self.dtype = numpy.dtype(dtype)
-        self.name_expression = f"{name}<{KERNEL_DTYPES[self.dtype]}>"
+        self.template_args = tuple(template_args)
+        self.name_expression = name_expression(
+            name, (KERNEL_DTYPES[self.dtype],) + self.template_args)
         self.params = tuple(Param(n, self.dtype if t == "T" else t, ptr, const)
                             for n, t, ptr, const in raw_params)
         # per parameter, what the launch fast path checks: (pointer, const, dtype,
@@ -251,11 +331,13 @@ class _Module:
         self.text = self.path.read_text()
         self.signatures = parse_signatures(self.text)
         self.names = tuple(self.signatures)
+        self.instances = kernel_instances_in(self.text)
+        self.expressions = name_expressions_in(self.text)
         self.compiled = {}  # backend name -> RawModule / EmulatedModule
         self.lock = threading.Lock()
 
     def name_expressions(self):
-        return [f"{n}<{t}>" for n in self.names for t in KERNEL_DTYPES.values()]
+        return list(self.expressions)
 
     def function(self, backend, kernel):
         with self.lock:
@@ -281,9 +363,10 @@ class _Module:
 
     def _check_emulated_signatures(self, mod):
         """The compiler's parameter types must equal what the launcher read from the source."""
+        dtypes = {t: d for d, t in KERNEL_DTYPES.items()}
         for name in self.names:
-            for dtype in KERNEL_DTYPES:
-                k = Kernel(self.source, name, dtype, self.signatures[name])
+            for inst in self.instances[name]:
+                k = Kernel(self.source, name, dtypes[inst[0]], self.signatures[name], inst[1:])
                 compiled = mod.get_function(k.name_expression).signature
                 if compiled != k.signature():
                     raise KernelSourceError(
@@ -309,24 +392,52 @@ def kernel_names(source):
     return _module(source).names
 
 
+def kernel_instances(source):
+    """{kernel name: (template argument tuple, ...)} of ``kernels/<source>.cu``, e.g.
+    ``{'activation_forward': (('float',), ('double',)), ...}``; the element type first."""
+    return dict(_module(source).instances)
+
+
 def name_expressions(source):
-    """Every name expression the module of ``source`` is compiled with."""
+    """Every name expression the module of ``source`` is compiled with (its ``@kernels:``
+    instances)."""
     return _module(source).name_expressions()
 
 
-def get_kernel(source, name, dtype):
-    """The kernel ``name`` of ``kernels/<source>.cu`` instantiated for ``dtype``.
+def _template_arg(value):
+    """The C++ spelling of one template argument: ``True`` -> ``'true'``, ``64`` -> ``'64'``."""
+    if isinstance(value, (bool, numpy.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, numpy.integer)):
+        return str(int(value))
+    if isinstance(value, str):
+        return value.strip()
+    raise TypeError(
+        "A template argument must be a bool, an int or its C++ spelling as a str. "
+        f"Received: {value!r} of type {type(value).__name__}")
+
+
+def get_kernel(source, name, dtype, *template_args):
+    """The kernel ``name`` of ``kernels/<source>.cu`` instantiated for ``dtype`` and
+    ``template_args``.
 
     Args:
         source: file stem, e.g. ``'activations'``.
         name: a kernel listed on the file's ``@kernels:`` lines.
         dtype: float32 or float64 (the template type T).
+        *template_args: the kernel's further template arguments, in order (bools,
+            ints, or their C++ spelling), e.g. ``64, True`` for
+            ``conv_igemm_forward<float, 64, true>``; none for a kernel templated on T only.
+    Example:
+        ``get_kernel("conv_igemm", "conv_igemm_forward", numpy.float32, 64, True)``
     Raises:
-        KernelNotFoundError: unknown source or kernel name.
+        KernelNotFoundError: unknown source or kernel name, or an instance the
+            ``@kernels:`` lines do not list.
         TypeError: a dtype the kernels are not instantiated for.
     """
+    key = (source, name, dtype) + template_args
     try:
-        return _kernel_cache[(source, name, dtype)]
+        return _kernel_cache[key]
     except (KeyError, TypeError):
         pass
     mod = _module(source)
@@ -342,15 +453,25 @@ def get_kernel(source, name, dtype):
         raise TypeError(
             f"Kernel {source}.cu::{name} is instantiated for float32 and float64 only. Cast "
             f"the data with .astype('float32'). Received: dtype={dtype!r}")
-    kernel = _kernel_cache[(source, name, dt)] = Kernel(source, name, dt, mod.signatures[name])
+    targs = tuple(_template_arg(a) for a in template_args)
+    instance = (KERNEL_DTYPES[dt],) + targs
+    if instance not in mod.instances[name]:
+        listed = ", ".join("<" + ", ".join(i) + ">" for i in mod.instances[name])
+        raise KernelNotFoundError(
+            f"Kernel {source}.cu::{name} is not instantiated as <{', '.join(instance)}>; its "
+            f"@kernels: lines list {listed}. Pass the template arguments after the dtype, or "
+            f"add the instance to the @kernels: line. Received: dtype={dt.name}, "
+            f"template_args={template_args!r}")
+    kernel = Kernel(source, name, dt, mod.signatures[name], targs)
+    _kernel_cache[(source, name, dt) + template_args] = kernel
     try:
-        _kernel_cache[(source, name, dtype)] = kernel
+        _kernel_cache[key] = kernel
     except TypeError:   # an unhashable spelling of the dtype: cached under the dtype only
         pass
     return kernel
 
 
-_kernel_cache = {}   # (source, name, dtype as asked) -> Kernel
+_kernel_cache = {}   # (source, name, dtype as asked, *template arguments) -> Kernel
 
 
 # ---------------------------------------------------------------------------

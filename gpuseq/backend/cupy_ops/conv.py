@@ -116,12 +116,13 @@ def _aligned4(a):
 
 def _igemm_launch(name, n_cols, rows, extra_grid, dtype, args):
     """Launch conv_igemm.cu's ``name`` over ceil(rows / 128) x ceil(n_cols / BN) x
-    extra_grid blocks: the variant with BN = 32 or 64 by the product's column count,
-    in 3xTF32 for float32 unless TF32 is on."""
+    extra_grid blocks: the instance ``name<T, BN, PRECISE>`` with BN = 32 or 64 by the
+    product's column count, PRECISE (3xTF32) for float32 unless TF32 is on (double has
+    only PRECISE = false: it does not use the tensor cores)."""
     bn = 32 if n_cols <= 32 else 64
-    suffix = "_3xtf32" if numpy.dtype(dtype) == numpy.float32 and not tf32_enabled() else ""
+    precise = numpy.dtype(dtype) == numpy.float32 and not tf32_enabled()
     grid = (-(-rows // IGEMM_THREADS), -(-n_cols // bn), extra_grid)
-    kl.launch(kl.get_kernel("conv_igemm", f"{name}_{bn}{suffix}", dtype), grid,
+    kl.launch(kl.get_kernel("conv_igemm", name, dtype, bn, precise), grid,
               (IGEMM_THREADS, 1, 1), args)
 
 
