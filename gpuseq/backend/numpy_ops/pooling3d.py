@@ -84,7 +84,7 @@ def pool3d_forward(x, pool_size=(2, 2, 2), strides=None, padding="valid",
     n, c = xl.shape[0], xl.shape[4]
     if mode == "max":
         win = _windows(_pad(xl, pads, -np.inf), pool, strides, out)
-        flat = win.reshape((n,) + tuple(out) + (-1, c))
+        flat = win.reshape((n,) + tuple(out) + (int(np.prod(pool)), c))
         arg = flat.argmax(axis=4)
         y = np.take_along_axis(flat, arg[:, :, :, :, None, :], axis=4)[:, :, :, :, 0, :]
         saved = (xl.shape, arg)
