@@ -23,6 +23,8 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
                        use_backend, xp)
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
+from .volumes import (conv3d, conv3d_transpose, pool3d, resize_volumes,  # noqa: F401
+                      spatial_3d_cropping, spatial_3d_padding)
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,
