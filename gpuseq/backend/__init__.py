@@ -16,6 +16,8 @@ the engine or the models built on it (``tests/test_import_structure.py`` checks)
 * :func:`function` — evaluate symbolic tensors of a model
   (``K.function([model.input], [model.layers[3].output])``, see :mod:`.symbolic`);
 * :func:`get_uid`, :func:`clear_session` — the counters behind automatic names.
+* :func:`conv3d`, :func:`conv3d_transpose`, :func:`pool3d`, :func:`spatial_3d_padding`,
+  :func:`spatial_3d_cropping`, :func:`resize_volumes` — functions on volumes (:mod:`.volumes`).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401

@@ -9,8 +9,10 @@ ceil(length / stride), an odd extra element at the end of an axis).
 
 Example:
     >>> import gpuseq.backend as K
-    >>> y = K.conv3d(x, kernel, strides=(1, 2, 2), padding='same')   # x (2, 4, 8, 8, 3)
-    >>> K.int_shape(K.pool3d(y, (2, 2, 2), (2, 2, 2)))
+    >>> x = K.random_normal((2, 4, 8, 8, 3))
+    >>> kernel = K.random_normal((3, 3, 3, 3, 16))
+    >>> y = K.conv3d(x, kernel, strides=(1, 2, 2), padding='same', data_format='channels_last')
+    >>> K.int_shape(K.pool3d(y, (2, 2, 2), (2, 2, 2), data_format='channels_last'))
     (2, 2, 2, 2, 16)
 """
 from . import autodiff as ad

@@ -99,7 +99,7 @@ def conv3d_forward(x, kernel, bias, strides=(1, 1, 1), padding="valid",
     rows = out[0] * out[1] * out[2]
     for s, e in _chunks(n, rows * wmat.shape[0] * x.itemsize):
         col = _vol2col(xl[s:e], ksize, strides, dil, pads, out)
-        y[s:e] = matmul(col, wmat).reshape((e - s,) + tuple(out) + (cout,))
+        matmul(col, wmat, out=y[s:e].reshape(-1, cout))
     if bias is not None:
         y += float_input(bias, "bias", x.dtype)
     return _from_ndhwc(y, data_format), (xl, kernel, bias is not None)
