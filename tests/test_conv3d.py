@@ -25,7 +25,7 @@ def ref_conv3d(x, kernel, bias, strides, padding, dilation, data_format="channel
     """Direct loops over output voxels and kernel taps (float64, channels last inside)."""
     if data_format == "channels_first":
         x = x.transpose(0, 2, 3, 4, 1)
-    n, dims, c = x.shape[0], x.shape[1:4], x.shape[4]
+    n, dims = x.shape[0], x.shape[1:4]
     kd, kh, kw, _, cout = kernel.shape
     geo = [ref_pads(dims[i], kernel.shape[i], strides[i], dilation[i], padding)
            for i in range(3)]
