@@ -260,6 +260,20 @@ def test_gradients_flow_through_a_volume_model(numpy_backend, rng):
     assert all(changed), changed
 
 
+@pytest.mark.parametrize("last", [
+    lambda: Conv3D(3, 2, padding="same", activation="softmax"),
+    lambda: Conv3DTranspose(3, 1, activation="softmax"),
+])
+def test_softmax_output_layer_with_cross_entropy(numpy_backend, rng, last):
+    model = Sequential([ZeroPadding3D(0, input_shape=(2, 3, 3, 2)), last()])
+    model.compile("sgd", "categorical_crossentropy")
+    x = rng.standard_normal((4, 2, 3, 3, 2)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, (4, 2, 3, 3))]
+    p = model.predict(x, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0),
+                               np.mean(-np.sum(y * np.log(p), axis=-1)), rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------
 # Keras 1 forms
 # ---------------------------------------------------------------------------

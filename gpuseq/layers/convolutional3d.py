@@ -265,10 +265,13 @@ class Conv3D(_Conv3DBase):
                zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
         return self._join(input_shape[0], out, self.filters)
 
+    def pre_activation(self, inputs):
+        """conv3d(inputs, kernel) + bias, before the activation (for fused losses)."""
+        return volumes.conv3d(inputs, self.kernel, self.strides, self.padding,
+                              self.data_format, self.dilation_rate, bias=self.bias)
+
     def call(self, inputs, training=False):
-        y = volumes.conv3d(inputs, self.kernel, self.strides, self.padding, self.data_format,
-                           self.dilation_rate, bias=self.bias)
-        return self.activation(y)
+        return self.activation(self.pre_activation(inputs))
 
 
 class Conv3DTranspose(_Conv3DBase):
@@ -327,12 +330,16 @@ class Conv3DTranspose(_Conv3DBase):
         spatial, _ = self._split(input_shape)
         return self._join(input_shape[0], self._output_spatial(spatial), self.filters)
 
-    def call(self, inputs, training=False):
+    def pre_activation(self, inputs):
+        """The transposed convolution plus bias, before the activation (for fused
+        losses)."""
         spatial, _ = self._split(inputs.shape)
-        y = volumes.conv3d_transpose(inputs, self.kernel, self._output_spatial(spatial),
-                                     self.strides, self.padding, self.data_format,
-                                     self.dilation_rate, bias=self.bias)
-        return self.activation(y)
+        return volumes.conv3d_transpose(inputs, self.kernel, self._output_spatial(spatial),
+                                        self.strides, self.padding, self.data_format,
+                                        self.dilation_rate, bias=self.bias)
+
+    def call(self, inputs, training=False):
+        return self.activation(self.pre_activation(inputs))
 
     def get_config(self):
         cfg = super().get_config()
