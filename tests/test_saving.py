@@ -95,6 +95,20 @@ def _conv1d_global_max():
                        Dense(2)])
 
 
+def _conv3d():
+    return Sequential([
+        L("ZeroPadding3D")(((1, 0), 1, 1), input_shape=(3, 4, 4, 2)),
+        L("Conv3D")(3, 2, activation="relu"), L("SpatialDropout3D")(0.2),
+        L("MaxPooling3D")((1, 2, 2)), L("UpSampling3D")((1, 2, 2)),
+        L("Cropping3D")(((0, 1), (1, 0), 0)), L("Conv3DTranspose")(2, (1, 2, 2), strides=2),
+        L("AveragePooling3D")(2, padding="same"), L("GlobalMaxPooling3D")(), Dense(2)])
+
+
+def _conv3d_global_avg():
+    return Sequential([L("Conv3D")(2, (1, 2, 2), input_shape=(2, 3, 3, 1)),
+                       L("GlobalAveragePooling3D")(), Dense(2)])
+
+
 def _lstm():
     return Sequential([L("LSTM")(4, return_sequences=True, input_shape=(5, 3)),
                        L("LSTM")(3), Dense(2)])
@@ -152,6 +166,8 @@ CASES = {
     "conv2d_global_avg": (_conv2d_global_avg, ("float", (6, 6, 1))),
     "conv1d": (_conv1d, ("float", (9, 3))),
     "conv1d_global_max": (_conv1d_global_max, ("float", (6, 2))),
+    "conv3d": (_conv3d, ("float", (3, 4, 4, 2))),
+    "conv3d_global_avg": (_conv3d_global_avg, ("float", (2, 3, 3, 1))),
     "lstm": (_lstm, ("float", (5, 3))),
     "gru": (_gru, ("float", (5, 3))),
     "simple_rnn": (_simple_rnn, ("float", (5, 3))),

@@ -17,7 +17,9 @@ the engine or the models built on it (``tests/test_import_structure.py`` checks)
   (``K.function([model.input], [model.layers[3].output])``, see :mod:`.symbolic`);
 * :func:`get_uid`, :func:`clear_session` — the counters behind automatic names;
 * the fused ops of the built-in layers (:mod:`gpuseq.backend.nn`: ``dense``, ``conv2d``,
-  ``pool2d``, ``batch_normalization``, ``recurrent``, ...).
+  ``pool2d``, ``batch_normalization``, ``recurrent``, ...);
+* :func:`conv3d`, :func:`conv3d_transpose`, :func:`pool3d`, :func:`spatial_3d_padding`,
+  :func:`spatial_3d_cropping`, :func:`resize_volumes` — functions on volumes (:mod:`.volumes`).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401
@@ -26,6 +28,8 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
 from .nn import *  # noqa: F401,F403
+from .volumes import (conv3d, conv3d_transpose, pool3d, resize_volumes,  # noqa: F401
+                      spatial_3d_cropping, spatial_3d_padding)
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,

@@ -18,6 +18,14 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D,
                       GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D,
                       GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+# volume (3-D) layers
+from .convolutional3d import (Conv3D, Conv3DTranspose, Convolution3D,  # noqa: F401
+                              Convolution3DTranspose, Cropping3D, Deconv3D, Deconvolution3D,
+                              UpSampling3D, ZeroPadding3D)
+from .pooling3d import (AveragePooling3D, AvgPool3D, GlobalAveragePooling3D,  # noqa: F401
+                        GlobalAvgPool3D, GlobalMaxPool3D, GlobalMaxPooling3D, MaxPool3D,
+                        MaxPooling3D)
+from .dropout3d import SpatialDropout3D  # noqa: F401
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
@@ -34,6 +42,8 @@ register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute,
 register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
          UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
+register(Conv3D, Conv3DTranspose, ZeroPadding3D, Cropping3D, UpSampling3D, MaxPooling3D,
+         AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D, SpatialDropout3D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 

@@ -1,0 +1,531 @@
+"""Volume layers: Conv3D, Conv3DTranspose, ZeroPadding3D, Cropping3D, UpSampling3D.
+
+Inputs are 5-D: ``(batch, depth, rows, cols, channels)`` for channels_last or
+``(batch, channels, depth, rows, cols)`` for channels_first. Kernel layouts are
+Keras's, ``(kd, kh, kw, in, out)`` for Conv3D and ``(kd, kh, kw, out, in)`` for
+Conv3DTranspose, so weights move between Keras and gpuseq unchanged. The layers
+compute with the backend's volume functions (``gpuseq.backend.volumes``: one fused
+op for the convolution and its bias, vol2col + GEMM underneath).
+
+Keras 1's ``Convolution3D(nb_filter, kernel_dim1, kernel_dim2, kernel_dim3,
+border_mode=, subsample=, dim_ordering=, init=, W_regularizer=, ...)`` is accepted
+and converted as Keras 2 converted it, with a warning naming the modern call.
+"""
+from .. import activations as activations_mod
+from .. import constraints as constraints_mod
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..backend import volumes
+from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
+from ..backend.numpy_ops.conv3d import deconv_length
+from ..legacy import warn_modern_call
+from .base import Layer, validate_positive_int
+from .convolutional import normalize_data_format, normalize_padding
+
+KERAS1_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
+
+_CONV3D_RENAMES = {
+    "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+    "dim_ordering": "data_format", "init": "kernel_initializer",
+    "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint", "bias": "use_bias",
+}
+
+# Conv3D's arguments after (filters, kernel_size), in Keras 2's positional order
+_CONV3D_POSITIONAL = ("strides", "padding", "data_format", "dilation_rate", "activation",
+                      "use_bias", "kernel_initializer", "bias_initializer",
+                      "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                      "kernel_constraint", "bias_constraint")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def dim_ordering_to_data_format(value):
+    """Keras 1's dim_ordering ('tf' | 'th' | 'default') as a Keras 2 data_format."""
+    if value not in KERAS1_DIM_ORDERING:
+        raise ValueError("Received an invalid value for the Keras 1 argument `dim_ordering`: "
+                         f"expected 'tf', 'th' or 'default'. Received: dim_ordering={value!r}")
+    return KERAS1_DIM_ORDERING[value]
+
+
+def rename_keras1(cls_name, kwargs, renames):
+    """Move Keras 1 keyword arguments of ``kwargs`` to their Keras 2 names (in place);
+    returns the Keras 2 names that were set."""
+    changed = []
+    for old, new in renames.items():
+        if old not in kwargs:
+            continue
+        if new in kwargs:
+            raise TypeError(f"{cls_name} got both the Keras 1 argument `{old}` and its "
+                            f"Keras 2 name `{new}`. Pass only `{new}`.")
+        value = kwargs.pop(old)
+        kwargs[new] = dim_ordering_to_data_format(value) if old == "dim_ordering" else value
+        changed.append(new)
+    return changed
+
+
+def _keras1_kernel_size(cls_name, kernel_size, args, kwargs):
+    """Keras 1's kernel_dim1..3 as one kernel_size triple, as Keras 2 read them: three
+    integers after nb_filter, or some of them as keywords; returns (kernel_size,
+    remaining positional args, whether the Keras 1 form was used)."""
+    args = list(args)
+    named = {i: kwargs.pop(f"kernel_dim{i}") for i in (1, 2, 3) if f"kernel_dim{i}" in kwargs}
+    dims = [kernel_size] if _is_int(kernel_size) else []
+    if dims and len(args) >= 2 and _is_int(args[0]) and _is_int(args[1]):
+        dims, args = dims + args[:2], args[2:]
+    elif dims and args and _is_int(args[0]) and set(named) == {3}:
+        dims, args = dims + args[:1], args[1:]
+    if not named and len(dims) <= 1:
+        return kernel_size, args, False
+    dims += [named[i] for i in sorted(named)]
+    if len(dims) != 3 or not all(_is_int(d) for d in dims):
+        raise TypeError(f"{cls_name}: the Keras 1 form needs three integer kernel sizes "
+                        "(kernel_dim1, kernel_dim2, kernel_dim3); or pass "
+                        "kernel_size=(depth, rows, cols).")
+    return tuple(dims), args, True
+
+
+class _Conv3DBase(Layer):
+    """Arguments, weights and shape checks shared by Conv3D and Conv3DTranspose."""
+
+    def __init__(self, filters=None, kernel_size=None, *args, **kwargs):
+        cls_name = type(self).__name__
+        kernel_size, args, legacy_kernel = _keras1_kernel_size(cls_name, kernel_size, args,
+                                                               kwargs)
+        positional = self._positional()
+        if len(args) > len(positional):
+            raise TypeError(f"{cls_name} takes at most {2 + len(positional)} positional "
+                            f"arguments. Received {2 + len(args)}.")
+        for name, value in zip(positional, args):
+            if name in kwargs:
+                raise TypeError(f"{cls_name} got multiple values for argument '{name}'.")
+            kwargs[name] = value
+        changed = rename_keras1(cls_name, kwargs, _CONV3D_RENAMES)
+        if "filters" in kwargs:
+            if filters is not None:
+                raise TypeError(f"{cls_name} got both `filters` and the Keras 1 `nb_filter`.")
+            filters = kwargs.pop("filters")
+        if changed or legacy_kernel:
+            shown = [k for k in changed if k != "filters"]
+            warn_modern_call(cls_name, (filters, kernel_size), kwargs, shown)
+        options = {name: kwargs.pop(name) for name in positional if name in kwargs}
+        super().__init__(**kwargs)
+        self._configure(filters, kernel_size, **options)
+
+    def _positional(self):
+        return _CONV3D_POSITIONAL
+
+    def _configure(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1, activation=None, use_bias=True,
+                   kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                   kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                   kernel_constraint=None, bias_constraint=None):
+        cls_name = type(self).__name__
+        if filters is None or kernel_size is None:
+            raise TypeError(f"{cls_name} requires `filters` and `kernel_size`, e.g. "
+                            f"{cls_name}(16, (3, 3, 3)).")
+        self.filters = validate_positive_int(cls_name, "filters", filters)
+        self.kernel_size = self._triple(kernel_size, "kernel_size")
+        self.strides = self._triple(strides, "strides")
+        self.padding = normalize_padding(padding, cls_name)
+        self.data_format = normalize_data_format(data_format, cls_name)
+        self.dilation_rate = self._triple(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{cls_name}: strides > 1 together with dilation_rate > 1 is not "
+                             "supported (as in Keras). Received: "
+                             f"strides={self.strides}, dilation_rate={self.dilation_rate}")
+        self.activation = activations_mod.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
+        self.kernel_constraint = constraints_mod.get(kernel_constraint)
+        self.bias_constraint = constraints_mod.get(bias_constraint)
+
+    def _triple(self, value, name, minimum=1):
+        cls_name = type(self).__name__
+        try:
+            t = normalize_tuple(value, 3, name)
+        except ValueError as e:
+            raise ValueError(f"{cls_name}: {e}") from None
+        if any(v < minimum for v in t):
+            raise ValueError(f"Received an invalid value for `{name}` of {cls_name}: expected "
+                             f"integers >= {minimum}. Received: {name}={value!r}")
+        return t
+
+    # -- shapes ---------------------------------------------------------------
+    def _layout(self):
+        return "(batch, depth, rows, cols, channels)" if self.data_format == "channels_last" \
+            else "(batch, channels, depth, rows, cols)"
+
+    def _split(self, shape):
+        """(spatial sizes, channels) of a 5-D shape."""
+        if self.data_format == "channels_last":
+            return tuple(shape[1:4]), shape[4]
+        return tuple(shape[2:5]), shape[1]
+
+    def _join(self, batch, spatial, channels):
+        if self.data_format == "channels_last":
+            return (batch,) + tuple(spatial) + (channels,)
+        return (batch, channels) + tuple(spatial)
+
+    def _check_input(self, input_shape):
+        cls_name = type(self).__name__
+        if input_shape is None or len(input_shape) != 5:
+            raise ValueError(
+                f"Layer '{self.name}' ({cls_name}) expects 5-D input {self._layout()}, but "
+                f"received input of shape {input_shape}. Give the first layer input_shape "
+                "with 4 entries, e.g. input_shape=(16, 32, 32, 3).")
+        spatial, channels = self._split(input_shape)
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}' ({cls_name}) needs a known channel "
+                             f"dimension; received input of shape {input_shape} with "
+                             f"data_format='{self.data_format}'.")
+        return spatial, channels
+
+    def _kernel_shape(self, channels):
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        _, channels = self._check_input(input_shape)
+        self.kernel = self.add_weight("kernel", self._kernel_shape(channels),
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    self.bias_regularizer, constraint=self.bias_constraint) \
+            if self.use_bias else None
+        self.built = True
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activations_mod.serialize(self.activation),
+            "use_bias": self.use_bias,
+            **self.weight_options_config("kernel", "bias"),
+        })
+        return cfg
+
+
+class Conv3D(_Conv3DBase):
+    """3-D convolution layer (spatial convolution over volumes).
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: int or (depth, rows, cols).
+        strides: int or triple, default 1.
+        padding: 'valid' or 'same' (TensorFlow rule: output = ceil(input / stride)).
+        data_format: 'channels_last' or 'channels_first'; None = ``K.image_data_format()``.
+        dilation_rate: int or triple, default 1 (not together with strides > 1).
+        activation: name or callable (None = linear).
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+        bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint:
+            as in Conv2D.
+        Keras 1 (``Convolution3D(nb_filter, kernel_dim1, kernel_dim2, kernel_dim3,
+        border_mode=, subsample=, dim_ordering=, init=, W_regularizer=, ...)``) is
+        accepted and converted, with a warning naming the modern call.
+
+    Input shape: (batch, depth, rows, cols, channels) or (batch, channels, depth, rows, cols).
+    Output shape: (batch, new_depth, new_rows, new_cols, filters) or channels first.
+    Kernel: (kernel_depth, kernel_rows, kernel_cols, channels, filters), as in Keras.
+
+    Example:
+        >>> model.add(Conv3D(8, (3, 3, 3), activation='relu', input_shape=(3, 8, 8, 1)))
+        >>> model.output_shape
+        (None, 1, 6, 6, 8)
+    """
+
+    def _check_input(self, input_shape):
+        spatial, channels = super()._check_input(input_shape)
+        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
+            if n is not None and self.padding == "valid" and (k - 1) * d + 1 > n:
+                raise ValueError(
+                    f"Layer '{self.name}' (Conv3D): the kernel {self.kernel_size} (dilation "
+                    f"{self.dilation_rate}) is larger than the input's volume {spatial} with "
+                    f"padding='valid' (input shape {input_shape}, data_format="
+                    f"'{self.data_format}'). Use padding='same', a smaller kernel, or check "
+                    "data_format.")
+        return spatial, channels
+
+    def _kernel_shape(self, channels):
+        return self.kernel_size + (channels, self.filters)
+
+    def compute_output_shape(self, input_shape):
+        spatial, _ = self._split(input_shape)
+        out = [conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
+               zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
+        return self._join(input_shape[0], out, self.filters)
+
+    def pre_activation(self, inputs):
+        """conv3d(inputs, kernel) + bias, before the activation (for fused losses)."""
+        return volumes.conv3d(inputs, self.kernel, self.strides, self.padding,
+                              self.data_format, self.dilation_rate, bias=self.bias)
+
+    def call(self, inputs, training=False):
+        return self.activation(self.pre_activation(inputs))
+
+
+class Conv3DTranspose(_Conv3DBase):
+    """Transposed 3-D convolution ("deconvolution"): maps the shape of a Conv3D's
+    output back to the shape of its input, with the connectivity of that convolution.
+
+    Args:
+        filters: positive integer, the number of output channels.
+        kernel_size: int or (depth, rows, cols).
+        strides: int or triple, default 1.
+        padding: 'valid' or 'same'.
+        output_padding: int or triple (each smaller than its stride), or None (the
+            output size is inferred: ``input * stride`` for 'same',
+            ``input * stride + max(kernel - stride, 0)`` for 'valid').
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+        dilation_rate: int or triple, default 1 (Keras 2.2.4 has none; Keras 3 does).
+        activation, use_bias, initializers, regularizers, constraints: as in Conv3D.
+
+    Input shape: (batch, depth, rows, cols, channels) or channels first.
+    Output shape: (batch, new_depth, new_rows, new_cols, filters) or channels first, with
+    ``new = (size - 1) * stride + kernel - 2 * pad + output_padding`` when output_padding
+    is given (pad = kernel // 2 for 'same', 0 for 'valid').
+    Kernel: (kernel_depth, kernel_rows, kernel_cols, filters, channels), as in Keras.
+
+    Example:
+        >>> model.add(Conv3DTranspose(4, 3, strides=2, padding='same',
+        ...                           input_shape=(2, 4, 4, 8)))
+        >>> model.output_shape
+        (None, 4, 8, 8, 4)
+    """
+
+    def _positional(self):
+        return ("strides", "padding", "output_padding") + _CONV3D_POSITIONAL[2:]
+
+    def _configure(self, filters, kernel_size, output_padding=None, **options):
+        super()._configure(filters, kernel_size, **options)
+        self.output_padding = None if output_padding is None else \
+            self._triple(output_padding, "output_padding", minimum=0)
+        if self.output_padding is not None:
+            for s, p in zip(self.strides, self.output_padding):
+                if p >= s:
+                    raise ValueError(
+                        "Conv3DTranspose: each output_padding must be smaller than its "
+                        f"stride. Received: strides={self.strides}, "
+                        f"output_padding={self.output_padding}")
+
+    def _kernel_shape(self, channels):
+        return self.kernel_size + (self.filters, channels)
+
+    def _output_spatial(self, spatial):
+        pads = self.output_padding or (None,) * 3
+        return tuple(deconv_length(n, k, self.padding, s, p, d) for n, k, s, p, d in
+                     zip(spatial, self.kernel_size, self.strides, pads, self.dilation_rate))
+
+    def compute_output_shape(self, input_shape):
+        spatial, _ = self._split(input_shape)
+        return self._join(input_shape[0], self._output_spatial(spatial), self.filters)
+
+    def pre_activation(self, inputs):
+        """The transposed convolution plus bias, before the activation (for fused
+        losses)."""
+        spatial, _ = self._split(inputs.shape)
+        return volumes.conv3d_transpose(inputs, self.kernel, self._output_spatial(spatial),
+                                        self.strides, self.padding, self.data_format,
+                                        self.dilation_rate, bias=self.bias)
+
+    def call(self, inputs, training=False):
+        return self.activation(self.pre_activation(inputs))
+
+    def get_config(self):
+        cfg = super().get_config()
+        if self.dilation_rate == (1, 1, 1):
+            cfg.pop("dilation_rate")       # Keras 2.2.4's Conv3DTranspose has none
+        cfg["output_padding"] = self.output_padding
+        return cfg
+
+
+# ---------------------------------------------------------------------------
+# Zero padding, cropping, up-sampling of volumes
+# ---------------------------------------------------------------------------
+
+def volume_pairs(value, name, cls_name):
+    """int | (d, h, w) | ((d0, d1), (h0, h1), (w0, w1)) -> three (before, after) pairs
+    of non-negative ints."""
+    err = ValueError(
+        f"Received an invalid value for `{name}` of {cls_name}: expected a non-negative "
+        f"integer, a tuple of 3 non-negative integers, or a tuple of 3 (before, after) "
+        f"pairs. Received: {name}={value!r}")
+    if _is_int(value):
+        pairs = ((value, value),) * 3
+    else:
+        try:
+            items = tuple(value)
+            pairs = tuple((v, v) if _is_int(v) else tuple(v) for v in items)
+        except TypeError:
+            raise err from None
+        if len(pairs) != 3 or not all(len(p) == 2 and all(_is_int(v) for v in p)
+                                      for p in pairs):
+            raise err
+    if any(v < 0 for p in pairs for v in p):
+        raise err
+    return tuple((int(a), int(b)) for a, b in pairs)
+
+
+class _VolumeReshaping(Layer):
+    """Shared argument handling and shape checks of the padding / cropping /
+    up-sampling layers."""
+
+    def __init__(self, data_format=None, **kwargs):
+        cls_name = type(self).__name__
+        changed = rename_keras1(cls_name, kwargs, {"dim_ordering": "data_format"})
+        if changed:
+            data_format = kwargs.pop("data_format")
+            warn_modern_call(cls_name, (), {"data_format": data_format}, changed)
+        super().__init__(**kwargs)
+        self.data_format = normalize_data_format(data_format, cls_name)
+
+    def _split(self, shape):
+        return tuple(shape[1:4]) if self.data_format == "channels_last" else tuple(shape[2:5])
+
+    def _join(self, shape, spatial):
+        if self.data_format == "channels_last":
+            return (shape[0],) + tuple(spatial) + (shape[4],)
+        return (shape[0], shape[1]) + tuple(spatial)
+
+    def build(self, input_shape):
+        if input_shape is None or len(input_shape) != 5:
+            layout = "(batch, depth, rows, cols, channels)" \
+                if self.data_format == "channels_last" else \
+                "(batch, channels, depth, rows, cols)"
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 5-D input "
+                             f"{layout}, but received input of shape {input_shape}.")
+        self.built = True
+
+
+class ZeroPadding3D(_VolumeReshaping):
+    """Pads the depth, rows and columns of a volume batch with zeros.
+
+    Args:
+        padding: int (every side), (depth, rows, cols) (symmetric), or
+            ((front, back), (top, bottom), (left, right)); default 1.
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+
+    Input shape: (batch, depth, rows, cols, channels) (or channels first).
+    Output shape: (batch, depth + front + back, rows + top + bottom,
+    cols + left + right, channels).
+
+    Example:
+        >>> model.add(ZeroPadding3D(((1, 0), 2, 0), input_shape=(3, 4, 4, 1)))
+        >>> model.output_shape
+        (None, 4, 8, 4, 1)
+    """
+
+    def __init__(self, padding=(1, 1, 1), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.padding = volume_pairs(padding, "padding", type(self).__name__)
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
+                                        zip(self._split(input_shape), self.padding)])
+
+    def call(self, inputs, training=False):
+        return volumes.spatial_3d_padding(inputs, self.padding, self.data_format)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"padding": self.padding, "data_format": self.data_format})
+        return cfg
+
+
+class Cropping3D(_VolumeReshaping):
+    """Crops the depth, rows and columns of a volume batch.
+
+    Args:
+        cropping: int (every side), (depth, rows, cols) (symmetric), or
+            ((front, back), (top, bottom), (left, right)); default 1 on every side.
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+
+    Input shape: (batch, depth, rows, cols, channels) (or channels first).
+    Output shape: (batch, depth - front - back, rows - top - bottom,
+    cols - left - right, channels).
+
+    Example:
+        >>> model.add(Cropping3D(((1, 1), (2, 2), (0, 1)), input_shape=(4, 8, 8, 2)))
+        >>> model.output_shape
+        (None, 2, 4, 7, 2)
+    """
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        self.cropping = volume_pairs(cropping, "cropping", type(self).__name__)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for n, (a, b) in zip(self._split(input_shape), self.cropping):
+            if n is not None and a + b >= n:
+                raise ValueError(
+                    f"Layer '{self.name}' (Cropping3D): cropping {self.cropping} removes "
+                    f"everything from input of shape {input_shape} (data_format="
+                    f"'{self.data_format}'). Crop less than the size of each axis.")
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
+                                        zip(self._split(input_shape), self.cropping)])
+
+    def call(self, inputs, training=False):
+        return volumes.spatial_3d_cropping(inputs, self.cropping, self.data_format)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
+        return cfg
+
+
+class UpSampling3D(_VolumeReshaping):
+    """Nearest-neighbour up-sampling of volumes: repeats depth slices, rows and columns.
+
+    Args:
+        size: int or (depth, rows, cols) repetition factors; default 2.
+        data_format: 'channels_last' or 'channels_first' (None = global setting).
+
+    Input shape: (batch, depth, rows, cols, channels) (or channels first).
+    Output shape: (batch, depth * size[0], rows * size[1], cols * size[2], channels).
+
+    Example:
+        >>> model.add(UpSampling3D((1, 2, 2), input_shape=(3, 4, 4, 1)))
+        >>> model.output_shape
+        (None, 3, 8, 8, 1)
+    """
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(data_format, **kwargs)
+        try:
+            self.size = normalize_tuple(size, 3, "size")
+        except ValueError as e:
+            raise ValueError(f"UpSampling3D: {e}") from None
+        if any(v < 1 for v in self.size):
+            raise ValueError("Received an invalid value for `size` of UpSampling3D: expected "
+                             f"positive integers. Received: size={size!r}")
+
+    def compute_output_shape(self, input_shape):
+        return self._join(input_shape, [None if n is None else n * s for n, s in
+                                        zip(self._split(input_shape), self.size)])
+
+    def call(self, inputs, training=False):
+        return volumes.resize_volumes(inputs, *self.size, data_format=self.data_format)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"size": self.size, "data_format": self.data_format})
+        return cfg
+
+
+# Keras 1 / Keras 2 aliases
+Convolution3D = Conv3D
+Convolution3DTranspose = Conv3DTranspose
+Deconvolution3D = Deconv3D = Conv3DTranspose
