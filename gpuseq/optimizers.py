@@ -198,13 +198,16 @@ class Optimizer:
             pending, self._pending = self._pending, None
             self.set_weights(pending)
 
-    def apply_gradients(self, params, grads):
-        """One optimizer step: update every Variable in ``params`` in place.
+    def apply_gradients(self, grads_and_vars, grads=None):
+        """One optimizer step: update every Variable in place.
 
         Args:
-            params: list of Variables. grads: one array per variable (same shape).
+            grads_and_vars: list of ``(gradient array, Variable)`` pairs (Keras 3 form).
+                The older call ``apply_gradients(params, grads)`` is still accepted.
         """
-        params, grads = list(params), list(grads)
+        pairs = None if grads is not None else list(grads_and_vars)
+        params, grads = (list(grads_and_vars), list(grads)) if pairs is None else \
+            ([v for _, v in pairs], [g for g, _ in pairs])
         if len(params) != len(grads):
             raise ValueError(f"apply_gradients needs one gradient per weight: received "
                              f"{len(grads)} gradients for {len(params)} weights.")
