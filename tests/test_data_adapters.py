@@ -252,3 +252,9 @@ def test_peek_hands_the_batch_out_again():
     assert it.peek() is first
     batches = [d for _, d in it.epoch()]
     assert batches[0] is first and _rows(batches) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_peek_at_empty_data_says_so():
+    it = EpochIterator(GeneratorAdapter(iter([]), _prepare, workers=0), steps=2)
+    with pytest.raises(ValueError, match="yielded no batch at all"):
+        it.peek()

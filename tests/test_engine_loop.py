@@ -124,6 +124,35 @@ def test_fit_generator_stops_when_the_generator_ends():
     _assert_same_weights(ref, m)
 
 
+def test_generator_class_and_sample_weights_train_as_the_array_weights():
+    x, y = _data()
+    labels = (y[:, 0] > 0).astype("float32")[:, None]
+    sw = np.linspace(0.5, 2.0, 40).astype("float32")
+
+    def model():
+        set_random_seed(4)
+        m = Sequential([Dense(1, activation="sigmoid", input_dim=5)])
+        m.compile(SGD(lr=0.1), "binary_crossentropy", weighted_metrics=["acc"])
+        return m
+
+    a, b = model(), model()
+    ha = a.fit(x, labels, batch_size=8, epochs=2, shuffle=False, verbose=0,
+               class_weight={0: 1.0, 1: 3.0})
+    hb = b.fit_generator(_slices_forever(x, labels, 8), steps_per_epoch=5, epochs=2,
+                         class_weight={0: 1.0, 1: 3.0}, workers=0, verbose=0)
+    assert ha.history == hb.history
+    _assert_same_weights(a, b)
+
+    def weighted():
+        while True:
+            for i in range(0, 40, 8):
+                yield x[i:i + 8], labels[i:i + 8], sw[i:i + 8]
+    a, b = model(), model()
+    a.fit(x, labels, batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=sw)
+    b.fit_generator(weighted(), steps_per_epoch=5, epochs=2, workers=1, verbose=0)
+    _assert_same_weights(a, b)
+
+
 # ------------------------------------------------------------- public steps
 def test_the_steps_take_data_tuples_and_return_logs():
     x, y = _data(8)

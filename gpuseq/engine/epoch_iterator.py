@@ -50,7 +50,13 @@ class EpochIterator:
         """The next batch, drawn now and handed out again as the epoch's next batch
         (reading a generator's first batch builds a model that has no input shape yet)."""
         if self._pending is None:
-            self._pending = next(self._open())
+            try:
+                self._pending = next(self._open())
+            except StopIteration:
+                self.exhausted = True
+                raise ValueError("The data yielded no batch at all. Pass a generator that "
+                                 "yields (x, y) batches, or a Sequence with at least one "
+                                 "batch.") from None
         return self._pending
 
     def epoch(self):
@@ -58,7 +64,8 @@ class EpochIterator:
         if self.restart:
             self.close()
         stream, step, seen = self._open(), 0, 0
-        while self._more(step, seen):
+        steps, samples = self.steps, self.samples
+        while (seen < samples) if samples is not None else (steps is None or step < steps):
             if self._pending is not None:
                 data, self._pending = self._pending, None
             else:
@@ -69,7 +76,8 @@ class EpochIterator:
                     return
             yield step, data
             step += 1
-            seen += batch_size_of(data)
+            if samples is not None:
+                seen += batch_size_of(data)
 
     def close(self):
         """Stop the stream (and the adapter's worker threads)."""
@@ -81,11 +89,6 @@ class EpochIterator:
         if self._stream is None:
             self._stream = self.adapter.stream()
         return self._stream
-
-    def _more(self, step, seen):
-        if self.samples is not None:
-            return seen < self.samples
-        return self.steps is None or step < self.steps
 
     def _ran_out(self, step):
         self.exhausted = True
