@@ -2,6 +2,7 @@
 batches train the same weights; evaluate / predict agree with their generator forms;
 train_step, test_step, predict_step and aggregate_gradients overrides are what the front
 ends run. All checked by value on the NumPy backend."""
+import re
 import warnings
 
 import numpy as np
@@ -151,6 +152,21 @@ def test_generator_class_and_sample_weights_train_as_the_array_weights():
     a.fit(x, labels, batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=sw)
     b.fit_generator(weighted(), steps_per_epoch=5, epochs=2, workers=1, verbose=0)
     _assert_same_weights(a, b)
+
+
+def test_progress_bars_count_steps_when_steps_are_given(capsys):
+    x, y = _data()
+    m = _model()
+    m.evaluate(x, y, batch_size=8, verbose=1)
+    assert re.search(r"40/40 \[=+\]", capsys.readouterr().out)
+    m.evaluate(x, y, batch_size=8, steps=2, verbose=1)
+    assert re.search(r"2/2 \[=+\]", capsys.readouterr().out)
+    m.evaluate_generator(Slices(x, y, 8), verbose=1, workers=0)
+    assert re.search(r"5/5 \[=+\]", capsys.readouterr().out)
+    m.predict_generator(_slices_forever(x, y, 8), steps=3, verbose=1, workers=0)
+    assert re.search(r"3/3 \[=+\]", capsys.readouterr().out)
+    m.evaluate_generator(Slices(x, y, 8), workers=0)
+    assert capsys.readouterr().out == ""
 
 
 # ------------------------------------------------------------- public steps

@@ -781,23 +781,23 @@ class Model:
         _check_fit_arguments(verbose, epochs, shuffle)
         batch_size = _check_batch_size(batch_size)
         xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight)
-        (xs, yy, sw), val = self._split_off_validation(xs, yy, sw, validation_data,
-                                                       validation_split)
-        n = int(xs[0].shape[0])
+        (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
+                                                              validation_split)
+        n, n_val = int(xs[0].shape[0]), val_arrays and int(val_arrays[0][0].shape[0])
         batch_size = self._check_stateful_batch(n, batch_size) or 32
-        if val is not None:
-            self._check_stateful_batch(int(val[0][0].shape[0]), batch_size)
+        if val_arrays is not None:
+            self._check_stateful_batch(n_val, batch_size)
         batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch)
-        valid = None if val is None else \
-            self._array_batches(*val, batch_size, steps=validation_steps, restart=True)
+        val_batches = None if val_arrays is None else \
+            self._array_batches(*val_arrays, batch_size, steps=validation_steps, restart=True)
         callbacks = self._callback_list(
             callbacks, verbose, "steps" if steps_per_epoch else "samples",
             {"batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
-             "samples": n, "verbose": verbose, "do_validation": val is not None},
-            validation=val)
-        if val is not None and verbose:
-            print(f"Train on {n} samples, validate on {int(val[0][0].shape[0])} samples")
-        return self._fit_loop(batches, epochs, initial_epoch, callbacks, valid)
+             "samples": n, "verbose": verbose, "do_validation": val_arrays is not None},
+            validation=val_arrays)
+        if val_arrays is not None and verbose:
+            print(f"Train on {n} samples, validate on {n_val} samples")
+        return self._fit_loop(batches, epochs, initial_epoch, callbacks, val_batches)
 
     def _callback_list(self, callbacks, verbose, count_mode, params, validation=None):
         """Keras's callback stack: BaseLogger, ProgbarLogger (when verbose), the user's
@@ -887,19 +887,19 @@ class Model:
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
         ``pickle_safe``, ``max_q_size``.
         """
-        samples_per_epoch, nb_val_samples, args = _keras1_generator_arguments(
+        samples_per_epoch, nb_val_samples, reading = _keras1_generator_arguments(
             generator, kwargs, epochs=epochs, workers=workers,
             use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-        epochs, reading = args.pop("epochs"), args
+        epochs = reading.pop("epochs")
         self._require_compiled("training the model")
         _check_verbose(verbose)
         batches = self._generator_batches(
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
             "not a Sequence with a length.", class_weight, shuffle, **reading)
-        valid = val = None
+        val_batches = val_arrays = None
         if _is_batch_source(validation_data):
-            valid = self._generator_batches(
+            val_batches = self._generator_batches(
                 validation_data, validation_steps, nb_val_samples,
                 "validation_steps is required when validation_data is a generator.",
                 **reading)
@@ -907,19 +907,19 @@ class Model:
             # the first batch builds a model that has no input shape yet, so that the
             # metric names are known when the callbacks are set up
             batches.peek()
-            if validation_data is not None and valid is None:
+            if validation_data is not None and val_batches is None:
                 vx, vy, vsw = _validation_tuple(validation_data)
-                val = self._prepare(vx, vy, vsw, None)[:3]
-                valid = self._array_batches(*val, 32, restart=True)
+                val_arrays = self._prepare(vx, vy, vsw, None)[:3]
+                val_batches = self._array_batches(*val_arrays, 32, restart=True)
             callbacks = self._callback_list(
                 callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
                 {"epochs": epochs, "steps": batches.steps, "samples": samples_per_epoch,
                  "verbose": verbose, "do_validation": validation_data is not None},
-                validation=val)
+                validation=val_arrays)
         except BaseException:
-            _close(batches, valid)
+            _close(batches, val_batches)
             raise
-        return self._fit_loop(batches, epochs, initial_epoch, callbacks, valid)
+        return self._fit_loop(batches, epochs, initial_epoch, callbacks, val_batches)
 
     def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1,
                            use_multiprocessing=False, verbose=0, **kwargs):
