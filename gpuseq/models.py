@@ -36,12 +36,17 @@ class Sequential(Model):
     from the first data it sees.
     """
 
-    def __init__(self, layers=None, name=None):
+    def __init__(self, layers=None, name=None, **kwargs):
+        if self._built_by_functional_call():
+            return      # Model(inputs=..., outputs=...) built it already (see Model.__new__)
+        if kwargs:
+            raise TypeError(f"Sequential() got unexpected keyword argument(s) "
+                            f"{sorted(kwargs)}. Expected layers= and name=.")
+        super().__init__()
         self.name = name or f"sequential_{get_uid('sequential')}"
         self.layers = []
         self.built = False
         self._input_layer = None            # an InputLayer added first, not a model layer
-        self._init_training()
         for layer in layers or []:
             self.add(layer)
 
@@ -120,9 +125,6 @@ class Sequential(Model):
             shape = layer.output_shape
         self.built = True
 
-    def _all_layers(self):
-        return list(self.layers)
-
     @property
     def input_shape(self):
         if not self.layers or not self.built:
@@ -160,9 +162,6 @@ class Sequential(Model):
         symbolic.model_inputs(self)          # explains an unbuilt model
         return symbolic.layer_output(self, self.layers[-1])
 
-    def _output_shape_or_none(self):
-        return self.output_shape
-
     def _n_inputs(self):
         return getattr(self.layers[0], "n_inputs", 1) if self.layers else 1
 
@@ -183,9 +182,6 @@ class Sequential(Model):
         if isinstance(shp, list) or shp is None:
             return None
         return shp[0]
-
-    def _has_stateful(self):
-        return any(getattr(l, "stateful", False) for l in self.layers)
 
     # ------------------------------------------------------------ forward
     def _forward_to(self, x, upto, training):
@@ -226,14 +222,6 @@ class Sequential(Model):
         out = []
         for layer in self.layers:
             out.extend(layer.non_trainable_weights)
-        return out
-
-    def _trainable_variables(self):
-        seen, out = set(), []
-        for v in self.trainable_weights:
-            if id(v) not in seen:
-                seen.add(id(v))
-                out.append(v)
         return out
 
     def get_weights(self):

@@ -186,7 +186,7 @@ class ReplayGraphs:
 
 
 def _graphed(model, api, warn=True):
-    return cuda_graphs.GraphedStep(model, lambda data: model._train_step(*data), api=api,
+    return cuda_graphs.GraphedStep(model, model.train_step, api=api,
                                    warn=warn)
 
 
@@ -396,7 +396,7 @@ def test_seeded_dropout_and_numpy_backend_run_eagerly_without_warning(emulated, 
     assert "seeded host generator" in runner.ineligible and runner.captures == 0
     with dispatch.use_backend("numpy"):
         m = _model(optimizers.SGD(lr=0.1))
-        assert m._step_runner() == m._train_step
+        assert m._train_function() == m.train_step
 
 
 def test_recompiling_drops_the_graphs(emulated, digits):
@@ -407,7 +407,7 @@ def test_recompiling_drops_the_graphs(emulated, digits):
     assert runner.captures == 1 and runner.entries
     model.compile(optimizer=optimizers.Adam(), loss="sparse_categorical_crossentropy",
                   jit_compile=False)
-    assert model._graph_runner is None and model._step_runner() == model._train_step
+    assert model._graph_runner is None and model._train_function() == model.train_step
 
 
 def test_jit_compile_is_validated(numpy_backend):
@@ -415,7 +415,7 @@ def test_jit_compile_is_validated(numpy_backend):
     with pytest.raises(ValueError, match="jit_compile must be True, False, 'auto' or None"):
         model.compile("sgd", "mse", jit_compile="yes")
     model.compile("sgd", "mse", jit_compile="auto")
-    assert model._step_runner() == model._train_step
+    assert model._train_function() == model.train_step
 
 
 # ------------------------------------------------------------------ on a GPU

@@ -267,6 +267,3 @@ def _device_index(idx):
         offset = (idx.ctypes.data - base.ctypes.data) // idx.itemsize
         return cached[1][offset:offset + n]
     return dispatch.to_device(idx)
-
-    def __len__(self):
-        return int(self.host.shape[0])

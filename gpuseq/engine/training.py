@@ -1,17 +1,27 @@
-"""compile / fit / evaluate / predict and the batch-level steps (Keras 2 semantics).
+"""compile / fit / evaluate / predict and the public training steps (Keras 2 semantics).
 
-:class:`Model` holds the training machinery; :class:`gpuseq.models.Sequential`
-adds the layer stack. One training step:
+:class:`Model` holds the training machinery; :class:`gpuseq.models.Sequential` adds the
+layer stack. The path of one training batch:
 
-1. the batch goes to the device (or is sliced there when the whole data set
-   was moved once, see :class:`~gpuseq.engine.data.DeviceData`);
-2. forward through the layers on Tensors; the loss per sample; when the model
-   ends in softmax and the loss is (sparse) categorical cross-entropy, the
-   last activation and the loss run as one fused op on the logits;
-3. reverse-mode gradients from the tape;
-4. the optimizer updates every weight in place;
-5. metrics are computed without the tape; their values stay on the device and
-   are read by the progress bar / callbacks only when they look.
+1. a data adapter (:mod:`gpuseq.engine.data_adapters`) turns arrays, generators or
+   Sequences into batches ``(x, y, sample_weight)`` on the device (arrays move to the
+   device once and are sliced there, see :class:`~gpuseq.engine.data.DeviceData`);
+2. an :class:`~gpuseq.engine.epoch_iterator.EpochIterator` cuts them into epochs;
+   :meth:`Model._fit_loop`, the one loop behind ``fit`` and ``fit_generator``, calls the
+   callbacks around every batch;
+3. :meth:`Model.train_step`: forward through the layers on Tensors; the loss per sample
+   (when the model ends in softmax and the loss is (sparse) categorical cross-entropy,
+   the last activation and the loss run as one fused op on the logits); reverse-mode
+   gradients from the tape;
+4. :meth:`Model.aggregate_gradients`, the hook between the gradients and the update
+   (identity on one process; data-parallel training combines the gradients there);
+5. ``optimizer.apply_gradients(grads_and_vars)`` updates every weight in place;
+6. metrics are computed without the tape; their values stay on the device and are read
+   by the progress bar / callbacks only when they look.
+
+On the GPU the step can be replayed as a CUDA graph (:mod:`gpuseq.engine.cuda_graphs`).
+Evaluation and prediction run the same way through :meth:`Model._test_loop` /
+:meth:`Model.test_step` and :meth:`Model._predict_loop` / :meth:`Model.predict_step`.
 """
 import warnings
 
@@ -19,7 +29,6 @@ import numpy
 
 from .. import callbacks as cbks
 from .. import optimizers as optimizers_mod
-from .. import random as grandom
 from ..backend import autodiff as ad
 from ..backend import dispatch
 from ..backend import functions as K
@@ -29,7 +38,10 @@ from ..utils.generic_utils import Progbar
 from . import compile_utils
 from . import cuda_graphs
 from . import data as data_mod
-from .symbolic import submodel
+from . import data_adapters
+from . import symbolic
+from .data_adapters import batch_size_of, input_list, on_device, unpack_data
+from .epoch_iterator import EpochIterator
 
 _FUSED_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 
@@ -48,25 +60,44 @@ def _host_float(v):
     return float(dispatch.to_host(v)) if not isinstance(v, float) else v
 
 
-class _ModelType(type):
-    """``Model(inputs=..., outputs=...)`` (the Keras functional call) builds a Sequential
-    sub-model sharing the layers (see :func:`gpuseq.engine.symbolic.submodel`); subclasses
-    are constructed as usual."""
-
-    def __call__(cls, *args, **kwargs):
-        if cls is Model:
-            return submodel(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
-
-
-class Model(metaclass=_ModelType):
+class Model:
     """Training machinery shared by gpuseq models (see :class:`gpuseq.models.Sequential`).
 
     ``Model(inputs=model.input, outputs=model.get_layer(name).output)`` makes a model of
     the layers of a Sequential ``model`` up to that layer (weights shared), as in Keras.
+
+    A subclass supplies the layer stack: the attributes ``name``, ``layers`` (the list of
+    layers) and ``built``, and the methods and properties of the "layer stack" section
+    below that raise NotImplementedError here. It may override the steps
+    (:meth:`train_step`, :meth:`test_step`, :meth:`predict_step`) and the gradient hook
+    (:meth:`aggregate_gradients`): every front end (``fit``, ``fit_generator``,
+    ``train_on_batch``, ``evaluate``, ...) runs them.
+
+    Example (a step that smooths one-hot labels of 10 classes, as in Keras 3)::
+
+        class Smoothed(Sequential):
+            def train_step(self, data):
+                x, y, sample_weight = data
+                return super().train_step((x, 0.9 * y + 0.01, sample_weight))
     """
 
-    def _init_training(self):
+    def __new__(cls, *args, **kwargs):
+        """``Model(inputs=..., outputs=...)``, the Keras functional call, returns a built
+        Sequential made of the layers up to the output's layer (see
+        :func:`gpuseq.engine.symbolic.submodel`); subclasses are constructed as usual.
+
+        Python then calls that Sequential's ``__init__`` with the same arguments; the
+        model is marked so that its ``__init__`` leaves it as it is (see
+        :meth:`_built_by_functional_call`).
+        """
+        if cls is not Model:
+            return super().__new__(cls)
+        model = symbolic.submodel(*args, **kwargs)
+        model._functional_call = True
+        return model
+
+    def __init__(self):
+        """The training state of a model that is not compiled yet."""
         self.optimizer = None
         self.loss = None
         self.loss_functions = None
@@ -76,9 +107,77 @@ class Model(metaclass=_ModelType):
         self._metric_specs = []
         self._metrics_names = None
         self.sample_weight_mode = None
+        self._loss_fn = self._loss_name = None
+        self._loss_weight = 1.0
         self._fused = None
         self._jit_compile = None
         self._graph_runner = None
+
+    def _built_by_functional_call(self):
+        """True (once) in ``__init__`` of a model that ``Model(inputs=..., outputs=...)``
+        has already built: that ``__init__`` must return at once."""
+        return self.__dict__.pop("_functional_call", False)
+
+    # ------------------------------------------------------------ the layer stack
+    # What the training machinery asks of the layer stack (Sequential answers).
+    def build(self, input_shape=None):
+        """Create the weights of every layer for inputs of ``input_shape`` (batch axis
+        first; a list of shapes for several inputs)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build(input_shape).")
+
+    @property
+    def output_shape(self):
+        """The model's output shape (batch axis None), or None while it is not built."""
+        raise NotImplementedError(f"{type(self).__name__} must define output_shape.")
+
+    @property
+    def trainable_weights(self):
+        """The Variables that training updates, layer by layer (may repeat a shared one)."""
+        raise NotImplementedError(f"{type(self).__name__} must define trainable_weights.")
+
+    def _forward_to(self, x, upto, training):
+        """Run the first ``upto`` layers on ``x`` (a Tensor, or a list of Tensors for a
+        model with several inputs); returns ``(output Tensor, its mask or None)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _forward_to.")
+
+    def _n_inputs(self):
+        """The number of input arrays the model takes."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _n_inputs.")
+
+    def _input_shapes(self):
+        """The expected shape of each input array (batch axis first; None when unknown)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _input_shapes.")
+
+    def _input_layer_names(self):
+        """The name of the layer that receives each input (used in error messages and
+        to key dict data)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement "
+                                  "_input_layer_names.")
+
+    def _fixed_batch_size(self):
+        """The batch size the model was built for (``batch_input_shape``), or None."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fixed_batch_size.")
+
+    def _all_layers(self):
+        """Every layer a step runs: their penalties (``layer.losses``) join the loss."""
+        return list(self.layers)
+
+    def _has_stateful(self):
+        """True when a layer keeps state between batches (``stateful=True``)."""
+        return any(getattr(layer, "stateful", False) for layer in self._all_layers())
+
+    def _output_shape_or_none(self):
+        """:attr:`output_shape`, None until the model is built."""
+        return self.output_shape
+
+    def _trainable_variables(self):
+        """The trainable Variables, each once, in layer order: what gets gradients."""
+        seen, out = set(), []
+        for v in self.trainable_weights:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer, loss=None, metrics=None, loss_weights=None,
@@ -325,12 +424,33 @@ class Model(metaclass=_ModelType):
         w = ad.Tensor(w)
         return K.sum(v * w) / K.maximum(K.sum(w), 1e-12)
 
-    # ------------------------------------------------------------ batch steps
-    def _train_step(self, xs, y, sw):
+    # ------------------------------------------------------------------ steps
+    def train_step(self, data):
+        """One gradient update on one batch: what ``fit``, ``fit_generator`` and
+        ``train_on_batch`` run for every batch (and what a CUDA graph captures).
+
+        forward -> loss -> gradients -> :meth:`aggregate_gradients` ->
+        ``self.optimizer.apply_gradients(grads_and_vars)`` (clipping happens there).
+
+        Args:
+            data: ``(x, y, sample_weight)`` on the active device: ``x`` one array, or a
+                list of arrays for a model with several inputs; ``sample_weight`` per
+                sample (or per time step) or None. ``(x, y)`` is accepted too.
+
+        Returns:
+            the logs ``{'loss': value, <metric name>: value, ...}`` (the keys of
+            :attr:`metrics_names`): 0-d device arrays on the GPU (read them only when
+            needed: reading waits for the GPU), floats on the host backends.
+
+        Override it in a subclass to change what a step does (as in Keras 3); the
+        front ends run the override.
+        """
+        x, y, sw = unpack_data(data)
         params = self._trainable_variables()
         K.set_learning_phase(1)
         try:
-            loss, y_pred, out_mask = self._loss_and_outputs(xs, y, sw, training=True)
+            loss, y_pred, out_mask = self._loss_and_outputs(input_list(x), y, sw,
+                                                            training=True)
         finally:
             K.set_learning_phase(0)
         if params and not loss.requires_grad:
@@ -340,34 +460,82 @@ class Model(metaclass=_ModelType):
                 "comparisons), so training cannot update anything. Write the loss with "
                 "differentiable gpuseq.backend functions.")
         grads = ad.gradients(loss, params)
-        self.optimizer.apply_gradients(zip(grads, params))
-        logs = {"loss": _scalar(loss)}
-        for k, v in self._metric_values(y, ad.Tensor(y_pred.data), sw, mask=out_mask).items():
-            logs[k] = _scalar(v)
-        return logs
+        grads_and_vars = self.aggregate_gradients(list(zip(grads, params)))
+        self.optimizer.apply_gradients(grads_and_vars)
+        return self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
 
-    def _step_runner(self):
-        """The training step ``fit`` and ``train_on_batch`` call: ``_train_step``, or
-        its CUDA-graph replay when jit_compile asks for it on the GPU."""
-        jit = getattr(self, "_jit_compile", None)
-        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()):
-            return self._train_step
-        env = None if jit is True else cuda_graphs.env_setting()
-        if env is False:
-            return self._train_step
-        if self._graph_runner is None:
-            self._graph_runner = cuda_graphs.GraphedStep(
-                self, lambda data: self._train_step(*data), warn=jit is True or env is True)
-        runner = self._graph_runner
-        return lambda xs, y, sw: runner((xs, y, sw))
+    def aggregate_gradients(self, grads_and_vars):
+        """The hook between the gradients and the optimizer's update.
 
-    def _test_step(self, xs, y, sw):
+        Args:
+            grads_and_vars: list of ``(gradient array, Variable)`` pairs, one per
+                trainable Variable, from this process's batch.
+
+        Returns:
+            the list of pairs the optimizer applies. Here: unchanged (one process).
+            Data-parallel training overrides this to average the gradients over the
+            processes (an allreduce); gradient clipping (``clipnorm``/``clipvalue``)
+            runs after it, inside the optimizer.
+        """
+        return grads_and_vars
+
+    def test_step(self, data):
+        """Loss and metrics of one batch without updating anything: what ``evaluate``,
+        ``evaluate_generator``, ``test_on_batch`` and validation run.
+
+        Args:
+            data: ``(x, y, sample_weight)`` on the active device, as for
+                :meth:`train_step`.
+
+        Returns:
+            the logs, as :meth:`train_step` returns them.
+        """
+        x, y, sw = unpack_data(data)
         with ad.no_grad():
-            loss, y_pred, out_mask = self._loss_and_outputs(xs, y, sw, training=False)
+            loss, y_pred, out_mask = self._loss_and_outputs(input_list(x), y, sw,
+                                                            training=False)
+        return self._step_logs(loss, y, y_pred, sw, out_mask)
+
+    def predict_step(self, data):
+        """The model's output for one batch: what ``predict``, ``predict_generator`` and
+        ``predict_on_batch`` run.
+
+        Args:
+            data: ``(x, y, sample_weight)``, ``(x,)`` or ``x`` on the active device
+                (only ``x`` is used).
+
+        Returns:
+            the output array, on the active device.
+        """
+        x, _, _ = unpack_data(data)
+        inputs = [ad.Tensor(a) for a in input_list(x)]
+        with ad.no_grad():
+            y, _ = self._forward_to(inputs if len(inputs) > 1 else inputs[0],
+                                    len(self.layers), False)
+        return y.data
+
+    def _step_logs(self, loss, y, y_pred, sw, out_mask):
         logs = {"loss": _scalar(loss)}
         for k, v in self._metric_values(y, y_pred, sw, mask=out_mask).items():
             logs[k] = _scalar(v)
         return logs
+
+    def _train_function(self):
+        """What the loops call with each training batch ``(x, y, sample_weight)``:
+        :meth:`train_step` itself, or its CUDA-graph replay
+        (:class:`~gpuseq.engine.cuda_graphs.GraphedStep` wrapped around it) when
+        ``jit_compile`` asks for one on the GPU."""
+        jit = self._jit_compile
+        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()):
+            return self.train_step
+        env = None if jit is True else cuda_graphs.env_setting()
+        if env is False:
+            return self.train_step
+        if self._graph_runner is None:
+            self._graph_runner = cuda_graphs.GraphedStep(
+                self, self.train_step, warn=jit is True or env is True)
+        runner = self._graph_runner
+        return lambda data: runner((input_list(data[0]),) + tuple(data[1:]))
 
     def _guard_oom(self, fn, *args):
         """Run fn(*args); a CuPy out-of-memory error becomes GPUMemoryLimitError."""
@@ -468,7 +636,108 @@ class Model(metaclass=_ModelType):
                 f"{fixed}. Trim the data to a multiple of {fixed} samples.")
         return fixed
 
-    # ----------------------------------------------------------------- fit
+    # ------------------------------------------------------------------ loops
+    def _fit_loop(self, batches, epochs, initial_epoch, callbacks, validation=None):
+        """The training loop behind ``fit`` and ``fit_generator``.
+
+        Args:
+            batches: an EpochIterator of training batches.
+            epochs, initial_epoch: run the epochs ``initial_epoch .. epochs - 1``.
+            callbacks: the CallbackList of :meth:`_callback_list`.
+            validation: an EpochIterator of validation batches, or None.
+
+        Returns:
+            ``self.history``.
+        """
+        train = self._train_function()
+        self.stop_training = False
+        callbacks.on_train_begin()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                callbacks.on_epoch_begin(epoch)
+                for step, data in batches.epoch():
+                    logs = {"batch": step, "size": batch_size_of(data)}
+                    callbacks.on_batch_begin(step, logs)
+                    logs.update(self._guard_oom(train, data))
+                    callbacks.on_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                epoch_logs = {}
+                if validation is not None and not self.stop_training:
+                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(validation).items()}
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                if self.stop_training or batches.exhausted:
+                    break
+        finally:
+            callbacks.on_train_end()
+            _close(batches, validation)
+        return self.history
+
+    def _test_loop(self, batches, progress=None):
+        """Loss and metrics over one epoch of ``batches`` (an EpochIterator), averaged
+        over the samples; ``progress(step, samples_seen)`` is called after each batch."""
+        totals, seen = {}, 0
+        for step, data in batches.epoch():
+            n = batch_size_of(data)
+            logs = self._guard_oom(self.test_step, data)
+            for k, v in logs.items():
+                totals[k] = totals.get(k, 0.0) + v * n
+            seen += n
+            if progress is not None:
+                progress(step, seen)
+        return {k: _host_float(v) / max(seen, 1) for k, v in totals.items()}
+
+    def _predict_loop(self, batches, progress=None):
+        """The outputs for one epoch of ``batches``, concatenated in a NumPy array."""
+        outs, seen = [], 0
+        for step, data in batches.epoch():
+            outs.append(dispatch.to_host(self._guard_oom(self.predict_step, data)))
+            seen += batch_size_of(data)
+            if progress is not None:
+                progress(step, seen)
+        if not outs:
+            shp = self._output_shape_or_none() or (None,)
+            return numpy.zeros((0,) + tuple(d or 0 for d in shp[1:]), dtype="float32")
+        return numpy.concatenate(outs, axis=0)
+
+    # ------------------------------------------------------------- batch sources
+    def _array_batches(self, xs, y, sw, batch_size, shuffle=False, steps=None,
+                       restart=False):
+        """An EpochIterator over checked arrays (moved to the device when they fit)."""
+        adapter = self._guard_oom(data_adapters.ArrayAdapter, xs, y, sw, batch_size, shuffle)
+        return EpochIterator(adapter, steps=steps, restart=restart)
+
+    def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
+                           shuffle=False, workers=1, use_multiprocessing=False,
+                           max_queue_size=10, predict=False):
+        """An EpochIterator over a generator or a Sequence; every batch is checked as
+        fit() checks arrays. ``missing_steps`` is the error when a plain generator comes
+        without a number of steps (or Keras 1 samples)."""
+        if steps is None and samples is None and not data_adapters.is_sequence(source):
+            raise ValueError(missing_steps)
+        if predict:
+            def prepare(x, y, sw):
+                return self._prepare(x, None, need_y=False)[:3]
+        else:
+            def prepare(x, y, sw):
+                return self._prepare(x, y, sw, class_weight)[:3]
+        adapter = data_adapters.generator_adapter(source, prepare, workers,
+                                                  use_multiprocessing, max_queue_size,
+                                                  shuffle, predict)
+        return EpochIterator(adapter, steps=steps, samples=samples)
+
+    def _split_off_validation(self, xs, yy, sw, validation_data, validation_split):
+        """``(training arrays, validation arrays or None)`` from fit's arguments."""
+        if validation_data is not None:
+            vx, vy, vsw = _validation_tuple(validation_data)
+            return (xs, yy, sw), self._prepare(vx, vy, vsw, None)[:3]
+        if validation_split and validation_split > 0:
+            train, val = data_mod.split_validation(xs + [yy, sw], validation_split)
+            k = len(xs)
+            return (train[:k], train[k], train[k + 1]), (val[:k], val[k], val[k + 1])
+        return (xs, yy, sw), None
+
+    # -------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -496,95 +765,28 @@ class Model(metaclass=_ModelType):
         Returns:
             a History object; ``history.history`` maps metric names to per-epoch values.
         """
-        if "nb_epoch" in kwargs:
-            epochs = kwargs.pop("nb_epoch")
-            warn_modern_call("fit", (), {"epochs": epochs}, ["epochs"])
-        if kwargs:
-            raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(kwargs)}.")
+        epochs = _keras1_epochs("fit", epochs, kwargs)
         self._require_compiled("training the model")
-        _check_verbose(verbose)
+        _check_fit_arguments(verbose, epochs, shuffle)
         batch_size = _check_batch_size(batch_size)
-        if not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
-        if shuffle not in (True, False, "batch"):
-            raise ValueError(f"shuffle must be True, False or 'batch'. Received: "
-                             f"shuffle={shuffle!r}")
-        xs, yy, sw, n = self._prepare(x, y, sample_weight, class_weight)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                                 f"val_sample_weight). Received: {type(validation_data).__name__} "
-                                 f"of length {len(validation_data) if hasattr(validation_data, '__len__') else '?'}.")
-            vx, vy = validation_data[0], validation_data[1]
-            vsw = validation_data[2] if len(validation_data) == 3 else None
-            val = self._prepare(vx, vy, vsw, None)[:3]
-        elif validation_split and validation_split > 0:
-            arrays = xs + [yy, sw]
-            tr, va = data_mod.split_validation(arrays, validation_split)
-            xs, yy, sw = tr[:len(xs)], tr[len(xs)], tr[len(xs) + 1]
-            val = (va[:len(xs)], va[len(xs)], va[len(xs) + 1])
-            n = int(xs[0].shape[0])
+        xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight)
+        (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
+                                                              validation_split)
+        n, n_val = int(xs[0].shape[0]), val_arrays and int(val_arrays[0][0].shape[0])
         batch_size = self._check_stateful_batch(n, batch_size) or 32
-        if val is not None:
-            self._check_stateful_batch(int(val[0][0].shape[0]), batch_size)
-        do_validation = val is not None
-
-        xd, yd, swd = self._guard_oom(
-            lambda: ([data_mod.DeviceData(a) for a in xs], data_mod.DeviceData(yy),
-                     data_mod.DeviceData(sw)))
-
-        out_labels = self.metrics_names
-        callbacks_obj = self._callback_list(
+        if val_arrays is not None:
+            self._check_stateful_batch(n_val, batch_size)
+        batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch)
+        val_batches = None if val_arrays is None else \
+            self._array_batches(*val_arrays, batch_size, steps=validation_steps, restart=True)
+        callbacks = self._callback_list(
             callbacks, verbose, "steps" if steps_per_epoch else "samples",
             {"batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
-             "samples": n, "verbose": verbose, "do_validation": do_validation},
-            validation=val)
-        if do_validation:
-            if verbose:
-                print(f"Train on {n} samples, validate on {int(val[0][0].shape[0])} samples")
-        self.stop_training = False
-        rng = grandom.rng()
-        cursor = [None, 0]   # for steps_per_epoch: (batches, position) carried across epochs
-
-        def epoch_batches():
-            if steps_per_epoch is None:
-                return data_mod.batch_indices(n, batch_size, shuffle, rng)
-            out = []
-            while len(out) < steps_per_epoch:
-                if cursor[0] is None or cursor[1] >= len(cursor[0]):
-                    cursor[0], cursor[1] = data_mod.batch_indices(n, batch_size, shuffle, rng), 0
-                out.append(cursor[0][cursor[1]])
-                cursor[1] += 1
-            return out
-
-        step = self._step_runner()
-        callbacks_obj.on_train_begin()
-        try:
-            for epoch in range(initial_epoch, epochs):
-                callbacks_obj.on_epoch_begin(epoch)
-                epoch_logs = {}
-                for b, idx in enumerate(epoch_batches()):
-                    batch_logs = {"batch": b, "size": len(idx)}
-                    callbacks_obj.on_batch_begin(b, batch_logs)
-                    outs = self._guard_oom(
-                        step, [d.take(idx) for d in xd], yd.take(idx),
-                        swd.take(idx))
-                    batch_logs.update(outs)
-                    callbacks_obj.on_batch_end(b, batch_logs)
-                    if self.stop_training:
-                        break
-                if do_validation and not self.stop_training:
-                    vals = self._evaluate_arrays(val[0], val[1], val[2], batch_size,
-                                                 validation_steps)
-                    for k in out_labels:
-                        epoch_logs["val_" + k] = vals[k]
-                callbacks_obj.on_epoch_end(epoch, epoch_logs)
-                if self.stop_training:
-                    break
-        finally:
-            callbacks_obj.on_train_end()
-        return self.history
+             "samples": n, "verbose": verbose, "do_validation": val_arrays is not None},
+            validation=val_arrays)
+        if val_arrays is not None and verbose:
+            print(f"Train on {n} samples, validate on {n_val} samples")
+        return self._fit_loop(batches, epochs, initial_epoch, callbacks, val_batches)
 
     def _callback_list(self, callbacks, verbose, count_mode, params, validation=None):
         """Keras's callback stack: BaseLogger, ProgbarLogger (when verbose), the user's
@@ -608,25 +810,8 @@ class Model(metaclass=_ModelType):
                 cb.validation_data = vdata
         return callbacks_obj
 
-    # ------------------------------------------------------------ evaluate
-    def _evaluate_arrays(self, xs, yy, sw, batch_size, steps=None, progbar=None):
-        n = int(xs[0].shape[0])
-        xd = [data_mod.DeviceData(a) for a in xs]
-        yd, swd = data_mod.DeviceData(yy), data_mod.DeviceData(sw)
-        totals, seen = {}, 0
-        batches = data_mod.batch_indices(n, batch_size, False, None)
-        if steps is not None:
-            batches = batches[:steps]
-        for idx in batches:
-            logs = self._guard_oom(self._test_step, [d.take(idx) for d in xd], yd.take(idx),
-                                   swd.take(idx))
-            for k, v in logs.items():
-                totals[k] = totals.get(k, 0.0) + v * len(idx)
-            seen += len(idx)
-            if progbar is not None:
-                progbar.update(seen)
-        return {k: _host_float(v) / max(seen, 1) for k, v in totals.items()}
 
+    # --------------------------------------------------------- evaluate / predict
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None,
                  steps=None, **kwargs):
         """Loss and metric values on the given data, averaged over samples.
@@ -642,66 +827,40 @@ class Model(metaclass=_ModelType):
         batch_size = _check_batch_size(batch_size)
         xs, yy, sw, n = self._prepare(x, y, sample_weight, None)
         batch_size = self._check_stateful_batch(n, batch_size) or 32
-        bar = None
-        if verbose == 1:
-            bar = Progbar(target=n if steps is None else steps, verbose=1)
-        vals = self._evaluate_arrays(xs, yy, sw, batch_size, steps, bar)
-        out = [vals[k] for k in self.metrics_names]
-        return out[0] if len(out) == 1 else out
+        batches = self._array_batches(xs, yy, sw, batch_size, steps=steps, restart=True)
+        vals = self._test_loop(batches, _progress_bar(verbose, n, steps))
+        return _as_outputs(vals, self.metrics_names)
 
-    # -------------------------------------------------------------- predict
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """Model outputs for the input samples, as a NumPy array."""
         _check_verbose(verbose)
         batch_size = _check_batch_size(batch_size)
         xs, _, _, n = self._prepare(x, None, need_y=False)
         batch_size = self._check_stateful_batch(n, batch_size) or 32
-        xd = [data_mod.DeviceData(a) for a in xs]
-        batches = data_mod.batch_indices(n, batch_size, False, None)
-        if steps is not None:
-            batches = batches[:steps]
-        bar = None
-        if verbose == 1:
-            bar = Progbar(target=n)
-        outs, seen = [], 0
-        for idx in batches:
-            outs.append(dispatch.to_host(self._guard_oom(self._predict_batch,
-                                                         [d.take(idx) for d in xd])))
-            seen += len(idx)
-            if bar is not None:
-                bar.update(seen)
-        if not outs:
-            shp = self._output_shape_or_none() or (None,)
-            return numpy.zeros((0,) + tuple(d or 0 for d in shp[1:]), dtype="float32")
-        return numpy.concatenate(outs, axis=0)
+        batches = self._array_batches(xs, None, None, batch_size, steps=steps, restart=True)
+        return self._predict_loop(batches, _progress_bar(verbose, n, steps))
 
-    def _predict_batch(self, xs):
-        with ad.no_grad():
-            inputs = [ad.Tensor(a) for a in xs]
-            y, _ = self._forward_to(inputs if len(inputs) > 1 else inputs[0],
-                                    len(self.layers), False)
-        return y.data
-
-    def predict_on_batch(self, x):
-        xs, _, _, _ = self._prepare(x, None, need_y=False)
-        return dispatch.to_host(self._predict_batch([dispatch.to_device(a) for a in xs]))
-
+    # ------------------------------------------------------------- one batch
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One gradient update on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("training the model")
         xs, yy, sw, n = self._prepare(x, y, sample_weight, class_weight)
         self._check_stateful_batch(n, None)
-        logs = self._guard_oom(lambda: self._step_runner()(*_on_device(xs, yy, sw)))
-        out = [_host_float(logs[k]) for k in self.metrics_names]
-        return out[0] if len(out) == 1 else out
+        logs = self._guard_oom(lambda: self._train_function()(on_device(xs, yy, sw)))
+        return _as_outputs(logs, self.metrics_names)
 
     def test_on_batch(self, x, y, sample_weight=None):
         """Loss (and metrics) of one batch, without updating the weights."""
         self._require_compiled("evaluating the model")
-        xs, yy, sw, n = self._prepare(x, y, sample_weight, None)
-        logs = self._guard_oom(lambda: self._test_step(*_on_device(xs, yy, sw)))
-        out = [_host_float(logs[k]) for k in self.metrics_names]
-        return out[0] if len(out) == 1 else out
+        xs, yy, sw, _ = self._prepare(x, y, sample_weight, None)
+        logs = self._guard_oom(lambda: self.test_step(on_device(xs, yy, sw)))
+        return _as_outputs(logs, self.metrics_names)
+
+    def predict_on_batch(self, x):
+        """Model outputs for one batch of inputs, as a NumPy array."""
+        xs, _, _, _ = self._prepare(x, None, need_y=False)
+        out = self._guard_oom(lambda: self.predict_step(on_device(xs, None, None)))
+        return dispatch.to_host(out)
 
     # ----------------------------------------------------------- generators
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1,
@@ -711,114 +870,45 @@ class Model(metaclass=_ModelType):
         """Train on batches yielded by a Python generator or a ``Sequence``.
 
         The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` forever.
+        ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
+        batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
-        ``pickle_safe``, ``max_q_size``. Batches are drawn in the calling thread.
+        ``pickle_safe``, ``max_q_size``.
         """
-        samples_per_epoch = kwargs.pop("samples_per_epoch", None)
-        nb_val_samples = kwargs.pop("nb_val_samples", None)
-        legacy = {}
-        if "nb_epoch" in kwargs:
-            epochs = kwargs.pop("nb_epoch")
-            legacy["epochs"] = epochs
-        for old, new in (("nb_worker", "workers"), ("pickle_safe", "use_multiprocessing"),
-                         ("max_q_size", "max_queue_size")):
-            if old in kwargs:
-                legacy[new] = kwargs.pop(old)
-        if kwargs:
-            raise TypeError(f"fit_generator() got unexpected keyword argument(s) "
-                            f"{sorted(kwargs)}.")
-        if legacy:
-            warn_modern_call("fit_generator", (generator,), legacy, list(legacy))
-        if samples_per_epoch is not None or nb_val_samples is not None:
-            warnings.warn(
-                "fit_generator: the Keras 1 arguments `samples_per_epoch` / `nb_val_samples` "
-                "count samples; the Keras 2 call counts batches: "
-                "`fit_generator(generator, steps_per_epoch=samples_per_epoch // batch_size, "
-                "validation_steps=nb_val_samples // batch_size)`. Running with the Keras 1 "
-                "meaning.", UserWarning, stacklevel=2)
+        samples_per_epoch, nb_val_samples, reading = _keras1_generator_arguments(
+            generator, kwargs, epochs=epochs, workers=workers,
+            use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        epochs = reading.pop("epochs")
         self._require_compiled("training the model")
         _check_verbose(verbose)
-        is_seq = _is_sequence(generator)
-        if steps_per_epoch is None and samples_per_epoch is None:
-            if is_seq:
-                steps_per_epoch = len(generator)
-            else:
-                raise ValueError("fit_generator needs steps_per_epoch (batches per epoch) when "
-                                 "the generator is not a Sequence with a length.")
-        it = _batch_source(generator, shuffle)
-        val_it = None
-        do_validation = validation_data is not None
-        if do_validation and (_is_sequence(validation_data) or hasattr(validation_data, "__next__")):
-            val_it = _batch_source(validation_data, False)
-            if validation_steps is None and nb_val_samples is None:
-                if _is_sequence(validation_data):
-                    validation_steps = len(validation_data)
-                else:
-                    raise ValueError("validation_steps is required when validation_data is a "
-                                     "generator.")
-        # The first batch is drawn before training starts: it builds a model that has no
-        # input shape yet, so the metric names are known when the callbacks are set up.
-        x, y, sw = _unpack_batch(next(it))
-        pending = self._prepare(x, y, sw, class_weight)
-        val_arrays = None
-        if do_validation and val_it is None:
-            vsw = validation_data[2] if len(validation_data) == 3 else None
-            val_arrays = self._prepare(validation_data[0], validation_data[1], vsw, None)[:3]
-        out_labels = self.metrics_names
-        callbacks_obj = self._callback_list(
-            callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
-            {"epochs": epochs, "steps": steps_per_epoch, "samples": samples_per_epoch,
-             "verbose": verbose, "do_validation": do_validation}, validation=val_arrays)
-        self.stop_training = False
-        callbacks_obj.on_train_begin()
+        batches = self._generator_batches(
+            generator, steps_per_epoch, samples_per_epoch,
+            "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
+            "not a Sequence with a length.", class_weight, shuffle, **reading)
+        val_batches = val_arrays = None
+        if _is_batch_source(validation_data):
+            val_batches = self._generator_batches(
+                validation_data, validation_steps, nb_val_samples,
+                "validation_steps is required when validation_data is a generator.",
+                **reading)
         try:
-            for epoch in range(initial_epoch, epochs):
-                callbacks_obj.on_epoch_begin(epoch)
-                step, seen = 0, 0
-                epoch_logs = {}
-                while (samples_per_epoch is None and step < steps_per_epoch) or \
-                        (samples_per_epoch is not None and seen < samples_per_epoch):
-                    if pending is not None:
-                        (xs, yy, sww, n), pending = pending, None
-                    else:
-                        x, y, sw = _unpack_batch(next(it))
-                        xs, yy, sww, n = self._prepare(x, y, sw, class_weight)
-                    batch_logs = {"batch": step, "size": n}
-                    callbacks_obj.on_batch_begin(step, batch_logs)
-                    outs = self._guard_oom(
-                        lambda: self._step_runner()(*_on_device(xs, yy, sww)))
-                    batch_logs.update(outs)
-                    callbacks_obj.on_batch_end(step, batch_logs)
-                    step += 1
-                    seen += n
-                    if self.stop_training:
-                        break
-                if do_validation:
-                    if val_it is not None:
-                        vals = self._evaluate_source(val_it, validation_steps, nb_val_samples)
-                    else:
-                        vals = self._evaluate_arrays(*val_arrays, 32, None)
-                    for k in out_labels:
-                        epoch_logs["val_" + k] = vals[k]
-                callbacks_obj.on_epoch_end(epoch, epoch_logs)
-                if self.stop_training:
-                    break
-        finally:
-            callbacks_obj.on_train_end()
-        return self.history
-
-    def _evaluate_source(self, it, steps, samples=None):
-        totals, seen, step = {}, 0, 0
-        while (samples is None and step < steps) or (samples is not None and seen < samples):
-            x, y, sw = _unpack_batch(next(it))
-            xs, yy, sww, n = self._prepare(x, y, sw, None)
-            logs = self._guard_oom(lambda: self._test_step(*_on_device(xs, yy, sww)))
-            for k, v in logs.items():
-                totals[k] = totals.get(k, 0.0) + v * n
-            seen += n
-            step += 1
-        return {k: _host_float(v) / max(seen, 1) for k, v in totals.items()}
+            # the first batch builds a model that has no input shape yet, so that the
+            # metric names are known when the callbacks are set up
+            batches.peek()
+            if validation_data is not None and val_batches is None:
+                vx, vy, vsw = _validation_tuple(validation_data)
+                val_arrays = self._prepare(vx, vy, vsw, None)[:3]
+                val_batches = self._array_batches(*val_arrays, 32, restart=True)
+            callbacks = self._callback_list(
+                callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
+                {"epochs": epochs, "steps": batches.steps, "samples": samples_per_epoch,
+                 "verbose": verbose, "do_validation": validation_data is not None},
+                validation=val_arrays)
+        except BaseException:
+            _close(batches, val_batches)
+            raise
+        return self._fit_loop(batches, epochs, initial_epoch, callbacks, val_batches)
 
     def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1,
                            use_multiprocessing=False, verbose=0, **kwargs):
@@ -828,68 +918,119 @@ class Model(metaclass=_ModelType):
             raise TypeError(f"evaluate_generator() got unexpected keyword argument(s) "
                             f"{sorted(kwargs)}.")
         self._require_compiled("evaluating the model")
-        if steps is None and val_samples is None:
-            if _is_sequence(generator):
-                steps = len(generator)
-            else:
-                raise ValueError("evaluate_generator needs `steps` for a plain generator.")
-        vals = self._evaluate_source(_batch_source(generator, False), steps, val_samples)
-        out = [vals[k] for k in self.metrics_names]
-        return out[0] if len(out) == 1 else out
+        _check_verbose(verbose)
+        batches = self._generator_batches(
+            generator, steps, val_samples,
+            "evaluate_generator needs `steps` for a plain generator.", workers=workers,
+            use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        try:
+            vals = self._test_loop(batches, _progress_bar(verbose, val_samples, batches.steps))
+        finally:
+            batches.close()
+        return _as_outputs(vals, self.metrics_names)
 
     def predict_generator(self, generator, steps=None, max_queue_size=10, workers=1,
                           use_multiprocessing=False, verbose=0):
         """Concatenated predictions over ``steps`` batches (x, or (x, y) tuples)."""
-        if steps is None:
-            if _is_sequence(generator):
-                steps = len(generator)
-            else:
-                raise ValueError("predict_generator needs `steps` for a plain generator.")
-        it = _batch_source(generator, False)
-        outs = []
-        for _ in range(steps):
-            b = next(it)
-            x = b[0] if isinstance(b, tuple) else b
-            outs.append(self.predict_on_batch(x))
-        return numpy.concatenate(outs, axis=0)
+        _check_verbose(verbose)
+        batches = self._generator_batches(
+            generator, steps, None, "predict_generator needs `steps` for a plain generator.",
+            workers=workers, use_multiprocessing=use_multiprocessing,
+            max_queue_size=max_queue_size, predict=True)
+        try:
+            return self._predict_loop(batches, _progress_bar(verbose, None, batches.steps))
+        finally:
+            batches.close()
 
 
-def _on_device(xs, y, sw):
-    """(list of input arrays, targets, weights) moved to the active device."""
-    return ([dispatch.to_device(a) for a in xs], dispatch.to_device(y),
-            None if sw is None else dispatch.to_device(sw))
+def _close(*iterators):
+    for it in iterators:
+        if it is not None:
+            it.close()
 
 
-def _is_sequence(obj):
-    return hasattr(obj, "__getitem__") and hasattr(obj, "__len__") and \
-        not isinstance(obj, (list, tuple, numpy.ndarray))
+def _as_outputs(logs, names):
+    """Keras's return value of evaluate / *_on_batch: the loss alone, or a list
+    ``[loss, metric1, ...]`` in the order of ``names``; floats on the host."""
+    out = [_host_float(logs[k]) for k in names]
+    return out[0] if len(out) == 1 else out
 
 
-def _batch_source(gen, shuffle):
-    """An endless iterator of batches from a generator or a Sequence."""
-    if _is_sequence(gen):
-        def seq_iter():
-            while True:
-                order = numpy.arange(len(gen))
-                if shuffle:
-                    grandom.rng().shuffle(order)
-                for i in order:
-                    yield gen[int(i)]
-                if hasattr(gen, "on_epoch_end"):
-                    gen.on_epoch_end()
-        return seq_iter()
-    if not hasattr(gen, "__next__"):
-        raise ValueError("Expected a generator (an object with __next__) or a Sequence. "
-                         f"Received: {type(gen).__name__}")
-    return gen
+def _progress_bar(verbose, samples, steps):
+    """``progress(step, seen)`` drawing a Keras progress bar over ``steps`` batches (when
+    known) or ``samples`` samples; None unless ``verbose == 1``."""
+    if verbose != 1:
+        return None
+    if steps is not None:
+        bar = Progbar(target=steps, verbose=1)
+        return lambda step, seen: bar.update(step + 1)
+    bar = Progbar(target=samples, verbose=1)
+    return lambda step, seen: bar.update(seen)
 
 
-def _unpack_batch(b):
-    if not isinstance(b, tuple) or len(b) not in (2, 3):
-        raise ValueError("A generator must yield tuples (x, y) or (x, y, sample_weight). "
-                         f"Received: {type(b).__name__}"
-                         + (f" of length {len(b)}" if isinstance(b, tuple) else ""))
-    return b[0], b[1], (b[2] if len(b) == 3 else None)
+def _is_batch_source(data):
+    """True for a generator or a Sequence (validation data that is not arrays)."""
+    return data_adapters.is_sequence(data) or hasattr(data, "__next__")
+
+
+def _validation_tuple(validation_data):
+    """``(x_val, y_val, sample_weight_val or None)`` from fit's ``validation_data``."""
+    if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+        length = len(validation_data) if hasattr(validation_data, "__len__") else "?"
+        raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                         f"val_sample_weight). Received: {type(validation_data).__name__} "
+                         f"of length {length}.")
+    return validation_data[0], validation_data[1], \
+        (validation_data[2] if len(validation_data) == 3 else None)
+
+
+def _keras1_epochs(fn, epochs, kwargs):
+    """``epochs``, or Keras 1's ``nb_epoch`` (with the warning); other keywords refused."""
+    if "nb_epoch" in kwargs:
+        epochs = kwargs.pop("nb_epoch")
+        warn_modern_call(fn, (), {"epochs": epochs}, ["epochs"])
+    if kwargs:
+        raise TypeError(f"{fn}() got unexpected keyword argument(s) {sorted(kwargs)}.")
+    return epochs
+
+
+_KERAS1_GENERATOR_NAMES = (("nb_epoch", "epochs"), ("nb_worker", "workers"),
+                           ("pickle_safe", "use_multiprocessing"),
+                           ("max_q_size", "max_queue_size"))
+
+
+def _keras1_generator_arguments(generator, kwargs, **args):
+    """fit_generator's Keras 1 keywords, popped from ``kwargs`` with Keras 2's warnings.
+
+    Returns:
+        ``(samples_per_epoch, nb_val_samples, args)``: ``args`` (epochs, workers,
+        use_multiprocessing, max_queue_size) with the Keras 1 values put in.
+    """
+    samples_per_epoch = kwargs.pop("samples_per_epoch", None)
+    nb_val_samples = kwargs.pop("nb_val_samples", None)
+    legacy = {new: kwargs.pop(old) for old, new in _KERAS1_GENERATOR_NAMES if old in kwargs}
+    if kwargs:
+        raise TypeError(f"fit_generator() got unexpected keyword argument(s) "
+                        f"{sorted(kwargs)}.")
+    if legacy:
+        warn_modern_call("fit_generator", (generator,), legacy, list(legacy))
+    if samples_per_epoch is not None or nb_val_samples is not None:
+        warnings.warn(
+            "fit_generator: the Keras 1 arguments `samples_per_epoch` / `nb_val_samples` "
+            "count samples; the Keras 2 call counts batches: "
+            "`fit_generator(generator, steps_per_epoch=samples_per_epoch // batch_size, "
+            "validation_steps=nb_val_samples // batch_size)`. Running with the Keras 1 "
+            "meaning.", UserWarning, stacklevel=3)
+    return samples_per_epoch, nb_val_samples, dict(args, **legacy)
+
+
+def _check_fit_arguments(verbose, epochs, shuffle):
+    _check_verbose(verbose)
+    if not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer. Received: epochs={epochs!r}")
+    if shuffle not in (True, False, "batch"):
+        raise ValueError(f"shuffle must be True, False or 'batch'. Received: "
+                         f"shuffle={shuffle!r}")
 
 
 def _check_verbose(verbose):
@@ -905,4 +1046,3 @@ def _check_batch_size(batch_size):
         raise ValueError(f"batch_size must be a positive integer. Received: "
                          f"batch_size={batch_size!r}")
     return int(batch_size)
-

@@ -1,0 +1,101 @@
+"""The epochs of a data adapter's stream of batches.
+
+An epoch is ``steps`` batches; without ``steps`` it is one pass over the data (the
+adapter's ``steps_per_pass``), and when that is unknown too (a plain generator), every
+batch until the data ends. Keras 1's ``samples_per_epoch`` counts samples instead: the
+epoch ends once that many were drawn.
+
+By default an epoch continues the stream where the previous one stopped (Keras 2:
+``fit(steps_per_epoch=...)`` cycles through the arrays; a generator is never
+restarted). With ``restart=True`` every epoch begins a fresh pass and takes at most one
+pass: that is how arrays are evaluated (validation data starts from its first sample
+each epoch).
+
+Example:
+    >>> batches = EpochIterator(ArrayAdapter([x], y, None, 32), steps=10)
+    >>> for step, (x_batch, y_batch, sw_batch) in batches.epoch():
+    ...     model.train_step((x_batch, y_batch, sw_batch))
+"""
+import warnings
+
+from .data_adapters import batch_size_of
+
+
+class EpochIterator:
+    """Hands out one epoch of batches at a time.
+
+    Args:
+        adapter: a data adapter (``stream()``, ``steps_per_pass``).
+        steps: batches per epoch, or None (one pass; until the end of the data when
+            the pass length is unknown).
+        samples: Keras 1: samples per epoch (the epoch ends once this many were drawn);
+            replaces ``steps``.
+        restart: begin a fresh pass every epoch (at most one pass per epoch).
+    """
+
+    def __init__(self, adapter, steps=None, samples=None, restart=False):
+        self.adapter = adapter
+        self.steps = steps if steps is not None or samples is not None else \
+            adapter.steps_per_pass
+        if restart and adapter.steps_per_pass is not None:
+            self.steps = adapter.steps_per_pass if self.steps is None else \
+                min(self.steps, adapter.steps_per_pass)
+        self.samples = samples
+        self.restart = restart
+        self.exhausted = False
+        self._stream = None
+        self._pending = None
+
+    def peek(self):
+        """The next batch, drawn now and handed out again as the epoch's next batch
+        (reading a generator's first batch builds a model that has no input shape yet)."""
+        if self._pending is None:
+            try:
+                self._pending = next(self._open())
+            except StopIteration:
+                self.exhausted = True
+                raise ValueError("The data yielded no batch at all. Pass a generator that "
+                                 "yields (x, y) batches, or a Sequence with at least one "
+                                 "batch.") from None
+        return self._pending
+
+    def epoch(self):
+        """Yields ``(step, (x, y, sample_weight))`` for the batches of one epoch."""
+        if self.restart:
+            self.close()
+        stream, step, seen = self._open(), 0, 0
+        steps, samples = self.steps, self.samples
+        while (seen < samples) if samples is not None else (steps is None or step < steps):
+            if self._pending is not None:
+                data, self._pending = self._pending, None
+            else:
+                try:
+                    data = next(stream)
+                except StopIteration:
+                    self._ran_out(step)
+                    return
+            yield step, data
+            step += 1
+            if samples is not None:
+                seen += batch_size_of(data)
+
+    def close(self):
+        """Stop the stream (and the adapter's worker threads)."""
+        if self._stream is not None:
+            self._stream.close()
+        self._stream, self._pending = None, None
+
+    def _open(self):
+        if self._stream is None:
+            self._stream = self.adapter.stream()
+        return self._stream
+
+    def _ran_out(self, step):
+        self.exhausted = True
+        self.close()
+        if self.steps is not None or self.samples is not None:
+            want = f"steps={self.steps}" if self.samples is None else f"samples={self.samples}"
+            warnings.warn(
+                f"The data ran out after {step} batch(es) of an epoch that asked for {want}; "
+                "the epoch ends here. Make the generator loop forever (`while True:`) or "
+                "ask for fewer steps.", UserWarning, stacklevel=3)
