@@ -9,8 +9,8 @@
  * The GEMMs are those of implicit_gemm.h (shared with conv1d.cpp): no column matrix;
  * the window of output (n, oy, ox) is KH runs of KW*C contiguous elements of the padded
  * channels-last input (KH*KW runs of C for a horizontal dilation > 1), read in place by
- * a register-tiled micro-kernel (5 rows x 16 float32 / 8 float64 columns, inner blocks
- * of 512, chunks of 140 rows); bias and activation applied per tile; rows split over
+ * a register-tiled micro-kernel (6 rows x 16 float32 / 8 float64 columns, inner blocks
+ * of 512, chunks of 144 rows); bias and activation applied per tile; rows split over
  * the worker pool. Results are bitwise the same for any thread count.
  *
  * Layouts (C-contiguous). N samples, C input channels, OUT filters, (KH, KW) taps,

@@ -14,12 +14,12 @@
  *
  * No column matrix is built. The window of output (n, oy, ox) is KH runs of KW*C
  * contiguous elements of x (KH*KW runs of C when dw > 1), so the GEMM micro-kernel reads
- * its rows where they lie. A tile of 5 rows x 2 vectors (16 float32 or 8 float64
+ * its rows where they lie. A tile of 6 rows x 2 vectors (16 float32 or 8 float64
  * columns: AVX2 registers, or the 256-bit half of AVX-512 ones that -march=native
  * prefers) is accumulated in registers over the inner dimension in blocks of 512, the
  * kernel read in panels of 2 vectors; bias and activation are applied to the tile
  * before it is stored. The weight gradient sums over the output rows of the batch in
- * blocks of 512, with tiles of 5 window columns x 2 vectors of output channels
+ * blocks of 512, with tiles of 6 window columns x 2 vectors of output channels
  * accumulated onto the weight gradient itself (the gradient packed into panels once,
  * the windows read in place). The input gradient of a stride-1 convolution is the same
  * forward GEMM over gp with the kernel flipped and transposed. Work is split over
@@ -40,9 +40,9 @@
 
 namespace gs_igemm {
 
-constexpr long long kMR = 5;       // rows of a register tile
+constexpr long long kMR = 6;       // rows of a register tile
 constexpr long long kKB = 512;     // inner-dimension block (a packed panel block: 32 KB)
-constexpr long long kMC = 140;     // rows per chunk of the forward GEMM (28 tiles)
+constexpr long long kMC = 144;     // rows per chunk of the forward GEMM (24 tiles)
 constexpr long long kMB = 512;     // batch rows per block of the weight-gradient sum
 constexpr long long kPB = 128;     // gradient rows per bias partial sum (backward prep)
 
@@ -207,12 +207,13 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
     }
 }
 
-static_assert(kMR == 5, "gemm_tile_rows and dw_tile_rows dispatch tiles of 1..5 rows");
+static_assert(kMR == 6, "gemm_tile_rows and dw_tile_rows dispatch tiles of 1..6 rows");
 
 template <typename T, long long Act>
 void gemm_tile_rows(int r, const Gemm<T>& g, const T* const* rows, long long p, long long nc,
                     long long k0, long long k1, bool first, bool last, T* out) {
     switch (r) {
+        case 6: gemm_tile<T, Act, 6>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 5: gemm_tile<T, Act, 5>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 4: gemm_tile<T, Act, 4>(g, rows, p, nc, k0, k1, first, last, out); break;
         case 3: gemm_tile<T, Act, 3>(g, rows, p, nc, k0, k1, first, last, out); break;
@@ -305,6 +306,7 @@ template <typename T>
 void dw_tile_rows(int r, const T* const* xr, long long aoff, const T* gpk, long long count,
                   T* out, long long ld, long long nc, bool first) {
     switch (r) {
+        case 6: dw_tile<T, 6>(xr, aoff, gpk, count, out, ld, nc, first); break;
         case 5: dw_tile<T, 5>(xr, aoff, gpk, count, out, ld, nc, first); break;
         case 4: dw_tile<T, 4>(xr, aoff, gpk, count, out, ld, nc, first); break;
         case 3: dw_tile<T, 3>(xr, aoff, gpk, count, out, ld, nc, first); break;
