@@ -18,7 +18,13 @@ padding follows TensorFlow: the output length is ``ceil(length / stride)`` and a
 odd total padding puts the extra element at the bottom / right.
 
 On the CPU the convolution itself always runs in NHWC (channels_first input is
-transposed in and out, which is cheaper than channels-first columns). The batch is
+transposed in and out once per call, which is cheaper than channels-first columns).
+Where the host kernels build (``_conv2d_host``, kernels/host/conv2d.cpp) Conv2D runs
+as an implicit GEMM that reads each window in place, with bias and activation applied
+per tile, for every stride, dilation and padding; the input gradient of a strided
+convolution is then the one piece taken from the im2col code below (a GEMM with the
+transposed kernel, then col2im). Without them (no compiler, ``GPUSEQ_HOST_KERNELS=0``,
+other dtypes) the im2col path below runs whole. The batch is
 processed in chunks so that the column buffer stays bounded (``COL_BUFFER_BYTES``,
 one reused workspace); the backward pass recomputes the columns of each chunk
 instead of keeping them alive between forward and backward. The input gradient of
