@@ -187,10 +187,36 @@ def run_gpuseq(backend_name, build_fn, x, y, batch_size, epochs=1, warmup_batche
     return len(x) * epochs / secs, None
 
 
+_SIMD_FLAGS = ("sse", "ssse3", "avx", "fma", "f16c", "amx")
+
+
+def cpu_description():
+    """The CPU's model name and its vector-instruction flags (from /proc/cpuinfo; empty
+    where it cannot be read), and the load average when the run started."""
+    model, flags = "", []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = [v for v in value.split() if v.startswith(_SIMD_FLAGS)]
+    except OSError:
+        pass
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"cpu_model": model, "cpu_simd_flags": flags, "load_average": load}
+
+
 def environment():
     """A description of the machine and library versions, for result files."""
     info = {"python": platform.python_version(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            **cpu_description(),
             "numpy": np.__version__,
             "gpuseq_tf32": os.environ.get("GPUSEQ_TF32", "0"),
             "gpuseq_cuda_graphs": os.environ.get("GPUSEQ_CUDA_GRAPHS", "auto"),

@@ -335,3 +335,86 @@ def test_pooling_training_is_the_same_with_and_without_host_kernels(rng):
 
         host, numpy_path = loss_curves_on_both_paths(build, x, y, 3, batch_size=16, epochs=2)
         assert_close(host, numpy_path, 1e-6, 1e-7, f"loss of stack {i}")
+
+
+# ---------------------------------------------------------------------------
+# 2-D max pooling: two 1-D host passes (rows, then columns of the row maxima)
+# ---------------------------------------------------------------------------
+
+def _images(rng, shape, dtype, kind):
+    """(N, H, W, C) images of the kinds of :func:`_inputs` ('special': -inf, inf, NaN)."""
+    n, h, w, c = shape
+    x = _inputs(rng, (n, h * w, c), dtype, kind).reshape(shape)
+    if kind == "special":
+        x[:, : min(2, h), : min(3, w), 0] = -np.inf            # windows of -inf only
+    return x
+
+
+def _pool2d(on, x, attrs, gy_seed=1):
+    with _host.use(on):
+        y, saved = pooling.pool2d_forward(x, **attrs)
+        gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(y.dtype)
+        (gx,) = pooling.pool2d_backward(gy, saved, **attrs)
+    return y, gx, saved
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool,strides", [((2, 2), None), ((3, 3), (2, 2)), ((2, 3), (1, 1)),
+                                          ((3, 2), (3, 1)), ((1, 1), None), ((2, 2), (3, 3))])
+def test_host_max_pool2d_equals_the_numpy_path(rng, host_calls, pool, strides, padding, dtype):
+    """Values bitwise; gradients bitwise where windows do not overlap, else to the
+    rounding of the order in which overlapping windows add onto one element."""
+    attrs = dict(pool_size=pool, strides=strides, padding=padding, mode="max")
+    overlap = strides is not None and any(s < p for s, p in zip(strides, pool))
+    for shape in [(2, 9, 11, 5), (1, 6, 6, 1), (2, 8, 7, 40)]:
+        for kind in ("ties", "normal", "special"):
+            x = _images(rng, shape, dtype, kind)
+            host, ref = _pool2d(True, x, attrs), _pool2d(False, x, attrs)
+            assert host[2][3] is not None and ref[2][3] is None     # which path ran
+            np.testing.assert_array_equal(host[0], ref[0], err_msg=f"{shape} {kind}: y")
+            assert host[1].dtype == ref[1].dtype == dtype
+            if overlap:
+                assert_close(host[1], ref[1], *TOL[dtype], f"{shape} {kind}: gx")
+            else:
+                np.testing.assert_array_equal(host[1], ref[1], err_msg=f"{shape} {kind}: gx")
+    assert host_calls.count("pool1d_forward") == host_calls.count("pool1d_backward") == 18
+
+
+@needs_host
+@pytest.mark.parametrize("pool,strides,padding", [((2, 2), None, "valid"),
+                                                  ((3, 2), (2, 1), "same")])
+def test_host_max_pool2d_matches_the_direct_loops(rng, pool, strides, padding):
+    from test_pooling_ops import ref_pool2d
+    x = rng.standard_normal((2, 9, 8, 3))
+    with _host.use(True):
+        y, saved = pooling.pool2d_forward(x, pool, strides, padding, mode="max")
+    assert saved[3] is not None
+    np.testing.assert_array_equal(y, ref_pool2d(x, pool, strides, padding, "max"))
+    with _host.use(True):
+        check_op_gradients("pool2d", [x], dict(pool_size=pool, strides=strides,
+                                               padding=padding, mode="max"))
+
+
+@needs_host
+def test_host_max_pool2d_backward_after_the_host_kernels_were_switched_off(rng):
+    x = _images(rng, (2, 7, 9, 4), np.float64, "ties")
+    attrs = dict(pool_size=(3, 3), strides=(2, 2), padding="same", mode="max")
+    y, saved = pooling.pool2d_forward(x, **attrs)
+    assert saved[3] is not None
+    gy = np.random.default_rng(2).standard_normal(y.shape)
+    with _host.use(False):
+        (off,) = pooling.pool2d_backward(gy, saved, **attrs)
+    (on,) = pooling.pool2d_backward(gy, saved, **attrs)
+    assert_close(on, off, 1e-12, 1e-12, "gx")
+
+
+@needs_host
+def test_host_max_pool2d_leaves_average_and_channels_first_to_numpy(rng, host_calls):
+    x = rng.standard_normal((2, 6, 6, 3))
+    for attrs in (dict(mode="avg"), dict(mode="max", data_format="channels_first")):
+        y, saved = pooling.pool2d_forward(x, (2, 2), **attrs)
+        pooling.pool2d_backward(np.ones_like(y), saved, (2, 2), **attrs)
+        assert saved[3] is None
+    assert host_calls == []

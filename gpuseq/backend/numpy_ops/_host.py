@@ -5,8 +5,8 @@ is a dozen passes over arrays of a few thousand elements, each costing more in c
 overhead than in arithmetic; an optimizer update is eight passes over a weight), or in
 copies around their GEMMs (a Conv1D's column matrix, bias, activation and padding
 passes). For those gpuseq ships plain C++ loops in ``kernels/host/*.cpp``: the LSTM
-time loop, Conv1D as an implicit GEMM, 1-D and global pooling, the optimizer updates
-(each file opens with a contract header naming the NumPy code it replaces). The first
+time loop, Conv1D and Conv2D as implicit GEMMs, 1-D and global pooling, the optimizer
+updates (each file opens with a contract header naming the NumPy code it replaces). The first
 op that wants one compiles the file with the machine's C++ compiler (``$CXX`` or
 ``g++``, ``-O3`` for the running CPU) into a cached shared library
 (``kernel_paths.cache_dir('host')``) and calls it through ctypes. All libraries share
@@ -53,6 +53,10 @@ SIGNATURES = {
     "conv1d": {
         "gs_conv1d_forward": (_P,) * 4 + (_I,) * 10,
         "gs_conv1d_backward": (_P,) * 8 + (_I,) * 14,
+    },
+    "conv2d": {
+        "gs_conv2d_forward": (_P,) * 4 + (_I,) * 15,
+        "gs_conv2d_backward": (_P,) * 8 + (_I,) * 23,
     },
     "pooling": {
         "gs_pool1d_forward": (_P,) * 2 + (_I,) * 9,

@@ -18,7 +18,13 @@ padding follows TensorFlow: the output length is ``ceil(length / stride)`` and a
 odd total padding puts the extra element at the bottom / right.
 
 On the CPU the convolution itself always runs in NHWC (channels_first input is
-transposed in and out, which is cheaper than channels-first columns). The batch is
+transposed in and out once per call, which is cheaper than channels-first columns).
+Where the host kernels build (``_conv2d_host``, kernels/host/conv2d.cpp) Conv2D runs
+as an implicit GEMM that reads each window in place, with bias and activation applied
+per tile, for every stride, dilation and padding; the input gradient of a strided
+convolution is then the one piece taken from the im2col code below (a GEMM with the
+transposed kernel, then col2im). Without them (no compiler, ``GPUSEQ_HOST_KERNELS=0``,
+other dtypes) the im2col path below runs whole. The batch is
 processed in chunks so that the column buffer stays bounded (``COL_BUFFER_BYTES``,
 one reused workspace); the backward pass recomputes the columns of each chunk
 instead of keeping them alive between forward and backward. The input gradient of
@@ -45,7 +51,7 @@ import os
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _blas_threads, _conv1d_host
+from . import _blas_threads, _conv1d_host, _conv2d_host
 
 from .activations import (activation_grad, bias_activation_backward,
                           bias_activation_forward)
@@ -118,11 +124,9 @@ def _blas_policy(macs):
     return deco
 
 
-def _conv_macs(x, kernel, *args, **kwargs):
-    """Multiply-adds of a convolution's forward GEMM (an upper bound: 'same' output)."""
-    spatial = x.shape[1:-1] if kwargs.get("data_format", "channels_last") == "channels_last" \
-        else x.shape[2:]
-    return math.prod(spatial) * x.shape[0] * math.prod(kernel.shape)
+def _conv_macs(x, kernel, bias, ksize, strides, dil, pads, out_hw, *args):
+    """Multiply-adds of a 2-D convolution's forward GEMM."""
+    return x.shape[0] * math.prod(out_hw) * math.prod(kernel.shape)
 
 
 def _conv_backward_macs(gy, saved, *args, **kwargs):
@@ -563,7 +567,6 @@ def _to_nchw(a):
     return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
 
 
-@_blas_policy(_conv_macs)
 def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                    data_format="channels_last", activation="linear", input_grad=True):
     """y = act(conv2d(x, kernel) + bias), cross-correlation as in TensorFlow.
@@ -582,10 +585,40 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
         (y, saved) with y (N, OH, OW, OUT) or (N, OUT, OH, OW).
 
     The computation runs in NHWC; channels_first input is transposed to it and the
-    output back (cheaper on the CPU than channels-first columns).
+    output back (cheaper on the CPU than channels-first columns). With the host kernels
+    (float32/float64 on a machine with a C++ compiler) it is one implicit GEMM over the
+    padded input with bias and activation applied per tile (``_conv2d_host``);
+    otherwise im2col in chunks of the batch, BLAS GEMMs with the (KH*KW*C, OUT) kernel,
+    then bias and activation in place.
     """
     ksize, strides, dil, pads, out_hw = _geometry(x.shape, kernel.shape[:2], strides, padding,
                                                   dilation_rate, data_format)
+    fns = _conv2d_host.functions(np.result_type(x, kernel))
+    if fns is None:
+        return _conv2d_im2col_forward(x, kernel, bias, ksize, strides, dil, pads, out_hw,
+                                      data_format, activation)
+    dt = fns.dtype
+    x = np.ascontiguousarray(x if data_format == "channels_last" else x.transpose(0, 2, 3, 1),
+                             dtype=dt)                          # (N, H, W, C)
+    kernel = np.ascontiguousarray(kernel, dtype=dt)
+    xp = _pad_nhwc(x, pads)                                     # (N, Hp, Wp, C)
+    code = _conv1d_host.activation_code(activation)
+    b = None if bias is None or code is None else np.ascontiguousarray(bias, dtype=dt)
+    y = _conv2d_host.forward(fns, xp, kernel, b, strides, dil, out_hw, code or 0)
+    pre = None
+    if code is None:                    # an activation NumPy applies (with the bias)
+        z, pre = _bias_act_forward(y.reshape(-1, y.shape[-1]), bias, activation, -1)
+        y, pre = z.reshape(y.shape), pre.reshape(y.shape)
+    saved = (x, kernel, y, pre, bias is not None, pads, xp)
+    if data_format == "channels_first":
+        y = _to_nchw(y)                                         # (N, OUT, OH, OW)
+    return y, saved
+
+
+@_blas_policy(_conv_macs)
+def _conv2d_im2col_forward(x, kernel, bias, ksize, strides, dil, pads, out_hw, data_format,
+                           activation):
+    """conv2d_forward through im2col + BLAS (the path without the host kernels)."""
     if data_format == "channels_last":
         z = _conv_nhwc(x, kernel, ksize, strides, pads, dil, out_hw)
         y, pre = _bias_act_forward(z, bias, activation, -1)
@@ -593,7 +626,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation_ra
         x = _to_nhwc(x)
         z = _to_nchw(_conv_nhwc(x, kernel, ksize, strides, pads, dil, out_hw))
         y, pre = _bias_act_forward(z, bias, activation, 1)
-    return y, (x, kernel, y, pre, bias is not None, pads)
+    return y, (x, kernel, y, pre, bias is not None, pads, None)
 
 
 def _input_grad_nhwc(gz, kernel, x_shape, ksize, strides, pads, dil, out_hw):
@@ -631,11 +664,43 @@ def _input_grad_nhwc(gz, kernel, x_shape, ksize, strides, pads, dil, out_hw):
     return gx
 
 
-@_blas_policy(_conv_backward_macs)
 def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                     data_format="channels_last", activation="linear", input_grad=True):
-    """-> (gx like x or None when not input_grad, gkernel (KH, KW, C, OUT), gbias or None)."""
-    x, kernel, y, pre, has_bias, pads = saved                   # x is NHWC
+    """-> (gx like x or None when not input_grad, gkernel (KH, KW, C, OUT), gbias or None).
+
+    A forward pass that ran on the host kernels saved its padded input and runs its
+    backward there too (unless they were switched off in between); the input gradient
+    of a strided convolution then comes from the NumPy col2im code."""
+    x, kernel, y, pre, has_bias, pads, xp = saved               # x, y, pre: NHWC
+    fns = None if xp is None else _conv2d_host.functions(y.dtype)
+    if fns is None:
+        return _conv2d_im2col_backward(gy, saved, strides, dilation_rate, data_format,
+                                       activation, input_grad)
+    ksize, strides, dil, _, out_hw = _geometry(x.shape, kernel.shape[:2], strides, pads,
+                                               dilation_rate, "channels_last")
+    if data_format == "channels_first":
+        gy = gy.transpose(0, 2, 3, 1)                           # (N, OH, OW, OUT) view
+    code = _conv1d_host.activation_code(activation)
+    gb = None
+    if code is None:                    # the activation's derivative in NumPy
+        gy, gb = _bias_act_backward(gy, y, pre, activation, has_bias, -1)
+    g = np.ascontiguousarray(gy, dtype=y.dtype)                 # (N, OH, OW, OUT)
+    gp, gb_host, gk, gx = _conv2d_host.backward(
+        fns, g, y, xp, kernel, has_bias and code is not None, strides, dil, pads,
+        x.shape[1:3], code or 0, input_grad)
+    gb = gb_host if code is not None else gb
+    if input_grad and gx is None:       # strided: col2im of the (unpadded) gradient
+        gx = _input_grad_nhwc(gp, kernel, x.shape, ksize, strides, pads, dil, out_hw)
+    if gx is not None and data_format == "channels_first":
+        gx = _to_nchw(gx)
+    return gx, gk, gb
+
+
+@_blas_policy(_conv_backward_macs)
+def _conv2d_im2col_backward(gy, saved, strides, dilation_rate, data_format, activation,
+                            input_grad):
+    """conv2d_backward through im2col + BLAS (the path without the host kernels)."""
+    x, kernel, y, pre, has_bias, pads, _ = saved                # x is NHWC
     ksize, strides, dil, _, out_hw = _geometry(x.shape, kernel.shape[:2], strides, pads,
                                                dilation_rate, "channels_last")
     channel_axis = -1 if data_format == "channels_last" else 1

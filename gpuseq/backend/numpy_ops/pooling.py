@@ -16,8 +16,10 @@ the stride equals the pool size) combined elementwise with the running result.
 
 1-D and global pooling of channels_last float32/float64 data run in the host
 kernels instead (``_pooling_host``, kernels/host/pooling.cpp: one pass per call,
-the same operations in the same order) when they build here; the code below is
-their fallback and reference.
+the same operations in the same order) when they build here, and so does 2-D max
+pooling of such data, as two 1-D passes (along the rows, then along the columns of
+the row maxima; see :func:`_max_pool2d_host_forward`); the code below is their
+fallback and reference.
 """
 import math
 
@@ -101,6 +103,10 @@ def pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid",
     """
     pool, strides, pads, hw, out_hw = _pool_geometry(x.shape, pool_size, strides, padding,
                                                      data_format)
+    fns = _max_pool2d_host(x, data_format, mode, pads, out_hw)
+    if fns is not None:
+        y, rows = _max_pool2d_host_forward(fns, x, pool, strides, pads, out_hw)
+        return y, (tuple(x.shape), x, y, rows)
     if mode == "max":
         xp = _pad_spatial(x, pads, data_format, -np.inf)
         y = None
@@ -109,7 +115,7 @@ def pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid",
                 y = xp[idx].copy()
             else:
                 np.maximum(y, xp[idx], out=y)
-        return y, (tuple(x.shape), xp, y)
+        return y, (tuple(x.shape), xp, y, None)
     if mode == "avg":
         xp = _pad_spatial(x, pads, data_format, 0)
         y = None
@@ -120,7 +126,7 @@ def pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid",
                 y += xp[idx]
         counts = window_counts(hw, pool, strides, pads, out_hw).astype(x.dtype)
         y /= counts.reshape(_with_spatial((1, 1), out_hw, data_format))
-        return y, (tuple(x.shape), None, None)
+        return y, (tuple(x.shape), None, None, None)
     raise ValueError(f"Unknown pooling mode. Expected 'max' or 'avg'. Received: mode={mode!r}")
 
 
@@ -129,9 +135,15 @@ def pool2d_backward(gy, saved, pool_size=(2, 2), strides=None, padding="valid",
     """-> (gx,) shaped like the input: each output gradient summed back onto the
     element(s) it came from (max: the first maximum of the window in row-major
     window order)."""
-    x_shape, xp, y = saved
+    x_shape, xp, y, rows = saved
     pool, strides, pads, hw, out_hw = _pool_geometry(x_shape, pool_size, strides, padding,
                                                      data_format)
+    if rows is not None:                # a forward pass on the host kernels
+        fns = _pooling_host.functions(gy.dtype)
+        if fns is not None and gy.dtype == y.dtype:
+            return (_max_pool2d_host_backward(fns, gy, xp, rows, y, pool, strides, pads,
+                                              out_hw),)
+        xp = _pad_spatial(xp, pads, data_format, -np.inf)
     padded = _with_spatial(x_shape, [n + a + b for n, (a, b) in zip(hw, pads)], data_format)
     gxp = np.zeros(padded, dtype=gy.dtype)
     # windows that do not overlap receive disjoint slices: assign instead of add
@@ -162,6 +174,45 @@ def pool2d_backward(gy, saved, pool_size=(2, 2), strides=None, padding="valid",
         return (gxp,)
     inner = _spatial_index(data_format, [slice(a, a + n) for n, (a, _) in zip(hw, pads)])
     return (np.ascontiguousarray(gxp[inner]),)
+
+
+def _max_pool2d_host(x, data_format, mode, pads, out_hw):
+    """The host kernels for a 2-D max pooling, or None where the NumPy code runs
+    (channels_first, average pooling, another dtype, no windows, negative pads)."""
+    if data_format != "channels_last" or mode != "max" or x.ndim != 4 or \
+            min(out_hw) < 1 or min(min(p) for p in pads) < 0:
+        return None
+    return _pooling_host.functions(x.dtype)
+
+
+def _max_pool2d_host_forward(fns, x, pool, strides, pads, out_hw):
+    """2-D max pooling of (N, H, W, C) as two 1-D host poolings: along the rows, then
+    along the columns of the row maxima. -> (y (N, OH, OW, C), rows (N*H, OW, C)).
+
+    The maximum is separable, and so is the first maximum in row-major window order
+    (the first row holding the window's maximum, then the first column of that row
+    holding it), so both passes give the values and gradients of the one-pass op."""
+    n, h, w, c = x.shape
+    (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
+    rows = _pooling_host.pool1d_forward(fns, x.reshape(n * h, w, c), pw, sw, pads[1],
+                                        "max")                  # (N*H, OW, C)
+    y = _pooling_host.pool1d_forward(fns, rows.reshape(n, h, ow * c), ph, sh, pads[0],
+                                     "max")                     # (N, OH, OW*C)
+    return y.reshape(n, oh, ow, c), rows
+
+
+def _max_pool2d_host_backward(fns, gy, x, rows, y, pool, strides, pads, out_hw):
+    """Gradient of :func:`_max_pool2d_host_forward`: back through the column pass onto
+    the row maxima, then through the row pass onto the input. -> gx (N, H, W, C)."""
+    n, h, w, c = x.shape
+    (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
+    grows = _pooling_host.pool1d_backward(
+        fns, gy.reshape(n, oh, ow * c), rows.reshape(n, h, ow * c), y.reshape(n, oh, ow * c),
+        h, ph, sh, pads[0], "max")                              # (N, H, OW*C)
+    gx = _pooling_host.pool1d_backward(fns, grows.reshape(n * h, ow, c),
+                                       x.reshape(n * h, w, c), rows, w, pw, sw, pads[1],
+                                       "max")                   # (N*H, W, C)
+    return gx.reshape(n, h, w, c)
 
 
 def _as_2d(x, data_format):
