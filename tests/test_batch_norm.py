@@ -1,6 +1,6 @@
 """BatchNormalization: the fused op (every path against the formula of
-tests/reference.py, the CUDA twin against the NumPy code), the layer's training / inference behaviour and moving averages, configs,
-files, and training on the digits."""
+tests/reference.py, the CUDA twin against the NumPy code), the layer's training /
+inference behaviour and moving averages, configs, files, and training on the digits."""
 import warnings
 
 import numpy as np

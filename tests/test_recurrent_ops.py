@@ -1,13 +1,14 @@
 """The fused recurrent ops (lstm, gru, simple_rnn) on every path, by op.
 
 Every path (the tuned NumPy code, the host C++ LSTM time loop of
-kernels/host/lstm_cell.cpp, the CUDA kernels of kernels/recurrent*.cu emulated on the
-CPU, CuPy on a GPU) is checked against the step-by-step references of
-tests/reference.py (the Keras cell equations one time step at a time, with Keras's
-masking and go_backwards rules), outputs, final states and gradients (central
-differences of the reference). Then: the NumPy code against the references over many
-configurations and in float64 finite differences, the CUDA sequence and per-step paths
-against the NumPy ones, and the host LSTM against the ufunc path.
+kernels/host/lstm_cell.cpp, the CUDA kernels of kernels/lstm.cu, gru.cu and
+simple_rnn.cu emulated on the CPU, CuPy on a GPU) is checked against the step-by-step
+references of tests/reference.py (the Keras cell equations one time step at a time,
+with Keras's masking and go_backwards rules): outputs, and gradients against central
+differences of the reference. Then: the NumPy code against the references over many
+configurations (final states included) and in float64 finite differences, the CUDA
+sequence and per-step paths against the NumPy ones, and the host LSTM against the
+ufunc path.
 """
 import numpy as np
 import pytest

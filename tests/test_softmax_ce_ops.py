@@ -3,9 +3,10 @@
 Every path (the NumPy code, the CUDA kernels emulated on the CPU, CuPy on a GPU; no
 host C++ kernels, so the ``host`` path runs the NumPy code too) is checked against the
 formula of tests/reference.py (value, and the gradient by central differences of the
-formula); then every backend against the NumPy code over many shapes. The kernels (kernels/softmax_cross_entropy.cu) keep Keras's clipping of the
-probabilities in the loss value and return the exact gradient of the clipped
-formula, like the NumPy twin; sparse targets are integer labels.
+formula); then every backend against the NumPy code over many shapes. The kernels
+(kernels/softmax_cross_entropy.cu) keep Keras's clipping of the probabilities in the
+loss value and return the exact gradient of the clipped formula, like the NumPy twin;
+sparse targets are integer labels.
 """
 import numpy as np
 import pytest
