@@ -27,10 +27,11 @@ from gpuseq.testing import assert_close, check_op_gradients, compare_with_numpy
 from _host_paths import digits_sequences, loss_curves_on_both_paths
 from _op_paths import assert_matches_reference
 from conftest import _emulation_reason, enter_op_path
-from reference import (ref_conv1d, ref_conv1d_grads, ref_conv2d, ref_conv2d_grads,  # noqa: F401
-                       ref_pads)
+from reference import (ref_act, ref_conv1d, ref_conv1d_grads, ref_conv2d,  # noqa: F401
+                       ref_conv2d_grads, ref_pads)
 
-# ref_conv1d, ref_conv2d and ref_pads are also imported from this module by other tests.
+# ref_act, ref_conv1d, ref_conv2d and ref_pads are also imported from this module by other
+# tests (they lived here before tests/reference.py).
 
 
 @contextlib.contextmanager
