@@ -1,5 +1,5 @@
-"""Shared helpers of the host-kernel tests: train the same model with and without the
-host kernels (kernels/host/*.cpp) and compare what it learned."""
+"""Shared helpers of the host-kernel tests: op inputs, and training the same model with
+and without the host kernels (kernels/host/*.cpp) to compare what it learned."""
 import numpy as np
 
 from gpuseq.backend.numpy_ops import _host
@@ -14,6 +14,23 @@ def digits_sequences(n=640):
     digits = load_digits()
     x = (digits.data[:n] / 16.0).reshape(-1, 8, 8).astype("float32")
     return x, to_categorical(digits.target[:n], 10)
+
+
+def lstm_inputs(rng, dtype, n=5, t=6, f=4, u=3):
+    """LSTM op inputs (x, W, U, b, h0, c0, mask, recurrent dropout mask) of the host
+    kernel tests: a mask with right and left padding and a hole."""
+    x = rng.standard_normal((n, t, f)).astype(dtype)
+    W = (rng.standard_normal((f, 4 * u)) * 0.6).astype(dtype)
+    U = (rng.standard_normal((u, 4 * u)) * 0.6).astype(dtype)
+    b = (rng.standard_normal(4 * u) * 0.3).astype(dtype)
+    h0 = (rng.standard_normal((n, u)) * 0.5).astype(dtype)
+    c0 = (rng.standard_normal((n, u)) * 0.5).astype(dtype)
+    mask = np.ones((n, t), dtype=bool)
+    mask[0, -2:] = False                                        # right padding
+    mask[1:2, :2] = False                                       # left padding
+    mask[2:3, 3] = False                                        # a hole
+    rmask = (rng.random((n, u)) > 0.3).astype(dtype) / 0.7
+    return x, W, U, b, h0, c0, mask, rmask
 
 
 def loss_curves_on_both_paths(build, x, y, seed, **fit_kwargs):

@@ -1,9 +1,15 @@
 """Shared fixtures.
 
 ``backend`` parametrises one test body over the three ways gpuseq can run an op:
-``numpy`` (the reference), ``emulated`` (the CuPy op layer and the same
+``numpy`` (the tuned host backend), ``emulated`` (the CuPy op layer and the same
 kernels/*.cu source executed on the CPU by the CUDA launch emulation; needs g++)
 and ``cupy`` (a real GPU; marked ``gpu`` and skipped where CuPy has no device).
+
+``op_path`` adds the host C++ kernels as a path of their own: ``host`` (the NumPy
+backend with kernels/host/*.cpp, where they build), ``numpy`` (the same backend with
+the host kernels off: ufuncs and BLAS), ``emulated`` and ``cupy``. The op-family
+modules (test_<family>_ops.py) run each path against the plain references of
+tests/reference.py.
 """
 import os
 import shutil
@@ -58,6 +64,33 @@ def device_backend(request):
         pytest.skip(_emulation_reason())
     with dispatch.use_backend(name):
         yield name
+
+
+OP_PATHS = ["host", "numpy", "emulated", pytest.param("cupy", marks=pytest.mark.gpu)]
+
+
+def enter_op_path(name):
+    """Switch to op path ``name`` (see OP_PATHS) or skip; returns a context manager."""
+    import contextlib
+
+    from gpuseq.backend.numpy_ops import _host
+    if name == "cupy":
+        ok, why = dispatch._cupy_probe()
+        if ok is None:
+            pytest.skip(f"no CUDA device for the cupy backend: {why}")
+    if name == "emulated" and _emulation_reason():
+        pytest.skip(_emulation_reason())
+    stack = contextlib.ExitStack()
+    stack.enter_context(dispatch.use_backend("numpy" if name in ("host", "numpy") else name))
+    stack.enter_context(_host.use(name != "numpy"))
+    return stack
+
+
+@pytest.fixture(params=OP_PATHS)
+def op_path(request):
+    """Every way an op runs: host C++ kernels, NumPy ufuncs/BLAS, emulated CUDA, CuPy."""
+    with enter_op_path(request.param):
+        yield request.param
 
 
 @pytest.fixture

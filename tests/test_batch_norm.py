@@ -1,6 +1,6 @@
-"""BatchNormalization: the fused op (NumPy reference, CUDA twin through the backend
-fixture), the layer's training / inference behaviour and moving averages, configs,
-files, and training on the digits."""
+"""BatchNormalization: the fused op (every path against the formula of
+tests/reference.py, the CUDA twin against the NumPy code), the layer's training /
+inference behaviour and moving averages, configs, files, and training on the digits."""
 import warnings
 
 import numpy as np
@@ -13,22 +13,35 @@ from gpuseq.layers import (Activation, BatchNormalization, Conv2D, Dense, Flatte
 from gpuseq.models import Sequential, load_model
 from gpuseq.testing import check_op_gradients, compare_with_numpy
 
+from _op_paths import assert_matches_reference
+from reference import ref_batch_norm, ref_numerical_grads
 
-def _reference(x, gamma, beta, mean=None, var=None, eps=1e-3):
-    """Direct formula over the last axis, float64."""
-    x = np.asarray(x, dtype=np.float64)
-    x2 = x.reshape(-1, x.shape[-1])
-    if mean is None:
-        mean, var = x2.mean(axis=0), x2.var(axis=0)
-    y = (x2 - mean) / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
-    if gamma is not None:
-        y = y * gamma
-    if beta is not None:
-        y = y + beta
-    return y.reshape(x.shape)
+
+# test_backend_nn imports the reference from here under this name.
+_reference = ref_batch_norm
 
 
 # ----------------------------------------------------------------------------- op
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["batch", "batch_no_affine", "moving", "moving_beta_only"])
+def test_every_path_matches_the_reference(op_path, rng, case, dtype):
+    """Values and gradients (central differences of the formula) on every path."""
+    x = rng.standard_normal((6, 2, 3)) * 2 + 1
+    g, b = rng.random(3) + 0.5, rng.standard_normal(3)
+    mm, mv = rng.standard_normal(3), rng.random(3) + 0.1
+    gamma = None if case in ("batch_no_affine", "moving_beta_only") else g
+    beta = None if case == "batch_no_affine" else b
+    mean, var = (mm, mv) if case.startswith("moving") else (None, None)
+    y_ref = ref_batch_norm(x, gamma, beta, mean, var)
+    gy = rng.standard_normal(x.shape)
+    grads = ref_numerical_grads(lambda x_, g_, b_: ref_batch_norm(x_, g_, b_, mean, var),
+                                [x, gamma, beta], gy)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-7, atol=1e-8)
+    inputs = [None if a is None else a.astype(dtype) for a in (x, gamma, beta, mean, var)]
+    assert_matches_reference("batch_norm", inputs, {"epsilon": 1e-3}, y_ref, grads,
+                             gy.astype(dtype), **tol)
+
+
 @pytest.mark.parametrize("with_gamma,with_beta", [(True, True), (False, True), (True, False)])
 def test_gradients_training_mode(rng, with_gamma, with_beta):
     x = rng.standard_normal((5, 3, 4))

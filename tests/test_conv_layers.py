@@ -13,7 +13,7 @@ from gpuseq.layers import (Conv1D, Conv2D, Convolution1D, Convolution2D, Croppin
                            Dense, Flatten, MaxPooling2D, UpSampling1D, UpSampling2D,
                            ZeroPadding1D, ZeroPadding2D, deserialize)
 from gpuseq.models import Sequential
-from test_conv_ops import ref_conv1d, ref_conv2d
+from reference import ref_conv1d, ref_conv2d
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""Embedding: the op (gather / scatter-add), its CUDA twin, and the layer."""
+"""Embedding: the op (gather / scatter-add) on every path against the loops of
+tests/reference.py, its CUDA twin against the NumPy code, and the layer."""
 import warnings
 
 import numpy as np
@@ -9,6 +10,21 @@ from gpuseq.backend import numpy_ops
 from gpuseq.layers import LSTM, Dense, Embedding, Flatten
 from gpuseq.models import Sequential
 from gpuseq.testing import assert_close, check_op_gradients, compare_with_numpy
+
+from _op_paths import assert_matches_reference
+from reference import ref_embedding, ref_embedding_grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ids_shape", [(1, 1), (4, 7), (300, 1)])
+def test_embedding_every_path_matches_the_reference(op_path, rng, ids_shape, dtype):
+    ids = rng.integers(0, 9, size=ids_shape)                   # repeated rows
+    table = rng.standard_normal((9, 5)).astype(dtype)
+    y_ref = ref_embedding(ids, table)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert_matches_reference("embedding", [ids, table], {}, y_ref,
+                             [None, ref_embedding_grad(ids, table.shape, gy)], gy, **tol)
 
 
 def test_embedding_forward_gathers_rows():

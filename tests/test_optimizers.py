@@ -1,5 +1,5 @@
-"""Optimizers: one hand-computed step each, multi-step trajectories against an
-independent NumPy implementation of the Keras 2 formulas, decay, clipping, the
+"""Optimizers: one hand-computed step each, multi-step trajectories against the
+Keras 2 formulas of tests/reference.py, decay, clipping, the
 lr variable, names/arguments/errors, config and state, and exact resumption."""
 import math
 
@@ -15,6 +15,8 @@ from gpuseq.layers import Dense
 from gpuseq.models import Sequential
 from _gradcheck import one_blas_thread  # noqa: F401
 from gpuseq.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, Nadam, RMSprop
+
+from reference import ref_trajectory
 
 
 def _step(opt, p0, g):
@@ -118,83 +120,7 @@ def test_keras2_defaults():
         assert float(o.decay) == 0.0 and o.iterations == 0
 
 
-# -- trajectories against an independent NumPy implementation of Keras 2 ---------------------
-
-def _ref_trajectory(kind, cfg, p0s, grad_fn, steps):
-    """The Keras 2.2 update formulas, written out directly (float64, not in place)."""
-    lr, decay = cfg.get("lr", _DEFAULT_LR[kind]), cfg.get("decay", 0.0)
-    eps = cfg.get("epsilon", 1e-7)
-    b1, b2 = cfg.get("beta_1", 0.9), cfg.get("beta_2", 0.999)
-    ps = [p.copy() for p in p0s]
-    st = [dict() for _ in ps]
-    m_schedule = 1.0
-    for it in range(steps):
-        gs = grad_fn(ps)
-        if cfg.get("clipnorm"):
-            norm = math.sqrt(sum(float((g ** 2).sum()) for g in gs))
-            if norm >= cfg["clipnorm"]:
-                gs = [g * cfg["clipnorm"] / norm for g in gs]
-        if cfg.get("clipvalue"):
-            gs = [np.clip(g, -cfg["clipvalue"], cfg["clipvalue"]) for g in gs]
-        lr_t = lr / (1.0 + decay * it) if decay > 0 else lr
-        t = it + 1
-        if kind == "nadam":
-            sd = cfg.get("schedule_decay", 0.004)
-            mu_t = b1 * (1 - 0.5 * 0.96 ** (t * sd))
-            mu_t1 = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * sd))
-            ms_new = m_schedule * mu_t
-            ms_next = ms_new * mu_t1
-            m_schedule = ms_new
-        for i, g in enumerate(gs):
-            p, s = ps[i], st[i]
-            z = np.zeros_like(p)
-            if kind == "sgd":
-                mom = cfg.get("momentum", 0.0)
-                v = mom * s.get("v", z) - lr_t * g
-                s["v"] = v
-                ps[i] = p + mom * v - lr_t * g if cfg.get("nesterov") else p + v
-            elif kind == "rmsprop":
-                a = cfg.get("rho", 0.9) * s.get("a", z) + (1 - cfg.get("rho", 0.9)) * g ** 2
-                s["a"] = a
-                ps[i] = p - lr_t * g / (np.sqrt(a) + eps)
-            elif kind == "adagrad":
-                a = s.get("a", z) + g ** 2
-                s["a"] = a
-                ps[i] = p - lr_t * g / (np.sqrt(a) + eps)
-            elif kind == "adadelta":
-                rho = cfg.get("rho", 0.95)
-                a = rho * s.get("a", z) + (1 - rho) * g ** 2
-                d = s.get("d", z)
-                upd = g * np.sqrt(d + eps) / np.sqrt(a + eps)
-                ps[i] = p - lr_t * upd
-                s["a"], s["d"] = a, rho * d + (1 - rho) * upd ** 2
-            elif kind == "adam":
-                m = b1 * s.get("m", z) + (1 - b1) * g
-                v = b2 * s.get("v", z) + (1 - b2) * g ** 2
-                s["m"], s["v"] = m, v
-                a_t = lr_t * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-                if cfg.get("amsgrad"):
-                    s["vhat"] = np.maximum(s.get("vhat", z), v)
-                    ps[i] = p - a_t * m / (np.sqrt(s["vhat"]) + eps)
-                else:
-                    ps[i] = p - a_t * m / (np.sqrt(v) + eps)
-            elif kind == "adamax":
-                m = b1 * s.get("m", z) + (1 - b1) * g
-                u = np.maximum(b2 * s.get("u", z), np.abs(g))
-                s["m"], s["u"] = m, u
-                ps[i] = p - lr_t / (1 - b1 ** t) * m / (u + eps)
-            elif kind == "nadam":
-                g_prime = g / (1 - ms_new)
-                m = b1 * s.get("m", z) + (1 - b1) * g
-                v = b2 * s.get("v", z) + (1 - b2) * g ** 2
-                s["m"], s["v"] = m, v
-                m_bar = (1 - mu_t) * g_prime + mu_t1 * m / (1 - ms_next)
-                ps[i] = p - lr * m_bar / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    return ps
-
-
-_DEFAULT_LR = {"sgd": 0.01, "rmsprop": 0.001, "adagrad": 0.01, "adadelta": 1.0,
-               "adam": 0.001, "adamax": 0.002, "nadam": 0.002}
+# -- trajectories against the Keras 2 formulas of tests/reference.py --------------------------
 
 TRAJ = [
     ("sgd", {"lr": 0.05}),
@@ -238,7 +164,7 @@ def test_trajectory_matches_keras2_reference(kind, cfg):
     params = [ad.Variable(p.copy()) for p in p0]
     for _ in range(steps):
         opt.apply_gradients(zip(grad_fn([p.data for p in params]), params))
-    ref = _ref_trajectory(kind, cfg, p0, grad_fn, steps)
+    ref = ref_trajectory(kind, cfg, p0, grad_fn, steps)
     for got, want in zip(params, ref):
         np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-12)
     assert opt.iterations == steps

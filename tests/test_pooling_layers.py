@@ -10,7 +10,7 @@ from gpuseq.layers import (AveragePooling1D, AveragePooling2D, Conv1D, GlobalAve
                            GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                            Masking, MaxPooling1D, MaxPooling2D, deserialize)
 from gpuseq.models import Sequential
-from test_pooling_ops import ref_pool2d
+from reference import ref_pool2d
 
 
 @pytest.fixture(autouse=True)

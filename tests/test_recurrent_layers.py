@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_recurrent_ops import ref_gru, ref_lstm, ref_simple_rnn
+from reference import ref_gru, ref_lstm, ref_simple_rnn
 
 from gpuseq.backend import autodiff as ad
 from gpuseq.backend import dispatch

@@ -1,98 +1,27 @@
-"""The fused recurrent ops (lstm, gru, simple_rnn) against step-by-step references.
+"""The fused recurrent ops (lstm, gru, simple_rnn) on every path, by op.
 
-The references below are written from the Keras cell equations, one time step at a
-time, with Keras's masking rule (a masked step keeps the previous states and outputs
-the previous h, or zeros with zero_output_for_mask) and go_backwards order (the
-sequence is processed from the end and the outputs come in processing order).
+Every path (the tuned NumPy code, the host C++ LSTM time loop of
+kernels/host/lstm_cell.cpp, the CUDA kernels of kernels/lstm.cu, gru.cu and
+simple_rnn.cu emulated on the CPU, CuPy on a GPU) is checked against the step-by-step
+references of tests/reference.py (the Keras cell equations one time step at a time,
+with Keras's masking and go_backwards rules): outputs, and gradients against central
+differences of the reference. Then: the NumPy code against the references over many
+configurations (final states included) and in float64 finite differences, the CUDA
+sequence and per-step paths against the NumPy ones, and the host LSTM against the
+ufunc path.
 """
 import numpy as np
 import pytest
 
 from gpuseq.backend import numpy_ops
+from gpuseq.backend.numpy_ops import _host, recurrent
 from gpuseq.testing import assert_close, check_op_gradients, compare_with_numpy
 
+from _host_paths import digits_sequences, lstm_inputs, loss_curves_on_both_paths
+from _op_paths import run_op
+from reference import ref_act, ref_gru, ref_lstm, ref_numerical_grads, ref_simple_rnn
 
-# ---------------------------------------------------------------- references
-def _act(name):
-    return {
-        "tanh": np.tanh,
-        "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-        "hard_sigmoid": lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0),
-        "relu": lambda x: np.maximum(x, 0.0),
-        "linear": lambda x: x,
-    }[name]
-
-
-def _run(cell, x, states, mask, go_backwards, return_sequences, zero_output_for_mask):
-    """Drive `cell(x_t, states) -> (h, new_states)` over time the way Keras does."""
-    n, t, _ = x.shape
-    order = range(t - 1, -1, -1) if go_backwards else range(t)
-    outs = []
-    for step in order:
-        h, new = cell(x[:, step], states)
-        if mask is not None:
-            keep = mask[:, step][:, None]
-            new = [np.where(keep, a, b) for a, b in zip(new, states)]
-            h = np.where(keep, h, 0.0 if zero_output_for_mask else states[0])
-        states = new
-        outs.append(h)
-    y = np.stack(outs, axis=1) if return_sequences else outs[-1]
-    return y, states
-
-
-def ref_lstm(x, W, U, b, h0, c0, mask=None, activation="tanh", recurrent_activation="sigmoid",
-             go_backwards=False, return_sequences=False, zero_output_for_mask=False):
-    u = U.shape[0]
-    act, rec = _act(activation), _act(recurrent_activation)
-
-    def cell(xt, states):
-        h, c = states
-        z = xt @ W + h @ U + (0 if b is None else b)
-        i = rec(z[:, :u])
-        f = rec(z[:, u:2 * u])
-        g = act(z[:, 2 * u:3 * u])
-        o = rec(z[:, 3 * u:])
-        c = f * c + i * g
-        h = o * act(c)
-        return h, [h, c]
-
-    return _run(cell, x, [h0, c0], mask, go_backwards, return_sequences, zero_output_for_mask)
-
-
-def ref_gru(x, W, U, b, h0, mask=None, activation="tanh", recurrent_activation="sigmoid",
-            reset_after=True, go_backwards=False, return_sequences=False,
-            zero_output_for_mask=False):
-    u = U.shape[0]
-    act, rec = _act(activation), _act(recurrent_activation)
-
-    def cell(xt, states):
-        (h,) = states
-        if reset_after:
-            xp = xt @ W + b[0]
-            hp = h @ U + b[1]
-            z = rec(xp[:, :u] + hp[:, :u])
-            r = rec(xp[:, u:2 * u] + hp[:, u:2 * u])
-            hh = act(xp[:, 2 * u:] + r * hp[:, 2 * u:])
-        else:
-            xp = xt @ W + b
-            z = rec(xp[:, :u] + h @ U[:, :u])
-            r = rec(xp[:, u:2 * u] + h @ U[:, u:2 * u])
-            hh = act(xp[:, 2 * u:] + (r * h) @ U[:, 2 * u:])
-        h = z * h + (1 - z) * hh
-        return h, [h]
-
-    return _run(cell, x, [h0], mask, go_backwards, return_sequences, zero_output_for_mask)
-
-
-def ref_simple_rnn(x, W, U, b, h0, mask=None, activation="tanh", go_backwards=False,
-                   return_sequences=False, zero_output_for_mask=False):
-    act = _act(activation)
-
-    def cell(xt, states):
-        h = act(xt @ W + states[0] @ U + b)
-        return h, [h]
-
-    return _run(cell, x, [h0], mask, go_backwards, return_sequences, zero_output_for_mask)
+# ref_gru, ref_lstm and ref_simple_rnn are also imported from this module by other tests.
 
 
 # ---------------------------------------------------------------- data
@@ -121,6 +50,53 @@ CONFIGS = [
     dict(go_backwards=True, return_sequences=True),
     dict(return_sequences=True, zero_output_for_mask=True),
 ]
+
+
+# ---------------------------------------------------------------- every path
+def _reference_call(op, attrs):
+    """The reference of op as f(x, W, U, b, h0[, c0]) -> output, with a mask bound later."""
+    if op == "lstm":
+        return lambda m: (lambda x, W, U, b, h0, c0: ref_lstm(x, W, U, b, h0, c0, m,
+                                                               **attrs)[0])
+    if op == "gru":
+        return lambda m: (lambda x, W, U, b, h0: ref_gru(x, W, U, b, h0, m, **attrs)[0])
+    return lambda m: (lambda x, W, U, b, h0: ref_simple_rnn(x, W, U, b, h0, m, **attrs)[0])
+
+
+EVERY_PATH_CASES = [
+    ("lstm", dict(return_sequences=True), True),
+    ("lstm", dict(go_backwards=True, activation="sigmoid",
+                  recurrent_activation="hard_sigmoid"), False),
+    ("gru", dict(reset_after=True, return_sequences=True, zero_output_for_mask=True), True),
+    ("gru", dict(reset_after=False, go_backwards=True), True),
+    ("simple_rnn", dict(return_sequences=True, go_backwards=True), True),
+    ("simple_rnn", dict(activation="relu"), False),
+]
+EVERY_PATH_TOL = {np.float64: (1e-7, 1e-9), np.float32: (2e-4, 5e-5)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,attrs,use_mask", EVERY_PATH_CASES)
+def test_every_path_matches_the_reference(op_path, op, attrs, use_mask, dtype):
+    """Output and every gradient; the reference gradients are central differences of
+    the step-by-step reference in float64."""
+    rng = np.random.default_rng(11)
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[op]
+    x, W, U, b, h0, c0, mask = _data(rng, gates, n=3, t=4, f=3, u=2,
+                                     reset_after=attrs.get("reset_after", True))
+    m = mask if use_mask else None
+    arrays = [x, W, U, b, h0] + ([c0] if op == "lstm" else [])
+    ref = _reference_call(op, attrs)(m)
+    y_ref = ref(*arrays)
+    gy = rng.standard_normal(y_ref.shape)
+    grads_ref = ref_numerical_grads(ref, arrays, gy)
+    inputs = [a.astype(dtype) for a in arrays] + [m, None]
+    y, grads = run_op(op, inputs, attrs, gy.astype(dtype))
+    rtol, atol = EVERY_PATH_TOL[dtype]
+    assert y.dtype == dtype
+    assert_close(y, y_ref, rtol, atol, f"{op} output on {op_path}")
+    for i, want in enumerate(grads_ref):
+        assert_close(grads[i], want, rtol, atol, f"{op} gradient of input {i} on {op_path}")
 
 
 # ---------------------------------------------------------------- forward
@@ -193,7 +169,10 @@ def test_recurrent_dropout_mask_scales_h_before_the_recurrent_gemm(rng):
     # reference: the same cell with U applied to h * rm
     u = U.shape[0]
     h, c, outs = h0, c0, []
-    sig = _act("sigmoid")
+
+    def sig(v):
+        return ref_act(v, "sigmoid")
+
     for t in range(x.shape[1]):
         z = x[:, t] @ W + (h * rm) @ U + b
         i, f, g, o = sig(z[:, :u]), sig(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), \
@@ -633,3 +612,117 @@ def test_sequence_max_units_equals_the_kernels_limit():
     assert found == [str(recurrent.SEQUENCE_MAX_UNITS)]
     for source in ("lstm", "gru", "simple_rnn"):      # one definition, shared
         assert "#define GS_RNN_SEQ_MAX_UNITS" not in kl.source_path(source).read_text()
+
+
+# ---------------------------------------------------------------- the host LSTM
+# kernels/host/lstm_cell.cpp against the ufunc path: the same values (float64 to
+# rounding; float32 within the host's polynomial exp/tanh), independent of the thread
+# count, and the same training.
+needs_host = pytest.mark.skipif(_host.library("lstm_cell") is None,
+                                reason="no C++ compiler: the host kernels cannot be built")
+
+ACTIVATION_PAIRS = [("tanh", "sigmoid"), ("tanh", "hard_sigmoid"),
+                    ("sigmoid", "hard_sigmoid"), ("relu", "linear"), ("linear", "tanh")]
+HOST_CONFIGS = [
+    dict(),
+    dict(return_sequences=True),
+    dict(go_backwards=True, return_sequences=True),
+    dict(return_state=True),
+    dict(return_sequences=True, return_state=True, go_backwards=True),
+    dict(return_sequences=True, zero_output_for_mask=True),
+    dict(zero_output_for_mask=True),
+]
+
+
+def _run_both(inputs, attrs, gy_seed=1):
+    """Forward and backward on the host path and on the ufunc path."""
+    results = []
+    for on in (True, False):
+        with _host.use(on):
+            y, saved = recurrent.lstm_forward(*inputs, **attrs)
+            assert ("host" in saved) == on
+            gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(y.dtype)
+            grads = recurrent.lstm_backward(gy, saved, **attrs)
+            results.append((y, saved["h_last"], saved["c_last"], grads))
+    return results
+
+
+@needs_host
+@pytest.mark.parametrize("activation,recurrent_activation", ACTIVATION_PAIRS)
+@pytest.mark.parametrize("cfg", HOST_CONFIGS)
+@pytest.mark.parametrize("use_mask,use_rmask", [(False, False), (True, False), (True, True),
+                                                (False, True)])
+def test_host_lstm_equals_the_ufunc_path_in_float64(rng, activation, recurrent_activation, cfg,
+                                                     use_mask, use_rmask):
+    x, W, U, b, h0, c0, mask, rmask = lstm_inputs(rng, np.float64)
+    attrs = dict(cfg, activation=activation, recurrent_activation=recurrent_activation)
+    inputs = (x, W, U, b, h0, c0, mask if use_mask else None, rmask if use_rmask else None)
+    (y1, h1, c1, g1), (y2, h2, c2, g2) = _run_both(inputs, attrs)
+    assert y1.shape == y2.shape and y1.dtype == y2.dtype == np.float64
+    assert_close(y1, y2, 1e-10, 1e-12, "y")
+    assert_close(h1, h2, 1e-10, 1e-12, "h_last")
+    assert_close(c1, c2, 1e-10, 1e-12, "c_last")
+    for i, (a, e) in enumerate(zip(g1, g2)):
+        assert (a is None) == (e is None), f"gradient {i}"
+        if a is not None:
+            assert_close(a, e, 1e-9, 1e-11, f"gradient {i}")
+
+
+@needs_host
+@pytest.mark.parametrize("activation,recurrent_activation", ACTIVATION_PAIRS[:3])
+def test_host_lstm_float32_matches_the_ufunc_path(rng, activation, recurrent_activation):
+    x, W, U, b, h0, c0, mask, rmask = lstm_inputs(rng, np.float32, n=37, t=9, f=7, u=19)
+    attrs = dict(return_sequences=True, activation=activation,
+                 recurrent_activation=recurrent_activation)
+    (y1, _, c1, g1), (y2, _, c2, g2) = _run_both((x, W, U, b, h0, c0, mask, rmask), attrs)
+    assert y1.dtype == np.float32 and g1[1].dtype == np.float32
+    assert_close(y1, y2, 1e-4, 2e-6, "y")
+    assert_close(c1, c2, 1e-4, 2e-6, "c_last")
+    for i in range(6):
+        assert_close(g1[i], g2[i], 1e-3, 2e-5, f"gradient {i}")
+
+
+@needs_host
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_host_lstm_gradients_by_finite_differences(rng, use_mask):
+    x, W, U, b, h0, c0, mask, rmask = lstm_inputs(rng, np.float64, n=3, t=4, f=3, u=2)
+    with _host.use(True):
+        check_op_gradients("lstm", [x, W, U, b, h0, c0, mask if use_mask else None, rmask],
+                           dict(return_sequences=True, return_state=True), wrt=[0, 1, 2, 3, 4, 5])
+
+
+@needs_host
+@pytest.mark.parametrize("n", [1, 7, 64])
+def test_host_lstm_results_do_not_depend_on_the_thread_count(rng, monkeypatch, n):
+    x, W, U, b, h0, c0, mask, rmask = lstm_inputs(rng, np.float32, n=n, t=5, f=6, u=33)
+    mask = np.ones((n, 5), dtype=bool)
+    mask[0, 1] = False
+    attrs = dict(return_sequences=True)
+    outs = []
+    for threads in (1, 2, 3, 4):
+        monkeypatch.setattr(_host, "row_threads", lambda rows, macs, k=threads: k)
+        y, saved = recurrent.lstm_forward(x, W, U, b, h0, c0, mask, rmask, **attrs)
+        grads = recurrent.lstm_backward(np.ones_like(y), saved, **attrs)
+        outs.append((y, grads))
+    for y, grads in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0][0])
+        for a, e in zip(grads, outs[0][1]):
+            if a is not None:
+                np.testing.assert_array_equal(a, e)
+
+
+@needs_host
+def test_training_is_the_same_with_and_without_host_kernels():
+    from gpuseq.layers import LSTM, Dense
+    from gpuseq.models import Sequential
+    from gpuseq.optimizers import Adam
+
+    def build():
+        model = Sequential([LSTM(24, input_shape=(8, 8)), Dense(10, activation="softmax")])
+        model.compile(Adam(learning_rate=0.01), "categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    x, y = digits_sequences()
+    host, numpy_path = loss_curves_on_both_paths(build, x, y, 3, batch_size=32, epochs=5)
+    assert host[-1] < host[0] * 0.7                             # it learns
+    assert_close(host, numpy_path, 1e-4, 1e-6, "loss per epoch")

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_recurrent_ops import ref_gru, ref_lstm
+from reference import ref_gru, ref_lstm
 
 from gpuseq.backend import autodiff as ad
 from gpuseq.layers import (GRU, LSTM, Activation, Bidirectional, Dense, Embedding, Merge,

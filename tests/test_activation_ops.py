@@ -1,14 +1,20 @@
-"""Activations, bias + activation, Dense and softmax: every backend against numpy_ops.
+"""Activations, bias + activation, Dense and softmax on every path, by op.
 
-One test body per op runs on numpy (the reference against itself), emulated (the
-CuPy op layer and kernels/activations.cu on the CPU emulation) and cupy (a GPU).
-Backward ops of the NumPy reference are checked by float64 finite differences.
+Every path (the NumPy code, the CUDA kernels of kernels/activations.cu emulated on the
+CPU, CuPy on a GPU; these ops have no host C++ kernels, so the ``host`` path runs the
+NumPy code too) is checked against the formulas of tests/reference.py, values and
+gradients. Then every backend against the NumPy code over many shapes, and the NumPy
+backward ops by float64 finite differences.
 """
 import numpy as np
 import pytest
 
 from gpuseq.backend.numpy_ops.activations import ACTIVATION_KINDS
 from gpuseq.testing import check_op_gradients, compare_with_numpy
+
+from _op_paths import assert_matches_reference
+from reference import (ref_act, ref_act_grad, ref_dense, ref_dense_grads, ref_softmax,
+                       ref_softmax_grad)
 
 # Element counts around a block of 256 threads, and odd multi-dimensional shapes.
 SHAPES = [(0,), (1,), (255,), (256,), (257,), (7, 37), (3, 5, 11)]
@@ -28,6 +34,58 @@ def _tol(kind, dtype):
 def _inputs(rng, shape, dtype, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
+
+# ---------------------------------------------------------------------------
+# Every path against the formulas
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ACTIVATION_KINDS)
+def test_activation_every_path_matches_the_reference(op_path, rng, kind, dtype):
+    x = _inputs(rng, (7, 37), dtype)
+    x[np.abs(x) < 1e-3] = 0.5                      # away from the kinks of relu/elu
+    x[np.abs(np.abs(x) - 2.5) < 1e-3] = 1.0        # and of hard_sigmoid
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    tol = _tol(kind, dtype)
+    assert_matches_reference("activation", [x], {"kind": kind}, ref_act(x, kind),
+                             [gy * ref_act_grad(x, kind)], gy, **tol)
+    bias = _inputs(rng, (37,), dtype, scale=1.0)
+    z = x.astype(np.float64) + bias
+    gz = gy * ref_act_grad(z, kind)
+    btol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else TOL64
+    if kind == "exponential" and dtype == np.float32:
+        btol = dict(rtol=1e-5, atol=1e-4)          # column sums of values up to e^12
+    assert_matches_reference("bias_activation", [x, bias], {"kind": kind}, ref_act(z, kind),
+                             [gz, gz.sum(axis=0)], gy, **btol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softplus"])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_dense_every_path_matches_the_reference(op_path, rng, activation, dtype, with_bias):
+    x = _inputs(rng, (2, 5, 257), dtype, scale=1.0)
+    kernel = _inputs(rng, (257, 7), dtype, scale=0.3)
+    bias = _inputs(rng, (7,), dtype, scale=0.1) if with_bias else None
+    y_ref = ref_dense(x, kernel, bias, activation)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert_matches_reference("dense", [x, kernel, bias], {"activation": activation}, y_ref,
+                             list(ref_dense_grads(x, kernel, bias, gy, activation)), gy, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((3, 257), -1), ((4, 3, 7), 1), ((5, 6), 0)], ids=str)
+def test_softmax_every_path_matches_the_reference(op_path, rng, shape, axis, dtype):
+    x = _inputs(rng, shape, dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    assert_matches_reference("softmax", [x], {"axis": axis}, ref_softmax(x, axis),
+                             [ref_softmax_grad(x, gy, axis)], gy, **tol)
+
+
+# ---------------------------------------------------------------------------
+# Every backend against the NumPy code
+# ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)

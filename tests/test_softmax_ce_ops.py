@@ -1,14 +1,21 @@
-"""Fused softmax + cross-entropy: every backend against numpy_ops, and gradient checks.
+"""Fused softmax + cross-entropy on every path, by op, and gradient checks.
 
-The kernels (kernels/softmax_cross_entropy.cu) keep Keras's clipping of the
-probabilities in the loss value and return the exact gradient of the clipped
-formula, like the NumPy twin; sparse targets are integer labels.
+Every path (the NumPy code, the CUDA kernels emulated on the CPU, CuPy on a GPU; no
+host C++ kernels, so the ``host`` path runs the NumPy code too) is checked against the
+formula of tests/reference.py (value, and the gradient by central differences of the
+formula); then every backend against the NumPy code over many shapes. The kernels
+(kernels/softmax_cross_entropy.cu) keep Keras's clipping of the probabilities in the
+loss value and return the exact gradient of the clipped formula, like the NumPy twin;
+sparse targets are integer labels.
 """
 import numpy as np
 import pytest
 
 from gpuseq.backend import dispatch
 from gpuseq.testing import check_op_gradients, compare_with_numpy
+
+from _op_paths import assert_matches_reference
+from reference import ref_numerical_grads, ref_softmax_cross_entropy
 
 # (rows..., classes): 0 rows, 1 class, 255/256/257 classes, odd shapes, a 3-D sequence output.
 SHAPES = [(0, 5), (1, 1), (3, 255), (2, 256), (2, 257), (37, 11), (2, 3, 7)]
@@ -33,6 +40,33 @@ def kernel_backend(request):
 def _logits(rng, shape, dtype, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
+
+# ---------------------------------------------------------------------------
+# Every path against the formula
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 7)], ids=str)
+def test_every_path_matches_the_reference(op_path, rng, shape, sparse, dtype):
+    logits = _logits(rng, shape, dtype)
+    if sparse:
+        target = rng.integers(-shape[-1], shape[-1], size=shape[:-1])   # negative: from the end
+    else:
+        target = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype)
+    y_ref = ref_softmax_cross_entropy(logits, target, sparse)
+    gy = rng.standard_normal(y_ref.shape)
+    (g_ref,) = ref_numerical_grads(lambda z: ref_softmax_cross_entropy(z, target, sparse),
+                                   [logits], gy)
+    # float64: the central differences' rounding (sums of ~10 / 1e-6) limits the agreement
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-6, atol=1e-8)
+    assert_matches_reference("softmax_cross_entropy", [logits, target], {"sparse": sparse},
+                             y_ref, [g_ref], gy.astype(dtype), **tol)
+
+
+# ---------------------------------------------------------------------------
+# Every backend against the NumPy code
+# ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
