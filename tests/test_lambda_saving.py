@@ -3,6 +3,7 @@ safe mode that refuses to load code from a file unless the caller trusts it."""
 import codecs
 import json
 import marshal
+import warnings
 
 import numpy as np
 import pytest
@@ -231,3 +232,26 @@ def test_unreadable_bytecode_is_a_clear_error():
     with pytest.raises(ValueError, match=r"cannot be read by Python 3\.\d+.*"
                                          r"custom_objects=\{'lambda_1': function\}"):
         model_from_json(text, safe_mode=False)
+
+
+def test_loads_a_keras1_merge_with_a_lambda_mode():
+    """Keras 1 stored a Merge layer's function mode as bytecode as well."""
+    def branch(name):
+        return {"class_name": "Sequential", "config": [{"class_name": "Dense", "config": {
+            "name": name, "output_dim": 3, "init": "identity", "activation": "linear",
+            "bias": True, "trainable": True, "input_dim": 3,
+            "batch_input_shape": [None, 3]}}]}
+    merge = {"class_name": "Merge", "config": {
+        "name": "merge_1", "mode": _keras2_dump(lambda xs: xs[0] * xs[1], old_format=True),
+        "mode_type": "lambda", "concat_axis": -1, "dot_axes": -1, "output_shape": [3],
+        "output_shape_type": "raw", "output_mask": None, "output_mask_type": "raw",
+        "arguments": {}, "layers": [branch("dense_1"), branch("dense_2")]}}
+    text = json.dumps({"class_name": "Sequential", "config": [merge]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)        # Keras 1 argument names
+        with pytest.raises(ValueError, match=r"'merge_1' stores its merge mode as Python "
+                                             r"bytecode.*safe_mode=False"):
+            model_from_json(text)
+        model = model_from_json(text, safe_mode=False)
+    x2 = X[::-1].copy()
+    np.testing.assert_allclose(model.predict([X, x2]), X * x2, rtol=1e-6)

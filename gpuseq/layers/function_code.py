@@ -109,9 +109,9 @@ def is_dumped_function(value):
 def refuse_code(layer_name, what):
     """The error of a loader in safe mode that met a function stored as bytecode."""
     return ValueError(
-        f"Layer '{layer_name}' stores its {what} as Python bytecode (a Keras 2 Lambda "
-        "function), and loading it would run code taken from the file, which safe mode "
-        "refuses. If you trust the file, load it with safe_mode=False (load_model(path, "
+        f"Layer '{layer_name}' stores its {what} as Python bytecode (as Keras 1/2 saved "
+        "Lambda and Merge functions), and loading it would run code taken from the file, "
+        "which safe mode refuses. If you trust the file, load it with safe_mode=False (load_model(path, "
         "safe_mode=False), model_from_json(text, safe_mode=False)) or call "
         "gpuseq.config.enable_unsafe_deserialization() first. To run no code from the file, "
         f"pass the function instead: custom_objects={{'{layer_name}': function}}.")
