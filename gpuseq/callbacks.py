@@ -40,6 +40,7 @@ __all__ = [
 # Keys the training loop puts in batch logs that are bookkeeping, not metrics.
 _BOOKKEEPING_KEYS = ("batch", "size")
 
+
 def _host_value(value):
     """An epoch log value as the host value Keras gives (device scalars are copied back
     once per epoch, so that batches never wait for the device)."""

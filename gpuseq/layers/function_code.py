@@ -111,8 +111,8 @@ def refuse_code(layer_name, what):
     return ValueError(
         f"Layer '{layer_name}' stores its {what} as Python bytecode (as Keras 1/2 saved "
         "Lambda and Merge functions), and loading it would run code taken from the file, "
-        "which safe mode refuses. If you trust the file, load it with safe_mode=False (load_model(path, "
-        "safe_mode=False), model_from_json(text, safe_mode=False)) or call "
+        "which safe mode refuses. If you trust the file, load it with safe_mode=False "
+        "(load_model(path, safe_mode=False), model_from_json(text, safe_mode=False)) or call "
         "gpuseq.config.enable_unsafe_deserialization() first. To run no code from the file, "
         f"pass the function instead: custom_objects={{'{layer_name}': function}}.")
 
