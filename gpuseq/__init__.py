@@ -8,7 +8,8 @@ Keras code runs with one word changed::
     from gpuseq.optimizers import SGD
     import gpuseq.backend as K
 """
-from . import (activations, backend, callbacks, constraints, initializers, layers,  # noqa: F401
-               losses, metrics, models, optimizers, preprocessing, regularizers, utils)
+from . import (activations, backend, callbacks, config, constraints, initializers,  # noqa: F401
+               layers, losses, metrics, models, optimizers, preprocessing, regularizers,
+               utils)
 from .models import Sequential  # noqa: F401
 from .version import __version__  # noqa: F401

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from . import metric_names
 from .utils.generic_utils import Progbar
 from .utils.tensorboard_logs import EventLog
 
@@ -39,9 +40,6 @@ __all__ = [
 # Keys the training loop puts in batch logs that are bookkeeping, not metrics.
 _BOOKKEEPING_KEYS = ("batch", "size")
 
-# Keras 1 / early Keras 2 wrote 'acc'; later versions write 'accuracy'.
-_METRIC_ALIASES = {"acc": "accuracy", "accuracy": "acc"}
-
 
 def _host_value(value):
     """An epoch log value as the host value Keras gives (device scalars are copied back
@@ -53,28 +51,13 @@ def _host_value(value):
     return value
 
 
-def _metric_alias(name):
-    """The other spelling of an accuracy log key (`val_acc` <-> `val_accuracy`), or None."""
-    if not isinstance(name, str):
-        return None
-    prefix = ""
-    base = name
-    if name.startswith("val_"):
-        prefix, base = "val_", name[4:]
-    other = _METRIC_ALIASES.get(base)
-    return prefix + other if other is not None else None
-
-
 def _lookup(logs, name):
-    """`logs[name]`, also trying the other accuracy spelling; None when absent."""
+    """`logs[name]` under any spelling of the metric (`val_acc` finds `val_accuracy`,
+    `mean_absolute_error` finds `mae`); None when absent."""
     if logs is None:
         return None
-    if name in logs:
-        return logs[name]
-    alias = _metric_alias(name)
-    if alias is not None and alias in logs:
-        return logs[alias]
-    return None
+    key = metric_names.find_key(logs, name) if isinstance(logs, dict) else None
+    return None if key is None else logs[key]
 
 
 def _auto_mode_is_max(monitor):
@@ -101,36 +84,20 @@ def _get_lr(model, owner):
     return float(optimizer.lr)
 
 
-class HistoryDict(dict):
-    """The dict behind `History.history`: accuracy keys answer to both spellings.
+class HistoryDict(metric_names.MetricDict):
+    """The dict behind `History.history`: each metric answers to every spelling
+    Keras versions logged it under.
 
     Keys are stored under the names the metrics were given (`'acc'` or
-    `'accuracy'`); reading, `in` and `get` also accept the other spelling, for the
+    `'accuracy'`, `'mae'` or `'mean_absolute_error'`); reading, `in` and `get`
+    also accept the other spellings (see :mod:`gpuseq.metric_names`), for the
     `val_` keys too. Iteration, `keys()` and `repr` show only the stored names.
 
     Example:
-        >>> h = HistoryDict(acc=[0.5, 0.7], val_acc=[0.4, 0.6])
-        >>> h['accuracy'], 'val_accuracy' in h, list(h)
-        ([0.5, 0.7], True, ['acc', 'val_acc'])
+        >>> h = HistoryDict(acc=[0.5, 0.7], val_mae=[0.4, 0.6])
+        >>> h['accuracy'], 'val_mean_absolute_error' in h, list(h)
+        ([0.5, 0.7], True, ['acc', 'val_mae'])
     """
-
-    def __missing__(self, key):
-        alias = _metric_alias(key)
-        if alias is not None and dict.__contains__(self, alias):
-            return dict.__getitem__(self, alias)
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        if dict.__contains__(self, key):
-            return True
-        alias = _metric_alias(key)
-        return alias is not None and dict.__contains__(self, alias)
-
-    def get(self, key, default=None):
-        """`self[key]` (either accuracy spelling) if present, else `default`."""
-        if key in self:
-            return self[key]
-        return default
 
 
 class Callback(object):
@@ -264,7 +231,11 @@ class CallbackList(object):
         logs = args[-1]
         if logs is None:
             logs = {}
-        args = args[:-1] + (logs,)
+        # The callbacks read the logs under any spelling of a metric; what they write
+        # goes back into the caller's dict.
+        view = logs if isinstance(logs, metric_names.MetricDict) else \
+            metric_names.MetricDict(logs)
+        args = args[:-1] + (view,)
         for callback in self.callbacks:
             method = getattr(callback, hook, None)
             if method is None and hook.startswith("on_train_batch_"):
@@ -273,6 +244,9 @@ class CallbackList(object):
                                  None)
             if method is not None:
                 method(*args)
+        if view is not logs:
+            logs.clear()
+            logs.update(view)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._call("on_epoch_begin", epoch, logs)
@@ -573,9 +547,8 @@ class ModelCheckpoint(Callback):
     def _format_path(self, epoch, logs):
         fields = dict(logs)
         for name in list(logs):
-            alias = _metric_alias(name)
-            if alias is not None and alias not in fields:
-                fields[alias] = logs[name]
+            for alias in metric_names.spellings(name)[1:]:
+                fields.setdefault(alias, logs[name])
         fields["epoch"] = epoch + 1
         try:
             return self.filepath.format(**fields)
@@ -887,7 +860,9 @@ class CSVLogger(Callback):
     Args:
         filename: Path of the CSV file.
         separator: Field separator.
-        append: Append to an existing file (no second header) instead of replacing it.
+        append: Append to an existing file instead of replacing it: no second header,
+            and the rows fill the columns of its header (a metric under whichever
+            spelling the file used, `acc` or `accuracy`, `mae` or `mean_absolute_error`).
 
     Example:
         >>> model.fit(x, y, callbacks=[CSVLogger('training.log')])  # doctest: +SKIP
@@ -909,14 +884,26 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs=None):
         mode = "w"
         self.append_header = True
+        self.keys = None
         if self.append:
             if os.path.exists(self.filename):
-                with open(self.filename, "r") as f:
-                    self.append_header = not bool(f.readline())
+                with open(self.filename, "r", newline="") as f:
+                    header = f.readline()
+                self.append_header = not bool(header)
+                self.keys = self._columns_of(header)
             mode = "a"
         self.csv_file = open(self.filename, mode, newline="")
         self.writer = None
-        self.keys = None
+
+    def _columns_of(self, header):
+        """The metric columns of an existing file's header (after `epoch`), so that
+        appended rows fill the same columns, under whichever spelling of a metric the
+        file used (`acc` or `accuracy`, `mae` or `mean_absolute_error`); None when
+        the file has no header."""
+        fields = next(csv.reader([header.rstrip("\r\n")], delimiter=self.sep), [])
+        if not fields or fields[0] != "epoch":
+            return None
+        return fields[1:]
 
     @staticmethod
     def _cell(value):
@@ -929,9 +916,11 @@ class CSVLogger(Callback):
         return value
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        logs = metric_names.MetricDict(logs or {})
         if self.keys is None:
             self.keys = sorted(logs.keys())
+        elif self.writer is None:
+            self._warn_unwritten(logs)
         if self.writer is None:
             sep = self.sep
 
@@ -949,6 +938,15 @@ class CSVLogger(Callback):
             row[key] = self._cell(logs[key]) if key in logs else "NA"
         self.writer.writerow(row)
         self.csv_file.flush()
+
+    def _warn_unwritten(self, logs):
+        extra = [k for k in logs if metric_names.find_key(dict.fromkeys(self.keys), k) is None]
+        if extra:
+            warnings.warn(
+                "CSVLogger appends to %r, whose header has the columns %s; the log "
+                "entries %s have no column there and are not written. Log to a new file "
+                "to keep them. Received: filename=%r" % (
+                    self.filename, self.keys, extra, self.filename), RuntimeWarning)
 
     def on_train_end(self, logs=None):
         if self.csv_file is not None:

@@ -153,3 +153,45 @@ def test_embedding_trains_to_separate_tokens():
     w = model.layers[0].get_weights()[0]
     assert_close(w[0], row0, 0, 0, "row 0 is never looked up, so it never moves")
     assert np.abs(w[1] - w[2]).sum() > 0.1
+
+
+def _float_ids_model(seed):
+    from gpuseq.utils import set_random_seed
+    set_random_seed(seed)
+    model = Sequential([Embedding(10, 3, input_length=4), Flatten(), Dense(1)])
+    model.compile("sgd", "mse")
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_casts_integral_float_indices_as_keras2(backend, dtype):
+    """A Keras 2 program that feeds token ids as floats (e.g. padded with a float
+    dtype) predicts and trains exactly as with integer ids."""
+    ids = np.array([[1, 2, 3, 9], [5, 0, 7, 9], [4, 4, 8, 1]])
+    y = np.array([[1.0], [-1.0], [0.5]], dtype="float32")
+    as_int, as_float = _float_ids_model(3), _float_ids_model(3)
+    np.testing.assert_array_equal(as_float.predict(ids.astype(dtype)), as_int.predict(ids))
+    as_int.fit(ids, y, epochs=3, batch_size=3, verbose=0, shuffle=False)
+    as_float.fit(ids.astype(dtype), y, epochs=3, batch_size=3, verbose=0, shuffle=False)
+    for a, b in zip(as_int.get_weights(), as_float.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    initial = _float_ids_model(3).layers[0].get_weights()[0]
+    trained = as_float.layers[0].get_weights()[0]
+    assert not np.allclose(trained[1], initial[1])  # a row the ids used moved ...
+    np.testing.assert_array_equal(trained[6], initial[6])   # ... an unused one did not
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (0.5, r"holds 0\.5 at position \(1, 2\).*Received: indices of dtype float32"),
+    (np.nan, r"holds nan at position \(1, 2\)"),
+])
+def test_layer_refuses_non_integral_float_indices(backend, bad, fragment):
+    model = _float_ids_model(4)
+    ids = np.array([[1, 2, 3, 9], [5, 0, bad, 9]], dtype="float32")
+    before = model.get_weights()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # the NaN-in-data warning
+        with pytest.raises(ValueError, match=fragment):
+            model.fit(ids, np.ones((2, 1)), verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -1,5 +1,7 @@
 """The module paths Keras 2.2.4 programs import from, mapped to gpuseq's objects."""
 import importlib
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -21,7 +23,10 @@ PATHS = [
                             "SpatialDropout1D", "SpatialDropout2D"], layers),
     ("gpuseq.layers.convolutional", ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D",
                                      "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
-                                     "Cropping2D", "UpSampling1D", "UpSampling2D"], layers),
+                                     "Cropping2D", "UpSampling1D", "UpSampling2D",
+                                     # Keras 1 code imports pooling from here
+                                     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+                                     "AveragePooling2D"], layers),
     ("gpuseq.layers.pooling", ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
                                "AveragePooling2D", "GlobalMaxPooling1D", "GlobalAveragePooling2D",
                                "MaxPool2D", "AvgPool1D", "GlobalAvgPool2D"], layers),
@@ -124,3 +129,15 @@ def test_layer_utils_values():
     expected = []
     model.summary(print_fn=expected.append)
     assert lines == expected and any("Total params: 26" in line for line in lines)
+
+
+def test_pooling_from_convolutional_in_a_fresh_interpreter():
+    """Importing the pooling names through the convolutional module first (as Keras 1
+    code does) works in a new process, so no import order hides a circle."""
+    code = ("from gpuseq.layers.convolutional import MaxPooling2D, AveragePooling1D\n"
+            "from gpuseq.layers.pooling import MaxPooling2D as P\n"
+            "assert MaxPooling2D is P\n"
+            "print(MaxPooling2D(pool_size=(2, 2)).pool_size)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "(2, 2)"

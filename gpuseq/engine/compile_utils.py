@@ -6,10 +6,11 @@ value, or a dict ``{output_name: value}`` (a dict key that is not the output's
 name is an error that lists the valid name).
 """
 from .. import losses as losses_mod
+from .. import metric_names
 from .. import metrics as metrics_mod
 
-ACCURACY_NAMES = ("accuracy", "acc")
-CROSSENTROPY_NAMES = ("crossentropy", "ce")
+ACCURACY_NAMES = metric_names.ACCURACY
+CROSSENTROPY_NAMES = metric_names.CROSSENTROPY
 
 
 def _single(value, what, output_name=None):
@@ -169,7 +170,10 @@ def resolve_metrics(metrics, loss_fn, output_shape, weighted=False, output_name=
 
 
 def dedupe_names(names):
-    """Make log names unique as Keras does: a repeated name gets ``_1``, ``_2``, ..."""
+    """Make log names unique as Keras does: a repeated name gets ``_1``, ``_2``, ...
+
+    Returns a :class:`~gpuseq.metric_names.MetricNames` list, whose ``in`` and
+    ``index`` accept every spelling Keras versions used for a metric."""
     out = []
     for n in names:
         base, j, cand = n, 1, n
@@ -177,4 +181,4 @@ def dedupe_names(names):
             cand = f"{base}_{j}"
             j += 1
         out.append(cand)
-    return out
+    return metric_names.MetricNames(out)

@@ -204,10 +204,7 @@ class Layer:
             shp = tuple(inputs.shape) if not isinstance(inputs, (list, tuple)) else \
                 [tuple(t.shape) for t in inputs]
             self._maybe_build(shp)
-        kwargs = {"training": training}
-        if mask is not None and _accepts(type(self), "mask"):
-            kwargs["mask"] = mask
-        outputs = self.call(inputs, **kwargs)
+        outputs = self.call(inputs, **call_kwargs(type(self), training, mask))
         self._record_activity(outputs, training)
         return outputs
 
@@ -266,10 +263,28 @@ _accepts_cache = {}
 
 
 def _accepts(cls, arg):
+    """Whether ``cls.call`` names ``arg`` as a parameter (read once per class).
+
+    A ``**kwargs`` catch-all does not count: as in Keras, ``training`` and ``mask``
+    are passed only to a ``call`` that names them."""
     key = (cls, arg)
     if key not in _accepts_cache:
-        _accepts_cache[key] = arg in inspect.signature(cls.call).parameters
+        params = inspect.signature(cls.call).parameters
+        _accepts_cache[key] = arg in params and params[arg].kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return _accepts_cache[key]
+
+
+def call_kwargs(cls, training, mask):
+    """The keyword arguments for ``cls.call``: ``training`` when ``call`` takes it, and
+    ``mask`` when one is given and ``call`` takes it (Keras 2 custom layers often
+    define ``call(self, inputs)`` only)."""
+    kwargs = {}
+    if _accepts(cls, "training"):
+        kwargs["training"] = training
+    if mask is not None and _accepts(cls, "mask"):
+        kwargs["mask"] = mask
+    return kwargs
 
 
 def _batch_input_shape_from_kwargs(cls_name, kw):

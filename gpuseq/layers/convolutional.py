@@ -18,44 +18,13 @@ from .. import backend as K
 from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
+from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_positive_int
+from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
 from .core import fused_activation_kind
-
-
-def normalize_data_format(value, cls_name, default=None):
-    """'channels_last' | 'channels_first' (None = ``default`` or the global setting)."""
-    if value is None:
-        return default or K.image_data_format()
-    if value not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"Received an invalid value for `data_format` of {cls_name}: expected "
-            f"'channels_last' or 'channels_first'. Received: data_format={value!r}")
-    return value
-
-
-def normalize_padding(value, cls_name, allowed=("valid", "same")):
-    if isinstance(value, str) and value.lower() in allowed:
-        return value.lower()
-    extra = ""
-    if value == "full":
-        extra = (" Keras 1's border_mode='full' has no Keras 2 equivalent: add "
-                 "ZeroPadding before the layer and use padding='valid'.")
-    raise ValueError(f"Received an invalid value for `padding` of {cls_name}: expected one "
-                     f"of {list(allowed)}.{extra} Received: padding={value!r}")
-
-
-def _tuple_arg(value, n, name, cls_name, allow_zero=False):
-    try:
-        t = normalize_tuple(value, n, name)
-    except ValueError as e:
-        raise ValueError(f"{cls_name}: {e}") from None
-    if any(v < 0 or (v == 0 and not allow_zero) for v in t):
-        what = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"Received an invalid value for `{name}` of {cls_name}: expected "
-                         f"{what} integers. Received: {name}={value!r}")
-    return t
+# Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
+from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
 
 
 def _is_int(v):
@@ -604,3 +573,4 @@ class UpSampling1D(UpSampling2D):
         for k in ("data_format", "interpolation"):
             cfg.pop(k)
         return cfg
+

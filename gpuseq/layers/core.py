@@ -8,6 +8,7 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
+from . import function_code
 from .base import Layer, validate_positive_int, validate_rate
 from .noise import random_uniform
 from .serialization import normalize_layer_config
@@ -445,17 +446,43 @@ class Lambda(Layer):
         return (input_shape[0],) + tuple(self._output_shape)
 
     def get_config(self):
+        """Keras 2's config: a lambda, nested function or closure (as ``function`` or a
+        callable ``output_shape``) is stored as bytecode (``function_type='lambda'``,
+        see :mod:`gpuseq.layers.function_code`); a module-level function by name."""
         cfg = super().get_config()
-        cfg["function"] = getattr(self.function, "__name__", "lambda")
-        cfg["output_shape"] = None if callable(self._output_shape) else self._output_shape
-        cfg["arguments"] = self.arguments
+        function, function_type = _function_entry(self.function)
+        cfg.update({"function": function, "module": getattr(self.function, "__module__", None),
+                    "function_type": function_type})
+        shape, shape_module = self._output_shape, None
+        if callable(shape):
+            shape_module = getattr(shape, "__module__", None)
+            shape, shape_type = _function_entry(shape)
+        else:
+            shape_type = "raw"
+        cfg.update({"output_shape": shape, "output_shape_type": shape_type,
+                    "output_shape_module": shape_module, "arguments": self.arguments})
         return cfg
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
-        """A Lambda from its config; the function (saved by name) is looked up in
-        ``custom_objects``, e.g. ``custom_objects={'square': square}``."""
-        return cls(**normalize_layer_config("Lambda", config, custom_objects))
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
+        """A Lambda from its config (gpuseq's, Keras 2's or Keras 3's).
+
+        A function saved by name is looked up in ``custom_objects`` (e.g.
+        ``custom_objects={'square': square}``); one saved as bytecode is loaded only
+        with ``safe_mode=False`` (or after
+        ``gpuseq.config.enable_unsafe_deserialization()``), unless
+        ``custom_objects={'<layer name>': function}`` provides it. ``safe_mode=None``
+        keeps the setting of the loader that called this (safe by default).
+        """
+        with function_code.safe_mode_scope(safe_mode):
+            return cls(**normalize_layer_config("Lambda", config, custom_objects))
+
+
+def _function_entry(fn):
+    """(config value, type) of a callable in a Lambda config, as Keras 2 wrote it."""
+    if function_code.stored_as_code(fn):
+        return function_code.dump_function(fn), "lambda"
+    return getattr(fn, "__name__", type(fn).__name__), "function"
 
 
 class ActivityRegularization(Layer):

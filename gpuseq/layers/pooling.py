@@ -11,7 +11,7 @@ from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer
-from .convolutional import _tuple_arg, normalize_data_format, normalize_padding
+from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
 
 _POOLING2D_KERAS1 = Keras1Arguments(
     renames={"border_mode": "padding", "dim_ordering": "data_format"},

@@ -19,6 +19,7 @@ import re
 import warnings
 
 from .. import initializers
+from . import function_code
 from .base import Layer
 from .names import LAYER_ALIASES, keras_snake_case
 
@@ -176,43 +177,65 @@ def _legacy_entry(entry):
     return entry
 
 
-def _resolve_function(value, what, layer_name, custom_objects):
-    """A callable stored in a config by name (or as Keras 2 bytecode)."""
+def _resolve_function(value, what, layer_name, custom_objects, module=None):
+    """A callable stored in a config by name or as bytecode (see
+    :mod:`gpuseq.layers.function_code`); ``custom_objects[layer_name]`` replaces
+    either without running code from the config."""
     if callable(value):
         return value
+    if isinstance(value, dict) and value.get("class_name") == "function":
+        value = value.get("config")                     # Keras 3: a function by name
+    if isinstance(value, str) and value in custom_objects:
+        return custom_objects[value]
+    if layer_name in custom_objects and callable(custom_objects[layer_name]):
+        return custom_objects[layer_name]
+    if isinstance(value, str) and function_code.find_by_name(value, module) is not None:
+        return function_code.find_by_name(value, module)
     if isinstance(value, str):
-        if value in custom_objects:
-            return custom_objects[value]
-        if layer_name in custom_objects and callable(custom_objects[layer_name]):
-            return custom_objects[layer_name]
         raise ValueError(
             f"Layer '{layer_name}' uses the function {value!r} as its {what}, which gpuseq "
             f"cannot find. Pass it when loading: custom_objects={{'{value}': {value}}}.")
-    if layer_name in custom_objects and callable(custom_objects[layer_name]):
-        return custom_objects[layer_name]
-    raise ValueError(
-        f"Layer '{layer_name}' stores its {what} as Python bytecode (a Keras 2 lambda); "
-        "gpuseq does not run code read from files. Pass the function when loading: "
-        f"custom_objects={{'{layer_name}': function}}.")
+    if function_code.is_dumped_function(value):
+        return function_code.load_function(value, layer_name, what, custom_objects, module)
+    raise ValueError(f"Layer '{layer_name}': its {what} is neither a function name nor "
+                     f"stored bytecode. Received: {str(value)[:200]}")
 
 
 def _normalize_lambda(cfg, custom_objects):
     name = cfg.get("name", "lambda")
-    cfg["function"] = _resolve_function(cfg.get("function"), "function", name, custom_objects)
-    for k in ("function_type", "module", "output_shape_module"):
-        cfg.pop(k, None)
-    if cfg.pop("output_shape_type", "raw") == "lambda":
-        warnings.warn(f"Lambda layer '{name}': its output_shape was saved as bytecode; gpuseq "
-                      "infers the output shape instead.", stacklevel=4)
-        cfg["output_shape"] = None
-    if isinstance(cfg.get("output_shape"), list):
-        cfg["output_shape"] = tuple(cfg["output_shape"])
+    module = cfg.pop("module", None)
+    cfg.pop("function_type", None)
+    cfg["function"] = _resolve_function(cfg.get("function"), "function", name, custom_objects,
+                                        module)
+    shape_type = cfg.pop("output_shape_type", "raw")
+    shape_module = cfg.pop("output_shape_module", None) or module
+    shape = cfg.get("output_shape")
+    if shape_type in ("lambda", "function") or isinstance(shape, dict):
+        cfg["output_shape"] = _output_shape_function(shape, name, custom_objects, shape_module)
+    elif isinstance(shape, list):
+        cfg["output_shape"] = tuple(shape)
     return cfg
+
+
+def _output_shape_function(value, layer_name, custom_objects, module):
+    """A callable output_shape from a config; when it cannot be had without running
+    code from the file (safe mode) or is missing, the layer infers its shape."""
+    if isinstance(value, str) and value in custom_objects:
+        return custom_objects[value]
+    if isinstance(value, str) and function_code.find_by_name(value, module) is not None:
+        return function_code.find_by_name(value, module)
+    if function_code.is_dumped_function(value) and not function_code.in_safe_mode():
+        return function_code.load_function(value, layer_name, "output_shape", custom_objects,
+                                           module)
+    warnings.warn(f"Lambda layer '{layer_name}': its output_shape was saved as a function "
+                  "that was not loaded (bytecode in safe mode, or a name missing from "
+                  "custom_objects); gpuseq infers the output shape instead.", stacklevel=5)
+    return None
 
 
 def _normalize_merge(cfg, custom_objects):
     name = cfg.get("name", "merge")
-    cfg["layers"] = [model_from_config(b, custom_objects) for b in cfg.get("layers") or []]
+    cfg["layers"] = [_model_from_config(b, custom_objects) for b in cfg.get("layers") or []]
     mode_type = cfg.pop("mode_type", "raw")
     mode = cfg.get("mode", "sum")
     if mode_type in ("function", "lambda") or (isinstance(mode, str) and mode in custom_objects):
@@ -268,12 +291,18 @@ def _call_from_config(cls, cfg, custom_objects):
     return fc(dict(cfg))
 
 
-def deserialize_layer(entry, custom_objects=None, batch_input_shape=None):
+def deserialize_layer(entry, custom_objects=None, batch_input_shape=None, safe_mode=None):
     """A layer instance from ``{'class_name': ..., 'config': {...}}`` of any Keras version.
 
     Config entries the gpuseq layer does not accept (written by a newer or older
-    Keras) are dropped, with a warning when they held a value.
+    Keras) are dropped, with a warning when they held a value. ``safe_mode``: see
+    :func:`model_from_config`; None keeps the caller's setting (safe by default).
     """
+    with function_code.safe_mode_scope(safe_mode):
+        return _deserialize_layer(entry, custom_objects, batch_input_shape)
+
+
+def _deserialize_layer(entry, custom_objects, batch_input_shape):
     custom_objects = dict(custom_objects or {})
     entry = _legacy_entry(entry)
     class_name = entry["class_name"]
@@ -314,17 +343,25 @@ def _input_layer_shape(cfg):
     return None
 
 
-def model_from_config(config, custom_objects=None):
+def model_from_config(config, custom_objects=None, safe_mode=True):
     """Build a model from its config (see the module docstring for accepted forms).
 
     Args:
         config: ``{'class_name': 'Sequential', 'config': {...}}``, the inner
             ``{'name': ..., 'layers': [...]}``, or a bare list of layer configs.
         custom_objects: {name: class or function} for custom layers and functions.
+        safe_mode: refuse to load Python bytecode (Keras 2 Lambda functions) from
+            the config; pass False only for a config you trust (see
+            :mod:`gpuseq.layers.function_code`).
 
     Returns:
         an uncompiled model (built when the first layer states its input shape).
     """
+    with function_code.safe_mode_scope(safe_mode):
+        return _model_from_config(config, custom_objects)
+
+
+def _model_from_config(config, custom_objects):
     custom_objects = dict(custom_objects or {})
     if isinstance(config, str):
         raise TypeError("model_from_config expects a dict (the parsed config). For a JSON "

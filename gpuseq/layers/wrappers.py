@@ -123,11 +123,11 @@ class TimeDistributed(Wrapper):
     def call(self, inputs, training=False, mask=None):
         x = K.convert_to_tensor(inputs)
         n, t = x.shape[0], x.shape[1]
-        kwargs = {"training": training}
+        inner_mask = None
         if mask is not None and _accepts(type(self.layer), "mask"):
             m = K.convert_to_tensor(mask)
-            kwargs["mask"] = K.reshape(m, (n * t,) + m.shape[2:]).data
-        y = self.layer(K.reshape(x, (n * t,) + x.shape[2:]), **kwargs)
+            inner_mask = K.reshape(m, (n * t,) + m.shape[2:]).data
+        y = self.layer(K.reshape(x, (n * t,) + x.shape[2:]), training=training, mask=inner_mask)
         return K.reshape(y, (n, t) + y.shape[1:])
 
 

@@ -114,8 +114,11 @@ def model_to_json(model, **kwargs):
     return json.dumps(cfg, default=json_default, **kwargs)
 
 
-def model_from_json(json_string, custom_objects=None):
-    """A model from the JSON text written by ``model.to_json()`` or Keras."""
+def model_from_json(json_string, custom_objects=None, safe_mode=True):
+    """A model from the JSON text written by ``model.to_json()`` or Keras.
+
+    ``safe_mode=True`` refuses Python bytecode in the text (Keras 2 Lambda
+    functions); pass False only for text you trust."""
     if not isinstance(json_string, (str, bytes, bytearray)):
         raise TypeError("model_from_json expects the JSON text (a str). Received: "
                         f"{type(json_string).__name__}")
@@ -123,7 +126,7 @@ def model_from_json(json_string, custom_objects=None):
         config = json.loads(json_string)
     except json.JSONDecodeError as e:
         raise ValueError(f"model_from_json: the text is not valid JSON ({e}).") from None
-    return model_from_config(config, custom_objects)
+    return model_from_config(config, custom_objects, safe_mode=safe_mode)
 
 
 def _yaml():
@@ -143,7 +146,8 @@ def model_to_yaml(model, **kwargs):
     return _yaml().safe_dump(cfg, **kwargs)
 
 
-def model_from_yaml(yaml_string, custom_objects=None):
-    """A model from the YAML text written by ``model.to_yaml()`` (safe loading only)."""
+def model_from_yaml(yaml_string, custom_objects=None, safe_mode=True):
+    """A model from the YAML text written by ``model.to_yaml()`` (safe YAML loading;
+    ``safe_mode`` as in :func:`model_from_json`)."""
     config = _yaml().safe_load(yaml_string)
-    return model_from_config(config, custom_objects)
+    return model_from_config(config, custom_objects, safe_mode=safe_mode)

@@ -269,7 +269,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
         write(f)
 
 
-def load_model(filepath, custom_objects=None, compile=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved by ``model.save`` (gpuseq, Keras 2, or Keras 3 legacy ``.h5``).
 
     Args:
@@ -278,6 +278,10 @@ def load_model(filepath, custom_objects=None, compile=True):
             losses and metrics used by the saved model.
         compile: compile the model with the saved training configuration and
             restore the optimizer state (when the file has them).
+        safe_mode: refuse to load Python bytecode stored in the file (the function
+            of a Keras 2 ``Lambda`` layer), since loading it runs that code. Pass
+            False only for a file you trust (or call
+            ``gpuseq.config.enable_unsafe_deserialization()``).
 
     Returns:
         the model; compiled when ``compile`` and the file has a training config.
@@ -310,7 +314,7 @@ def load_model(filepath, custom_objects=None, compile=True):
     except json.JSONDecodeError as e:
         raise h5.SavedFileError(f"{source}: the model_config attribute is not valid JSON "
                                 f"({e}).") from None
-    model = model_from_config(config, custom_objects)
+    model = model_from_config(config, custom_objects, safe_mode=safe_mode)
     load_weight_file(model, wf)
     if not compile:
         return model

@@ -40,7 +40,7 @@ def _flat_ids(ids, input_dim):
         # integer ids: (min, max) in one read-back, the one synchronisation
         lo, hi = (int(v) for v in dispatch.to_host(m.stack([a.min(), a.max()])))
         if not (lo >= 0 and hi < input_dim):
-            _check_indices(dispatch.to_host(a), input_dim)         # raises the full message
+            _check_indices(dispatch.to_host(m.asarray(ids)), input_dim)  # raises, with positions
     else:
         # (min, max, count of non-integers); NaN propagates into min/max and is counted
         frac = m.count_nonzero(a != m.floor(a))
@@ -48,7 +48,7 @@ def _flat_ids(ids, input_dim):
                          m.asarray(frac).astype(numpy.float64)])
         lo, hi, n_frac = (float(v) for v in dispatch.to_host(stats))   # the one sync
         if n_frac != 0 or not (lo >= 0 and hi < input_dim):
-            _check_indices(dispatch.to_host(a), input_dim)         # raises the full message
+            _check_indices(dispatch.to_host(m.asarray(ids)), input_dim)  # raises, with positions
     return m.ascontiguousarray(a, dtype=numpy.int64)
 
 

@@ -8,8 +8,13 @@ import numpy as np
 def _check_indices(ids, input_dim):
     if ids.dtype.kind not in "iu":
         if ids.dtype.kind == "f" and ids.size and not np.all(np.mod(ids, 1) == 0):
-            raise ValueError("Embedding expects integer indices, but the input holds "
-                             "non-integer values. Pass token ids (e.g. numpy int32).")
+            at = tuple(int(i) for i in np.argwhere(~(np.mod(ids, 1) == 0))[0])
+            raise ValueError(
+                "Embedding expects integer indices; float indices are cast (as Keras 2 "
+                "does) only when they are whole numbers, but the input holds "
+                f"{ids[at].item()!r} at position {at}. Pass token ids (e.g. numpy int32), or "
+                f"round them first. Received: indices of dtype {ids.dtype} "
+                f"and shape {ids.shape}")
         ids = ids.astype(np.int64)
     if ids.size:
         lo, hi = int(ids.min()), int(ids.max())
