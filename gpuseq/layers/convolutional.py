@@ -203,6 +203,13 @@ class _Conv(Layer):
             raise ValueError(
                 f"Layer '{self.name}' ({cls_name}) needs a known channel dimension; received "
                 f"input of shape {input_shape} with data_format='{self.data_format}'.")
+        self._check_window(spatial, input_shape)
+        return spatial, channels
+
+    def _check_window(self, spatial, input_shape):
+        """Raise when the kernel (with its dilation) is longer than a spatial axis of the
+        input under padding='valid', which would leave an empty output."""
+        cls_name = type(self).__name__
         for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
             ek = (k - 1) * d + 1
             if n is not None and self.padding == "valid" and ek > n:
@@ -212,8 +219,8 @@ class _Conv(Layer):
                     f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
                     f"data_format='{self.data_format}'). Use padding='same', a smaller kernel, "
                     f"or check data_format (a channels-first input such as (3, 100, 100) "
-                    f"needs data_format='channels_first').")
-        return spatial, channels
+                    f"needs data_format='channels_first'). Received: "
+                    f"input_shape={tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
         spatial, _ = self._split(input_shape)
@@ -244,6 +251,8 @@ class _Conv(Layer):
         return self._conv(inputs)
 
     def call(self, inputs, training=False):
+        shape = tuple(inputs.shape)
+        self._check_window(self._split(shape)[0], shape)
         kind = fused_activation_kind(self.activation)
         if kind is None:
             return self.activation(self.pre_activation(inputs))
