@@ -313,6 +313,9 @@ def _batch_input_shape_from_kwargs(cls_name, kw):
             raise TypeError(f"{cls_name}: `{what}` must be a tuple of integers, not an int. "
                             f"Write {what}=({int(v)},) for a single dimension. "
                             f"Received: {what}={v!r}")
+        if isinstance(v, (str, bytes)):
+            raise TypeError(f"{cls_name}: `{what}` must be a tuple of integers, not a string. "
+                            f"Received: {what}={v!r}")
         try:
             t = tuple(None if d is None else int(d) for d in v)
         except (TypeError, ValueError):
@@ -360,6 +363,17 @@ def validate_positive_int(cls_name, arg, value):
         raise ValueError(f"Received an invalid value for `{arg}` of {cls_name}: expected a "
                          f"positive integer. Received: {arg}={value!r}")
     return int(value)
+
+
+def validate_bool(cls_name, arg, value):
+    """``value`` as a bool; True/False (or 0/1) only, so that a string such as
+    ``'False'`` is not taken for True."""
+    if isinstance(value, (bool, numpy.bool_)):
+        return bool(value)
+    if isinstance(value, (int, numpy.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"Received an invalid value for `{arg}` of {cls_name}: expected True or "
+                    f"False. Received: {arg}={value!r}")
 
 
 def validate_rate(cls_name, arg, value):

@@ -20,7 +20,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
-from .base import Layer, validate_positive_int
+from .base import Layer, validate_positive_int, validate_bool
 from .core import fused_activation_kind
 
 
@@ -171,7 +171,7 @@ class _Conv(Layer):
                              f"Received: data_format={self.data_format!r}")
         self.dilation_rate = _tuple_arg(dilation_rate, self.rank, "dilation_rate", cls_name)
         self.activation = activations_mod.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
         self.bias_initializer = initializers_mod.get(bias_initializer)
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)

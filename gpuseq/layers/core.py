@@ -8,7 +8,7 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer, validate_positive_int, validate_rate
+from .base import Layer, validate_positive_int, validate_rate, validate_bool
 from .noise import random_uniform
 from .serialization import normalize_layer_config
 
@@ -64,7 +64,7 @@ class Dense(Layer):
             raise TypeError("Dense requires `units` (the output size), e.g. Dense(64).")
         self.units = validate_positive_int("Dense", "units", units)
         self.activation = activations_mod.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
         self.bias_initializer = initializers_mod.get(bias_initializer)
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
@@ -485,7 +485,12 @@ class Masking(Layer):
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.mask_value = float(mask_value)
+        try:
+            self.mask_value = float(mask_value)
+        except (TypeError, ValueError):
+            raise TypeError("Received an invalid value for `mask_value` of Masking: expected a "
+                            f"number (the value that marks padded steps). "
+                            f"Received: mask_value={mask_value!r}") from None
 
     def compute_mask(self, inputs, mask=None):
         return K.any(K.not_equal(inputs, self.mask_value), axis=-1).data

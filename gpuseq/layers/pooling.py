@@ -10,7 +10,7 @@ are accepted and converted, with a warning naming the modern call.
 from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer
+from .base import Layer, validate_bool
 from .convolutional import _tuple_arg, normalize_data_format, normalize_padding
 
 _POOLING2D_KERAS1 = Keras1Arguments(
@@ -184,7 +184,7 @@ class _GlobalPooling(Layer):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(
             data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
-        self.keepdims = bool(keepdims)
+        self.keepdims = validate_bool(type(self).__name__, "keepdims", keepdims)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != self.rank + 2:
