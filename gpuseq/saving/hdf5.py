@@ -177,6 +177,24 @@ def _write_failure(what, path, err):
         f"The previous file at that path, if any, is unchanged. {fix}, then save again.")
 
 
+def _new_temporary(path, directory, what):
+    """Create the directory if needed, clear stale temporaries and create an empty new
+    temporary file for a save to ``path``; a directory we cannot write gives a clear
+    error of the same OSError type."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{_host_tag()}-{os.getpid()}.",
+                                   suffix=_TMP_SUFFIX, dir=directory)
+    except OSError as e:
+        raise type(e)(e.errno, f"{what}: cannot create a file in the directory {directory!r} "
+                               f"({e.strerror}). Check that it exists and that you may write "
+                               f"there, or save to another location. Received: "
+                               f"filepath={path!r}") from e
+    os.close(fd)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False):
     """Yield a writable ``h5py.File`` that replaces ``filepath`` only on success.
@@ -210,12 +228,8 @@ def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False
             "interactively; gpuseq does not wait for input. Pass overwrite=True to replace "
             "it, or choose another file name.")
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    remove_stale_temporaries(path)
+    tmp = _new_temporary(path, directory, what)
     mode = _default_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{_host_tag()}-{os.getpid()}.",
-                               suffix=_TMP_SUFFIX, dir=directory)
-    os.close(fd)
     try:
         try:
             with _create(tmp, large_attributes) as f:
