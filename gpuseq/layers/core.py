@@ -320,8 +320,8 @@ class Reshape(Layer):
 
     def _resolve(self, input_shape):
         n = input_shape[1:]
-        if any(d is None for d in n):
-            return self.target_shape
+        if any(d is None for d in n):      # the -1 is known only once the data is
+            return tuple(None if d == -1 else d for d in self.target_shape)
         total = int(numpy.prod(n))
         known = int(numpy.prod([d for d in self.target_shape if d != -1]))
         if -1 in self.target_shape:
@@ -335,7 +335,8 @@ class Reshape(Layer):
     def _err(self, input_shape):
         return (f"Layer '{self.name}' (Reshape): total size of the new shape "
                 f"{self.target_shape} must equal the size of each input sample; input shape "
-                f"is {input_shape}. Choose a target_shape with the same number of elements.")
+                f"is {input_shape}. Choose a target_shape with the same number of elements. "
+                f"Received: input_shape={tuple(input_shape)}")
 
     def build(self, input_shape):
         self._resolve(input_shape)
@@ -345,7 +346,8 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(input_shape)
 
     def call(self, inputs, training=False):
-        return K.reshape(inputs, (inputs.shape[0],) + self.target_shape)
+        shape = tuple(inputs.shape)
+        return K.reshape(inputs, (shape[0],) + self._resolve(shape))
 
     def get_config(self):
         cfg = super().get_config()
