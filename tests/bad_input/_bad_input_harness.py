@@ -51,17 +51,22 @@ def expect_rejected(call, exc_type, fragment, model=None, directory=None):
     """Run ``call``; it must raise ``exc_type`` whose message contains ``fragment``
     (case-insensitive), and leave ``model`` and the files in ``directory`` unchanged."""
     before = (model_state(model), files_state(directory))
+    problem = None
     try:
         call()
     except exc_type as e:
         msg = str(e)
         if fragment.lower() not in msg.lower():
-            raise Outcome("vague", f"message lacks {fragment!r}: {type(e).__name__}: {msg}")
+            problem = Outcome("vague", f"message lacks {fragment!r}: {type(e).__name__}: {msg}")
     except Exception as e:  # noqa: BLE001 - classifying what escaped
-        raise Outcome("vague", f"{type(e).__name__} instead of {exc_type.__name__}: {e}") from e
+        problem = Outcome("vague", f"{type(e).__name__} instead of {exc_type.__name__}: {e}")
     else:
         raise Outcome("wrong", f"accepted; expected {exc_type.__name__} ({fragment!r})")
     after = (model_state(model), files_state(directory))
+    if before[0] != after[0] and problem is not None:
+        raise Outcome("wrong", f"the model's state changed, and: {problem}")
+    if problem is not None:
+        raise problem
     if before[0] != after[0]:
         raise Outcome("wrong", "the model's state changed although the call was rejected")
     if before[1] != after[1]:

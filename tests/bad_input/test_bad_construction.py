@@ -151,5 +151,5 @@ def _branch():
 
 @pytest.mark.parametrize("make, exc, fragment", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
-def test_bad_layer_argument_is_rejected(make, exc, fragment, model):
-    expect_rejected(lambda: model.add(make()), exc, fragment, model=model)
+def test_bad_layer_argument_is_rejected_by_the_constructor(make, exc, fragment, model):
+    expect_rejected(make, exc, fragment, model=model)

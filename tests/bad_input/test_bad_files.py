@@ -3,10 +3,13 @@ succeed. Each row asserts the exception type, a message fragment, and that the m
 the files in the directory are unchanged (byte-identical)."""
 import json
 import os
+import pathlib
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 
@@ -244,21 +247,31 @@ def test_full_disk_gives_a_clear_error_and_the_old_file_survives(kind, tmp_path)
     assert load_model(target).count_params() == _other_model(4).count_params()
 
 
+@pytest.fixture
+def open_directory():
+    """A directory every user can reach (the child drops root to 'nobody', which could
+    not enter pytest's private tmp_path)."""
+    path = tempfile.mkdtemp(prefix="gpuseq-ro-")
+    os.chmod(path, 0o755)
+    yield pathlib.Path(path)
+    for root, dirs, _ in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+    shutil.rmtree(path)
+
+
 @pytest.mark.parametrize("kind", ["save", "save_weights"])
-def test_read_only_directory_gives_a_clear_error(kind, tmp_path):
-    directory = tmp_path / "ro"
+def test_read_only_directory_gives_a_clear_error(kind, open_directory):
+    directory = open_directory / "ro"
     directory.mkdir()
     target = _existing(directory)
-    os.chmod(tmp_path, 0o755)
+    os.chmod(target, 0o644)
     os.chmod(directory, 0o555)
-    try:
-        before = files_state(directory)
-        (event,) = _events(_worker("unprivileged", target, kind))
-    finally:
-        os.chmod(directory, 0o755)
+    before = files_state(directory)
+    (event,) = _events(_worker("unprivileged", target, kind))
     assert event["type"] == "PermissionError", event
     assert "cannot create a file in the directory" in event["message"]
-    assert str(directory) in event["message"]
+    assert f"{str(directory)!r}" in event["message"] and "Permission denied" in event["message"]
     assert files_state(directory) == before
 
 
