@@ -1,9 +1,27 @@
 """The checks every bad-input row makes: the call raises the expected exception type with
-a message naming the problem, and leaves the model and the files exactly as they were."""
+a message naming the problem, and leaves the model and the files exactly as they were.
+
+The test modules import the ``model`` fixture from here (a conftest.py in this folder
+would shadow the ``conftest`` module that other test modules import)."""
 import hashlib
 import os
 
 import numpy as np
+import pytest
+
+from gpuseq.layers import Dense
+from gpuseq.models import Sequential
+
+
+@pytest.fixture
+def model():
+    """A small compiled model after one training step (so its optimizer has state), for
+    each row to try to damage."""
+    np.random.seed(0)
+    m = Sequential([Dense(4, activation="relu", input_shape=(3,)), Dense(2)])
+    m.compile("adam", "mse")
+    m.train_on_batch(np.ones((2, 3), "float32"), np.ones((2, 2), "float32"))
+    return m
 
 
 def model_state(model):

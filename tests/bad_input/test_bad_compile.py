@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gpuseq import optimizers
-from _bad_input_harness import expect_rejected
+from _bad_input_harness import expect_rejected, model  # noqa: F401  (fixture)
 
 V, T = ValueError, TypeError
 

@@ -3,7 +3,7 @@ a fragment of the message; the model the layer was meant for is left unchanged."
 import pytest
 
 from gpuseq import layers as L
-from _bad_input_harness import expect_rejected
+from _bad_input_harness import expect_rejected, model  # noqa: F401  (fixture)
 
 V, T = ValueError, TypeError
 

@@ -20,7 +20,7 @@ import pytest
 from gpuseq.layers import Dense
 from gpuseq.models import Sequential, load_model
 from gpuseq.saving.hdf5 import SavedFileError, SaveWriteError, remove_stale_temporaries
-from _bad_input_harness import expect_rejected, files_state
+from _bad_input_harness import expect_rejected, files_state, model  # noqa: F401  (fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

@@ -5,7 +5,7 @@ import pytest
 
 from gpuseq import layers as L
 from gpuseq.models import Sequential
-from _bad_input_harness import expect_rejected
+from _bad_input_harness import expect_rejected, model  # noqa: F401  (fixture)
 
 V, T = ValueError, TypeError
 
