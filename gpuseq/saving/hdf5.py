@@ -2,7 +2,10 @@
 
 * :func:`atomic_h5_file` writes a new HDF5 file beside the target and renames it
   into place only after it was closed and synced, so an interrupted save (an
-  exception, a kill) never leaves a truncated file where a good one stood.
+  exception, a kill) never leaves a truncated file where a good one stood. A
+  write that fails (full disk, file-size limit) raises :class:`SaveWriteError`;
+  the temporary files that killed saves leave are removed by the next save to
+  the same path once provably abandoned (:func:`remove_stale_temporaries`).
 * :func:`open_h5_for_read` opens a file for reading and turns every way it can
   fail (missing, a directory, not HDF5, damaged) into one clear error.
 * :func:`write_string_list_attr` / :func:`read_string_list_attr` store lists of
