@@ -14,7 +14,7 @@ from . import saving
 from .backend import autodiff as ad
 from .engine import symbolic
 from .engine.training import Model
-from .layers.base import Layer, get_uid
+from .layers.base import Layer, checked_weight_values, get_uid
 from .layers.input_layer import InputLayer
 from .layers.serialization import register_model_class
 # Model files and configs (implemented in gpuseq.saving).
@@ -232,28 +232,29 @@ class Sequential(Model):
         return out
 
     def set_weights(self, weights):
-        """Set all weights from a list like the one get_weights() returns (checked first)."""
+        """Set all weights from a list like the one get_weights() returns.
+
+        Every array is converted and checked (count, numeric dtype, shape) before any is
+        assigned, so a rejected call leaves every layer exactly as it was.
+        """
+        if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"Model '{self.name}': set_weights expects a list of NumPy arrays "
+                            f"(as returned by get_weights()). Received: weights={weights!r:.100}")
         weights = list(weights)
         need = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != need:
             raise ValueError(f"Model '{self.name}' expects {need} weight arrays, but received "
                              f"{len(weights)}. Pass the list returned by get_weights() of a "
                              "model with the same layers.")
-        k = 0
-        plan = []
+        plan, k = [], 0
         for layer in self.layers:
             n = len(layer.weights)
-            for p, w in zip(layer.weights, weights[k:k + n]):
-                if tuple(numpy.shape(w)) != tuple(p.shape):
-                    raise ValueError(
-                        f"Layer '{layer.name}' ({type(layer).__name__}): weight '{p.name}' has "
-                        f"shape {tuple(p.shape)}, but the provided array has shape "
-                        f"{tuple(numpy.shape(w))}.")
-            plan.append((layer, weights[k:k + n]))
+            plan.append((layer.weights, checked_weight_values(layer, layer.weights,
+                                                              weights[k:k + n])))
             k += n
-        for layer, ws in plan:
-            for p, w in zip(layer.weights, ws):
-                p.assign(numpy.asarray(w))
+        for params, values in plan:
+            for p, v in zip(params, values):
+                p.assign(v)
 
     def count_params(self):
         if not self.built:

@@ -64,6 +64,17 @@ def _is_number(value):
         not isinstance(value, (bool, numpy.bool_)) and math.isfinite(float(value))
 
 
+
+def _check_numeric_state(cls_name, arrays):
+    """Raise before anything is assigned when a state array is not numeric."""
+    for i, a in enumerate(arrays):
+        kind = numpy.asarray(dispatch.to_host(a)).dtype.kind
+        if kind not in "biuf":
+            raise ValueError(
+                f"{cls_name}.set_weights: state array {i} must be numeric, but it has dtype "
+                f"{numpy.asarray(a).dtype}. Pass the list returned by get_weights(). "
+                f"Received: {a!r:.100}")
+
 class Optimizer:
     """Base class: iterations, lr, decay, gradient clipping and the slot state.
 
@@ -440,6 +451,7 @@ class Optimizer:
                 f"scalar(s) + {len(names)} per weight for {len(self._params)} weights: "
                 f"{', '.join(names) or 'no slots'}), but received {len(weights)}. Pass the "
                 "list returned by get_weights() of the same optimizer type on the same model.")
+        _check_numeric_state(type(self).__name__, weights)
         k = n_head
         for n in names:
             for p in self._params:

@@ -16,9 +16,11 @@ gpuseq offers the same shape of call, without TensorFlow::
 or directly ``K.set_gpu_memory_fraction(0.3)``. On the CuPy backend the fraction
 caps CuPy's default memory pool (``MemoryPool.set_limit(fraction=...)``): an
 allocation beyond it fails with :class:`GPUMemoryLimitError`, which names the
-fraction and suggests a smaller batch. On NumPy the value is validated and recorded.
+fraction and suggests a smaller batch. On the other backends (NumPy, emulated) the
+value is validated and recorded, with a one-time warning that it has no effect there.
 """
 import os
+import warnings
 
 import numpy
 
@@ -73,15 +75,38 @@ def set_gpu_memory_fraction(fraction):
     Args:
         fraction: float in (0, 1].
 
-    On the CuPy backend this sets CuPy's default memory pool limit; on NumPy it
-    is only recorded (see :func:`get_gpu_memory_fraction`).
+    On the CuPy backend this sets CuPy's default memory pool limit; on the other
+    backends it is only recorded (see :func:`get_gpu_memory_fraction`), and the first
+    such call in a process warns that the cap has no effect there.
+
+    Returns:
+        The fraction now recorded, as a float.
+
+    Example:
+        >>> import gpuseq.backend as K
+        >>> K.set_gpu_memory_fraction(0.3)     # doctest: +SKIP
+        0.3
     """
     f = _validate_fraction(fraction)
     if dispatch.backend() == "cupy":
         import cupy
         cupy.get_default_memory_pool().set_limit(fraction=f)
+    else:
+        _note_fraction_without_effect(f)
     _current["fraction"] = f
     return f
+
+
+def _note_fraction_without_effect(fraction):
+    """Warn once per process that a memory cap means nothing without a GPU pool."""
+    if _current.get("fraction_noted"):
+        return
+    _current["fraction_noted"] = True
+    warnings.warn(
+        f"gpu_memory_fraction={fraction} is recorded but has no effect on the "
+        f"'{dispatch.backend()}' backend, which allocates host memory; it caps GPU memory "
+        "only on the 'cupy' backend. Received: fraction=" + repr(fraction), UserWarning,
+        stacklevel=3)
 
 
 def get_gpu_memory_fraction():

@@ -112,21 +112,21 @@ class Layer:
         return [dispatch.to_host(w.data).copy() for w in self.weights]
 
     def set_weights(self, weights):
-        """Set the weights from a list of arrays; all shapes are checked before any is set."""
+        """Set the weights from a list of arrays.
+
+        Every array is converted and checked (count, numeric dtype, shape) before any
+        is assigned, so a rejected call leaves the layer exactly as it was.
+        """
         params = self.weights
-        weights = list(weights)
+        weights = _as_weight_list(weights, f"Layer '{self.name}' ({type(self).__name__})")
         if len(weights) != len(params):
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) expects {len(params)} weight "
                 f"arrays ({', '.join(str(p.shape) for p in params) or 'none'}), but received "
                 f"{len(weights)}. Pass the list returned by get_weights() of an equal layer.")
-        for p, w in zip(params, weights):
-            if tuple(numpy.shape(w)) != tuple(p.shape):
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}): weight '{p.name}' has shape "
-                    f"{tuple(p.shape)}, but the provided array has shape {tuple(numpy.shape(w))}.")
-        for p, w in zip(params, weights):
-            p.assign(numpy.asarray(dispatch.to_host(w), dtype=p.dtype))
+        values = checked_weight_values(self, params, weights)
+        for p, v in zip(params, values):
+            p.assign(v)
 
     def count_params(self):
         return int(sum(int(numpy.prod(w.shape)) for w in self.weights))
@@ -259,6 +259,40 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
+def _as_weight_list(weights, owner):
+    if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__iter__"):
+        raise TypeError(f"{owner}: set_weights expects a list of NumPy arrays (as returned "
+                        f"by get_weights()). Received: weights={weights!r:.100}")
+    return list(weights)
+
+
+def checked_weight_values(layer, params, arrays):
+    """Host arrays for ``params`` from ``arrays``, each converted to its weight's dtype.
+
+    Raises (before anything is assigned) when an array is not numeric or its shape
+    differs from the weight's; ``layer`` names the owner in the message.
+    """
+    values = []
+    for p, w in zip(params, arrays):
+        where = f"Layer '{layer.name}' ({type(layer).__name__}): weight '{p.name}'"
+        try:
+            a = numpy.asarray(dispatch.to_host(w))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where} must be set from a numeric array, but the value could "
+                             f"not be converted to one ({e}). Received: {w!r:.100}") from None
+        if a.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{where} must be set from a numeric array, but received an array of dtype "
+                f"{a.dtype}. Pass float arrays such as those get_weights() returns. "
+                f"Received: {w!r:.100}")
+        if tuple(a.shape) != tuple(p.shape):
+            raise ValueError(
+                f"{where} has shape {tuple(p.shape)}, but the provided array has shape "
+                f"{tuple(a.shape)}. Received: array of shape {tuple(a.shape)}")
+        values.append(a.astype(p.dtype, copy=True))
+    return values
+
+
 _accepts_cache = {}
 
 
@@ -290,8 +324,13 @@ def call_kwargs(cls, training, mask):
 def _batch_input_shape_from_kwargs(cls_name, kw):
     """Resolve input_shape / batch_input_shape / batch_size / input_dim / input_length."""
     def _shape(v, what):
-        if isinstance(v, int):
-            v = (v,)
+        if isinstance(v, (int, numpy.integer)) and not isinstance(v, bool):
+            raise TypeError(f"{cls_name}: `{what}` must be a tuple of integers, not an int. "
+                            f"Write {what}=({int(v)},) for a single dimension. "
+                            f"Received: {what}={v!r}")
+        if isinstance(v, (str, bytes)):
+            raise TypeError(f"{cls_name}: `{what}` must be a tuple of integers, not a string. "
+                            f"Received: {what}={v!r}")
         try:
             t = tuple(None if d is None else int(d) for d in v)
         except (TypeError, ValueError):
@@ -339,6 +378,17 @@ def validate_positive_int(cls_name, arg, value):
         raise ValueError(f"Received an invalid value for `{arg}` of {cls_name}: expected a "
                          f"positive integer. Received: {arg}={value!r}")
     return int(value)
+
+
+def validate_bool(cls_name, arg, value):
+    """``value`` as a bool; True/False (or 0/1) only, so that a string such as
+    ``'False'`` is not taken for True."""
+    if isinstance(value, (bool, numpy.bool_)):
+        return bool(value)
+    if isinstance(value, (int, numpy.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"Received an invalid value for `{arg}` of {cls_name}: expected True or "
+                    f"False. Received: {arg}={value!r}")
 
 
 def validate_rate(cls_name, arg, value):

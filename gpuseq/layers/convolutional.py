@@ -20,7 +20,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
-from .base import Layer, validate_positive_int
+from .base import Layer, validate_bool, validate_positive_int
 from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
@@ -140,7 +140,7 @@ class _Conv(Layer):
                              f"Received: data_format={self.data_format!r}")
         self.dilation_rate = _tuple_arg(dilation_rate, self.rank, "dilation_rate", cls_name)
         self.activation = activations_mod.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
         self.bias_initializer = initializers_mod.get(bias_initializer)
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
@@ -172,6 +172,13 @@ class _Conv(Layer):
             raise ValueError(
                 f"Layer '{self.name}' ({cls_name}) needs a known channel dimension; received "
                 f"input of shape {input_shape} with data_format='{self.data_format}'.")
+        self._check_window(spatial, input_shape)
+        return spatial, channels
+
+    def _check_window(self, spatial, input_shape):
+        """Raise when the kernel (with its dilation) is longer than a spatial axis of the
+        input under padding='valid', which would leave an empty output."""
+        cls_name = type(self).__name__
         for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
             ek = (k - 1) * d + 1
             if n is not None and self.padding == "valid" and ek > n:
@@ -181,8 +188,8 @@ class _Conv(Layer):
                     f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
                     f"data_format='{self.data_format}'). Use padding='same', a smaller kernel, "
                     f"or check data_format (a channels-first input such as (3, 100, 100) "
-                    f"needs data_format='channels_first').")
-        return spatial, channels
+                    f"needs data_format='channels_first'). Received: "
+                    f"input_shape={tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
         spatial, _ = self._split(input_shape)
@@ -213,6 +220,8 @@ class _Conv(Layer):
         return self._conv(inputs)
 
     def call(self, inputs, training=False):
+        shape = tuple(inputs.shape)
+        self._check_window(self._split(shape)[0], shape)
         kind = fused_activation_kind(self.activation)
         if kind is None:
             return self.activation(self.pre_activation(inputs))

@@ -20,7 +20,7 @@ from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..backend.numpy_ops.conv3d import deconv_length
 from ..legacy import warn_modern_call
 from .base import Layer, validate_positive_int
-from .convolutional import normalize_data_format, normalize_padding
+from .conv_utils import normalize_data_format, normalize_padding
 
 KERAS1_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
 

@@ -9,7 +9,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from . import function_code
-from .base import Layer, validate_positive_int, validate_rate
+from .base import Layer, validate_bool, validate_positive_int, validate_rate
 from .noise import random_uniform
 from .serialization import normalize_layer_config
 
@@ -65,7 +65,7 @@ class Dense(Layer):
             raise TypeError("Dense requires `units` (the output size), e.g. Dense(64).")
         self.units = validate_positive_int("Dense", "units", units)
         self.activation = activations_mod.get(activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
         self.bias_initializer = initializers_mod.get(bias_initializer)
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
@@ -321,8 +321,8 @@ class Reshape(Layer):
 
     def _resolve(self, input_shape):
         n = input_shape[1:]
-        if any(d is None for d in n):
-            return self.target_shape
+        if any(d is None for d in n):      # the -1 is known only once the data is
+            return tuple(None if d == -1 else d for d in self.target_shape)
         total = int(numpy.prod(n))
         known = int(numpy.prod([d for d in self.target_shape if d != -1]))
         if -1 in self.target_shape:
@@ -336,7 +336,8 @@ class Reshape(Layer):
     def _err(self, input_shape):
         return (f"Layer '{self.name}' (Reshape): total size of the new shape "
                 f"{self.target_shape} must equal the size of each input sample; input shape "
-                f"is {input_shape}. Choose a target_shape with the same number of elements.")
+                f"is {input_shape}. Choose a target_shape with the same number of elements. "
+                f"Received: input_shape={tuple(input_shape)}")
 
     def build(self, input_shape):
         self._resolve(input_shape)
@@ -346,7 +347,8 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(input_shape)
 
     def call(self, inputs, training=False):
-        return K.reshape(inputs, (inputs.shape[0],) + self.target_shape)
+        shape = tuple(inputs.shape)
+        return K.reshape(inputs, (shape[0],) + self._resolve(shape))
 
     def get_config(self):
         cfg = super().get_config()
@@ -512,7 +514,12 @@ class Masking(Layer):
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.mask_value = float(mask_value)
+        try:
+            self.mask_value = float(mask_value)
+        except (TypeError, ValueError):
+            raise TypeError("Received an invalid value for `mask_value` of Masking: expected a "
+                            f"number (the value that marks padded steps). "
+                            f"Received: mask_value={mask_value!r}") from None
 
     def compute_mask(self, inputs, mask=None):
         return K.any(K.not_equal(inputs, self.mask_value), axis=-1).data

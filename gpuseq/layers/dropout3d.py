@@ -1,5 +1,5 @@
 """SpatialDropout3D: dropout of whole 3-D feature maps."""
-from .convolutional import normalize_data_format
+from .conv_utils import normalize_data_format
 from .core import Dropout
 
 

@@ -4,7 +4,7 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..legacy import Keras1Arguments, keras1_arguments, warn_user
-from .base import Layer, validate_positive_int
+from .base import Layer, validate_positive_int, validate_bool
 
 
 def _dropout_ignored(cls_name, value):
@@ -78,7 +78,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers_mod.get(embeddings_regularizer)
         self.activity_regularizer = regularizers_mod.get(activity_regularizer)
         self.embeddings_constraint = constraints_mod.get(embeddings_constraint)
-        self.mask_zero = bool(mask_zero)
+        self.mask_zero = validate_bool(type(self).__name__, "mask_zero", mask_zero)
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),

@@ -95,16 +95,7 @@ class Merge(Layer):
                 out = self.mode(xs)
             return (shapes[0][0],) + tuple(out.shape[1:])
         if self.mode == "concat":
-            ax = self.concat_axis % len(shapes[0])
-            total = 0
-            for s in shapes:
-                if s[ax] is None:
-                    total = None
-                    break
-                total += s[ax]
-            out = list(shapes[0])
-            out[ax] = total
-            return tuple(out)
+            return _concat_shape(shapes, self.concat_axis)
         if self.mode in ("dot", "cos"):
             return (shapes[0][0], 1)
         for s in shapes[1:]:
@@ -163,3 +154,36 @@ class Merge(Layer):
         """A Merge from its config: the branches are rebuilt from their model configs;
         a function ``mode`` is looked up by name in ``custom_objects``."""
         return cls(**normalize_layer_config("Merge", config, custom_objects))
+
+
+def _concat_shape(shapes, axis):
+    """The output shape of concatenating ``shapes`` (with batch dim) along ``axis``.
+
+    Raises ValueError when the branches differ in rank or in any other axis.
+    """
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1:
+        raise ValueError(
+            "Merge mode 'concat' needs branches whose outputs have the same rank, but the "
+            f"branch output shapes differ in rank. Received: shapes={shapes}. Reshape or "
+            "Flatten the branches so that their outputs agree.")
+    rank = len(shapes[0])
+    if not (isinstance(axis, int) and -rank < axis < rank and axis % rank != 0):
+        raise ValueError(
+            f"Merge mode 'concat' got concat_axis={axis!r}, which is not a feature axis of "
+            f"outputs of rank {rank} (valid: 1..{rank - 1} or -1..-{rank - 1}). "
+            f"Received: shapes={shapes}")
+    ax = axis % rank
+    for d in range(1, rank):
+        if d == ax:
+            continue
+        sizes = {s[d] for s in shapes if s[d] is not None}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"Merge mode 'concat' along axis {axis} needs branches whose outputs agree "
+                f"on every other axis, but they differ on axis {d}. Received: "
+                f"shapes={shapes}. Change the branches or concat_axis.")
+    sizes = [s[ax] for s in shapes]
+    out = list(shapes[0])
+    out[ax] = None if None in sizes else sum(sizes)
+    return tuple(out)

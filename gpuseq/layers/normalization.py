@@ -6,7 +6,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from .. import backend as K
 from ..legacy import Keras1Arguments, keras1_arguments
-from .base import Layer
+from .base import Layer, validate_bool
 
 
 def _mode_zero_only(cls_name, mode):
@@ -83,8 +83,8 @@ class BatchNormalization(Layer):
         self.axis = axis
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.center = validate_bool(type(self).__name__, "center", center)
+        self.scale = validate_bool(type(self).__name__, "scale", scale)
         self.beta_initializer = initializers_mod.get(beta_initializer)
         self.gamma_initializer = initializers_mod.get(gamma_initializer)
         self.moving_mean_initializer = initializers_mod.get(moving_mean_initializer)

@@ -10,7 +10,7 @@ are accepted and converted, with a warning naming the modern call.
 from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer
+from .base import Layer, validate_bool
 from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
 
 _POOLING2D_KERAS1 = Keras1Arguments(
@@ -59,16 +59,23 @@ class _Pooling(Layer):
                       "(batch, channels, rows, cols)")
             raise ValueError(f"Layer '{self.name}' ({cls_name}) expects {self.rank + 2}-D "
                              f"input {layout}, but received input of shape {input_shape}.")
-        spatial = self._split(input_shape)
-        if self.padding == "valid":
-            for n, p in zip(spatial, self.pool_size):
-                if n is not None and p > n:
-                    raise ValueError(
-                        f"Layer '{self.name}' ({cls_name}): the pool size {self.pool_size} is "
-                        f"larger than the input's spatial size {tuple(spatial)} with "
-                        f"padding='valid' (input shape {input_shape}, data_format="
-                        f"'{self.data_format}'). Use padding='same' or a smaller pool_size.")
+        self._check_window(input_shape)
         self.built = True
+
+    def _check_window(self, input_shape):
+        """Raise when the pool window is longer than a spatial axis of the input under
+        padding='valid', which would leave an empty output."""
+        if self.padding != "valid":
+            return
+        spatial = self._split(input_shape)
+        for n, p in zip(spatial, self.pool_size):
+            if n is not None and p > n:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): the pool size "
+                    f"{self.pool_size} is larger than the input's spatial size "
+                    f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
+                    f"data_format='{self.data_format}'). Use padding='same' or a smaller "
+                    f"pool_size. Received: input_shape={tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
         spatial = self._split(input_shape)
@@ -79,6 +86,7 @@ class _Pooling(Layer):
         return (input_shape[0], input_shape[1]) + out
 
     def call(self, inputs, training=False):
+        self._check_window(tuple(inputs.shape))
         pool = K.pool1d if self.rank == 1 else K.pool2d
         return pool(inputs, self.pool_size, self.strides, self.padding, self.data_format,
                     pool_mode=self.mode)
@@ -176,7 +184,7 @@ class _GlobalPooling(Layer):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(
             data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
-        self.keepdims = bool(keepdims)
+        self.keepdims = validate_bool(type(self).__name__, "keepdims", keepdims)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != self.rank + 2:

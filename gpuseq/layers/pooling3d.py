@@ -12,7 +12,7 @@ from ..backend import volumes
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..legacy import warn_modern_call
 from .base import Layer
-from .convolutional import normalize_data_format, normalize_padding
+from .conv_utils import normalize_data_format, normalize_padding
 from .convolutional3d import rename_keras1
 
 

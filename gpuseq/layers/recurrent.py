@@ -29,7 +29,7 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..legacy import CONSUME_LESS, Keras1Arguments, forget_bias_is_one, keras1_arguments
-from .base import Layer, validate_positive_int, validate_rate
+from .base import Layer, validate_positive_int, validate_rate, validate_bool
 from .noise import random_uniform
 
 # Keras 1 argument names shared by the recurrent layers -> Keras 2 names
@@ -147,14 +147,14 @@ class Recurrent(Layer):
                  go_backwards=False, stateful=False, unroll=False, implementation=2,
                  zero_output_for_mask=False, seed=None, **kwargs):
         cls = type(self).__name__
-        self.stateful = bool(stateful)
+        self.stateful = validate_bool(type(self).__name__, "stateful", stateful)
         super().__init__(**kwargs)
         if units is None:
             raise TypeError(f"{cls} requires `units` (the size of the output and state), "
                             f"e.g. {cls}(32).")
         self.units = validate_positive_int(cls, "units", units)
         self.activation, self._act_kind = _elementwise_kind(cls, "activation", activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
         self.recurrent_initializer = initializers_mod.get(recurrent_initializer)
         self.bias_initializer = initializers_mod.get(bias_initializer)
@@ -167,15 +167,15 @@ class Recurrent(Layer):
         self.bias_constraint = constraints_mod.get(bias_constraint)
         self.dropout = validate_rate(cls, "dropout", dropout)
         self.recurrent_dropout = validate_rate(cls, "recurrent_dropout", recurrent_dropout)
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.unroll = bool(unroll)
+        self.return_sequences = validate_bool(type(self).__name__, "return_sequences", return_sequences)
+        self.return_state = validate_bool(type(self).__name__, "return_state", return_state)
+        self.go_backwards = validate_bool(type(self).__name__, "go_backwards", go_backwards)
+        self.unroll = validate_bool(type(self).__name__, "unroll", unroll)
         if implementation not in (0, 1, 2):
             raise ValueError(f"Received an invalid value for `implementation` of {cls}: "
                              f"expected 0, 1 or 2. Received: implementation={implementation!r}")
         self.implementation = int(implementation)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.zero_output_for_mask = validate_bool(type(self).__name__, "zero_output_for_mask", zero_output_for_mask)
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
         self.states = None
@@ -463,7 +463,7 @@ class LSTM(Recurrent):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation, self._rec_kind = _elementwise_kind(
             "LSTM", "recurrent_activation", recurrent_activation)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = validate_bool(type(self).__name__, "unit_forget_bias", unit_forget_bias)
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
@@ -525,7 +525,7 @@ class GRU(Recurrent):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation, self._rec_kind = _elementwise_kind(
             "GRU", "recurrent_activation", recurrent_activation)
-        self.reset_after = bool(reset_after)
+        self.reset_after = validate_bool(type(self).__name__, "reset_after", reset_after)
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

@@ -2,7 +2,10 @@
 
 * :func:`atomic_h5_file` writes a new HDF5 file beside the target and renames it
   into place only after it was closed and synced, so an interrupted save (an
-  exception, a kill) never leaves a truncated file where a good one stood.
+  exception, a kill) never leaves a truncated file where a good one stood. A
+  write that fails (full disk, file-size limit) raises :class:`SaveWriteError`;
+  the temporary files that killed saves leave are removed by the next save to
+  the same path once provably abandoned (:func:`remove_stale_temporaries`).
 * :func:`open_h5_for_read` opens a file for reading and turns every way it can
   fail (missing, a directory, not HDF5, damaged) into one clear error.
 * :func:`write_string_list_attr` / :func:`read_string_list_attr` store lists of
@@ -10,8 +13,12 @@
   header, otherwise split into ``name0``, ``name1``, ... .
 """
 import contextlib
+import errno
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
 
 import numpy
@@ -75,6 +82,122 @@ def text_attr(value):
     return numpy.bytes_(value.encode("utf8") if isinstance(value, str) else value)
 
 
+class SaveWriteError(OSError):
+    """Writing a file failed part-way (a full disk, a file-size limit, an I/O error);
+    the previous file at the target path, if any, is unchanged."""
+
+
+# Temporary files of a save: ".<target name>.<host>-<pid>.<random>.tmp" beside the target.
+_TMP_SUFFIX = ".tmp"
+# A leftover of another machine (or of an old naming) is removed only after this long.
+STALE_TMP_AGE_S = 24 * 3600
+
+
+def _host_tag():
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "host"
+
+
+def _tmp_prefix(path):
+    return "." + os.path.basename(path) + "."
+
+
+def _tmp_pattern(path):
+    """Names of temporary files that a save to ``path`` creates (current and old form)."""
+    return re.compile(re.escape(_tmp_prefix(path)) +
+                      r"(?:(?P<host>[A-Za-z0-9]{1,16})-(?P<pid>[0-9]+)\.)?[A-Za-z0-9_]{8}" +
+                      re.escape(_TMP_SUFFIX) + r"\Z")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:     # exists, owned by someone else
+        return True
+    return True
+
+
+def _is_stale_tmp(match, full, now):
+    """True when a matching temporary file is provably abandoned: written on this host
+    by a process that no longer runs, or older than STALE_TMP_AGE_S."""
+    host, pid = match.group("host"), match.group("pid")
+    if host == _host_tag() and pid is not None and int(pid) != os.getpid():
+        if not _pid_alive(int(pid)):
+            return True
+    try:
+        return now - os.lstat(full).st_mtime > STALE_TMP_AGE_S
+    except OSError:
+        return False
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files that interrupted saves to ``path`` left behind.
+
+    Only regular files named like this module's temporaries for ``path`` are
+    considered, and only those provably abandoned (see :func:`_is_stale_tmp`).
+    Returns the list of removed paths.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    pattern = _tmp_pattern(path)
+    prefix = _tmp_prefix(path)
+    removed, now = [], time.time()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        m = pattern.match(name)
+        full = os.path.join(directory, name)
+        if m is None or not os.path.isfile(full) or os.path.islink(full):
+            continue
+        if _is_stale_tmp(m, full, now):
+            with contextlib.suppress(OSError):
+                os.remove(full)
+                removed.append(full)
+    return removed
+
+
+def _write_failure(what, path, err):
+    """A SaveWriteError for a failed write of ``path``, with the cause and the fix."""
+    text = str(err)
+    code = getattr(err, "errno", None)
+    if code is None:   # h5py reports the C library's errno inside its message
+        m = re.search(r"errno = (\d+)", text)
+        code = int(m.group(1)) if m else errno.EIO
+    full = code in (errno.ENOSPC, errno.EDQUOT)
+    too_big = code == errno.EFBIG
+    if full:
+        cause, fix = "the disk is full", "Free some space on that disk or save to another one"
+    elif too_big:
+        cause, fix = ("the file grew past a file-size limit (ulimit -f)",
+                      "Raise the limit or save to another location")
+    else:
+        cause, fix = "an I/O error occurred", "Check the disk and the path"
+    return SaveWriteError(
+        code,
+        f"{what}: writing {path!r} failed because {cause} ({type(err).__name__}: {err}). "
+        f"The previous file at that path, if any, is unchanged. {fix}, then save again.")
+
+
+def _new_temporary(path, directory, what):
+    """Create the directory if needed, clear stale temporaries and create an empty new
+    temporary file for a save to ``path``; a directory we cannot write gives a clear
+    error of the same OSError type."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{_host_tag()}-{os.getpid()}.",
+                                   suffix=_TMP_SUFFIX, dir=directory)
+    except OSError as e:
+        raise type(e)(e.errno, f"{what}: cannot create a file in the directory {directory!r} "
+                               f"({e.strerror}). Check that it exists and that you may write "
+                               f"there, or save to another location. Received: "
+                               f"filepath={path!r}") from e
+    os.close(fd)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False):
     """Yield a writable ``h5py.File`` that replaces ``filepath`` only on success.
@@ -82,7 +205,9 @@ def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False
     The data goes to a hidden temporary file in the target's directory (same file
     system, so the final ``os.replace`` is atomic); it is flushed, closed and
     fsynced before the rename. On any exception (KeyboardInterrupt included) the
-    temporary file is removed and the previous file, if any, stays untouched.
+    temporary file is removed and the previous file, if any, stays untouched. A
+    save first removes the temporaries that earlier interrupted saves to the same
+    path left (see :func:`remove_stale_temporaries`).
 
     Args:
         filepath: target path.
@@ -91,6 +216,9 @@ def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False
         what: name of the calling function, for error messages.
         large_attributes: write the HDF5 1.8 object format, which allows single
             attributes over 64 KB.
+
+    Raises:
+        SaveWriteError: the write failed (full disk, file-size limit, I/O error).
     """
     require_h5py()
     path = _path(filepath, what)
@@ -103,17 +231,19 @@ def atomic_h5_file(filepath, overwrite=True, what="save", large_attributes=False
             "interactively; gpuseq does not wait for input. Pass overwrite=True to replace "
             "it, or choose another file name.")
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    tmp = _new_temporary(path, directory, what)
     mode = _default_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
     try:
-        with _create(tmp, large_attributes) as f:
-            yield f
-            f.flush()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        try:
+            with _create(tmp, large_attributes) as f:
+                yield f
+                f.flush()
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        except (OSError, RuntimeError) as e:
+            if isinstance(e, SaveWriteError):
+                raise
+            raise _write_failure(what, path, e) from e
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -176,6 +306,21 @@ def decode(value):
     if isinstance(value, numpy.str_):
         return str(value)
     return value
+
+
+def name_listing(names):
+    """Sorted str names of HDF5 groups or attributes, and the damaged ones.
+
+    h5py returns a name that is not valid UTF-8 as bytes; such a name is listed
+    by its repr and also returned in the second list.
+    """
+    good, bad = [], []
+    for n in names:
+        if isinstance(n, bytes):
+            bad.append(repr(n))
+        else:
+            good.append(str(n))
+    return sorted(good) + sorted(bad), sorted(bad)
 
 
 def read_text_attr(obj, name):

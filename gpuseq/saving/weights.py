@@ -299,11 +299,18 @@ def read_weight_file(f, source="the file"):
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:
         raise h5.SavedFileError(f"{source}: the HDF5 file could not be read; it is damaged "
                                 f"({type(e).__name__}: {e}).") from e
+    groups, bad_groups = h5.name_listing(f.keys())
+    attrs, bad_attrs = h5.name_listing(f.attrs.keys())
+    damaged = ""
+    if bad_groups or bad_attrs:
+        damaged = (f" The file is damaged: {len(bad_groups) + len(bad_attrs)} name(s) are not "
+                   f"valid UTF-8 ({(bad_attrs + bad_groups)[:3]}). Save the weights again, or "
+                   "use an intact copy.")
     raise h5.SavedFileError(
         f"{source} is an HDF5 file but holds no Keras weights: expected a `layer_names` "
         "attribute (gpuseq / Keras 1-2 save_weights), a `model_weights` group (whole-model "
         "files from save) or a `layers` group (Keras 3 .weights.h5). Found groups "
-        f"{sorted(f.keys())[:10]} and attributes {sorted(f.attrs.keys())[:10]}.")
+        f"{groups[:10]} and attributes {attrs[:10]}.{damaged}")
 
 
 # ---------------------------------------------------------------------- conversions
