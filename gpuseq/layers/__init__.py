@@ -13,6 +13,10 @@ from .normalization import BatchNormalization  # noqa: F401
 from .convolutional import (Conv1D, Conv2D, Convolution1D, Convolution2D,  # noqa: F401
                             Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
                             ZeroPadding1D, ZeroPadding2D)
+from .convolutional_transpose import (Conv2DTranspose, Convolution2DTranspose,  # noqa: F401
+                                      Deconv2D, Deconvolution2D)
+from .separable import (DepthwiseConv2D, SeparableConv1D, SeparableConv2D,  # noqa: F401
+                        SeparableConvolution1D, SeparableConvolution2D)
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D,
                       GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D,
@@ -39,6 +43,7 @@ register(Layer, Dense, Activation, Dropout, Flatten, Reshape, Permute,
 register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D,
          UpSampling2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
+register(Conv2DTranspose, DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 
