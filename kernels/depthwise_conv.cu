@@ -169,7 +169,7 @@ __global__ void depthwise_conv2d_kernel_grad(const T* __restrict__ x, const T* _
     __syncthreads();
     if (threadIdx.y == 0 && j < cm) {
         T total = sums[0][threadIdx.x];
-        for (int r = 1; r < 8; ++r) total += sums[r][threadIdx.x];
+        for (long long r = 1; r < 8; ++r) total += sums[r][threadIdx.x];
         partial[((long long)blockIdx.z * kh * kw + tap) * cm + j] = total;
     }
 }
