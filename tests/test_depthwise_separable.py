@@ -337,3 +337,24 @@ def test_errors():
         Sequential([SeparableConv1D(4, 3, input_shape=(10, 10, 3))])
     with pytest.raises(ValueError, match="known channel"):
         Sequential([SeparableConv2D(4, 3, input_shape=(None, None, None))])
+
+
+def test_model_json_round_trip(numpy_backend, rng):
+    """A model with every new convolution layer through to_json / model_from_json."""
+    from gpuseq.layers import Conv2DTranspose, Reshape
+    from gpuseq.models import model_from_json
+    model = Sequential([
+        Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1,
+                        activation="relu", input_shape=(3, 3, 2)),
+        DepthwiseConv2D(3, depth_multiplier=2, dilation_rate=2, padding="same"),
+        SeparableConv2D(3, 2, strides=2, activation="tanh"),
+        Reshape((3, 3 * 3)),
+        SeparableConv1D(2, 2, padding="same", depth_multiplier=3),
+    ])
+    clone = model_from_json(model.to_json())
+    assert [type(l) for l in clone.layers] == [type(l) for l in model.layers]
+    assert [l.get_config() for l in clone.layers] == [l.get_config() for l in model.layers]
+    clone.set_weights(model.get_weights())
+    x = rng.standard_normal((2, 3, 3, 2)).astype(np.float32)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
