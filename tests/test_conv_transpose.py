@@ -14,8 +14,8 @@ import gpuseq.backend as K
 from gpuseq.backend import autodiff as ad
 from gpuseq.backend import numpy_ops
 from gpuseq.backend.numpy_ops import conv as np_conv
-from gpuseq.layers import (Conv2DTranspose, Deconvolution2D, Deconv2D, Dense, Reshape,
-                           deserialize)
+from gpuseq.layers import (Activation, Conv2DTranspose, Deconvolution2D, Deconv2D, Dense,
+                           Reshape, deserialize)
 from gpuseq.models import Sequential
 from gpuseq.testing import check_op_gradients, compare_with_numpy
 from _reference_conv import ref_conv2d_transpose, ref_deconv_length
@@ -281,31 +281,45 @@ def test_keras1_deconvolution2d():
     assert Deconv2D is Conv2DTranspose and Deconvolution2D is Conv2DTranspose
 
 
-def test_conv2d_transpose_errors():
-    with pytest.raises(ValueError, match="filters"):
-        Conv2DTranspose(0, 3)
-    with pytest.raises(TypeError, match="kernel_size"):
-        Conv2DTranspose(4)
-    with pytest.raises(ValueError, match="output_padding.*smaller than the stride"):
-        Conv2DTranspose(4, 3, strides=2, output_padding=2)
-    with pytest.raises(ValueError, match="output_padding.*smaller than the stride"):
-        Conv2DTranspose(4, 3, output_padding=(0, 1))
-    with pytest.raises(ValueError, match="output_padding"):
-        Conv2DTranspose(4, 3, strides=2, output_padding=-1)
-    with pytest.raises(ValueError, match="padding"):
-        Conv2DTranspose(4, 3, padding="causal")
-    with pytest.raises(ValueError, match="data_format"):
-        Conv2DTranspose(4, 3, data_format="nhwc")
-    with pytest.raises(ValueError, match="strides"):
-        Conv2DTranspose(4, 3, strides=(1, 0))
-    with pytest.raises(TypeError, match="unexpected keyword"):
-        Conv2DTranspose(4, 3, kernel_initialiser="zeros")
-    model = Sequential([Dense(12, input_shape=(4,))])
-    with pytest.raises(ValueError, match="4-D input"):
-        model.add(Conv2DTranspose(4, 3))
-    assert len(model.layers) == 1
-    model.add(Reshape((2, 2, 3)))
-    model.add(Conv2DTranspose(4, 3, strides=2))
+@pytest.mark.parametrize("make,error,fragment", [
+    (lambda: Conv2DTranspose(0, 3), ValueError, "filters"),
+    (lambda: Conv2DTranspose(4), TypeError, "kernel_size"),
+    (lambda: Conv2DTranspose(4, 3, strides=2, output_padding=2), ValueError,
+     "output_padding.*smaller than the stride"),
+    (lambda: Conv2DTranspose(4, 3, output_padding=(0, 1)), ValueError,
+     "output_padding.*smaller than the stride"),
+    (lambda: Conv2DTranspose(4, 3, strides=2, output_padding=-1), ValueError,
+     "output_padding"),
+    (lambda: Conv2DTranspose(4, 3, padding="causal"), ValueError, "padding"),
+    (lambda: Conv2DTranspose(4, 3, data_format="nhwc"), ValueError, "data_format"),
+    (lambda: Conv2DTranspose(4, 3, strides=(1, 0)), ValueError, "strides"),
+    (lambda: Conv2DTranspose(4, (3, 3, 3)), ValueError, "kernel_size"),
+    (lambda: Conv2DTranspose(4, 3, kernel_initialiser="zeros"), TypeError,
+     "unexpected keyword"),
+])
+def test_conv2d_transpose_bad_arguments(make, error, fragment):
+    with pytest.raises(error, match=fragment):
+        make()
+
+
+@pytest.mark.parametrize("layer,input_shape,fragment", [
+    (lambda: Conv2DTranspose(4, 3), (4,), "4-D input"),
+    (lambda: Conv2DTranspose(4, 3), (2, 3, 4, 5), "4-D input"),
+    (lambda: Conv2DTranspose(4, 3, data_format="channels_first"), (None, 3, 3),
+     "known channel"),
+])
+def test_conv2d_transpose_bad_inputs_fail_at_add(layer, input_shape, fragment):
+    model = Sequential([Activation("linear", input_shape=input_shape)])
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=fragment):
+        model.add(layer())
+    assert len(model.layers) == 1 and model.output_shape == (None,) + input_shape
+    assert len(model.get_weights()) == len(weights)
+
+
+def test_conv2d_transpose_after_a_reshape():
+    model = Sequential([Dense(12, input_shape=(4,)), Reshape((2, 2, 3)),
+                        Conv2DTranspose(4, 3, strides=2)])
     assert model.output_shape == (None, 5, 5, 4)
 
 

@@ -14,8 +14,8 @@ import pytest
 import gpuseq.backend as K
 from gpuseq.backend import autodiff as ad
 from gpuseq.backend import dispatch, numpy_ops
-from gpuseq.layers import (Dense, DepthwiseConv2D, Flatten, SeparableConv1D, SeparableConv2D,
-                           SeparableConvolution2D, deserialize)
+from gpuseq.layers import (Activation, Dense, DepthwiseConv2D, Flatten, SeparableConv1D,
+                           SeparableConv2D, SeparableConvolution2D, deserialize)
 from gpuseq.models import Sequential
 from gpuseq.testing import check_function_gradients, check_op_gradients, compare_with_numpy
 from _reference_conv import (ref_depthwise_conv2d, ref_separable_conv1d,
@@ -310,33 +310,38 @@ def test_config_round_trips(numpy_backend, rng):
     assert SeparableConvolution2D is SeparableConv2D
 
 
-def test_errors():
-    with pytest.raises(TypeError, match="kernel_size"):
-        DepthwiseConv2D()
-    with pytest.raises(ValueError, match="depth_multiplier"):
-        DepthwiseConv2D(3, depth_multiplier=0)
-    with pytest.raises(ValueError, match="padding"):
-        SeparableConv1D(4, 3, padding="causal")
-    with pytest.raises(TypeError, match="filters"):
-        SeparableConv2D(kernel_size=3)
-    with pytest.raises(ValueError, match="filters"):
-        SeparableConv2D(-1, 3)
-    with pytest.raises(ValueError, match="kernel_size"):
-        SeparableConv2D(4, (3, 3, 3))
-    with pytest.raises(ValueError, match="strides"):
-        DepthwiseConv2D(3, strides=0)
-    with pytest.raises(ValueError, match="data_format"):
-        SeparableConv2D(4, 3, data_format="channels_middle")
-    model = Sequential([DepthwiseConv2D(3, input_shape=(5, 5, 3))])
-    with pytest.raises(ValueError, match=r"larger than the input.*padding='same'"):
-        model.add(SeparableConv2D(4, 5))
-    assert len(model.layers) == 1
-    with pytest.raises(ValueError, match="4-D input"):
-        Sequential([DepthwiseConv2D(3, input_shape=(10, 3))])
-    with pytest.raises(ValueError, match="3-D input"):
-        Sequential([SeparableConv1D(4, 3, input_shape=(10, 10, 3))])
-    with pytest.raises(ValueError, match="known channel"):
-        Sequential([SeparableConv2D(4, 3, input_shape=(None, None, None))])
+@pytest.mark.parametrize("make,error,fragment", [
+    (lambda: DepthwiseConv2D(), TypeError, "kernel_size"),
+    (lambda: DepthwiseConv2D(3, depth_multiplier=0), ValueError, "depth_multiplier"),
+    (lambda: DepthwiseConv2D(3, strides=0), ValueError, "strides"),
+    (lambda: DepthwiseConv2D(3, dilation_rate=(1, -1)), ValueError, "dilation_rate"),
+    (lambda: SeparableConv1D(4, 3, padding="causal"), ValueError, "padding"),
+    (lambda: SeparableConv2D(kernel_size=3), TypeError, "filters"),
+    (lambda: SeparableConv2D(-1, 3), ValueError, "filters"),
+    (lambda: SeparableConv2D(4, (3, 3, 3)), ValueError, "kernel_size"),
+    (lambda: SeparableConv2D(4, 3, data_format="channels_middle"), ValueError, "data_format"),
+    (lambda: SeparableConv2D(4, 3, kernel_initializer="zeros"), TypeError,
+     "unexpected keyword"),
+])
+def test_bad_arguments(make, error, fragment):
+    with pytest.raises(error, match=fragment):
+        make()
+
+
+@pytest.mark.parametrize("layer,input_shape,fragment", [
+    (lambda: SeparableConv2D(4, 5), (4, 5, 3), r"larger than the input.*padding='same'"),
+    (lambda: DepthwiseConv2D(3, dilation_rate=3), (6, 6, 3), "larger than the input"),
+    (lambda: DepthwiseConv2D(3), (10, 3), "4-D input"),
+    (lambda: SeparableConv1D(4, 3), (10, 10, 3), "3-D input"),
+    (lambda: SeparableConv1D(4, 3, data_format="channels_first"), (None, 8), "known channel"),
+    (lambda: SeparableConv2D(4, 3), (None, None, None), "known channel"),
+])
+def test_bad_inputs_fail_at_add(layer, input_shape, fragment):
+    model = Sequential([Activation("linear", input_shape=input_shape)])
+    with pytest.raises(ValueError, match=fragment):
+        model.add(layer())
+    assert len(model.layers) == 1 and model.output_shape == (None,) + input_shape
+    assert model.count_params() == 0
 
 
 def test_model_json_round_trip(numpy_backend, rng):
