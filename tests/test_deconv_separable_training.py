@@ -72,3 +72,21 @@ def test_conv2d_transpose_decoder_reconstructs_digits(numpy_backend, digits):
     mean_digit = float(np.mean((xte - xtr.mean(axis=0)) ** 2))
     print(f"decoder: held-out MSE {mse:.4f}, mean digit {mean_digit:.4f}")
     assert mse < 0.25 * mean_digit, (mse, mean_digit)
+
+
+def test_benchmark_models_build_as_in_keras(numpy_backend):
+    """benchmarks/bench_deconv.py's models: Keras's output shapes and parameter counts."""
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import bench_deconv
+    finally:
+        sys.path.pop(0)
+    decoder = bench_deconv.build_decoder(gpuseq)
+    assert decoder.output_shape == (None, 28, 28, 1)
+    assert [l.count_params() for l in decoder.layers] == [26656, 0, 9248, 4624, 145]
+    separable = bench_deconv.build_separable(gpuseq)
+    assert [l.output_shape for l in separable.layers][:3] == [
+        (None, 30, 30, 32), (None, 28, 28, 64), (None, 13, 13, 64)]
+    assert [l.count_params() for l in separable.layers] == [155, 640, 4736, 0, 108170]
