@@ -68,12 +68,12 @@ def transpose_pads(in_len, out_len, kernel_size, padding, stride, dilation=1):
     ``i * stride - before + k * dilation``. ``after`` only makes the convolution's
     output length equal ``in_len`` (it may be trimmed to 0).
     """
-    ek = effective_kernel(kernel_size, dilation)
-    total = (in_len - 1) * stride + ek - out_len
-    before = max(total // 2, 0) if padding == "same" else 0
     if padding not in ("valid", "same"):
         raise ValueError("Unknown padding. Expected 'valid' or 'same'. "
                          f"Received: padding={padding!r}")
+    ek = effective_kernel(kernel_size, dilation)
+    total = (in_len - 1) * stride + ek - out_len
+    before = max(total // 2, 0) if padding == "same" else 0
     return before, max(total - before, 0)
 
 

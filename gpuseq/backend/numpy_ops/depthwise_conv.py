@@ -56,12 +56,18 @@ def depthwise_conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid",
                          f"NHWC). Received: kernel.shape={tuple(kernel.shape)}")
     n = x.shape[0]
     xp = _pad_nhwc(x, pads)
-    z = np.zeros((n,) + out_hw + (c, m), dtype=np.result_type(x, kernel))  # (N, OH, OW, C, M)
+    # one (N, OH, OW, C) plane per filter m, so that every multiply-add runs along the
+    # contiguous channels (a trailing axis of M elements is many times slower)
+    zm = np.zeros((m, n) + out_hw + (c,), dtype=np.result_type(x, kernel))
+    tmp = np.empty(zm.shape[1:], dtype=zm.dtype)
     for ky in range(kh):
         for kx in range(kw):
             rows, cols = _tap_slices(ky, kx, strides, dil, out_hw)
-            z += xp[:, rows, cols, :, None] * kernel[ky, kx]
-    z = z.reshape((n,) + out_hw + (c * m,))
+            for mi in range(m):
+                np.multiply(xp[:, rows, cols, :], kernel[ky, kx, :, mi], out=tmp)
+                zm[mi] += tmp
+    z = (zm[0] if m == 1 else np.ascontiguousarray(np.moveaxis(zm, 0, -1))).reshape(
+        (n,) + out_hw + (c * m,))                               # (N, OH, OW, C*M)
     axis = -1
     if data_format == "channels_first":
         z, axis = _to_nchw(z), 1
@@ -82,15 +88,23 @@ def depthwise_conv2d_backward(gy, saved, strides=(1, 1), padding="valid",
     kh, kw, c, m = kernel.shape
     n, h, w, _ = x.shape
     g5 = gz.reshape((n,) + out_hw + (c, m))                     # (N, OH, OW, C, M)
+    gm = g5[..., 0] if m == 1 else np.ascontiguousarray(np.moveaxis(g5, -1, 0))
+    gm = gm.reshape((m, n) + out_hw + (c,))                     # (M, N, OH, OW, C)
     xp = _pad_nhwc(x, pads)
     gk = np.empty(kernel.shape, dtype=gz.dtype)
     gxp = np.zeros(xp.shape, dtype=gz.dtype) if input_grad else None
+    tmp = np.empty(gm.shape[1:], dtype=gz.dtype)
+    ones = np.ones(tmp.size // max(c, 1), dtype=gz.dtype)      # column sums as one GEMV
     for ky in range(kh):
         for kx in range(kw):
             rows, cols = _tap_slices(ky, kx, strides, dil, out_hw)
-            gk[ky, kx] = np.einsum("nhwc,nhwcm->cm", xp[:, rows, cols, :], g5)
-            if gxp is not None:
-                gxp[:, rows, cols, :] += np.einsum("nhwcm,cm->nhwc", g5, kernel[ky, kx])
+            xs = xp[:, rows, cols, :]                           # (N, OH, OW, C) view
+            for mi in range(m):
+                np.multiply(xs, gm[mi], out=tmp)
+                gk[ky, kx, :, mi] = ones @ tmp.reshape(-1, c)
+                if gxp is not None:
+                    np.multiply(gm[mi], kernel[ky, kx, :, mi], out=tmp)
+                    gxp[:, rows, cols, :] += tmp
     gx = None
     if gxp is not None:
         (pt, _), (pl, _) = pads
