@@ -82,6 +82,16 @@ def _conv2d_global_avg():
                        L("GlobalAveragePooling2D")(), Dense(2)])
 
 
+def _deconv_separable():
+    return Sequential([
+        L("Conv2DTranspose")(3, (3, 3), strides=(2, 2), padding="same", output_padding=(1, 0),
+                             activation="relu", input_shape=(3, 4, 2)),
+        L("DepthwiseConv2D")((3, 3), depth_multiplier=2, padding="same"),
+        L("SeparableConv2D")(4, (2, 2), strides=(2, 2), activation="tanh"),
+        L("Reshape")((9, 4)), L("SeparableConv1D")(2, 3, depth_multiplier=2),
+        L("Flatten")(), Dense(2)])
+
+
 def _conv1d():
     return Sequential([
         L("ZeroPadding1D")(1, input_shape=(9, 3)), L("Conv1D")(4, 3, activation="relu"),
@@ -165,6 +175,7 @@ CASES = {
     "conv2d_global": (_conv2d_global, ("float", (5, 5, 2))),
     "conv2d_global_avg": (_conv2d_global_avg, ("float", (6, 6, 1))),
     "conv1d": (_conv1d, ("float", (9, 3))),
+    "deconv_separable": (_deconv_separable, ("float", (3, 4, 2))),
     "conv1d_global_max": (_conv1d_global_max, ("float", (6, 2))),
     "conv3d": (_conv3d, ("float", (3, 4, 4, 2))),
     "conv3d_global_avg": (_conv3d_global_avg, ("float", (2, 3, 3, 1))),

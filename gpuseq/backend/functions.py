@@ -1064,3 +1064,160 @@ def binary_crossentropy(target, output, from_logits=False):
 def gradients(loss, variables):
     """Gradients of a scalar ``loss`` Tensor with respect to ``variables`` (Tensors)."""
     return [Tensor(g) for g in ad.gradients(loss, variables)]
+
+
+# -- transposed, depthwise and separable convolutions --------------------------------
+#
+# Keras 2's backend signatures; ``bias`` and ``activation`` are gpuseq's additions: the
+# bias add and an elementwise activation (a name of activations.ACTIVATION_KINDS) run
+# fused after the convolution, as the layers use them.
+
+def _conv_format(data_format):
+    fmt = image_data_format() if data_format is None else data_format
+    if fmt not in ("channels_last", "channels_first"):
+        raise ValueError("Unknown data_format. Expected 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
+    return fmt
+
+
+def _pair(value):
+    return (int(value),) * 2 if isinstance(value, (int, numpy.integer)) else tuple(value)
+
+
+def _deconv_output_size(output_shape, fmt):
+    """The (rows, cols) of an ``output_shape`` given as a full 4-D shape (the batch entry
+    ignored) or as (rows, cols)."""
+    if output_shape is None:
+        return None
+    shape = tuple(output_shape)
+    if len(shape) == 4:
+        return tuple(shape[1:3]) if fmt == "channels_last" else tuple(shape[2:4])
+    if len(shape) != 2:
+        raise ValueError("conv2d_transpose expects output_shape as (batch, rows, cols, "
+                         "channels), (batch, channels, rows, cols) or (rows, cols). "
+                         f"Received: output_shape={output_shape!r}")
+    return shape
+
+
+def conv2d_transpose(x, kernel, output_shape=None, strides=(1, 1), padding="valid",
+                     data_format=None, dilation_rate=(1, 1), bias=None, activation=None):
+    """Transposed 2-D convolution ("deconvolution"): the adjoint of ``conv2d``.
+
+    Args:
+        x: (batch, rows, cols, in) or (batch, in, rows, cols).
+        kernel: (kernel_rows, kernel_cols, filters, in), Keras's layout.
+        output_shape: the output's shape, batch first (its batch entry is ignored), or
+            its (rows, cols); None = Keras's inferred size (``in * stride`` for
+            'same', ``in * stride + max(kernel - stride, 0)`` for 'valid').
+        strides, dilation_rate: int or pair.
+        padding: 'valid' or 'same'.
+        data_format: 'channels_last' / 'channels_first' (None = image_data_format()).
+        bias: (filters,) or None (gpuseq: added in the same op).
+        activation: None or an elementwise activation name (gpuseq: fused).
+
+    Returns:
+        (batch, out_rows, out_cols, filters) or (batch, filters, out_rows, out_cols).
+
+    Example:
+        >>> y = K.conv2d_transpose(x, kernel, strides=2, padding='same')  # doubles rows, cols
+    """
+    fmt = _conv_format(data_format)
+    x = _t(x)
+    y, _ = ad.fused("conv2d_transpose", x, kernel, bias,
+                    output_size=_deconv_output_size(output_shape, fmt),
+                    strides=_pair(strides), padding=padding,
+                    dilation_rate=_pair(dilation_rate), data_format=fmt,
+                    activation=activation or "linear", input_grad=bool(x.requires_grad))
+    return y
+
+
+def depthwise_conv2d(x, depthwise_kernel, strides=(1, 1), padding="valid", data_format=None,
+                     dilation_rate=(1, 1), bias=None, activation=None):
+    """Depthwise 2-D convolution: each input channel convolved with its own filters.
+
+    Args:
+        x: (batch, rows, cols, channels) or (batch, channels, rows, cols).
+        depthwise_kernel: (kernel_rows, kernel_cols, channels, depth_multiplier).
+        strides, dilation_rate: int or pair.
+        padding: 'valid' or 'same'.
+        data_format: 'channels_last' / 'channels_first' (None = image_data_format()).
+        bias: (channels * depth_multiplier,) or None (gpuseq: added in the same op).
+        activation: None or an elementwise activation name (gpuseq: fused).
+
+    Returns:
+        channels * depth_multiplier output channels, channel ``c * depth_multiplier + m``
+        from input channel c and filter m.
+
+    Example:
+        >>> y = K.depthwise_conv2d(x, K.ones((3, 3, 8, 2)), padding='same')   # 16 channels
+    """
+    fmt = _conv_format(data_format)
+    x = _t(x)
+    y, _ = ad.fused("depthwise_conv2d", x, depthwise_kernel, bias, strides=_pair(strides),
+                    padding=padding, dilation_rate=_pair(dilation_rate), data_format=fmt,
+                    activation=activation or "linear", input_grad=bool(x.requires_grad))
+    return y
+
+
+def _pointwise(x, pointwise_kernel, bias, fmt, activation):
+    """The 1x1 convolution of a separable convolution: one GEMM over the channels."""
+    pk = _t(pointwise_kernel)
+    cin, cout = pk.shape[-2], pk.shape[-1]
+    if fmt == "channels_last":
+        y, _ = ad.fused("dense", x, ad.reshape(pk, (cin, cout)), bias,
+                        activation=activation or "linear")
+        return y
+    y, _ = ad.fused("conv2d", x, ad.reshape(pk, (1, 1, cin, cout)), bias, strides=(1, 1),
+                    padding="valid", dilation_rate=(1, 1), data_format=fmt,
+                    activation=activation or "linear", input_grad=True)
+    return y
+
+
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=(1, 1), padding="valid",
+                     data_format=None, dilation_rate=(1, 1), bias=None, activation=None):
+    """Depthwise separable 2-D convolution: ``depthwise_conv2d`` then a 1x1 convolution.
+
+    Args:
+        x: (batch, rows, cols, channels) or (batch, channels, rows, cols).
+        depthwise_kernel: (kernel_rows, kernel_cols, channels, depth_multiplier).
+        pointwise_kernel: (1, 1, channels * depth_multiplier, filters).
+        strides, padding, data_format, dilation_rate: of the depthwise step.
+        bias: (filters,) or None; activation: None or an elementwise activation name
+            (gpuseq: both applied with the pointwise step).
+
+    Returns:
+        (batch, out_rows, out_cols, filters) or (batch, filters, out_rows, out_cols).
+
+    Example:
+        >>> y = K.separable_conv2d(x, dk, pk, padding='same')
+    """
+    fmt = _conv_format(data_format)
+    d = depthwise_conv2d(x, depthwise_kernel, strides, padding, fmt, dilation_rate)
+    return _pointwise(d, pointwise_kernel, bias, fmt, activation)
+
+
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
+                     data_format=None, dilation_rate=1, bias=None, activation=None):
+    """Depthwise separable 1-D convolution (the 2-D one on a height-1 image).
+
+    Args:
+        x: (batch, steps, channels) or (batch, channels, steps).
+        depthwise_kernel: (kernel_size, channels, depth_multiplier).
+        pointwise_kernel: (1, channels * depth_multiplier, filters).
+        strides, dilation_rate: int (or a 1-tuple); padding: 'valid' or 'same'.
+        data_format, bias, activation: as in :func:`separable_conv2d`.
+
+    Returns:
+        (batch, new_steps, filters) or (batch, filters, new_steps).
+    """
+    fmt = _conv_format(data_format)
+    x = _t(x)
+    s = int(strides[0] if isinstance(strides, (tuple, list)) else strides)
+    d = int(dilation_rate[0] if isinstance(dilation_rate, (tuple, list)) else dilation_rate)
+    n, a, b = x.shape
+    x4 = ad.reshape(x, (n, 1, a, b) if fmt == "channels_last" else (n, a, 1, b))
+    dk = _t(depthwise_kernel)
+    y = separable_conv2d(x4, ad.reshape(dk, (1,) + tuple(dk.shape)), pointwise_kernel,
+                         (1, s), padding, fmt, (1, d), bias, activation)
+    return ad.reshape(y, (n,) + (tuple(y.shape[2:]) if fmt == "channels_last"
+                                 else (y.shape[1], y.shape[3])))

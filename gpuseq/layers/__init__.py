@@ -14,6 +14,10 @@ from .normalization import BatchNormalization  # noqa: F401
 from .convolutional import (Conv1D, Conv2D, Convolution1D, Convolution2D,  # noqa: F401
                             Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
                             ZeroPadding1D, ZeroPadding2D)
+from .convolutional_transpose import (Conv2DTranspose, Convolution2DTranspose,  # noqa: F401
+                                      Deconv2D, Deconvolution2D)
+from .separable import (DepthwiseConv2D, SeparableConv1D, SeparableConv2D,  # noqa: F401
+                        SeparableConvolution1D, SeparableConvolution2D)
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D,
                       GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D,
@@ -44,6 +48,7 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 register(Conv3D, Conv3DTranspose, ZeroPadding3D, Cropping3D, UpSampling3D, MaxPooling3D,
          AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D, SpatialDropout3D)
+register(Conv2DTranspose, DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 
