@@ -21,7 +21,7 @@ from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_bool, validate_positive_int
-from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
+from .conv_utils import positive_tuple, normalize_data_format, normalize_padding
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
 from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
@@ -129,8 +129,8 @@ class _Conv(Layer):
             raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
                             f"{cls_name}({filters}, {3 if self.rank == 1 else (3, 3)}).")
         self.filters = validate_positive_int(cls_name, "filters", filters)
-        self.kernel_size = _tuple_arg(kernel_size, self.rank, "kernel_size", cls_name)
-        self.strides = _tuple_arg(strides, self.rank, "strides", cls_name)
+        self.kernel_size = positive_tuple(kernel_size, self.rank, "kernel_size", cls_name)
+        self.strides = positive_tuple(strides, self.rank, "strides", cls_name)
         allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
         self.padding = normalize_padding(padding, cls_name, allowed)
         default = "channels_last" if self.rank == 1 else None
@@ -138,7 +138,7 @@ class _Conv(Layer):
         if self.padding == "causal" and self.data_format != "channels_last":
             raise ValueError(f"{cls_name}: padding='causal' needs data_format='channels_last'. "
                              f"Received: data_format={self.data_format!r}")
-        self.dilation_rate = _tuple_arg(dilation_rate, self.rank, "dilation_rate", cls_name)
+        self.dilation_rate = positive_tuple(dilation_rate, self.rank, "dilation_rate", cls_name)
         self.activation = activations_mod.get(activation)
         self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
@@ -534,7 +534,7 @@ class UpSampling2D(_Spatial):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
-        self.size = _tuple_arg(size, self.rank, "size", type(self).__name__)
+        self.size = positive_tuple(size, self.rank, "size", type(self).__name__)
         self.data_format = normalize_data_format(
             data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
         if interpolation != "nearest":

@@ -19,8 +19,9 @@ from ..backend import functions as K
 from ..backend.numpy_ops.conv_transpose import deconv_output_length
 from ..legacy import warn_modern_call
 from .base import Layer, validate_positive_int
-from .conv_arguments import fused_kind, positive_tuple, split_channels
-from .convolutional import normalize_data_format, normalize_padding
+from .conv_utils import (normalize_data_format, normalize_padding, positive_tuple,
+                         split_channels)
+from .core import fused_activation_kind
 
 _KERAS1_RENAMES = {
     "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
@@ -234,7 +235,7 @@ class Conv2DTranspose(Layer):
         return self._transpose(inputs, None)
 
     def call(self, inputs, training=False):
-        kind = fused_kind(self.activation)
+        kind = fused_activation_kind(self.activation)
         if kind is not None:
             return self._transpose(inputs, kind)
         return self.activation(self.pre_activation(inputs))

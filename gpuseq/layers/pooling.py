@@ -11,7 +11,7 @@ from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_bool
-from .conv_utils import _tuple_arg, normalize_data_format, normalize_padding
+from .conv_utils import positive_tuple, normalize_data_format, normalize_padding
 
 _POOLING2D_KERAS1 = Keras1Arguments(
     renames={"border_mode": "padding", "dim_ordering": "data_format"},
@@ -38,9 +38,9 @@ class _Pooling(Layer):
         super().__init__(**kwargs)
         if pool_size is None:
             pool_size = 2 if self.rank == 1 else (2, 2)
-        self.pool_size = _tuple_arg(pool_size, self.rank, "pool_size", cls_name)
+        self.pool_size = positive_tuple(pool_size, self.rank, "pool_size", cls_name)
         self.strides = self.pool_size if strides is None else \
-            _tuple_arg(strides, self.rank, "strides", cls_name)
+            positive_tuple(strides, self.rank, "strides", cls_name)
         self.padding = normalize_padding(padding, cls_name)
         self.data_format = normalize_data_format(
             data_format, cls_name, "channels_last" if self.rank == 1 else None)

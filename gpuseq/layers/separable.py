@@ -15,8 +15,9 @@ from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length
 from .base import Layer, validate_positive_int
-from .conv_arguments import check_kernel_fits, fused_kind, positive_tuple, split_channels
-from .convolutional import normalize_data_format, normalize_padding
+from .conv_utils import (check_kernel_fits, normalize_data_format, normalize_padding,
+                         positive_tuple, split_channels)
+from .core import fused_activation_kind
 
 
 class _DepthwiseBase(Layer):
@@ -85,7 +86,7 @@ class _DepthwiseBase(Layer):
         return self._convolve(inputs, None)
 
     def call(self, inputs, training=False):
-        kind = fused_kind(self.activation)
+        kind = fused_activation_kind(self.activation)
         if kind is not None:
             return self._convolve(inputs, kind)
         return self.activation(self.pre_activation(inputs))
