@@ -26,6 +26,7 @@ from .pooling3d import (AveragePooling3D, AvgPool3D, GlobalAveragePooling3D,  # 
                         GlobalAvgPool3D, GlobalMaxPool3D, GlobalMaxPooling3D, MaxPool3D,
                         MaxPooling3D)
 from .dropout3d import SpatialDropout3D  # noqa: F401
+from .local import LocallyConnected1D, LocallyConnected2D  # noqa: F401
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
@@ -44,6 +45,7 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 register(Conv3D, Conv3DTranspose, ZeroPadding3D, Cropping3D, UpSampling3D, MaxPooling3D,
          AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D, SpatialDropout3D)
+register(LocallyConnected1D, LocallyConnected2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 
