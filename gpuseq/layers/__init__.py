@@ -27,6 +27,9 @@ from .pooling3d import (AveragePooling3D, AvgPool3D, GlobalAveragePooling3D,  # 
                         MaxPooling3D)
 from .dropout3d import SpatialDropout3D  # noqa: F401
 from .local import LocallyConnected1D, LocallyConnected2D  # noqa: F401
+# Keras 1 names that build Keras 2 layers
+from .legacy_aliases import (AtrousConv1D, AtrousConv2D, AtrousConvolution1D,  # noqa: F401
+                             AtrousConvolution2D)
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401

@@ -23,8 +23,7 @@ from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import keras1_arguments
 from .base import Layer, validate_positive_int
-from .convolutional import (_CONV1D_KERAS1, _CONV2D_KERAS1, _tuple_arg,
-                            normalize_data_format)
+from .convolutional import Conv1D, Conv2D, _tuple_arg, normalize_data_format
 
 IMPLEMENTATIONS = (1, 2)
 
@@ -152,7 +151,7 @@ class _LocallyConnected(Layer):
         return cfg
 
 
-@keras1_arguments(_CONV1D_KERAS1)
+@keras1_arguments(Conv1D.keras1_arguments)
 class LocallyConnected1D(_LocallyConnected):
     """Locally connected layer for sequences: a Conv1D with 'valid' padding whose
     weights are unshared (a different kernel at every output step).
@@ -194,7 +193,7 @@ class LocallyConnected1D(_LocallyConnected):
         return "channels_last"
 
 
-@keras1_arguments(_CONV2D_KERAS1)
+@keras1_arguments(Conv2D.keras1_arguments)
 class LocallyConnected2D(_LocallyConnected):
     """Locally connected layer for images: a Conv2D with 'valid' padding whose weights
     are unshared (a different kernel at every output pixel).
