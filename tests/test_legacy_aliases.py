@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 import gpuseq.backend as K
-from gpuseq.layers import (AtrousConv1D, AtrousConvolution1D, AtrousConvolution2D, Conv1D,
-                           Conv2D, Dense, Flatten, deserialize)
+from gpuseq.layers import (AtrousConv1D, AtrousConvolution1D, AtrousConvolution2D,
+                           AveragePooling3D, Conv1D, Conv2D, Conv3D, Conv3DTranspose,
+                           Cropping3D, Deconvolution3D, Dense, Flatten, GlobalAveragePooling3D,
+                           GlobalMaxPooling3D, MaxPooling3D, SpatialDropout3D, UpSampling3D,
+                           ZeroPadding3D, deserialize)
+from gpuseq.legacy import Keras1Arguments
 from gpuseq.models import Sequential, model_from_json
 from gpuseq.testing import assert_close
 
@@ -159,3 +163,42 @@ def test_dilated_classifier_learns_digits(numpy_backend, digits):
     accuracy = float((pred == y[test]).mean())
     print(f"AtrousConvolution2D digits accuracy: {accuracy:.3f}")
     assert accuracy > 0.85, accuracy           # chance is 0.1
+
+
+# ---------------------------------------------------------------------------
+# The volume layers' Keras 1 names go through Keras1Arguments tables, as every
+# other layer's do
+# ---------------------------------------------------------------------------
+
+def test_volume_layers_declare_keras1_tables():
+    for cls in (Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalMaxPooling3D,
+                GlobalAveragePooling3D, ZeroPadding3D, Cropping3D, UpSampling3D,
+                SpatialDropout3D):
+        assert isinstance(cls.keras1_arguments, Keras1Arguments), cls.__name__
+
+
+@pytest.mark.parametrize("make,message,checks", [
+    (lambda: Deconvolution3D(nb_filter=4, kernel_dim1=1, kernel_dim2=2, kernel_dim3=3,
+                             subsample=(1, 2, 2), border_mode="same"),
+     'Update your `Conv3DTranspose` call to the Keras 2 API: `Conv3DTranspose(4, (1, 2, 3), '
+     'strides=(1, 2, 2), padding="same")`',
+     {"kernel_size": (1, 2, 3), "strides": (1, 2, 2), "padding": "same"}),
+    (lambda: SpatialDropout3D(p=0.25, dim_ordering="th"),
+     'Update your `SpatialDropout3D` call to the Keras 2 API: '
+     '`SpatialDropout3D(rate=0.25, data_format="channels_first")`',
+     {"rate": 0.25, "data_format": "channels_first"}),
+    (lambda: UpSampling3D((1, 2, 2), dim_ordering="th"),
+     'Update your `UpSampling3D` call to the Keras 2 API: '
+     '`UpSampling3D(data_format="channels_first")`',
+     {"size": (1, 2, 2), "data_format": "channels_first"}),
+    (lambda: AveragePooling3D(2, border_mode="same"),
+     'Update your `AveragePooling3D` call to the Keras 2 API: `AveragePooling3D(padding="same")`',
+     {"pool_size": (2, 2, 2), "padding": "same"}),
+])
+def test_volume_layers_keras1_forms(make, message, checks):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        layer = make()
+    assert _only_warning(record) == message
+    for attr, value in checks.items():
+        assert getattr(layer, attr) == value, attr

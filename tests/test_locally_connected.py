@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 import gpuseq.backend as K
-from gpuseq.backend import autodiff as ad
 from gpuseq.backend import numpy_ops
 from gpuseq.layers import Dense, Flatten, LocallyConnected1D, LocallyConnected2D
 from gpuseq.models import Sequential, model_from_json
