@@ -16,6 +16,7 @@ Example:
     ... class Dense(Layer):
     ...     def __init__(self, units=None, kernel_initializer="glorot_uniform", **kwargs): ...
 """
+import copy
 import functools
 import inspect
 import os
@@ -115,10 +116,12 @@ class Keras1Arguments:
             ``__init__``'s positional parameter names, ``changed`` the Keras 2 names it set.
         after: ``after(cls_name, kwargs, changed)``, called on a Keras 1 call before the
             warning (it may adjust ``kwargs`` in place).
+        modern_name: for a Keras 1 class name (see :meth:`alias`): the Keras 2 class the
+            warning's modern call names; every call of the old name then warns.
     """
 
     def __init__(self, renames, values=None, positional=(), shown=(), removed=None,
-                 implied=None, prepare=None, after=None):
+                 implied=None, prepare=None, after=None, modern_name=None):
         self.renames = dict(renames)
         self.values = dict(values or {})
         self.positional = tuple(positional)
@@ -127,6 +130,7 @@ class Keras1Arguments:
         self.implied = dict(implied or {})
         self.prepare = prepare
         self.after = after
+        self.modern_name = modern_name
         unknown = set(self.values) - set(self.renames)
         if unknown:
             raise ValueError(f"Keras1Arguments: value conversions for names that are not "
@@ -134,6 +138,16 @@ class Keras1Arguments:
 
     def __repr__(self):
         return f"Keras1Arguments({self.renames!r})"
+
+    def alias(self, modern_name, shown=()):
+        """This table for a Keras 1 class name that Keras 2 turned into ``modern_name``
+        (``AtrousConvolution1D`` -> ``Conv1D``): the same conversions, a warning on every
+        call (the class name itself is the old spelling) naming ``modern_name``'s call,
+        which also shows the Keras 2 names ``shown`` when they are given."""
+        table = copy.copy(self)
+        table.modern_name = modern_name
+        table.shown = self.shown + tuple(n for n in shown if n not in self.shown)
+        return table
 
     def convert(self, cls_name, params, args, kwargs):
         """Keras 2 ``(args, kwargs)`` for a call of ``cls_name`` (warning if converted).
@@ -175,7 +189,7 @@ class Keras1Arguments:
             renamed_from[new] = old
             given.add(new)
             changed.append(new)
-        if not changed:
+        if not changed and self.modern_name is None:
             return tuple(args), kwargs
         for name, value in self.implied.items():
             if name in position and name not in given:
@@ -199,8 +213,8 @@ class Keras1Arguments:
         keywords = {k: bound[k] for k in changed if k not in self.positional and k in bound}
         keywords.update({k: bound[k] for k in self.shown
                          if bound.get(k) is not None and k not in keywords})
-        warn_user(f"Update your `{cls_name}` call to the Keras 2 API: "
-                  f"`{modern_call(cls_name, positional_values, keywords)}`")
+        modern = modern_call(self.modern_name or cls_name, positional_values, keywords)
+        warn_user(f"Update your `{cls_name}` call to the Keras 2 API: `{modern}`")
 
 
 def _conflict(cls_name, old, new, other_old):
@@ -211,7 +225,9 @@ def _conflict(cls_name, old, new, other_old):
             f"Pass only `{new}`.")
 
 
-def _positional_params(init):
+def positional_params(init):
+    """The names of the positional parameters of an ``__init__`` (without self), as
+    :meth:`Keras1Arguments.convert` takes them."""
     params = list(inspect.signature(init).parameters.values())[1:]      # without self
     return tuple(p.name for p in params
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
@@ -230,7 +246,7 @@ def keras1_arguments(table):
 
     def decorate(cls):
         init = cls.__init__
-        params = _positional_params(init)
+        params = positional_params(init)
 
         @functools.wraps(init)
         def __init__(self, *args, **kwargs):

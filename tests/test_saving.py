@@ -119,6 +119,14 @@ def _conv3d_global_avg():
                        L("GlobalAveragePooling3D")(), Dense(2)])
 
 
+def _locally_connected():
+    return Sequential([
+        L("LocallyConnected2D")(3, (2, 2), strides=(1, 2), activation="relu",
+                                input_shape=(5, 6, 2)),
+        L("Reshape")((-1, 3)), L("LocallyConnected1D")(2, 3, strides=2), L("Flatten")(),
+        Dense(2)])
+
+
 def _lstm():
     return Sequential([L("LSTM")(4, return_sequences=True, input_shape=(5, 3)),
                        L("LSTM")(3), Dense(2)])
@@ -179,6 +187,7 @@ CASES = {
     "conv1d_global_max": (_conv1d_global_max, ("float", (6, 2))),
     "conv3d": (_conv3d, ("float", (3, 4, 4, 2))),
     "conv3d_global_avg": (_conv3d_global_avg, ("float", (2, 3, 3, 1))),
+    "locally_connected": (_locally_connected, ("float", (5, 6, 2))),
     "lstm": (_lstm, ("float", (5, 3))),
     "gru": (_gru, ("float", (5, 3))),
     "simple_rnn": (_simple_rnn, ("float", (5, 3))),

@@ -19,7 +19,8 @@ the engine or the models built on it (``tests/test_import_structure.py`` checks)
 * the fused ops of the built-in layers (:mod:`gpuseq.backend.nn`: ``dense``, ``conv2d``,
   ``pool2d``, ``batch_normalization``, ``recurrent``, ...);
 * :func:`conv3d`, :func:`conv3d_transpose`, :func:`pool3d`, :func:`spatial_3d_padding`,
-  :func:`spatial_3d_cropping`, :func:`resize_volumes` — functions on volumes (:mod:`.volumes`).
+  :func:`spatial_3d_cropping`, :func:`resize_volumes` — functions on volumes (:mod:`.volumes`);
+* :func:`local_conv1d`, :func:`local_conv2d` — unshared-weight convolutions (:mod:`.local`).
 """
 from .autodiff import Tensor, Variable, no_grad  # noqa: F401
 from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa: F401
@@ -28,6 +29,7 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
 from .nn import *  # noqa: F401,F403
+from .local import local_conv1d, local_conv2d  # noqa: F401
 from .volumes import (conv3d, conv3d_transpose, pool3d, resize_volumes,  # noqa: F401
                       spatial_3d_cropping, spatial_3d_padding)
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401

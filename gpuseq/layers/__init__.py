@@ -30,6 +30,10 @@ from .pooling3d import (AveragePooling3D, AvgPool3D, GlobalAveragePooling3D,  # 
                         GlobalAvgPool3D, GlobalMaxPool3D, GlobalMaxPooling3D, MaxPool3D,
                         MaxPooling3D)
 from .dropout3d import SpatialDropout3D  # noqa: F401
+from .local import LocallyConnected1D, LocallyConnected2D  # noqa: F401
+# Keras 1 names that build Keras 2 layers
+from .legacy_aliases import (AtrousConv1D, AtrousConv2D, AtrousConvolution1D,  # noqa: F401
+                             AtrousConvolution2D)
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
@@ -49,6 +53,7 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
 register(Conv3D, Conv3DTranspose, ZeroPadding3D, Cropping3D, UpSampling3D, MaxPooling3D,
          AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D, SpatialDropout3D)
 register(Conv2DTranspose, DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
+register(LocallyConnected1D, LocallyConnected2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
 

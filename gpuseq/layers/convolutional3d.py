@@ -18,11 +18,9 @@ from .. import regularizers as regularizers_mod
 from ..backend import volumes
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..backend.numpy_ops.conv3d import deconv_length
-from ..legacy import warn_modern_call
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int
 from .conv_utils import normalize_data_format, normalize_padding
-
-KERAS1_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
 
 _CONV3D_RENAMES = {
     "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
@@ -31,101 +29,59 @@ _CONV3D_RENAMES = {
     "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint", "bias": "use_bias",
 }
 
-# Conv3D's arguments after (filters, kernel_size), in Keras 2's positional order
-_CONV3D_POSITIONAL = ("strides", "padding", "data_format", "dilation_rate", "activation",
-                      "use_bias", "kernel_initializer", "bias_initializer",
-                      "kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                      "kernel_constraint", "bias_constraint")
-
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def dim_ordering_to_data_format(value):
-    """Keras 1's dim_ordering ('tf' | 'th' | 'default') as a Keras 2 data_format."""
-    if value not in KERAS1_DIM_ORDERING:
-        raise ValueError("Received an invalid value for the Keras 1 argument `dim_ordering`: "
-                         f"expected 'tf', 'th' or 'default'. Received: dim_ordering={value!r}")
-    return KERAS1_DIM_ORDERING[value]
-
-
-def rename_keras1(cls_name, kwargs, renames):
-    """Move Keras 1 keyword arguments of ``kwargs`` to their Keras 2 names (in place);
-    returns the Keras 2 names that were set."""
-    changed = []
-    for old, new in renames.items():
-        if old not in kwargs:
-            continue
-        if new in kwargs:
-            raise TypeError(f"{cls_name} got both the Keras 1 argument `{old}` and its "
-                            f"Keras 2 name `{new}`. Pass only `{new}`.")
-        value = kwargs.pop(old)
-        kwargs[new] = dim_ordering_to_data_format(value) if old == "dim_ordering" else value
-        changed.append(new)
-    return changed
-
-
-def _keras1_kernel_size(cls_name, kernel_size, args, kwargs):
-    """Keras 1's kernel_dim1..3 as one kernel_size triple, as Keras 2 read them: three
-    integers after nb_filter, or some of them as keywords; returns (kernel_size,
-    remaining positional args, whether the Keras 1 form was used)."""
+def _keras1_kernel_dims(cls_name, params, args, kwargs):
+    """Keras 1's ``kernel_dim1..3`` as one ``kernel_size`` triple, as Keras 2 read them:
+    three integers after nb_filter, or some of them as keywords (the ``prepare`` hook of
+    the Conv3D table)."""
     args = list(args)
     named = {i: kwargs.pop(f"kernel_dim{i}") for i in (1, 2, 3) if f"kernel_dim{i}" in kwargs}
+    kernel_size = args[1] if len(args) >= 2 else kwargs.get("kernel_size")
+    rest = args[2:]
     dims = [kernel_size] if _is_int(kernel_size) else []
-    if dims and len(args) >= 2 and _is_int(args[0]) and _is_int(args[1]):
-        dims, args = dims + args[:2], args[2:]
-    elif dims and args and _is_int(args[0]) and set(named) == {3}:
-        dims, args = dims + args[:1], args[1:]
+    if dims and len(rest) >= 2 and _is_int(rest[0]) and _is_int(rest[1]):
+        dims, rest = dims + rest[:2], rest[2:]
+    elif dims and rest and _is_int(rest[0]) and set(named) == {3}:
+        dims, rest = dims + rest[:1], rest[1:]
     if not named and len(dims) <= 1:
-        return kernel_size, args, False
+        return tuple(args), kwargs, []
     dims += [named[i] for i in sorted(named)]
     if len(dims) != 3 or not all(_is_int(d) for d in dims):
         raise TypeError(f"{cls_name}: the Keras 1 form needs three integer kernel sizes "
                         "(kernel_dim1, kernel_dim2, kernel_dim3); or pass "
                         "kernel_size=(depth, rows, cols).")
-    return tuple(dims), args, True
+    if len(args) >= 2:
+        return tuple(args[:1]) + (tuple(dims),) + tuple(rest), kwargs, ["kernel_size"]
+    kwargs["kernel_size"] = tuple(dims)
+    return tuple(args), kwargs, ["kernel_size"]
+
+
+_CONV3D_KERAS1 = Keras1Arguments(
+    renames=_CONV3D_RENAMES, values={"dim_ordering": DIM_ORDERING},
+    positional=("filters", "kernel_size"), prepare=_keras1_kernel_dims)
+
+VOLUME_DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
+                                             values={"dim_ordering": DIM_ORDERING})
+"""Keras 1's ``dim_ordering`` of the volume layers that have no other Keras 1 names."""
 
 
 class _Conv3DBase(Layer):
     """Arguments, weights and shape checks shared by Conv3D and Conv3DTranspose."""
 
-    def __init__(self, filters=None, kernel_size=None, *args, **kwargs):
-        cls_name = type(self).__name__
-        kernel_size, args, legacy_kernel = _keras1_kernel_size(cls_name, kernel_size, args,
-                                                               kwargs)
-        positional = self._positional()
-        if len(args) > len(positional):
-            raise TypeError(f"{cls_name} takes at most {2 + len(positional)} positional "
-                            f"arguments. Received {2 + len(args)}.")
-        for name, value in zip(positional, args):
-            if name in kwargs:
-                raise TypeError(f"{cls_name} got multiple values for argument '{name}'.")
-            kwargs[name] = value
-        changed = rename_keras1(cls_name, kwargs, _CONV3D_RENAMES)
-        if "filters" in kwargs:
-            if filters is not None:
-                raise TypeError(f"{cls_name} got both `filters` and the Keras 1 `nb_filter`.")
-            filters = kwargs.pop("filters")
-        if changed or legacy_kernel:
-            shown = [k for k in changed if k != "filters"]
-            warn_modern_call(cls_name, (filters, kernel_size), kwargs, shown)
-        options = {name: kwargs.pop(name) for name in positional if name in kwargs}
-        super().__init__(**kwargs)
-        self._configure(filters, kernel_size, **options)
-
-    def _positional(self):
-        return _CONV3D_POSITIONAL
-
-    def _configure(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                   dilation_rate=1, activation=None, use_bias=True,
-                   kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                   kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                   kernel_constraint=None, bias_constraint=None):
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         cls_name = type(self).__name__
         if filters is None or kernel_size is None:
             raise TypeError(f"{cls_name} requires `filters` and `kernel_size`, e.g. "
                             f"{cls_name}(16, (3, 3, 3)).")
+        super().__init__(**kwargs)
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self.kernel_size = self._triple(kernel_size, "kernel_size")
         self.strides = self._triple(strides, "strides")
@@ -216,6 +172,7 @@ class _Conv3DBase(Layer):
         return cfg
 
 
+@keras1_arguments(_CONV3D_KERAS1)
 class Conv3D(_Conv3DBase):
     """3-D convolution layer (spatial convolution over volumes).
 
@@ -274,6 +231,7 @@ class Conv3D(_Conv3DBase):
         return self.activation(self.pre_activation(inputs))
 
 
+@keras1_arguments(_CONV3D_KERAS1)
 class Conv3DTranspose(_Conv3DBase):
     """Transposed 3-D convolution ("deconvolution"): maps the shape of a Conv3D's
     output back to the shape of its input, with the connectivity of that convolution.
@@ -303,11 +261,15 @@ class Conv3DTranspose(_Conv3DBase):
         (None, 4, 8, 8, 4)
     """
 
-    def _positional(self):
-        return ("strides", "padding", "output_padding") + _CONV3D_POSITIONAL[2:]
-
-    def _configure(self, filters, kernel_size, output_padding=None, **options):
-        super()._configure(filters, kernel_size, **options)
+    def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, **kwargs)
         self.output_padding = None if output_padding is None else \
             self._triple(output_padding, "output_padding", minimum=0)
         if self.output_padding is not None:
@@ -381,13 +343,8 @@ class _VolumeReshaping(Layer):
     up-sampling layers."""
 
     def __init__(self, data_format=None, **kwargs):
-        cls_name = type(self).__name__
-        changed = rename_keras1(cls_name, kwargs, {"dim_ordering": "data_format"})
-        if changed:
-            data_format = kwargs.pop("data_format")
-            warn_modern_call(cls_name, (), {"data_format": data_format}, changed)
         super().__init__(**kwargs)
-        self.data_format = normalize_data_format(data_format, cls_name)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
 
     def _split(self, shape):
         return tuple(shape[1:4]) if self.data_format == "channels_last" else tuple(shape[2:5])
@@ -407,6 +364,7 @@ class _VolumeReshaping(Layer):
         self.built = True
 
 
+@keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
 class ZeroPadding3D(_VolumeReshaping):
     """Pads the depth, rows and columns of a volume batch with zeros.
 
@@ -442,6 +400,7 @@ class ZeroPadding3D(_VolumeReshaping):
         return cfg
 
 
+@keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
 class Cropping3D(_VolumeReshaping):
     """Crops the depth, rows and columns of a volume batch.
 
@@ -486,6 +445,7 @@ class Cropping3D(_VolumeReshaping):
         return cfg
 
 
+@keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
 class UpSampling3D(_VolumeReshaping):
     """Nearest-neighbour up-sampling of volumes: repeats depth slices, rows and columns.
 

@@ -1,8 +1,13 @@
 """SpatialDropout3D: dropout of whole 3-D feature maps."""
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .conv_utils import normalize_data_format
 from .core import Dropout
 
+_SPATIAL_DROPOUT_3D_KERAS1 = Keras1Arguments(
+    renames={"p": "rate", "dim_ordering": "data_format"}, values={"dim_ordering": DIM_ORDERING})
 
+
+@keras1_arguments(_SPATIAL_DROPOUT_3D_KERAS1)
 class SpatialDropout3D(Dropout):
     """Dropout of whole 3-D feature maps: one mask value per (sample, channel) for
     every voxel (neighbouring voxels are strongly correlated, so element-wise dropout
@@ -13,6 +18,8 @@ class SpatialDropout3D(Dropout):
         rate: fraction of channels to drop, in [0, 1).
         data_format: 'channels_last' or 'channels_first' (None = global setting).
         seed: optional integer seed.
+        Keras 1 (``SpatialDropout3D(p, dim_ordering='th'|'tf')``) is accepted and
+        converted, with a warning naming the modern call.
 
     Input shape: (batch, depth, rows, cols, channels) (or channels first). Output: same.
 

@@ -10,10 +10,14 @@ a mean / max over the three spatial axes. Keras 1 spellings (``border_mode``,
 from ..backend import functions as K
 from ..backend import volumes
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
-from ..legacy import warn_modern_call
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer
 from .conv_utils import normalize_data_format, normalize_padding
-from .convolutional3d import rename_keras1
+from .convolutional3d import VOLUME_DIM_ORDERING_KERAS1
+
+_POOLING3D_KERAS1 = Keras1Arguments(
+    renames={"border_mode": "padding", "dim_ordering": "data_format"},
+    values={"dim_ordering": DIM_ORDERING})
 
 
 def _layout(data_format):
@@ -21,6 +25,7 @@ def _layout(data_format):
         "(batch, channels, depth, rows, cols)"
 
 
+@keras1_arguments(_POOLING3D_KERAS1)
 class _Pooling3D(Layer):
     """Shared implementation of the windowed 3-D pooling layers."""
 
@@ -29,13 +34,6 @@ class _Pooling3D(Layer):
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
                  **kwargs):
         cls_name = type(self).__name__
-        changed = rename_keras1(cls_name, kwargs, {"border_mode": "padding",
-                                                   "dim_ordering": "data_format"})
-        if changed:
-            padding = kwargs.pop("padding", padding)
-            data_format = kwargs.pop("data_format", data_format)
-            shown = {"padding": padding, "data_format": data_format}
-            warn_modern_call(cls_name, (), shown, changed)
         super().__init__(**kwargs)
         self.pool_size = self._triple(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else self._triple(strides, "strides")
@@ -129,17 +127,13 @@ class AveragePooling3D(_Pooling3D):
     mode = "avg"
 
 
+@keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
 class _GlobalPooling3D(Layer):
     """Mean or max over the depth, rows and columns."""
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
-        cls_name = type(self).__name__
-        changed = rename_keras1(cls_name, kwargs, {"dim_ordering": "data_format"})
-        if changed:
-            data_format = kwargs.pop("data_format")
-            warn_modern_call(cls_name, (), {"data_format": data_format}, changed)
         super().__init__(**kwargs)
-        self.data_format = normalize_data_format(data_format, cls_name)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
         self.keepdims = bool(keepdims)
 
     def _axes(self):
