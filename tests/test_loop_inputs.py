@@ -128,6 +128,10 @@ EMPTY_CASES = {
     "fit_generator on an empty Sequence, workers=2":
         (lambda m: m.fit_generator(Slices(_x[:0], _y[:0], 4), workers=2, verbose=0),
          "len(sequence) is 0"),
+    "fit_generator on an empty Sequence, workers=2, use_multiprocessing=True":
+        (lambda m: m.fit_generator(Slices(_x[:0], _y[:0], 4), workers=2,
+                                   use_multiprocessing=True, verbose=0),
+         "len(sequence) is 0"),
     "evaluate_generator on an empty Sequence":
         (lambda m: m.evaluate_generator(Slices(_x[:0], _y[:0], 4)), "len(sequence) is 0"),
     "predict_generator on an empty Sequence":
@@ -135,6 +139,12 @@ EMPTY_CASES = {
     "fit_generator over a generator yielding an empty batch":
         (lambda m: m.fit_generator(_empty_batches(), steps_per_epoch=2, workers=0,
                                    verbose=0), "fit_generator received a batch with no"),
+    "fit_generator over a generator yielding an empty batch, workers=2":
+        (lambda m: m.fit_generator(_empty_batches(), steps_per_epoch=2, workers=2,
+                                   verbose=0), "fit_generator received a batch with no"),
+    "evaluate_generator over a generator yielding an empty batch":
+        (lambda m: m.evaluate_generator(_empty_batches(), steps=2, workers=0),
+         "evaluate_generator received a batch with no"),
     "evaluate_generator over an exhausted generator":
         (lambda m: m.evaluate_generator(_exhausted(), steps=2, workers=0),
          "yielded no batch at all"),

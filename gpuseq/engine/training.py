@@ -946,6 +946,7 @@ class Model:
             use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size,
             call="evaluate_generator")
         try:
+            batches.peek()          # a generator that yields nothing is an error here
             vals = self._test_loop(batches, _progress_bar(verbose, val_samples, batches.steps))
         finally:
             batches.close()
