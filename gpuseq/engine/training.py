@@ -761,12 +761,14 @@ class Model:
         """Train the model for ``epochs`` epochs (Keras 2 semantics).
 
         Args:
-            x: input array (or list of arrays for a multi-input model).
+            x: input array (or list of arrays for a multi-input model); a 1-D array
+                is one feature per sample, shape ``(n, 1)``, as in Keras 2.
             y: target array.
             batch_size: samples per gradient update (default 32).
             epochs: index of the final epoch (training runs from initial_epoch).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-            callbacks: list of Callback instances.
+            callbacks: list of Callback instances (a single callback is refused
+                with a TypeError: pass ``[callback]``).
             validation_split: fraction of the data (taken from the END, before
                 shuffling) held out for validation.
             validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val).
@@ -887,7 +889,9 @@ class Model:
                       use_multiprocessing=False, shuffle=True, initial_epoch=0, **kwargs):
         """Train on batches yielded by a Python generator or a ``Sequence``.
 
-        The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` forever.
+        The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` (tuples or lists)
+        forever; one that ends early ends training with a warning. A batch without
+        samples, or a Sequence of length 0, is refused with a ValueError.
         ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
