@@ -3,11 +3,13 @@
 Everything here runs on the host before any training step, so a bad input is
 reported with a clear message and nothing in the model changes.
 """
+import math
 import warnings
 
 import numpy
 
 from ..backend import dispatch
+from ..legacy import user_stacklevel
 
 
 def to_list(x):
@@ -36,13 +38,31 @@ def as_host_array(x, what, layer_desc=""):
     return a
 
 
-def warn_nan(a, what):
-    if a.dtype.kind == "f" and a.size:
-        xp = dispatch.get_array_module(a)
-        # the minimum is NaN when any element is (one pass, no boolean copy of the data)
-        if bool(xp.isnan(a.min())):
-            warnings.warn(f"{what} contains NaN values; the loss will become NaN. Clean or "
-                          "impute the data before training.", RuntimeWarning, stacklevel=4)
+def warn_non_finite(a, what):
+    """Warn (at the user's line) when the float array ``a`` holds NaN or inf.
+
+    One reduction over the data: the sum is finite when every element is (a float32
+    sum that overflows on large finite values is then confirmed element-wise); which
+    kind was found is looked up only then. Arrays given to fit / evaluate / predict are
+    checked once per call, before any step; a generator's batches one by one, and the
+    message names no count so that Python's default filter shows it once per line.
+
+    Args:
+        a: the data, on the host or the device.
+        what: how the message names it (``'Input data'``, ``'sample_weight'``, ...).
+    """
+    if a.dtype.kind != "f" or not a.size:
+        return
+    xp = dispatch.get_array_module(a)
+    with numpy.errstate(over="ignore", invalid="ignore"):       # inf + -inf, overflow
+        total = a.sum()
+    if bool(xp.isfinite(total)) or bool(xp.isfinite(a).all()):
+        return
+    kinds = " and ".join(word for word, test in (("NaN", xp.isnan), ("inf", xp.isinf))
+                         if bool(test(a).any()))
+    warnings.warn(f"{what} contains {kinds} values (not finite); the loss and then the "
+                  "weights will become NaN or inf. Clean or impute the data first, e.g. with "
+                  "numpy.nan_to_num.", RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def check_input_arrays(xs, expected_shapes, layer_names):
@@ -59,6 +79,12 @@ def check_input_arrays(xs, expected_shapes, layer_names):
         if a.ndim == 0:
             raise ValueError(f"{what} is a scalar; expected an array of shape "
                              f"{_fmt(shp)} (a batch of samples).")
+        read_as = ""
+        if a.ndim == 1 and (shp is None or len(shp) == 2):
+            # as Keras 2: one feature per sample, e.g. fit(x, 2 * x) with input_dim=1
+            read_as = (f" (1-D input data of shape {tuple(a.shape)} is read as "
+                       f"{(a.shape[0], 1)}, one feature per sample)")
+            a = a.reshape(-1, 1)
         if shp is not None:
             if a.ndim != len(shp):
                 hint = ""
@@ -73,11 +99,12 @@ def check_input_arrays(xs, expected_shapes, layer_names):
                 if d_exp is not None and d_exp != d_got:
                     raise ValueError(
                         f"Layer '{lname}' expected input of shape {_fmt(shp)}, but received "
-                        f"input of shape {tuple(a.shape)}. Fix the data or the first layer's "
+                        f"input of shape {tuple(a.shape)}{read_as}. Fix the data or the first "
+                        "layer's "
                         f"input_shape (input_shape={tuple(a.shape[1:])} would match).")
         if a.dtype.kind in "fc" and a.dtype != numpy.float32 and a.dtype != numpy.float64:
             a = a.astype("float32")
-        warn_nan(a, what)
+        warn_non_finite(a, what)
         out.append(a)
     n = {int(a.shape[0]) for a in out}
     if len(n) > 1:
@@ -146,7 +173,7 @@ def check_targets(y, output_shape, loss_name, n_samples, last_layer):
         a = a.astype("float32")
     elif a.dtype.kind == "f" and a.dtype not in (numpy.float32, numpy.float64):
         a = a.astype("float32")
-    warn_nan(a, "Target data (y)")
+    warn_non_finite(a, "Target data (y)")
     return a
 
 
@@ -168,11 +195,10 @@ def standardize_weights(y, sample_weight, class_weight, sample_weight_mode, n):
                              "samples; pass one weight per sample.")
         if (sw < 0).any():
             raise ValueError("sample_weight values must be >= 0.")
+        warn_non_finite(sw, "sample_weight")
         return sw
     if class_weight is not None:
-        if not isinstance(class_weight, dict):
-            raise ValueError("class_weight must be a dict mapping class indices to weights, e.g. "
-                             f"{{0: 1.0, 1: 5.0}}. Received: class_weight={class_weight!r}")
+        check_class_weight(class_weight)
         yh = dispatch.to_host(y)
         if yh.ndim >= 2 and yh.shape[-1] > 1:
             classes = yh.argmax(axis=-1)
@@ -185,6 +211,23 @@ def standardize_weights(y, sample_weight, class_weight, sample_weight_mode, n):
                              f"{sorted(class_weight)}.")
         return numpy.asarray([class_weight[int(c)] for c in classes], dtype="float32")
     return None
+
+
+def check_class_weight(class_weight):
+    """Refuse a ``class_weight`` that is not a dict of finite numbers >= 0."""
+    if not isinstance(class_weight, dict):
+        raise ValueError("class_weight must be a dict mapping class indices to weights, e.g. "
+                         f"{{0: 1.0, 1: 5.0}}. Received: class_weight={class_weight!r}")
+    for cls, w in class_weight.items():
+        v = None if isinstance(w, (str, bytes)) else numpy.asarray(w)
+        if v is None or v.ndim != 0 or v.dtype.kind not in "biuf":
+            raise ValueError(f"class_weight values must be numbers (the loss weight of each "
+                             f"class), but class {cls!r} has {w!r} "
+                             f"({type(w).__name__}). Pass e.g. {{0: 1.0, 1: 5.0}}. "
+                             f"Received: class_weight={class_weight!r}")
+        if not math.isfinite(float(v)) or float(v) < 0:
+            raise ValueError(f"class_weight values must be finite numbers >= 0, but class "
+                             f"{cls!r} has {w!r}. Received: class_weight={class_weight!r}")
 
 
 def batch_indices(n, batch_size, shuffle, rng):

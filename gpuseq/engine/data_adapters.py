@@ -182,6 +182,12 @@ class SequenceAdapter(GeneratorAdapter):
                          split)
         self.shuffle = shuffle
         self.steps_per_pass = len(sequence)
+        if self.steps_per_pass == 0:
+            raise ValueError(
+                f"The Sequence has no batches: len(sequence) is 0 ({type(sequence).__name__}). "
+                "A Sequence must hold at least one batch; compute __len__ as "
+                "ceil(len(x) / batch_size), not len(x) // batch_size (which is 0 when there "
+                "are fewer samples than batch_size), and check that the data is not empty.")
 
     def _enqueuer(self):
         return OrderedEnqueuer(self.generator, use_multiprocessing=self.use_multiprocessing,
@@ -203,12 +209,15 @@ class SequenceAdapter(GeneratorAdapter):
 
 
 def split_batch(batch):
-    """``(x, y, sample_weight)`` from a generator's item, with a clear error."""
-    if isinstance(batch, tuple) and len(batch) in (2, 3):
+    """``(x, y, sample_weight)`` from a generator's item, a tuple or (as Keras 2 reads it)
+    a list ``[x, y]`` / ``[x, y, sample_weight]``, with a clear error."""
+    if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
         return batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
     raise ValueError("A generator must yield tuples (x, y) or (x, y, sample_weight). "
                      f"Received: {type(batch).__name__}"
-                     + (f" of length {len(batch)}" if isinstance(batch, tuple) else ""))
+                     + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
+                        else "") + " (a list [x, y] or [x, y, sample_weight] is read as "
+                     "the tuple).")
 
 
 def prediction_batch(batch):

@@ -18,6 +18,7 @@ Example:
 """
 import warnings
 
+from ..legacy import user_stacklevel
 from .data_adapters import batch_size_of
 
 
@@ -54,8 +55,10 @@ class EpochIterator:
                 self._pending = next(self._open())
             except StopIteration:
                 self.exhausted = True
-                raise ValueError("The data yielded no batch at all. Pass a generator that "
-                                 "yields (x, y) batches, or a Sequence with at least one "
+                raise ValueError("The data yielded no batch at all (a generator that has "
+                                 "ended, e.g. used up by an earlier call?). Pass a generator "
+                                 "that yields (x, y) batches, looping forever "
+                                 "(`while True:`), or a Sequence with at least one "
                                  "batch.") from None
         return self._pending
 
@@ -96,6 +99,8 @@ class EpochIterator:
         if self.steps is not None or self.samples is not None:
             want = f"steps={self.steps}" if self.samples is None else f"samples={self.samples}"
             warnings.warn(
-                f"The data ran out after {step} batch(es) of an epoch that asked for {want}; "
-                "the epoch ends here. Make the generator loop forever (`while True:`) or "
-                "ask for fewer steps.", UserWarning, stacklevel=3)
+                f"Your input ran out of data: the data ran out after {step} batch(es) of an "
+                f"epoch that asked for {want}; the epoch ends here and no later epoch runs. "
+                "Make the generator loop forever (`while True:`), or ask for fewer steps "
+                "(a finite generator must yield steps_per_epoch * epochs batches).",
+                UserWarning, stacklevel=user_stacklevel())

@@ -203,6 +203,8 @@ class Model:
             raise TypeError(f"compile() got unexpected keyword argument(s) {sorted(kwargs)}. "
                             "Valid: optimizer, loss, metrics, loss_weights, "
                             "sample_weight_mode, weighted_metrics, jit_compile.")
+        _check_metrics_type("metrics", metrics)
+        _check_metrics_type("weighted_metrics", weighted_metrics)
         jit_compile = cuda_graphs.check_jit_compile(jit_compile)
         if dispatch.is_gpu():
             cuda_graphs.env_setting()           # a bad GPUSEQ_CUDA_GRAPHS fails here
@@ -586,7 +588,13 @@ class Model:
                              f"Expected keys: {[n for n, _ in names]}.")
         return out if what == "x" and len(out) > 1 else out[0]
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None, need_y=True):
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, need_y=True, call=None):
+        """Checked host arrays ``(inputs, targets, weights, samples)`` from user data.
+
+        ``call`` names the front end in errors (``'fit'``; ``'fit_generator'`` for a
+        batch a generator yielded); with ``need_y`` (training, evaluation) data without
+        samples is refused before anything is built or changed.
+        """
         if isinstance(x, dict):
             x = self._dict_to_list(x, "x")
         if isinstance(y, dict):
@@ -602,9 +610,12 @@ class Model:
         if xs[0] is None:
             raise ValueError("No input data: pass x (a NumPy array, or a list of arrays for "
                              "a multi-input model).")
+        if need_y:
+            _refuse_no_samples(xs[0], call)
         if not self.built:
             first = data_mod.as_host_array(xs[0], "Input data")
-            self.build((None,) + tuple(first.shape[1:]))
+            # a 1-D x is one feature per sample (Keras 2)
+            self.build((None,) + (tuple(first.shape[1:]) if first.ndim != 1 else (1,)))
         xs = data_mod.check_input_arrays(xs, self._input_shapes(), self._input_layer_names())
         n = int(xs[0].shape[0])
         if not need_y:
@@ -685,6 +696,10 @@ class Model:
             seen += n
             if progress is not None:
                 progress(step, seen)
+        if not totals:
+            raise ValueError("The data to evaluate yielded no batch at all (a generator that "
+                             "has ended, e.g. used up by an earlier call, or steps=0). Pass a "
+                             "generator that loops forever (`while True:`), or a Sequence.")
         return {k: _host_float(v) / max(seen, 1) for k, v in totals.items()}
 
     def _predict_loop(self, batches, progress=None):
@@ -709,7 +724,7 @@ class Model:
 
     def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
                            shuffle=False, workers=1, use_multiprocessing=False,
-                           max_queue_size=10, predict=False):
+                           max_queue_size=10, predict=False, call=None):
         """An EpochIterator over a generator or a Sequence; every batch is checked as
         fit() checks arrays. ``missing_steps`` is the error when a plain generator comes
         without a number of steps (or Keras 1 samples)."""
@@ -720,7 +735,7 @@ class Model:
                 return self._prepare(x, None, need_y=False)[:3]
         else:
             def prepare(x, y, sw):
-                return self._prepare(x, y, sw, class_weight)[:3]
+                return self._prepare(x, y, sw, class_weight, call=call)[:3]
         adapter = data_adapters.generator_adapter(source, prepare, workers,
                                                   use_multiprocessing, max_queue_size,
                                                   shuffle, predict)
@@ -730,7 +745,8 @@ class Model:
         """``(training arrays, validation arrays or None)`` from fit's arguments."""
         if validation_data is not None:
             vx, vy, vsw = _validation_tuple(validation_data)
-            return (xs, yy, sw), self._prepare(vx, vy, vsw, None)[:3]
+            return (xs, yy, sw), self._prepare(vx, vy, vsw, None,
+                                               call="fit (validation_data)")[:3]
         if validation_split and validation_split > 0:
             train, val = data_mod.split_validation(xs + [yy, sw], validation_split)
             k = len(xs)
@@ -745,12 +761,14 @@ class Model:
         """Train the model for ``epochs`` epochs (Keras 2 semantics).
 
         Args:
-            x: input array (or list of arrays for a multi-input model).
+            x: input array (or list of arrays for a multi-input model); a 1-D array
+                is one feature per sample, shape ``(n, 1)``, as in Keras 2.
             y: target array.
             batch_size: samples per gradient update (default 32).
             epochs: index of the final epoch (training runs from initial_epoch).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-            callbacks: list of Callback instances.
+            callbacks: list of Callback instances (a single callback is refused
+                with a TypeError: pass ``[callback]``).
             validation_split: fraction of the data (taken from the END, before
                 shuffling) held out for validation.
             validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val).
@@ -766,10 +784,11 @@ class Model:
             a History object; ``history.history`` maps metric names to per-epoch values.
         """
         epochs = _keras1_epochs("fit", epochs, kwargs)
+        _check_callbacks(callbacks)
         self._require_compiled("training the model")
         _check_fit_arguments(verbose, epochs, shuffle)
         batch_size = _check_batch_size(batch_size)
-        xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight)
+        xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight, call="fit")
         (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
                                                               validation_split)
         n, n_val = int(xs[0].shape[0]), val_arrays and int(val_arrays[0][0].shape[0])
@@ -825,7 +844,7 @@ class Model:
         self._require_compiled("evaluating the model")
         _check_verbose(verbose)
         batch_size = _check_batch_size(batch_size)
-        xs, yy, sw, n = self._prepare(x, y, sample_weight, None)
+        xs, yy, sw, n = self._prepare(x, y, sample_weight, None, call="evaluate")
         batch_size = self._check_stateful_batch(n, batch_size) or 32
         batches = self._array_batches(xs, yy, sw, batch_size, steps=steps, restart=True)
         vals = self._test_loop(batches, _progress_bar(verbose, n, steps))
@@ -844,7 +863,8 @@ class Model:
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One gradient update on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("training the model")
-        xs, yy, sw, n = self._prepare(x, y, sample_weight, class_weight)
+        xs, yy, sw, n = self._prepare(x, y, sample_weight, class_weight,
+                                      call="train_on_batch")
         self._check_stateful_batch(n, None)
         logs = self._guard_oom(lambda: self._train_function()(on_device(xs, yy, sw)))
         return _as_outputs(logs, self.metrics_names)
@@ -852,7 +872,7 @@ class Model:
     def test_on_batch(self, x, y, sample_weight=None):
         """Loss (and metrics) of one batch, without updating the weights."""
         self._require_compiled("evaluating the model")
-        xs, yy, sw, _ = self._prepare(x, y, sample_weight, None)
+        xs, yy, sw, _ = self._prepare(x, y, sample_weight, None, call="test_on_batch")
         logs = self._guard_oom(lambda: self.test_step(on_device(xs, yy, sw)))
         return _as_outputs(logs, self.metrics_names)
 
@@ -869,7 +889,9 @@ class Model:
                       use_multiprocessing=False, shuffle=True, initial_epoch=0, **kwargs):
         """Train on batches yielded by a Python generator or a ``Sequence``.
 
-        The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` forever.
+        The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` (tuples or lists)
+        forever; one that ends early ends training with a warning. A batch without
+        samples, or a Sequence of length 0, is refused with a ValueError.
         ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
@@ -880,25 +902,28 @@ class Model:
             generator, kwargs, epochs=epochs, workers=workers,
             use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         epochs = reading.pop("epochs")
+        _check_callbacks(callbacks)
         self._require_compiled("training the model")
         _check_verbose(verbose)
         batches = self._generator_batches(
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
-            "not a Sequence with a length.", class_weight, shuffle, **reading)
+            "not a Sequence with a length.", class_weight, shuffle, call="fit_generator",
+            **reading)
         val_batches = val_arrays = None
         if _is_batch_source(validation_data):
             val_batches = self._generator_batches(
                 validation_data, validation_steps, nb_val_samples,
                 "validation_steps is required when validation_data is a generator.",
-                **reading)
+                call="fit_generator", **reading)
         try:
             # the first batch builds a model that has no input shape yet, so that the
             # metric names are known when the callbacks are set up
             batches.peek()
             if validation_data is not None and val_batches is None:
                 vx, vy, vsw = _validation_tuple(validation_data)
-                val_arrays = self._prepare(vx, vy, vsw, None)[:3]
+                val_arrays = self._prepare(vx, vy, vsw, None,
+                                           call="fit_generator (validation_data)")[:3]
                 val_batches = self._array_batches(*val_arrays, 32, restart=True)
             callbacks = self._callback_list(
                 callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
@@ -922,8 +947,10 @@ class Model:
         batches = self._generator_batches(
             generator, steps, val_samples,
             "evaluate_generator needs `steps` for a plain generator.", workers=workers,
-            use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+            use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size,
+            call="evaluate_generator")
         try:
+            batches.peek()          # a generator that yields nothing is an error here
             vals = self._test_loop(batches, _progress_bar(verbose, val_samples, batches.steps))
         finally:
             batches.close()
@@ -938,6 +965,7 @@ class Model:
             workers=workers, use_multiprocessing=use_multiprocessing,
             max_queue_size=max_queue_size, predict=True)
         try:
+            batches.peek()          # a generator that yields nothing is an error here
             return self._predict_loop(batches, _progress_bar(verbose, None, batches.steps))
         finally:
             batches.close()
@@ -1022,6 +1050,59 @@ def _keras1_generator_arguments(generator, kwargs, **args):
             "validation_steps=nb_val_samples // batch_size)`. Running with the Keras 1 "
             "meaning.", UserWarning, stacklevel=3)
     return samples_per_epoch, nb_val_samples, dict(args, **legacy)
+
+
+def _refuse_no_samples(x, call):
+    """ValueError when the input array ``x`` holds no samples (training / evaluation)."""
+    shape = tuple(getattr(x, "shape", ())) or \
+        ((len(x),) if isinstance(x, (list, tuple)) else ())
+    if not shape or shape[0] != 0:
+        return
+    call = call or "The model"
+    if call.endswith("(validation_data)"):
+        raise ValueError(f"{call.split()[0]} received no samples in validation_data (x of "
+                         f"shape {tuple(shape)}). Pass validation data with at least one "
+                         "sample, or leave validation_data out.")
+    if call.endswith("_generator"):
+        raise ValueError(f"{call} received a batch with no samples (x of shape "
+                         f"{tuple(shape)}) from the generator or Sequence. Every batch needs "
+                         "at least one sample: check how the batches are cut from the data.")
+    raise ValueError(f"{call} received no samples (x of shape {tuple(shape)}). It needs at "
+                     "least one sample: check how the data was loaded or sliced.")
+
+
+def _check_callbacks(callbacks):
+    """TypeError unless ``callbacks`` is None or a list (tuple) of callback objects."""
+    if callbacks is None:
+        return
+    if not isinstance(callbacks, (list, tuple)):
+        what = type(callbacks).__name__
+        if hasattr(callbacks, "set_model"):
+            raise TypeError(f"callbacks must be a list of Callback instances, but received a "
+                            f"single {what}. Pass callbacks=[{what}(...)]. Received: "
+                            f"callbacks={callbacks!r}")
+        raise TypeError("callbacks must be a list of Callback instances, e.g. "
+                        f"callbacks=[EarlyStopping()]. Received: callbacks={callbacks!r}")
+    for i, cb in enumerate(callbacks):
+        if isinstance(cb, type):
+            raise TypeError(f"callbacks[{i}] is the class {cb.__name__}, not an instance of it. "
+                            f"Pass {cb.__name__}(...). Received: callbacks={callbacks!r}")
+        missing = [m for m in ("set_model", "set_params") if not hasattr(cb, m)]
+        if missing:
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) is not a Callback: it has no "
+                            f"{' or '.join(missing)}. Pass instances of gpuseq.callbacks."
+                            "Callback subclasses. Received: "
+                            f"callbacks={callbacks!r}")
+
+
+def _check_metrics_type(name, metrics):
+    """TypeError, as Keras 2, unless ``metrics`` is None, a list (tuple) or a dict."""
+    if metrics is None or isinstance(metrics, (list, tuple, dict)):
+        return
+    raise TypeError(f"Type of `{name}` argument not understood. Expected a list of metric "
+                    f"names or functions (or a dict keyed by output name), e.g. "
+                    f"{name}=[{getattr(metrics, '__name__', None) or repr(metrics)}]. "
+                    f"Received: {name}={metrics!r}")
 
 
 def _check_fit_arguments(verbose, epochs, shuffle):
