@@ -21,6 +21,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
+from .cudnn_recurrent import CuDNNGRU, CuDNNLSTM  # noqa: F401
 from .recurrent_cells import (RNN, GRUCell, LSTMCell, SimpleRNNCell,  # noqa: F401
                               StackedRNNCells)
 from .wrappers import Bidirectional, TimeDistributed, Wrapper  # noqa: F401
@@ -38,7 +39,7 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
-register(RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells)
+register(RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, CuDNNLSTM, CuDNNGRU)
 
 
 register_exported(globals())

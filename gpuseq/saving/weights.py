@@ -35,6 +35,7 @@ import numpy
 from ..backend import dispatch
 from ..version import __version__
 from . import hdf5 as h5
+from ..layers.cudnn_recurrent import cudnn_to_standard, standard_to_cudnn
 from ..layers.names import CONV_FAMILIES, family, keras3_keys, keras_snake_case
 
 # The Keras version whose layout the legacy files follow, and the kernel convention.
@@ -358,6 +359,23 @@ def _flip_spatial(w):
     return numpy.ascontiguousarray(w[(slice(None, None, -1),) * (w.ndim - 2)])
 
 
+def _convert_cudnn(layer, fam, arrays):
+    """Weights of a CuDNNLSTM / CuDNNGRU file for an LSTM / GRU(reset_after=True) layer,
+    or the other way round, converted as Keras 2 converts them on load."""
+    if fam not in ("LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU") or len(arrays) != 3:
+        return arrays
+    kind = "lstm" if fam.endswith("LSTM") else "gru"
+    gates, units = (4 if kind == "lstm" else 3), arrays[1].shape[0]
+    file_cudnn = tuple(arrays[2].shape) == (2 * gates * units,)
+    if fam.startswith("CuDNN"):
+        standard = (gates * units,) if kind == "lstm" else (2, gates * units)
+        return standard_to_cudnn(kind, arrays) if tuple(arrays[2].shape) == standard \
+            else arrays
+    if file_cudnn and (kind == "lstm" or getattr(layer, "reset_after", False)):
+        return cudnn_to_standard(kind, arrays)
+    return arrays
+
+
 def convert_arrays(layer, rec, wf, reshape=False):
     """The file's arrays for ``layer`` in the layout gpuseq's layer uses."""
     arrays = [numpy.asarray(a) for a in rec.arrays]
@@ -368,6 +386,7 @@ def convert_arrays(layer, rec, wf, reshape=False):
         arrays = _repack_keras1_rnn(arrays, names, "ifco", "icfo")
     elif fam == "GRU" and len(arrays) == 9 and len(expected) == 3:
         arrays = _repack_keras1_rnn(arrays, names, "zrh", "zrh")
+    arrays = _convert_cudnn(layer, fam, arrays)
     if fam in CONV_FAMILIES and arrays and expected:
         if wf.keras1:
             arrays[0] = _keras1_conv_kernel(layer, arrays[0], expected[0])
@@ -392,9 +411,9 @@ def _gru_hint(layer, exp, found):
                 "Keras 1 and Keras 2.2 write, but this layer has reset_after=True. Build it "
                 "with GRU(..., reset_after=False).")
     if len(found) == 1 and found[0] == 2 * exp[-1]:
-        return (" The file looks like a CuDNNGRU's (a flat bias of 6*units); CuDNNGRU "
-                "stores its kernels in another layout, so they cannot be loaded into GRU "
-                "directly.")
+        return (" The file looks like a CuDNNGRU's (a flat bias of 6*units), which loads "
+                "into GRU(..., reset_after=True) or CuDNNGRU, not into a GRU with "
+                "reset_after=False.")
     return ""
 
 
