@@ -395,3 +395,39 @@ def test_keras3_parity(which):
     ours.build((None, 5, 3))
     ours.set_weights([np.asarray(w) for w in kl.get_weights()])
     assert_close(ours(K.convert_to_tensor(x)).data, ky, 1e-5, 1e-5, f"Keras 3 {which}")
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_keras3_files_of_stacked_cells_load_and_gpuseq_files_load_in_keras(suffix, tmp_path):
+    keras = _keras()
+    import gpuseq.layers as gl
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+
+    def build(lib, **kw):
+        return [lib.RNN([lib.SimpleRNNCell(4), lib.LSTMCell(3), lib.SimpleRNNCell(2)],
+                        return_sequences=True, **kw), lib.RNN(lib.GRUCell(3)), lib.Dense(2)]
+
+    km = keras.Sequential([keras.Input((5, 3))] + build(keras.layers))
+    km.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.5
+                    for w in km.get_weights()])
+    ky = np.asarray(km(x))
+    path = str(tmp_path / f"k{suffix}")
+    if suffix == ".h5":
+        from keras.src.legacy.saving import legacy_h5_format
+        import h5py
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, km)
+    else:
+        km.save_weights(path)
+    layers = build(gl)
+    layers[0] = gl.RNN(layers[0].cell, return_sequences=True, input_shape=(5, 3))
+    ours = Sequential(layers)
+    ours.load_weights(path)
+    assert_close(ours.predict(x), ky, 1e-5, 1e-5, f"Keras 3 {suffix} into gpuseq")
+    if suffix == ".weights.h5":
+        ours.set_weights([w * 0.9 for w in ours.get_weights()])
+        back = str(tmp_path / "g.weights.h5")
+        ours.save_weights(back)
+        km.load_weights(back)
+        assert_close(np.asarray(km(x)), ours.predict(x), 1e-5, 1e-5, "gpuseq file into Keras 3")

@@ -556,6 +556,12 @@ class RNN(Layer):
             self.dtype = _leaf_cells(self.cell)[0].dtype \
                 if isinstance(_leaf_cells(self.cell)[0], Layer) else self.dtype
 
+    def _sublayers(self):
+        """The cell and the cells of a stack that are layers."""
+        cells = [self.cell] + (list(self.cell.cells)
+                               if isinstance(self.cell, StackedRNNCells) else [])
+        return [c for c in cells if isinstance(c, Layer)]
+
     # ------------------------------------------------------------------ build
     @property
     def state_sizes(self):
