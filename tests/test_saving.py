@@ -152,7 +152,14 @@ def _cudnn():
                        L("CuDNNGRU")(3), Dense(2)])
 
 
+def _conv_lstm():
+    return Sequential([L("ConvLSTM2D")(2, (3, 3), padding="same", return_sequences=True,
+                                       input_shape=(3, 5, 5, 1)),
+                       L("ConvLSTM2D")(2, (2, 2), strides=(2, 2)), L("Flatten")(), Dense(2)])
+
+
 CASES = {
+    "conv_lstm": (_conv_lstm, ("float", (3, 5, 5, 1))),
     "rnn_cells": (_rnn_cells, ("float", (5, 3))),
     "cudnn": (_cudnn, ("float", (5, 3))),
     "dense": (_dense, ("float", (5,))),

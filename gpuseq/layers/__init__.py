@@ -21,6 +21,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
+from .convolutional_recurrent import ConvLSTM2D  # noqa: F401
 from .cudnn_recurrent import CuDNNGRU, CuDNNLSTM  # noqa: F401
 from .recurrent_cells import (RNN, GRUCell, LSTMCell, SimpleRNNCell,  # noqa: F401
                               StackedRNNCells)
@@ -39,7 +40,8 @@ register(Conv1D, Conv2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, U
          GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
-register(RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, CuDNNLSTM, CuDNNGRU)
+register(RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, CuDNNLSTM, CuDNNGRU,
+         ConvLSTM2D)
 
 
 register_exported(globals())

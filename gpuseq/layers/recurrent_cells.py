@@ -349,6 +349,15 @@ class GRUCell(_FusedCell):
         return cfg
 
 
+def serialize_cell(cell):
+    """``{'class_name', 'config'}`` of a cell; built-in cells also name their Keras module
+    (Keras 3 needs it to find the class when it reads the config)."""
+    entry = {"class_name": type(cell).__name__, "config": cell.get_config()}
+    if type(cell) in (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells):
+        entry = {"module": "keras.layers", **entry, "registered_name": None}
+    return entry
+
+
 def _check_cell(cell, who):
     if not callable(getattr(cell, "call", None)) or not hasattr(cell, "state_size"):
         raise ValueError(
@@ -453,8 +462,7 @@ class StackedRNNCells(Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg.pop("batch_input_shape", None)
-        cfg["cells"] = [{"class_name": type(c).__name__, "config": c.get_config()}
-                        for c in self.cells]
+        cfg["cells"] = [serialize_cell(c) for c in self.cells]
         return cfg
 
     @classmethod
@@ -775,8 +783,7 @@ class RNN(Layer):
                     "go_backwards": self.go_backwards,
                     "stateful": self.stateful,
                     "unroll": self.unroll,
-                    "cell": {"class_name": type(self.cell).__name__,
-                             "config": self.cell.get_config()}})
+                    "cell": serialize_cell(self.cell)})
         return cfg
 
     @classmethod

@@ -137,10 +137,10 @@ def _write_state(g, layer, name):
     under ``cell/vars``; a wrapper's under ``layer`` / ``forward_layer`` /
     ``backward_layer``."""
     fam = family(layer)
-    if fam in ("SimpleRNN", "LSTM", "GRU"):
+    if fam in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM2D"):
         _write_vars(g, [], name)
         _write_vars(g.create_group("cell"), [_host(p) for p in layer.weights],
-                    f"{keras_snake_case(fam)}_cell")
+                    "conv_lstm_cell" if fam == "ConvLSTM2D" else f"{keras_snake_case(fam)}_cell")
     elif fam == "RNN":
         _write_rnn_state(g, layer, name)
     elif fam == "Bidirectional" and hasattr(layer, "forward_layer") and \
