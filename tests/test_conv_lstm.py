@@ -232,3 +232,56 @@ def test_example_predicts_the_next_frame_better_than_copying_the_last():
     assert model_mse < 0.8 * copy_mse
     model = example.build_model(filters=4, n_layers=2, size=12)   # Keras's model builds
     assert model.output_shape == (None, None, 12, 12, 1)
+
+
+# ---------------------------------------------------------------- the fused lstm_cell op
+_ACTS = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": lambda a: np.maximum(a, 0.0),
+         "hard_sigmoid": lambda a: np.clip(0.2 * a + 0.5, 0.0, 1.0)}
+
+
+def ref_lstm_cell(z, c, act="tanh", rec="sigmoid"):
+    u = c.shape[-1]
+    A, R = _ACTS[act], _ACTS[rec]
+    c_new = R(z[..., u:2 * u]) * c + R(z[..., :u]) * A(z[..., 2 * u:3 * u])
+    return R(z[..., 3 * u:]) * A(c_new), c_new
+
+
+@pytest.mark.parametrize("kinds", [("tanh", "sigmoid"), ("relu", "hard_sigmoid")])
+def test_lstm_cell_op_matches_reference_and_its_gradients(kinds):
+    rng = np.random.default_rng(7)
+    z, c = rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 3, 2))
+    h, c_new = K.lstm_cell(z, c, *kinds)
+    ref_h, ref_c = ref_lstm_cell(z, c, *kinds)
+    assert_close(h.data, ref_h, 1e-12, 1e-12, "lstm_cell h")
+    assert_close(c_new.data, ref_c, 1e-12, 1e-12, "lstm_cell c")
+    if kinds[1] == "hard_sigmoid":
+        z = z * 0.3                        # away from the kinks of hard_sigmoid and relu
+        z[..., 4:6] = np.abs(z[..., 4:6]) + 0.2
+
+    def fn(z, c):
+        h, c_new = K.lstm_cell(z, c, *kinds)
+        return K.concatenate([h, c_new * 0.5], axis=-1)
+
+    check_function_gradients(fn, [z, c], rtol=1e-5, atol=1e-7)
+
+
+def test_lstm_cell_op_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="lstm_cell expects gate pre-activations"):
+        K.lstm_cell(np.zeros((3, 7)), np.zeros((3, 2)))
+
+
+def test_lstm_cell_emulated_kernels_equal_numpy(device_backend):
+    rng = np.random.default_rng(8)
+    z, c = rng.standard_normal((5, 12)), rng.standard_normal((5, 3))
+    gy = rng.standard_normal((5, 6))
+    results = {}
+    for name in ("numpy", device_backend):
+        with dispatch.use_backend(name):
+            zt, ct = ad.Variable(K.to_device(z.copy())), ad.Variable(K.to_device(c.copy()))
+            h, c_new = K.lstm_cell(zt, ct)
+            y = K.concatenate([h, c_new], axis=-1)
+            loss = K.sum(y * ad.Tensor(K.to_device(gy)))
+            grads = ad.gradients(loss, [zt, ct])
+            results[name] = [K.to_host(y.data)] + [K.to_host(g) for g in grads]
+    for got, want in zip(results[device_backend], results["numpy"]):
+        assert_close(got, want, 1e-12, 1e-12, device_backend)

@@ -26,7 +26,7 @@ from .dispatch import (BackendUnavailableError, backend, cupy_available,  # noqa
 from .functions import *  # noqa: F401,F403
 from .functions import (abs, all, any, max, min, pow, round, sum)  # noqa: F401,A004
 from .nn import *  # noqa: F401,F403
-from .recurrence import rnn  # noqa: F401
+from .recurrence import lstm_cell, rnn  # noqa: F401
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,

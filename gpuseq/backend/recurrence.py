@@ -1,5 +1,5 @@
 """``rnn``: iterate a step function over the time axis on the autodiff tape (Keras 2's
-``K.rnn``).
+``K.rnn``); ``lstm_cell``: the LSTM gates and state update of one step as one fused op.
 
 The built-in recurrent layers run a whole sequence as one fused op
 (:func:`gpuseq.backend.nn.recurrent`); this loop serves cells written by users
@@ -10,7 +10,7 @@ from . import autodiff as ad
 from . import functions as _f
 from .autodiff import Tensor
 
-__all__ = ["rnn"]
+__all__ = ["lstm_cell", "rnn"]
 
 
 def _step_keep(mask, t):
@@ -87,3 +87,30 @@ def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None,
         raise ValueError("K.rnn needs at least one time step. Received: inputs.shape="
                          f"{x.shape}")
     return outputs[-1], _f.stack(outputs, axis=1), states
+
+
+def lstm_cell(z, c_prev, activation="tanh", recurrent_activation="sigmoid"):
+    """The pointwise part of an LSTM step as one fused op (the kernels of the fused
+    LSTM layer): gates from their pre-activations, the new cell state and output.
+
+    Args:
+        z: (..., 4 units) gate pre-activations, blocks i|f|c|o along the last axis.
+        c_prev: (..., units) the previous cell state.
+        activation, recurrent_activation: elementwise activation kinds.
+
+    Returns:
+        ``(h, c)``: ``c = rec(z_f) * c_prev + rec(z_i) * act(z_c)``,
+        ``h = rec(z_o) * act(c)``, each of c_prev's shape.
+    """
+    z, c_prev = ad.as_tensor(z), ad.as_tensor(c_prev, z)
+    lead, u = tuple(c_prev.shape[:-1]), c_prev.shape[-1]
+    if tuple(z.shape) != lead + (4 * u,):
+        raise ValueError("K.lstm_cell expects gate pre-activations z of shape c_prev.shape[:-1]"
+                         " + (4 * units,). Received: z.shape="
+                         f"{tuple(z.shape)}, c_prev.shape={tuple(c_prev.shape)}")
+    rows = 1
+    for d in lead:
+        rows *= d
+    y, _ = ad.fused("lstm_cell", ad.reshape(z, (rows, 4 * u)), ad.reshape(c_prev, (rows, u)),
+                    activation=activation, recurrent_activation=recurrent_activation)
+    return ad.reshape(y[:, :u], lead + (u,)), ad.reshape(y[:, u:], lead + (u,))

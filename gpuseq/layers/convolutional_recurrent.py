@@ -8,8 +8,10 @@ For each step, with the gate blocks i|f|c|o along the channel axis::
     c = rec_act(z_f) * c + rec_act(z_i) * act(z_c)      h = rec_act(z_o) * act(c)
 
 The input convolutions of every step run as one ``K.conv2d`` over the batch and the
-time steps together; the steps then run through ``K.rnn`` (recurrent convolution
-and gates on the tape), which also applies masks and ``go_backwards``.
+time steps together; the steps then run through ``K.rnn`` (which also applies masks
+and ``go_backwards``): per step the recurrent convolution, then the gates and the
+state update as one fused op (``K.lstm_cell``, the LSTM layer's pointwise kernels;
+channels_first runs the gates as separate elementwise ops).
 """
 import numpy
 
@@ -250,6 +252,15 @@ class ConvLSTM2D(Layer):
                      bias=self.bias)
         return K.reshape(z, (n, t) + tuple(z.shape[1:]))
 
+    @property
+    def _fused_kinds(self):
+        """(activation, recurrent_activation) kinds when the gates run as the fused LSTM
+        cell op (channels last, elementwise activations), else None."""
+        kinds = [getattr(a, "kind", None) for a in (self.activation, self.recurrent_activation)]
+        if self.data_format != "channels_last" or any(k in (None, "softmax") for k in kinds):
+            return None
+        return tuple(kinds)
+
     def _gate(self, z, k):
         """Gate block k (i, f, c, o) of a pre-activation along the channel axis."""
         f = self.filters
@@ -263,6 +274,9 @@ class ConvLSTM2D(Layer):
             h_rec = h * rmask if rmask is not None else h
             z = zx + K.conv2d(h_rec, self.recurrent_kernel, padding="same",
                               data_format=self.data_format)
+            if self._fused_kinds is not None:       # channels last: one fused op
+                h, c = K.lstm_cell(z, c, *self._fused_kinds)
+                return h, [h, c]
             i = self.recurrent_activation(self._gate(z, 0))
             f = self.recurrent_activation(self._gate(z, 1))
             c = f * c + i * self.activation(self._gate(z, 2))
