@@ -146,7 +146,8 @@ def _keras2_cudnn_file(path, rng):
 def test_keras2_cudnn_model_file_loads_and_its_weights_load_into_lstm(tmp_path):
     rng = np.random.default_rng(3)
     w, d = _keras2_cudnn_file(tmp_path / "m.h5", rng)
-    model = load_model(tmp_path / "m.h5")
+    with pytest.warns(UserWarning, match="No training configuration"):
+        model = load_model(tmp_path / "m.h5")
     assert type(model.layers[0]) is CuDNNLSTM
     x = rng.standard_normal((2, 4, 5)).astype("float32")
     W, U, b = keras_formula(w, 4)
