@@ -172,7 +172,28 @@ def _activations_noise():
         L("Flatten")(), Dense(2)])
 
 
+def _rnn_cells():
+    return Sequential([
+        L("RNN")(L("StackedRNNCells")([L("SimpleRNNCell")(4), L("LSTMCell")(3)]),
+                 return_sequences=True, input_shape=(5, 3)),
+        L("RNN")(L("GRUCell")(3, reset_after=False), go_backwards=True), Dense(2)])
+
+
+def _cudnn():
+    return Sequential([L("CuDNNLSTM")(4, return_sequences=True, input_shape=(5, 3)),
+                       L("CuDNNGRU")(3), Dense(2)])
+
+
+def _conv_lstm():
+    return Sequential([L("ConvLSTM2D")(2, (3, 3), padding="same", return_sequences=True,
+                                       input_shape=(3, 5, 5, 1)),
+                       L("ConvLSTM2D")(2, (2, 2), strides=(2, 2)), L("Flatten")(), Dense(2)])
+
+
 CASES = {
+    "conv_lstm": (_conv_lstm, ("float", (3, 5, 5, 1))),
+    "rnn_cells": (_rnn_cells, ("float", (5, 3))),
+    "cudnn": (_cudnn, ("float", (5, 3))),
     "dense": (_dense, ("float", (5,))),
     "activations_noise": (_activations_noise, ("float", (4, 4, 2))),
     "batchnorm": (_batchnorm, ("float", (4, 4, 2))),

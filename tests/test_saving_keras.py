@@ -52,6 +52,16 @@ SPECS = {
         ["GRU", {"units": 3, "reset_after": False}], ["Dense", {"units": 2}]]},
     "simple_rnn": {"input_shape": [5, 3], "layers": [
         ["SimpleRNN", {"units": 4}], ["Dense", {"units": 2}]]},
+    "rnn_cells": {"input_shape": [5, 3], "layers": [
+        ["RNN", {"cell": ["LSTMCell", {"units": 4}], "return_sequences": True}],
+        ["RNN", {"cell": ["GRUCell", {"units": 3}], "go_backwards": True}],
+        ["Dense", {"units": 2}]]},
+    "conv_lstm": {"input_shape": [3, 5, 5, 1], "layers": [
+        ["ConvLSTM2D", {"filters": 2, "kernel_size": [3, 3], "padding": "same",
+                        "recurrent_activation": "sigmoid", "return_sequences": True}],
+        ["ConvLSTM2D", {"filters": 2, "kernel_size": [2, 2], "strides": [2, 2],
+                        "recurrent_activation": "sigmoid"}],
+        ["Flatten", {}], ["Dense", {"units": 2}]]},
     "embedding": {"input_shape": [6], "vocab": 12, "layers": [
         ["Embedding", {"input_dim": 12, "output_dim": 4}], ["LSTM", {"units": 3}],
         ["Dense", {"units": 2}]]},

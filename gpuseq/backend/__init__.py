@@ -32,6 +32,7 @@ from .nn import *  # noqa: F401,F403
 from .local import local_conv1d, local_conv2d  # noqa: F401
 from .volumes import (conv3d, conv3d_transpose, pool3d, resize_volumes,  # noqa: F401
                       spatial_3d_cropping, spatial_3d_padding)
+from .recurrence import lstm_cell, rnn  # noqa: F401
 from .session import (ConfigProto, GPUMemoryLimitError, GPUOptions, Session,  # noqa: F401
                       get_gpu_memory_fraction, get_session, gpu_memory_limit_bytes,
                       set_gpu_memory_fraction, set_session, set_tf32, tf32_enabled,

@@ -37,6 +37,10 @@ from .legacy_aliases import (AtrousConv1D, AtrousConv2D, AtrousConvolution1D,  #
 # recurrent layers, embeddings and wrappers
 from .embeddings import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Recurrent, SimpleRNN  # noqa: F401
+from .convolutional_recurrent import ConvLSTM2D  # noqa: F401
+from .cudnn_recurrent import CuDNNGRU, CuDNNLSTM  # noqa: F401
+from .recurrent_cells import (RNN, GRUCell, LSTMCell, SimpleRNNCell,  # noqa: F401
+                              StackedRNNCells)
 from .wrappers import Bidirectional, TimeDistributed, Wrapper  # noqa: F401
 
 from .serialization import REGISTRY as _REGISTRY  # noqa: F401  (class name -> class)
@@ -56,6 +60,8 @@ register(Conv2DTranspose, DepthwiseConv2D, SeparableConv1D, SeparableConv2D)
 register(LocallyConnected1D, LocallyConnected2D)
 # register recurrent layers, embeddings and wrappers
 register(Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional)
+register(RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, CuDNNLSTM, CuDNNGRU,
+         ConvLSTM2D)
 
 
 register_exported(globals())

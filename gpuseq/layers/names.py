@@ -39,7 +39,7 @@ CONV_FAMILIES = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspo
                  "SeparableConv1D", "SeparableConv2D", "DepthwiseConv2D", "ConvLSTM2D")
 RNN_FAMILIES = ("SimpleRNN", "LSTM", "GRU")
 _FAMILIES = set(CONV_FAMILIES) | set(RNN_FAMILIES) | {
-    "Bidirectional", "TimeDistributed", "BatchNormalization", "CuDNNLSTM", "CuDNNGRU"}
+    "Bidirectional", "TimeDistributed", "BatchNormalization", "CuDNNLSTM", "CuDNNGRU", "RNN"}
 
 
 def canonical_class_name(name):

@@ -329,13 +329,18 @@ class Recurrent(Layer):
         if training and self.recurrent_dropout > 0:
             rmask = self._dropout_mask((n, self.units), self.recurrent_dropout, x.dtype)
         outputs, final_states = K.recurrent(
-            self._OP, x, self.kernel, self.recurrent_kernel, self.bias,
+            self._OP, x, *self._op_weights(),
             self._initial_states(n, initial_state), self._check_mask(mask, (n, t)), rmask,
             return_sequences=self.return_sequences, return_state=self.return_state,
             **self._op_attrs())
         if self.stateful:
             self.states = final_states
         return outputs
+
+    def _op_weights(self):
+        """The (kernel, recurrent_kernel, bias) the fused op runs with; a subclass that
+        stores its weights in another layout (CuDNNLSTM, CuDNNGRU) converts them here."""
+        return self.kernel, self.recurrent_kernel, self.bias
 
     def _check_inputs(self, inputs):
         """The inputs as a Tensor of the layer's dtype (batch, timesteps, features)."""

@@ -35,6 +35,7 @@ import numpy
 from ..backend import dispatch
 from ..version import __version__
 from . import hdf5 as h5
+from ..layers.cudnn_recurrent import cudnn_to_standard, standard_to_cudnn
 from ..layers.names import CONV_FAMILIES, family, keras3_keys, keras_snake_case
 
 # The Keras version whose layout the legacy files follow, and the kernel convention.
@@ -136,10 +137,12 @@ def _write_state(g, layer, name):
     under ``cell/vars``; a wrapper's under ``layer`` / ``forward_layer`` /
     ``backward_layer``."""
     fam = family(layer)
-    if fam in ("SimpleRNN", "LSTM", "GRU"):
+    if fam in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM2D"):
         _write_vars(g, [], name)
         _write_vars(g.create_group("cell"), [_host(p) for p in layer.weights],
-                    f"{keras_snake_case(fam)}_cell")
+                    "conv_lstm_cell" if fam == "ConvLSTM2D" else f"{keras_snake_case(fam)}_cell")
+    elif fam == "RNN":
+        _write_rnn_state(g, layer, name)
     elif fam == "Bidirectional" and hasattr(layer, "forward_layer") and \
             hasattr(layer, "backward_layer"):
         _write_vars(g, [], name)
@@ -151,6 +154,23 @@ def _write_state(g, layer, name):
         _write_state(g.create_group("layer"), layer.layer, layer.layer.name)
     else:
         _write_vars(g, [_host(p) for p in layer.weights], name)
+
+
+def _write_rnn_state(g, layer, name):
+    """A generic RNN's cell as Keras 3 keeps it: ``cell/vars``, or for stacked cells
+    ``cell/cells/<snake-case cell class>/vars`` (``_1``, ``_2`` for repeated classes)."""
+    _write_vars(g, [], name)
+    cell, cg = layer.cell, g.create_group("cell")
+    cells = getattr(cell, "cells", None)
+    if cells is None:
+        _write_vars(cg, [_host(p) for p in getattr(cell, "weights", [])],
+                    getattr(cell, "name", "cell"))
+        return
+    _write_vars(cg, [], getattr(cell, "name", "cell"))
+    box = cg.create_group("cells")
+    for sub, key in zip(cells, keras3_keys(cells)):
+        _write_vars(box.create_group(key), [_host(p) for p in getattr(sub, "weights", [])],
+                    getattr(sub, "name", key))
 
 
 def write_keras3_weights(f, model):
@@ -192,10 +212,11 @@ def save_weights(model, filepath, overwrite=True, save_format=None):
 class FileLayer:
     """One layer's entry in a weight file."""
 
-    __slots__ = ("name", "weight_names", "arrays", "key")
+    __slots__ = ("name", "weight_names", "arrays", "key", "paths")
 
-    def __init__(self, name, weight_names, arrays, key=None):
+    def __init__(self, name, weight_names, arrays, key=None, paths=None):
         self.name, self.weight_names, self.arrays, self.key = name, weight_names, arrays, key
+        self.paths = paths      # Keras 3 files: each array's path inside the layer's group
 
     def __repr__(self):
         return f"FileLayer({self.name!r}, {[a.shape for a in self.arrays]})"
@@ -257,16 +278,17 @@ def _child_order(key):
     return (rank.get(key, 4), key.startswith("_"), key)
 
 
-def _collect_vars(group, where):
-    arrays = []
+def _collect_vars(group, where, path=""):
+    """The arrays under ``group`` in Keras 3's order, with their paths below it."""
+    found = []
     if "vars" in group:
         v = group["vars"]
         keys = sorted(v.keys(), key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
-        arrays.extend(h5.read_array(v, k, where) for k in keys)
+        found.extend((f"{path}vars/{k}", h5.read_array(v, k, where)) for k in keys)
     children = [k for k in group.keys() if k != "vars" and isinstance(group[k], h5.h5py.Group)]
     for k in sorted(children, key=_child_order):
-        arrays.extend(_collect_vars(group[k], where))
-    return arrays
+        found.extend(_collect_vars(group[k], where, f"{path}{k}/"))
+    return found
 
 
 def _read_keras3(f, source):
@@ -276,9 +298,10 @@ def _read_keras3(f, source):
         name = None
         if "vars" in g:
             name = h5.read_text_attr(g["vars"], "name")
-        arrays = _collect_vars(g, f"{source}, layers/{key}")
+        found = _collect_vars(g, f"{source}, layers/{key}")
+        arrays = [a for _, a in found]
         layers.append(FileLayer(name or key, [f"layers/{key}/{i}" for i in range(len(arrays))],
-                                arrays, key=key))
+                                arrays, key=key, paths=[p for p, _ in found]))
     top = []
     if "vars" in f:
         v = f["vars"]
@@ -365,6 +388,41 @@ def _flip_spatial(w):
     return numpy.ascontiguousarray(w[(slice(None, None, -1),) * (w.ndim - 2)])
 
 
+def _convert_cudnn(layer, fam, arrays):
+    """Weights of a CuDNNLSTM / CuDNNGRU file for an LSTM / GRU(reset_after=True) layer,
+    or the other way round, converted as Keras 2 converts them on load."""
+    if fam not in ("LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU") or len(arrays) != 3:
+        return arrays
+    kind = "lstm" if fam.endswith("LSTM") else "gru"
+    gates, units = (4 if kind == "lstm" else 3), arrays[1].shape[0]
+    file_cudnn = tuple(arrays[2].shape) == (2 * gates * units,)
+    if fam.startswith("CuDNN"):
+        standard = (gates * units,) if kind == "lstm" else (2, gates * units)
+        return standard_to_cudnn(kind, arrays) if tuple(arrays[2].shape) == standard \
+            else arrays
+    if file_cudnn and (kind == "lstm" or getattr(layer, "reset_after", False)):
+        return cudnn_to_standard(kind, arrays)
+    return arrays
+
+
+def _order_stacked_cells(layer, rec, arrays):
+    """A Keras 3 file's stacked cells (``cell/cells/<key>/vars``, read in name order)
+    in the order of the layer's cells."""
+    cells = getattr(getattr(layer, "cell", None), "cells", None)
+    if not cells or not rec.paths or len(rec.paths) != len(arrays):
+        return arrays
+    groups = {}
+    for path, a in zip(rec.paths, arrays):
+        parts = path.split("/")
+        if parts[:2] != ["cell", "cells"] or len(parts) < 4:
+            return arrays
+        groups.setdefault(parts[2], []).append(a)
+    keys = keras3_keys(cells)
+    if set(groups) != set(keys):
+        return arrays
+    return [a for k in keys for a in groups[k]]
+
+
 def convert_arrays(layer, rec, wf, reshape=False):
     """The file's arrays for ``layer`` in the layout gpuseq's layer uses."""
     arrays = [numpy.asarray(a) for a in rec.arrays]
@@ -375,6 +433,9 @@ def convert_arrays(layer, rec, wf, reshape=False):
         arrays = _repack_keras1_rnn(arrays, names, "ifco", "icfo")
     elif fam == "GRU" and len(arrays) == 9 and len(expected) == 3:
         arrays = _repack_keras1_rnn(arrays, names, "zrh", "zrh")
+    arrays = _convert_cudnn(layer, fam, arrays)
+    if fam == "RNN" and wf.fmt == "keras3":
+        arrays = _order_stacked_cells(layer, rec, arrays)
     if fam in CONV_FAMILIES and arrays and expected:
         if wf.keras1:
             arrays[0] = _keras1_conv_kernel(layer, arrays[0], expected[0])
@@ -399,9 +460,9 @@ def _gru_hint(layer, exp, found):
                 "Keras 1 and Keras 2.2 write, but this layer has reset_after=True. Build it "
                 "with GRU(..., reset_after=False).")
     if len(found) == 1 and found[0] == 2 * exp[-1]:
-        return (" The file looks like a CuDNNGRU's (a flat bias of 6*units); CuDNNGRU "
-                "stores its kernels in another layout, so they cannot be loaded into GRU "
-                "directly.")
+        return (" The file looks like a CuDNNGRU's (a flat bias of 6*units), which loads "
+                "into GRU(..., reset_after=True) or CuDNNGRU, not into a GRU with "
+                "reset_after=False.")
     return ""
 
 
