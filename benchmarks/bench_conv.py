@@ -47,6 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+from report import write_beside  # noqa: E402
 from peers import cpu_description, environment, run_gpuseq, run_keras, thread_env  # noqa: E402
 
 MODELS = {
@@ -275,6 +276,7 @@ def main(argv=None):
             record.update(fma_peak=peak, conv_ops=rates)
         with open(args.out, "w") as f:
             json.dump(record, f, indent=2)
+        write_beside(args.out)       # <name>.md and <name>.png beside it
         print(f"wrote {args.out}", file=sys.stderr)
     return results
 

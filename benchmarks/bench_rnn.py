@@ -140,6 +140,7 @@ def main(argv=None):
                     repeats=args.repeats)
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)
+        write_beside(args.out)       # <name>.md and <name>.png beside it
         print(f"wrote {args.out}", file=sys.stderr)
     return results
 
