@@ -5,6 +5,7 @@ Rows are read from the file when indexed, so a data set larger than memory can b
 given to ``fit`` (with ``shuffle='batch'``, which keeps each batch's indices in
 order, as h5py reads them fastest). ``np.asarray(matrix)`` reads every row.
 """
+import h5py
 import numpy as np
 
 __all__ = ["HDF5Matrix"]
@@ -31,7 +32,6 @@ class HDF5Matrix:
     refs = {}                       # datapath -> the open h5py.File shared by matrices
 
     def __init__(self, datapath, dataset, start=0, end=None, normalizer=None):
-        import h5py
         f = self.refs.get(datapath)
         if f is None or not f.id.valid:
             f = self.refs[datapath] = h5py.File(datapath, "r")
