@@ -14,6 +14,8 @@ Example:
     ...     pass          # load_model / model_from_json here resolve 'swish'
 """
 
+from collections.abc import Mapping
+
 __all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects",
            "with_custom_objects"]
 
@@ -32,7 +34,7 @@ def get_custom_objects():
 def with_custom_objects(custom_objects=None):
     """A new dict of the registered custom objects updated with ``custom_objects``
     (the objects passed to a call override registered ones of the same name)."""
-    if custom_objects is not None and not isinstance(custom_objects, dict):
+    if custom_objects is not None and not isinstance(custom_objects, Mapping):
         raise TypeError("custom_objects must be a dict {name: class or function}. "
                         f"Received: custom_objects={custom_objects!r}")
     merged = dict(_GLOBAL_CUSTOM_OBJECTS)
@@ -58,7 +60,7 @@ class CustomObjectScope:
 
     def __init__(self, *args):
         for i, objects in enumerate(args):
-            if not isinstance(objects, dict):
+            if not isinstance(objects, Mapping):
                 raise TypeError("CustomObjectScope takes dictionaries {name: object}. "
                                 f"Received: argument {i} = {objects!r}")
         self.custom_objects = args

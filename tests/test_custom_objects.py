@@ -92,7 +92,10 @@ def test_scope_restores_overridden_names_and_functional_spelling():
     assert generic_utils.CustomObjectScope is CustomObjectScope
 
 
-def test_scope_rejects_non_dict():
+def test_scope_and_calls_reject_non_dict(numpy_backend):
     with pytest.raises(TypeError, match="Received: argument 0"):
         CustomObjectScope(["Doubler"])
     assert get_custom_objects() == {}
+    text = _model().to_json()
+    with pytest.raises(TypeError, match="custom_objects must be a dict"):
+        model_from_json(text, custom_objects=[("Doubler", Doubler)])
