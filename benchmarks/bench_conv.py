@@ -47,6 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+from report import write_beside  # noqa: E402
 from peers import cpu_description, environment, run_gpuseq, run_keras, thread_env  # noqa: E402
 
 MODELS = {
@@ -172,6 +173,31 @@ def conv_op_rates(batch=32, repeats=3):
     return rows
 
 
+def table(results, backend):
+    """Markdown table of samples/s per model and framework, gpuseq's ratio to each peer
+    and whether the model's target ratio is met."""
+    ours = f"gpuseq-{backend}"
+    lines = ["| model | framework | samples/s | gpuseq / this | target |",
+             "|---|---|---:|---:|---|"]
+    for model, rows in results.items():
+        mine = rows.get(ours, {}).get("samples_per_s")
+        targets = MODELS[model]["target"]
+        for name, r in rows.items():
+            sps = r.get("samples_per_s")
+            if sps is None:
+                lines.append(f"| {model} | {name} | skipped: {r.get('skipped')} | | |")
+                continue
+            rel_value = r.get("ratio", mine / sps if mine else None)
+            rel = f"{rel_value:.2f}x" if rel_value and name != ours else ""
+            target = ""
+            ratio = targets.get(name[len("keras-"):]) if name.startswith("keras-") else None
+            if ratio and rel_value and backend == "numpy":
+                ok = rel_value >= ratio
+                target = f">= {ratio}x: {'met' if ok else 'NOT met'}"
+            lines.append(f"| {model} | {name} | {sps:.1f} | {rel} | {target} |")
+    return "\n".join(lines)
+
+
 def peak_table(peak, rows):
     """Markdown table of the convolutions' GFLOP/s against the FMA peak: wall clock
     against the machine's peak, flops per CPU-second against one core's peak."""
@@ -275,6 +301,7 @@ def main(argv=None):
             record.update(fma_peak=peak, conv_ops=rates)
         with open(args.out, "w") as f:
             json.dump(record, f, indent=2)
+        write_beside(args.out)       # <name>.md and <name>.png beside it
         print(f"wrote {args.out}", file=sys.stderr)
     return results
 

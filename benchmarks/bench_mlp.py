@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+from report import write_beside  # noqa: E402
 from peers import environment, run_gpuseq, run_keras  # noqa: E402
 from torch_peer import run_torch  # noqa: E402
 
@@ -128,6 +129,7 @@ def main(argv=None):
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
+        write_beside(args.out)       # <name>.md and <name>.png beside it
     return results
 
 

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import peers  # noqa: E402
+from report import write_beside  # noqa: E402
 
 MODELS = {
     "emb_lstm": {"batch_size": 16, "samples": 800, "gpu": 4000, "small": 64},
@@ -140,6 +141,7 @@ def main(argv=None):
                     repeats=args.repeats)
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)
+        write_beside(args.out)       # <name>.md and <name>.png beside it
         print(f"wrote {args.out}", file=sys.stderr)
     return results
 

@@ -6,6 +6,7 @@ conv+bias+activation, ...) so that the activation runs inside the op.
 """
 from .backend import autodiff as ad
 from .backend import functions as K
+from .custom_objects import with_custom_objects
 
 
 def _elementwise(kind, doc):
@@ -63,6 +64,7 @@ def serialize(activation):
 
 
 def deserialize(name, custom_objects=None):
-    if custom_objects and name in custom_objects:
+    custom_objects = with_custom_objects(custom_objects)
+    if isinstance(name, str) and name in custom_objects:
         return custom_objects[name]
     return get(name)

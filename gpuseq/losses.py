@@ -38,6 +38,7 @@ Example:
 import math
 
 from .backend import functions as K
+from .custom_objects import with_custom_objects
 
 
 def mean_squared_error(y_true, y_pred):
@@ -215,6 +216,7 @@ def serialize(fn):
 
 def deserialize(name, custom_objects=None):
     """A loss from its saved name; custom losses come from ``custom_objects``."""
-    if custom_objects and name in custom_objects:
+    custom_objects = with_custom_objects(custom_objects)
+    if isinstance(name, str) and name in custom_objects:
         return custom_objects[name]
     return get(name)

@@ -23,6 +23,7 @@ Example:
 """
 from . import losses as losses_mod
 from .backend import functions as K
+from .custom_objects import with_custom_objects
 from .losses import (MAE, MAPE, MSE, MSLE, KLD, binary_crossentropy,  # noqa: F401
                      categorical_crossentropy, categorical_hinge, cosine, cosine_proximity,
                      hinge, kld, kullback_leibler_divergence, logcosh, mae, mape,
@@ -129,7 +130,8 @@ def serialize(metric):
 
 
 def deserialize(name, custom_objects=None):
-    if custom_objects and name in custom_objects:
+    custom_objects = with_custom_objects(custom_objects)
+    if isinstance(name, str) and name in custom_objects:
         return custom_objects[name]
     return get(name)
 

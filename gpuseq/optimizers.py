@@ -49,6 +49,7 @@ import numpy
 from .backend import dispatch
 from .backend import functions as K
 from .backend.functions import ScalarVariable
+from .custom_objects import with_custom_objects
 
 _COMMON = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm")
 
@@ -913,7 +914,7 @@ def serialize(opt):
 def deserialize(config, custom_objects=None):
     """An optimizer from :func:`serialize` output (custom classes via ``custom_objects``)."""
     name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _BY_NAME.get(str(name).lower())
+    cls = with_custom_objects(custom_objects).get(name) or _BY_NAME.get(str(name).lower())
     if cls is None:
         raise ValueError(f"Unknown optimizer class {name!r}. Expected one of "
                          f"{sorted(c.__name__ for c in _BY_NAME.values())}, or pass the class "

@@ -19,6 +19,7 @@ import re
 import warnings
 
 from .. import initializers
+from ..custom_objects import with_custom_objects
 from . import function_code
 from .base import Layer
 from .names import LAYER_ALIASES, keras_snake_case
@@ -148,7 +149,7 @@ def _accepted_args(cls):
 # ----------------------------------------------------------------------------- layers
 def resolve_layer_class(class_name, custom_objects=None):
     """The gpuseq (or custom) class for a class name of any Keras version."""
-    custom_objects = custom_objects or {}
+    custom_objects = with_custom_objects(custom_objects)
     if class_name in custom_objects:
         return custom_objects[class_name]
     for name in (class_name, LAYER_ALIASES.get(class_name)):
@@ -254,7 +255,7 @@ def _normalize_merge(cfg, custom_objects):
 
 def normalize_layer_config(class_name, config, custom_objects=None):
     """A layer config from any Keras version, in the form gpuseq's constructor takes."""
-    custom_objects = custom_objects or {}
+    custom_objects = with_custom_objects(custom_objects)
     cfg = dict(config or {})
     if isinstance(cfg.get("dtype"), dict):
         cfg["dtype"] = normalize_object(cfg["dtype"], custom_objects) \
@@ -303,7 +304,7 @@ def deserialize_layer(entry, custom_objects=None, batch_input_shape=None, safe_m
 
 
 def _deserialize_layer(entry, custom_objects, batch_input_shape):
-    custom_objects = dict(custom_objects or {})
+    custom_objects = with_custom_objects(custom_objects)
     entry = _legacy_entry(entry)
     class_name = entry["class_name"]
     cls = resolve_layer_class(class_name, custom_objects)
@@ -362,7 +363,7 @@ def model_from_config(config, custom_objects=None, safe_mode=True):
 
 
 def _model_from_config(config, custom_objects):
-    custom_objects = dict(custom_objects or {})
+    custom_objects = with_custom_objects(custom_objects)
     if isinstance(config, str):
         raise TypeError("model_from_config expects a dict (the parsed config). For a JSON "
                         "string use model_from_json.")

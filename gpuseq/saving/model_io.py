@@ -20,6 +20,7 @@ import warnings
 import numpy
 
 from .. import optimizers
+from ..custom_objects import with_custom_objects
 from ..layers.names import keras_snake_case
 from . import hdf5 as h5
 from ..layers.serialization import normalize_object
@@ -286,7 +287,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     Returns:
         the model; compiled when ``compile`` and the file has a training config.
     """
-    custom_objects = dict(custom_objects or {})
+    custom_objects = with_custom_objects(custom_objects)
     source = repr(str(filepath)) if not h5.is_h5_object(filepath) else "the h5py file"
     with h5.open_h5_for_read(filepath, "load_model") as f:
         try:

@@ -7,14 +7,18 @@ Example:
            [0., 1.]], dtype=float32)
 """
 from ..backend import random as _grandom
+from . import conv_utils
 from . import data_utils
 from . import generic_utils
+from . import io_utils
 from . import layer_utils
 from . import np_utils
 from . import vis_utils
 from .data_utils import GeneratorEnqueuer, OrderedEnqueuer, Sequence, SequenceEnqueuer
 from .file_cache import get_file
-from .generic_utils import Progbar, slice_arrays, to_list, unpack_singleton
+from .generic_utils import (CustomObjectScope, Progbar, custom_object_scope, get_custom_objects,
+                            slice_arrays, to_list, unpack_singleton)
+from .io_utils import HDF5Matrix
 from .layer_utils import print_summary
 from .np_utils import normalize, to_categorical
 from .vis_utils import model_to_dot, plot_model
@@ -24,6 +28,8 @@ __all__ = [
     "OrderedEnqueuer", "GeneratorEnqueuer", "to_list", "unpack_singleton",
     "slice_arrays", "np_utils", "generic_utils", "data_utils", "get_file",
     "vis_utils", "plot_model", "model_to_dot", "layer_utils", "print_summary",
+    "CustomObjectScope", "custom_object_scope", "get_custom_objects", "HDF5Matrix",
+    "io_utils", "conv_utils",
 ]
 
 # --- Random seeding ---------------------------------------------------------------

@@ -11,7 +11,10 @@ import time
 
 import numpy as np
 
-__all__ = ["Progbar", "to_list", "unpack_singleton", "slice_arrays"]
+from ..custom_objects import CustomObjectScope, custom_object_scope, get_custom_objects
+
+__all__ = ["Progbar", "to_list", "unpack_singleton", "slice_arrays", "CustomObjectScope",
+           "custom_object_scope", "get_custom_objects"]
 
 
 def _stream_is_dynamic(stream):
