@@ -9,6 +9,9 @@ them; a reference that needs to be fast is no longer obviously correct.
 Contents:
     activations          ref_act, ref_act_grad, ref_dense, ref_dense_grads, ref_softmax,
                          ref_softmax_grad, ref_softmax_cross_entropy
+    losses               ref_mse, ref_mae, ref_mape, ref_msle, ref_squared_hinge, ref_hinge,
+                         ref_categorical_hinge, ref_logcosh, ref_bce, ref_cce, ref_scce,
+                         ref_kld, ref_poisson, ref_cosine, LOSS_EPSILON (per-sample values)
     convolution          ref_pads, ref_conv1d, ref_conv2d, ref_conv1d_grads, ref_conv2d_grads
     pooling              ref_pool2d, ref_pool2d_grad, ref_pool1d, ref_pool1d_grad,
                          ref_global_pool
@@ -132,6 +135,90 @@ def ref_softmax_cross_entropy(logits, target, sparse=False, epsilon=1e-7):
     else:
         t = np.asarray(target, dtype=np.float64)
     return -(t * np.log(np.clip(probs, epsilon, 1 - epsilon))).sum(axis=-1)
+
+
+# ---------------------------------------------------------------------------- losses
+# The Keras 2 loss formulas, one value per sample (the mean or sum over the last axis),
+# y_true t and y_pred p as float64 arrays; probabilities are clipped with Keras's fuzz
+# factor exactly where Keras clips them.
+
+LOSS_EPSILON = 1e-7
+
+
+def _clip(a, lo, hi=np.inf):
+    return np.minimum(np.maximum(a, lo), hi)
+
+
+def ref_mse(t, p):
+    return ((p - t) ** 2).mean(-1)
+
+
+def ref_mae(t, p):
+    return np.abs(p - t).mean(-1)
+
+
+def ref_mape(t, p):
+    return 100 * (np.abs(t - p) / _clip(np.abs(t), LOSS_EPSILON)).mean(-1)
+
+
+def ref_msle(t, p):
+    eps = LOSS_EPSILON
+    return ((np.log(_clip(p, eps) + 1) - np.log(_clip(t, eps) + 1)) ** 2).mean(-1)
+
+
+def ref_squared_hinge(t, p):
+    return (np.maximum(1 - t * p, 0) ** 2).mean(-1)
+
+
+def ref_hinge(t, p):
+    return np.maximum(1 - t * p, 0).mean(-1)
+
+
+def ref_categorical_hinge(t, p):
+    """max(0, 1 + largest wrong-class score - true-class score), one-hot t."""
+    return np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0)
+
+
+def ref_logcosh(t, p):
+    return np.log(np.cosh(p - t)).mean(-1)
+
+
+def ref_bce(t, p):
+    """Binary cross-entropy of probabilities p."""
+    q = _clip(p, LOSS_EPSILON, 1 - LOSS_EPSILON)
+    return (-(t * np.log(q) + (1 - t) * np.log(1 - q))).mean(-1)
+
+
+def ref_cce(t, p):
+    """Categorical cross-entropy of p rescaled to sum to 1 over the last axis."""
+    q = _clip(p / p.sum(-1, keepdims=True), LOSS_EPSILON, 1 - LOSS_EPSILON)
+    return -(t * np.log(q)).sum(-1)
+
+
+def ref_scce(labels, p):
+    """Sparse categorical cross-entropy: integer labels of shape p.shape[:-1] (or with a
+    trailing axis of 1); p rescaled to sum to 1 after clipping."""
+    q = _clip(p, LOSS_EPSILON, 1 - LOSS_EPSILON)
+    lab = labels.reshape(p.shape[:-1]).astype(int)
+    picked = np.take_along_axis(q, lab[..., None], -1)[..., 0]
+    return np.log(q.sum(-1)) - np.log(picked)
+
+
+def ref_kld(t, p):
+    """Kullback-Leibler divergence, both sides clipped to [epsilon, 1]."""
+    t, p = _clip(t, LOSS_EPSILON, 1), _clip(p, LOSS_EPSILON, 1)
+    return (t * np.log(t / p)).sum(-1)
+
+
+def ref_poisson(t, p):
+    return (p - t * np.log(p + LOSS_EPSILON)).mean(-1)
+
+
+def ref_cosine(t, p):
+    """Cosine proximity: minus the cosine of the angle between t and p."""
+    tn = t / np.sqrt(np.maximum((t * t).sum(-1, keepdims=True), 1e-12))
+    pn = p / np.sqrt(np.maximum((p * p).sum(-1, keepdims=True), 1e-12))
+    return -(tn * pn).sum(-1)
 
 
 # ---------------------------------------------------------------------------- convolution
