@@ -237,12 +237,19 @@ def ref_pads(n, k, stride, dilation, padding):
     return total // 2, total - total // 2
 
 
+def _conv2d_pads(h, w, kh, kw, strides, dilation, padding):
+    """((top, bottom), (left, right)): 'valid' or 'same' per axis, or explicit pads."""
+    if isinstance(padding, (tuple, list)):
+        return tuple(padding[0]), tuple(padding[1])
+    return (ref_pads(h, kh, strides[0], dilation[0], padding),
+            ref_pads(w, kw, strides[1], dilation[1], padding))
+
+
 def _conv2d_pre(x, kernel, bias, strides, padding, dilation):
     """Pre-activation z of a channels-last cross-correlation, and the padding used."""
     n, h, w, _ = x.shape
     kh, kw, _, cout = kernel.shape
-    (pt, pb), (pl, pr) = (ref_pads(h, kh, strides[0], dilation[0], padding),
-                          ref_pads(w, kw, strides[1], dilation[1], padding))
+    (pt, pb), (pl, pr) = _conv2d_pads(h, w, kh, kw, strides, dilation, padding)
     xp = np.zeros((n, h + pt + pb, w + pl + pr, x.shape[3]))
     xp[:, pt:pt + h, pl:pl + w] = x
     oh = (h + pt + pb - (kh - 1) * dilation[0] - 1) // strides[0] + 1
@@ -258,12 +265,13 @@ def _conv2d_pre(x, kernel, bias, strides, padding, dilation):
                         z[b, i, j] += pix @ kernel[a, c]
     if bias is not None:
         z += bias
-    return z, (pt, pl)
+    return z, ((pt, pb), (pl, pr))
 
 
 def ref_conv2d(x, kernel, bias, strides=(1, 1), padding="valid", dilation=(1, 1),
                data_format="channels_last", activation="linear"):
-    """Cross-correlation by direct loops on an NHWC copy of x."""
+    """Cross-correlation by direct loops on an NHWC copy of x; padding 'valid', 'same'
+    or explicit ((top, bottom), (left, right))."""
     x = np.asarray(x, dtype=np.float64)
     if data_format == "channels_first":
         x = x.transpose(0, 2, 3, 1)
@@ -283,13 +291,13 @@ def ref_conv2d_grads(x, kernel, bias, gy, strides=(1, 1), padding="valid", dilat
     gy = np.asarray(gy, dtype=np.float64)
     if data_format == "channels_first":
         x, gy = x.transpose(0, 2, 3, 1), gy.transpose(0, 2, 3, 1)
-    z, (pt, pl) = _conv2d_pre(x, kernel, None if bias is None else np.asarray(bias, np.float64),
-                              strides, padding, dilation)
+    z, ((pt, pb), (pl, pr)) = _conv2d_pre(
+        x, kernel, None if bias is None else np.asarray(bias, np.float64), strides, padding,
+        dilation)
     gz = gy * ref_act_grad(z, activation)
     n, h, w, _ = x.shape
     kh, kw = kernel.shape[:2]
-    gxp = np.zeros((n, h + 2 * kh * dilation[0] + pt, w + 2 * kw * dilation[1] + pl,
-                    x.shape[3]))
+    gxp = np.zeros((n, h + pt + pb, w + pl + pr, x.shape[3]))     # of the padded input
     xp = np.zeros_like(gxp)
     xp[:, pt:pt + h, pl:pl + w] = x
     gk = np.zeros_like(kernel)
