@@ -16,6 +16,17 @@ def digits_sequences(n=640):
     return x, to_categorical(digits.target[:n], 10)
 
 
+def digits_images(n=640):
+    """scikit-learn's 8x8 digits as n (8, 8, 1) images, one-hot labels."""
+    from sklearn.datasets import load_digits
+
+    from gpuseq.utils import to_categorical
+
+    digits = load_digits()
+    x = (digits.data[:n] / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+    return x, to_categorical(digits.target[:n], 10)
+
+
 def lstm_inputs(rng, dtype, n=5, t=6, f=4, u=3):
     """LSTM op inputs (x, W, U, b, h0, c0, mask, recurrent dropout mask) of the host
     kernel tests: a mask with right and left padding and a hole."""

@@ -29,8 +29,9 @@ def run_op(op, inputs, attrs, gy=None):
 
 def assert_matches_reference(op, inputs, attrs, y_ref, grads_ref=None, gy=None, rtol=1e-10,
                              atol=1e-10):
-    """The active path's forward (and gradients) equal the reference's values; a None
-    reference gradient is not checked. Returns the path's (y, grads)."""
+    """The active path's forward (and gradients) equal the reference's values and have the
+    dtype of the op's float inputs; a None reference gradient is not checked. Returns the
+    path's (y, grads)."""
     y, grads = run_op(op, inputs, attrs, gy if grads_ref is not None else None)
     path = dispatch.backend()
     dtype = next(np.asarray(a).dtype for a in inputs
@@ -41,5 +42,7 @@ def assert_matches_reference(op, inputs, attrs, y_ref, grads_ref=None, gy=None, 
         if want is None:
             continue
         assert grads[i] is not None, f"{op}_backward on {path} gave None for input {i}"
+        assert np.asarray(grads[i]).dtype == dtype, \
+            f"{op}_backward on {path}: gradient {i} dtype {grads[i].dtype}, not {dtype}"
         assert_close(grads[i], want, rtol, atol, what=f"{op}_backward input {i} on {path}")
     return y, grads

@@ -9,6 +9,9 @@ them; a reference that needs to be fast is no longer obviously correct.
 Contents:
     activations          ref_act, ref_act_grad, ref_dense, ref_dense_grads, ref_softmax,
                          ref_softmax_grad, ref_softmax_cross_entropy
+    losses               ref_mse, ref_mae, ref_mape, ref_msle, ref_squared_hinge, ref_hinge,
+                         ref_categorical_hinge, ref_logcosh, ref_bce, ref_cce, ref_scce,
+                         ref_kld, ref_poisson, ref_cosine, LOSS_EPSILON (per-sample values)
     convolution          ref_pads, ref_conv1d, ref_conv2d, ref_conv1d_grads, ref_conv2d_grads
     pooling              ref_pool2d, ref_pool2d_grad, ref_pool1d, ref_pool1d_grad,
                          ref_global_pool
@@ -134,6 +137,90 @@ def ref_softmax_cross_entropy(logits, target, sparse=False, epsilon=1e-7):
     return -(t * np.log(np.clip(probs, epsilon, 1 - epsilon))).sum(axis=-1)
 
 
+# ---------------------------------------------------------------------------- losses
+# The Keras 2 loss formulas, one value per sample (the mean or sum over the last axis),
+# y_true t and y_pred p as float64 arrays; probabilities are clipped with Keras's fuzz
+# factor exactly where Keras clips them.
+
+LOSS_EPSILON = 1e-7
+
+
+def _clip(a, lo, hi=np.inf):
+    return np.minimum(np.maximum(a, lo), hi)
+
+
+def ref_mse(t, p):
+    return ((p - t) ** 2).mean(-1)
+
+
+def ref_mae(t, p):
+    return np.abs(p - t).mean(-1)
+
+
+def ref_mape(t, p):
+    return 100 * (np.abs(t - p) / _clip(np.abs(t), LOSS_EPSILON)).mean(-1)
+
+
+def ref_msle(t, p):
+    eps = LOSS_EPSILON
+    return ((np.log(_clip(p, eps) + 1) - np.log(_clip(t, eps) + 1)) ** 2).mean(-1)
+
+
+def ref_squared_hinge(t, p):
+    return (np.maximum(1 - t * p, 0) ** 2).mean(-1)
+
+
+def ref_hinge(t, p):
+    return np.maximum(1 - t * p, 0).mean(-1)
+
+
+def ref_categorical_hinge(t, p):
+    """max(0, 1 + largest wrong-class score - true-class score), one-hot t."""
+    return np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0)
+
+
+def ref_logcosh(t, p):
+    return np.log(np.cosh(p - t)).mean(-1)
+
+
+def ref_bce(t, p):
+    """Binary cross-entropy of probabilities p."""
+    q = _clip(p, LOSS_EPSILON, 1 - LOSS_EPSILON)
+    return (-(t * np.log(q) + (1 - t) * np.log(1 - q))).mean(-1)
+
+
+def ref_cce(t, p):
+    """Categorical cross-entropy of p rescaled to sum to 1 over the last axis."""
+    q = _clip(p / p.sum(-1, keepdims=True), LOSS_EPSILON, 1 - LOSS_EPSILON)
+    return -(t * np.log(q)).sum(-1)
+
+
+def ref_scce(labels, p):
+    """Sparse categorical cross-entropy: integer labels of shape p.shape[:-1] (or with a
+    trailing axis of 1); p rescaled to sum to 1 after clipping."""
+    q = _clip(p, LOSS_EPSILON, 1 - LOSS_EPSILON)
+    lab = labels.reshape(p.shape[:-1]).astype(int)
+    picked = np.take_along_axis(q, lab[..., None], -1)[..., 0]
+    return np.log(q.sum(-1)) - np.log(picked)
+
+
+def ref_kld(t, p):
+    """Kullback-Leibler divergence, both sides clipped to [epsilon, 1]."""
+    t, p = _clip(t, LOSS_EPSILON, 1), _clip(p, LOSS_EPSILON, 1)
+    return (t * np.log(t / p)).sum(-1)
+
+
+def ref_poisson(t, p):
+    return (p - t * np.log(p + LOSS_EPSILON)).mean(-1)
+
+
+def ref_cosine(t, p):
+    """Cosine proximity: minus the cosine of the angle between t and p."""
+    tn = t / np.sqrt(np.maximum((t * t).sum(-1, keepdims=True), 1e-12))
+    pn = p / np.sqrt(np.maximum((p * p).sum(-1, keepdims=True), 1e-12))
+    return -(tn * pn).sum(-1)
+
+
 # ---------------------------------------------------------------------------- convolution
 
 def ref_pads(n, k, stride, dilation, padding):
@@ -150,12 +237,19 @@ def ref_pads(n, k, stride, dilation, padding):
     return total // 2, total - total // 2
 
 
+def _conv2d_pads(h, w, kh, kw, strides, dilation, padding):
+    """((top, bottom), (left, right)): 'valid' or 'same' per axis, or explicit pads."""
+    if isinstance(padding, (tuple, list)):
+        return tuple(padding[0]), tuple(padding[1])
+    return (ref_pads(h, kh, strides[0], dilation[0], padding),
+            ref_pads(w, kw, strides[1], dilation[1], padding))
+
+
 def _conv2d_pre(x, kernel, bias, strides, padding, dilation):
     """Pre-activation z of a channels-last cross-correlation, and the padding used."""
     n, h, w, _ = x.shape
     kh, kw, _, cout = kernel.shape
-    (pt, pb), (pl, pr) = (ref_pads(h, kh, strides[0], dilation[0], padding),
-                          ref_pads(w, kw, strides[1], dilation[1], padding))
+    (pt, pb), (pl, pr) = _conv2d_pads(h, w, kh, kw, strides, dilation, padding)
     xp = np.zeros((n, h + pt + pb, w + pl + pr, x.shape[3]))
     xp[:, pt:pt + h, pl:pl + w] = x
     oh = (h + pt + pb - (kh - 1) * dilation[0] - 1) // strides[0] + 1
@@ -171,12 +265,13 @@ def _conv2d_pre(x, kernel, bias, strides, padding, dilation):
                         z[b, i, j] += pix @ kernel[a, c]
     if bias is not None:
         z += bias
-    return z, (pt, pl)
+    return z, ((pt, pb), (pl, pr))
 
 
 def ref_conv2d(x, kernel, bias, strides=(1, 1), padding="valid", dilation=(1, 1),
                data_format="channels_last", activation="linear"):
-    """Cross-correlation by direct loops on an NHWC copy of x."""
+    """Cross-correlation by direct loops on an NHWC copy of x; padding 'valid', 'same'
+    or explicit ((top, bottom), (left, right))."""
     x = np.asarray(x, dtype=np.float64)
     if data_format == "channels_first":
         x = x.transpose(0, 2, 3, 1)
@@ -196,13 +291,13 @@ def ref_conv2d_grads(x, kernel, bias, gy, strides=(1, 1), padding="valid", dilat
     gy = np.asarray(gy, dtype=np.float64)
     if data_format == "channels_first":
         x, gy = x.transpose(0, 2, 3, 1), gy.transpose(0, 2, 3, 1)
-    z, (pt, pl) = _conv2d_pre(x, kernel, None if bias is None else np.asarray(bias, np.float64),
-                              strides, padding, dilation)
+    z, ((pt, pb), (pl, pr)) = _conv2d_pre(
+        x, kernel, None if bias is None else np.asarray(bias, np.float64), strides, padding,
+        dilation)
     gz = gy * ref_act_grad(z, activation)
     n, h, w, _ = x.shape
     kh, kw = kernel.shape[:2]
-    gxp = np.zeros((n, h + 2 * kh * dilation[0] + pt, w + 2 * kw * dilation[1] + pl,
-                    x.shape[3]))
+    gxp = np.zeros((n, h + pt + pb, w + pl + pr, x.shape[3]))     # of the padded input
     xp = np.zeros_like(gxp)
     xp[:, pt:pt + h, pl:pl + w] = x
     gk = np.zeros_like(kernel)

@@ -9,9 +9,8 @@ import gpuseq.backend as K
 from gpuseq.backend import autodiff as ad
 from gpuseq.backend import dispatch
 from gpuseq.testing import check_function_gradients
-from test_batch_norm import _reference as ref_batch_norm
-from test_conv_ops import ref_conv1d, ref_conv2d
-from test_pooling_ops import ref_pool2d
+
+from reference import ref_batch_norm, ref_conv1d, ref_conv2d, ref_pool2d
 
 
 def _run(fn, *arrays):

@@ -1,16 +1,21 @@
 """Convolution ops (conv2d, conv1d, im2col / col2im) on every path, by op.
 
-Every path (the tuned NumPy code on im2col + BLAS, the host C++ Conv1D of
-kernels/host/conv1d.cpp, the CUDA kernels of kernels/conv.cu and kernels/conv_igemm.cu
-emulated on the CPU, CuPy on a GPU) is checked against the direct-loop references of
-tests/reference.py, values and gradients. Then, section by section: the NumPy code
-against the references (blocking, chunking and BLAS thread policy change nothing),
-float64 finite differences, the adjointness and layout of im2col and col2im, the CUDA
-paths against the NumPy ones over many shapes, the host Conv1D against the BLAS path,
-and the implicit GEMM's tensor-core helpers, kernels, algorithm setting and training.
+Every path (the tuned NumPy code on im2col + BLAS, the host C++ Conv1D and Conv2D of
+kernels/host/conv1d.cpp and conv2d.cpp, the CUDA kernels of kernels/conv.cu and
+kernels/conv_igemm.cu emulated on the CPU, CuPy on a GPU) is checked against the
+direct-loop references of tests/reference.py, values and gradients; for conv2d over every
+stride, dilation, padding, data format and fused activation the layer takes, in float32
+and float64. Then, section by section: the NumPy code against the references (blocking,
+chunking and BLAS thread policy change nothing), float64 finite differences on the host
+and BLAS paths, the adjointness and layout of im2col and col2im, the CUDA paths against
+the NumPy ones over many shapes, the host kernels against the BLAS path (their tile and
+block edges, thread counts, which path runs, training on the digits), and the implicit
+GEMM's tensor-core helpers, kernels, algorithm setting and training.
 """
 import contextlib
+import functools
 import itertools
+import typing
 
 import numpy as np
 import pytest
@@ -19,19 +24,20 @@ import gpuseq
 import gpuseq.backend as K
 from gpuseq.backend import cuda_emulation, dispatch, numpy_ops, session
 from gpuseq.backend import kernel_loader as kl
-from gpuseq.backend.numpy_ops import _conv1d_host, _host
+from gpuseq.backend.numpy_ops import _conv1d_host, _conv2d_host, _host
 from gpuseq.backend.numpy_ops import conv as np_conv
 from gpuseq.backend.numpy_ops.activations import ACTIVATION_KINDS
 from gpuseq.testing import assert_close, check_op_gradients, compare_with_numpy
 
-from _host_paths import digits_sequences, loss_curves_on_both_paths
+from _host_paths import digits_images, digits_sequences, loss_curves_on_both_paths
 from _op_paths import assert_matches_reference
 from conftest import _emulation_reason, enter_op_path
-from reference import (ref_act, ref_conv1d, ref_conv1d_grads, ref_conv2d,  # noqa: F401
-                       ref_conv2d_grads, ref_pads)
+from reference import ref_conv1d, ref_conv1d_grads, ref_conv2d, ref_conv2d_grads
 
-# ref_act, ref_conv1d, ref_conv2d and ref_pads are also imported from this module by other
-# tests (they lived here before tests/reference.py).
+# ref_act, ref_conv1d, ref_conv2d and ref_pads lived here before tests/reference.py; test
+# modules that still import them from this module get them through these imports. Import
+# them from reference instead.
+from reference import ref_act, ref_pads  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -50,7 +56,7 @@ def conv_settings(algorithm, tf32=False):
                         pytest.param("cupy/im2col", marks=pytest.mark.gpu),
                         pytest.param("cupy/implicit_gemm", marks=pytest.mark.gpu)])
 def conv_path(request):
-    """Every way a convolution runs: the host C++ Conv1D, im2col + NumPy's BLAS, and the
+    """Every way a convolution runs: the host C++ kernels, im2col + NumPy's BLAS, and the
     CUDA im2col and implicit-GEMM kernels (emulated, and on a GPU)."""
     path, _, algorithm = request.param.partition("/")
     with enter_op_path(path), conv_settings(algorithm or "auto"):
@@ -62,10 +68,19 @@ def conv_path(request):
 
 
 @pytest.fixture(params=["host", "blas"])
-def conv1d_path(request):
-    """Runs a conv1d test on the host kernels (where they build) and on im2col + BLAS."""
+def numpy_conv_path(request):
+    """The NumPy backend's two ways to convolve: the host C++ kernels (where they build)
+    and im2col + BLAS."""
     with _host.use(request.param == "host"):
         yield request.param
+
+
+@pytest.fixture
+def blas_conv():
+    """im2col + BLAS alone (the host kernels off), for the tests of its chunks, GEMM
+    blocking and BLAS thread policy."""
+    with _host.use(False):
+        yield "blas"
 
 
 def _image(rng, n, h, w, c, data_format, dtype=np.float64):
@@ -88,29 +103,97 @@ CONV2D_CASES = list(itertools.product(
 
 REF_TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
-REF_CONV2D_CASES = [  # strides, padding, dilation, data_format, activation
-    ((1, 1), "same", (1, 1), "channels_last", "relu"),
-    ((2, 1), "valid", (1, 2), "channels_last", "tanh"),
-    ((1, 2), "same", (2, 1), "channels_first", "sigmoid"),
-]
+ACTIVATIONS = ["linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "elu", "softplus"]
+FORMATS = ["channels_last", "channels_first"]
+# (strides, dilation): every kind of pair the layer takes (strides > 1 or dilation > 1)
+CONV2D_GEOMETRIES = [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((2, 3), (1, 1)), ((1, 1), (2, 2)),
+                     ((1, 1), (1, 3)), ((1, 1), (2, 1)), ((3, 1), (1, 1))]
+LAYER_PADDINGS = ["valid", "same"]
+EXPLICIT_PADS = ((2, 0), (1, 3))                    # the op also takes explicit pads
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("strides,padding,dilation,data_format,activation", REF_CONV2D_CASES)
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_conv2d_every_path_matches_the_reference(conv_path, rng, strides, padding, dilation,
-                                                 data_format, activation, dtype, with_bias):
-    x = _image(rng, 2, 6, 7, 3, data_format, dtype)
-    kernel = (rng.standard_normal((3, 2, 3, 5)) * 0.5).astype(dtype)
-    bias = rng.standard_normal(5).astype(dtype) if with_bias else None
-    attrs = dict(strides=strides, padding=padding, dilation_rate=dilation,
-                 data_format=data_format, activation=activation)
-    y_ref = ref_conv2d(x, kernel, bias, strides, padding, dilation, data_format, activation)
-    gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    grads = ref_conv2d_grads(x, kernel, bias, gy, strides, padding, dilation, data_format,
-                             activation)
-    assert_matches_reference("conv2d", [x, kernel, bias], attrs, y_ref, grads, gy,
-                             **REF_TOL[dtype])
+class Conv2DCase(typing.NamedTuple):
+    """One row of the conv2d reference test: the op's attributes, the operands' dtype,
+    sizes and bias, and the (rtol, atol) every path must meet."""
+    strides: tuple
+    padding: object
+    dilation: tuple
+    data_format: str
+    activation: str
+    dtype: type
+    with_bias: bool
+    shape: tuple                                    # (n, h, w, cin, kh, kw, cout)
+    tol: tuple
+
+    def attrs(self):
+        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation,
+                    data_format=self.data_format, activation=self.activation)
+
+    def id(self):
+        pad = self.padding if isinstance(self.padding, str) else \
+            "pads" + "-".join(str(p) for pair in self.padding for p in pair)
+        return "-".join([np.dtype(self.dtype).name, "bias" if self.with_bias else "nobias",
+                         "s%dx%d" % self.strides, "d%dx%d" % self.dilation, pad,
+                         self.data_format, self.activation,
+                         "%dx%dx%dx%d-k%dx%d-o%d" % self.shape])
+
+
+def _conv2d_reference_rows():
+    tol = {dt: (t["rtol"], t["atol"]) for dt, t in REF_TOL.items()}
+    tight = (1e-10, 1e-12)                          # float64 with a tighter atol
+    rows = []
+    # with and without a bias, float32 and float64
+    for (strides, padding, dilation, fmt, act), dtype, bias in itertools.product(
+            [((1, 1), "same", (1, 1), "channels_last", "relu"),
+             ((2, 1), "valid", (1, 2), "channels_last", "tanh"),
+             ((1, 2), "same", (2, 1), "channels_first", "sigmoid")],
+            [np.float32, np.float64], [True, False]):
+        rows.append(Conv2DCase(strides, padding, dilation, fmt, act, dtype, bias,
+                               (2, 6, 7, 3, 3, 2, 5), tol[dtype]))
+    # every stride / dilation pair, padding and data format, bias and relu fused
+    for (strides, dilation), padding, fmt in itertools.product(CONV2D_GEOMETRIES,
+                                                                LAYER_PADDINGS, FORMATS):
+        rows.append(Conv2DCase(strides, padding, dilation, fmt, "relu", np.float64, True,
+                               (1, 7, 8, 2, 3, 2, 3), tight))
+    # ... with every fused activation, and explicit pads
+    for (strides, dilation), padding, act in itertools.product(
+            CONV2D_GEOMETRIES, LAYER_PADDINGS + [EXPLICIT_PADS], ACTIVATIONS):
+        rows.append(Conv2DCase(strides, padding, dilation, "channels_last", act, np.float64,
+                               True, (2, 9, 10, 3, 3, 2, 5), tight))
+    # ... in float32: 216-wide windows, 20 filters (a partial 16-column panel on the host)
+    for (strides, dilation), act, fmt in itertools.product(
+            CONV2D_GEOMETRIES, ["relu", "tanh", "sigmoid", "linear"], FORMATS):
+        rows.append(Conv2DCase(strides, "same", dilation, fmt, act, np.float32, True,
+                               (2, 6, 5, 24, 3, 3, 20), tol[np.float32]))
+    return [pytest.param(row, id=row.id()) for row in rows]
+
+
+@functools.lru_cache(maxsize=None)
+def _conv2d_reference_data(case):
+    """(x, kernel, bias, gy, y_ref, grads_ref) of one row: computed once and shared by every
+    path (the loops are slow); the operands are read-only, so no path can change them."""
+    rng = np.random.default_rng(1234)
+    n, h, w, cin, kh, kw, cout = case.shape
+    x = _image(rng, n, h, w, cin, case.data_format, case.dtype)
+    kernel = (rng.standard_normal((kh, kw, cin, cout)) * 0.5).astype(case.dtype)
+    bias = (rng.standard_normal(cout) * 0.3).astype(case.dtype) if case.with_bias else None
+    args = (case.strides, case.padding, case.dilation, case.data_format, case.activation)
+    y_ref = ref_conv2d(x, kernel, bias, *args)
+    gy = rng.standard_normal(y_ref.shape).astype(case.dtype)
+    grads = ref_conv2d_grads(x, kernel, bias, gy, *args)
+    for a in (x, kernel, bias, gy):
+        if a is not None:
+            a.flags.writeable = False
+    return x, kernel, bias, gy, y_ref, grads
+
+
+@pytest.mark.parametrize("case", _conv2d_reference_rows())
+def test_conv2d_every_path_matches_the_reference(conv_path, case):
+    """Values, dtypes and all three gradients against the direct loops."""
+    x, kernel, bias, gy, y_ref, grads = _conv2d_reference_data(case)
+    rtol, atol = case.tol
+    assert_matches_reference("conv2d", [x, kernel, bias], case.attrs(), y_ref, grads, gy,
+                             rtol=rtol, atol=atol)
 
 
 REF_CONV1D_CASES = [  # stride, padding, dilation, data_format, activation
@@ -147,7 +230,8 @@ def test_conv1d_every_path_matches_the_reference(conv_path, rng, stride, padding
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("strides,padding,dilation,data_format", CONV2D_CASES)
-def test_conv2d_forward_matches_direct_loops(rng, strides, padding, dilation, data_format):
+def test_conv2d_forward_matches_direct_loops(rng, strides, padding, dilation, data_format,
+                                             numpy_conv_path):
     x = _image(rng, 2, 7, 8, 3, data_format)
     kernel = rng.standard_normal((3, 2, 3, 4))
     bias = rng.standard_normal(4)
@@ -157,7 +241,7 @@ def test_conv2d_forward_matches_direct_loops(rng, strides, padding, dilation, da
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_hand_computed():
+def test_conv2d_hand_computed(numpy_conv_path):
     # 1x3x3x1 image 1..9, 2x2 kernel of ones, no padding: sums of each 2x2 block
     x = np.arange(1, 10, dtype=np.float64).reshape(1, 3, 3, 1)
     kernel = np.ones((2, 2, 1, 1))
@@ -177,7 +261,7 @@ def test_conv2d_hand_computed():
 @pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 2), (3, 2)])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_conv1d_forward_matches_direct_loops(rng, padding, stride, dilation, data_format,
-                                             conv1d_path):
+                                             numpy_conv_path):
     x = rng.standard_normal((2, 11, 3))
     if data_format == "channels_first":
         x = np.ascontiguousarray(x.transpose(0, 2, 1))
@@ -189,7 +273,7 @@ def test_conv1d_forward_matches_direct_loops(rng, padding, stride, dilation, dat
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_conv1d_causal_sees_only_the_past(rng, conv1d_path):
+def test_conv1d_causal_sees_only_the_past(rng, numpy_conv_path):
     x = rng.standard_normal((1, 8, 2))
     kernel = rng.standard_normal((3, 2, 1))
     y1, _ = numpy_ops.conv1d_forward(x, kernel, None, padding="causal", dilation_rate=2)
@@ -201,7 +285,7 @@ def test_conv1d_causal_sees_only_the_past(rng, conv1d_path):
 
 
 @pytest.mark.parametrize("budget", [1, 4096, 1 << 30])
-def test_conv2d_chunking_does_not_change_results(rng, monkeypatch, budget):
+def test_conv2d_chunking_does_not_change_results(rng, monkeypatch, budget, blas_conv):
     x = _image(rng, 5, 6, 7, 2, "channels_last")
     kernel = rng.standard_normal((3, 3, 2, 3))
     ref_y, ref_saved = numpy_ops.conv2d_forward(x, kernel, None, padding="same")
@@ -216,7 +300,7 @@ def test_conv2d_chunking_does_not_change_results(rng, monkeypatch, budget):
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_conv2d_blocked_gemms_do_not_change_results(rng, monkeypatch, data_format):
+def test_conv2d_blocked_gemms_do_not_change_results(rng, monkeypatch, data_format, blas_conv):
     """The single-thread GEMM blocking (inner dimensions cut into pieces) is exact."""
     x = _image(rng, 3, 9, 8, 5, data_format)
     kernel = rng.standard_normal((3, 3, 5, 4))
@@ -238,7 +322,8 @@ def test_conv2d_blocked_gemms_do_not_change_results(rng, monkeypatch, data_forma
 
 
 @pytest.mark.parametrize("small_gemm_macs", [0, 1 << 62])
-def test_conv2d_blas_thread_policy_does_not_change_results(rng, monkeypatch, small_gemm_macs):
+def test_conv2d_blas_thread_policy_does_not_change_results(rng, monkeypatch, small_gemm_macs,
+                                                           blas_conv):
     """Whether an op runs on one BLAS thread (blocked GEMMs) or on the library's
     threads (whole GEMMs), the result is the same."""
     from gpuseq.backend.numpy_ops import _blas_threads
@@ -289,7 +374,7 @@ def test_conv_column_buffer_is_bounded_for_the_vgg_batch():
 
 
 # ---------------------------------------------------------------------------
-# Gradients (float64 finite differences of the NumPy twin)
+# Gradients (float64 finite differences of the NumPy backend, host and BLAS paths)
 # ---------------------------------------------------------------------------
 
 GRAD_CASES = [
@@ -300,12 +385,17 @@ GRAD_CASES = [
     ((1, 1), "same", (1, 1), "channels_first", "linear"),
     ((2, 1), "same", (1, 2), "channels_first", "tanh"),
     ((1, 2), "valid", (2, 1), "channels_first", "relu"),
+    ((1, 1), "valid", (1, 1), "channels_last", "relu"),
+    ((1, 1), "same", (2, 1), "channels_last", "tanh"),
+    ((2, 1), "same", (1, 1), "channels_last", "sigmoid"),
+    ((1, 1), "same", (1, 1), "channels_last", "softplus"),
 ]
 
 
 @pytest.mark.parametrize("strides,padding,dilation,data_format,activation", GRAD_CASES)
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_conv2d_gradients(rng, strides, padding, dilation, data_format, activation, with_bias):
+def test_conv2d_gradients(rng, strides, padding, dilation, data_format, activation, with_bias,
+                          numpy_conv_path):
     x = _image(rng, 2, 5, 6, 3, data_format)
     kernel = rng.standard_normal((3, 2, 3, 2))
     bias = rng.standard_normal(2) if with_bias else None
@@ -317,7 +407,7 @@ def test_conv2d_gradients(rng, strides, padding, dilation, data_format, activati
 @pytest.mark.parametrize("padding,stride,dilation", [("valid", 1, 1), ("same", 2, 1),
                                                      ("causal", 1, 2), ("same", 1, 3)])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_conv1d_gradients(rng, padding, stride, dilation, data_format, conv1d_path):
+def test_conv1d_gradients(rng, padding, stride, dilation, data_format, numpy_conv_path):
     if padding == "causal" and data_format == "channels_first":
         pytest.skip("causal padding is defined for channels_last")
     x = rng.standard_normal((2, 9, 3) if data_format == "channels_last" else (2, 3, 9))
@@ -326,7 +416,7 @@ def test_conv1d_gradients(rng, padding, stride, dilation, data_format, conv1d_pa
                             data_format=data_format, activation="tanh"))
 
 
-def test_conv2d_without_input_gradient(rng):
+def test_conv2d_without_input_gradient(rng, numpy_conv_path):
     x = _image(rng, 2, 5, 5, 2, "channels_last")
     kernel = rng.standard_normal((3, 3, 2, 2))
     y, saved = numpy_ops.conv2d_forward(x, kernel, None, input_grad=False)
@@ -336,7 +426,7 @@ def test_conv2d_without_input_gradient(rng):
     np.testing.assert_allclose(gk, numpy_ops.conv2d_backward(np.ones_like(y), saved)[1])
 
 
-def test_conv2d_strided_input_gradient_uses_col2im(rng):
+def test_conv2d_strided_input_gradient_uses_col2im(rng, numpy_conv_path):
     # stride 2 input gradients go through col2im; stride 1 through a transposed
     # convolution: both must equal the finite differences
     for strides in ((2, 2), (1, 1)):
@@ -538,20 +628,29 @@ def test_conv1d_bias_gradient_through_the_op(rng):
 
 
 # ---------------------------------------------------------------------------
-# The host C++ Conv1D (kernels/host/conv1d.cpp) against the im2col + BLAS path
+# The host C++ convolutions (kernels/host/conv1d.cpp, conv2d.cpp) against the im2col +
+# BLAS path: Conv1D over its geometries; then for both what the every-path tests above
+# do not reach: register-tile, column-panel, inner-block and batch-block edges, the
+# thread count, which path runs, a backward pass after the host kernels were switched
+# off, and a model trained on the digits with and without them.
 # ---------------------------------------------------------------------------
 
-needs_host = pytest.mark.skipif(_host.library("conv1d") is None,
-                                reason="no C++ compiler: the host kernels cannot be built")
+_NO_HOST = "no C++ compiler: the host kernels cannot be built"
+needs_host_conv1d = pytest.mark.skipif(_host.library("conv1d") is None, reason=_NO_HOST)
+needs_host_conv2d = pytest.mark.skipif(_host.library("conv2d") is None, reason=_NO_HOST)
 
-ACTIVATIONS = ["linear", "relu", "sigmoid", "hard_sigmoid", "tanh", "elu", "softplus"]
-GEOMETRIES = [  # (stride, dilation, padding)
+# Where an op's saved tuple keeps the padded input of a forward pass on the host kernels
+# (None after the im2col path): a backward pass runs on the path its forward pass took.
+HOST_PADDED_INPUT = {"conv1d": 7, "conv2d": 6}
+
+CONV1D_HOST_GEOMETRIES = [  # (stride, dilation, padding)
     (1, 1, "valid"), (1, 1, "same"), (1, 2, "causal"), (2, 1, "same"), (3, 2, "valid"),
     (1, 3, "same"), (2, 2, "causal"), (1, 1, (2, 3)),
 ]
 
 
-def _inputs(rng, dtype, n=3, length=23, cin=5, k=3, cout=7, data_format="channels_last"):
+def _conv1d_inputs(rng, dtype, n=3, length=23, cin=5, k=3, cout=7,
+                   data_format="channels_last"):
     x = rng.standard_normal((n, length, cin))
     if data_format == "channels_first":
         x = x.transpose(0, 2, 1)
@@ -560,18 +659,30 @@ def _inputs(rng, dtype, n=3, length=23, cin=5, k=3, cout=7, data_format="channel
     return (np.ascontiguousarray(x, dtype=dtype), kernel.astype(dtype), bias.astype(dtype))
 
 
-def _run(on, x, kernel, bias, attrs, input_grad=True, gy_seed=1):
+def _conv2d_inputs(rng, dtype, n=2, h=9, w=10, cin=3, kh=3, kw=2, cout=5,
+                   data_format="channels_last"):
+    x = _image(rng, n, h, w, cin, data_format, dtype)
+    kernel = rng.standard_normal((kh, kw, cin, cout)) * 0.5
+    bias = rng.standard_normal(cout) * 0.3
+    return x, kernel.astype(dtype), bias.astype(dtype)
+
+
+def _run_numpy_path(op, on, x, kernel, bias, attrs, input_grad=True, gy_seed=1):
+    """(y, (gx, gkernel, gbias)) of one forward and backward pass of the NumPy backend's
+    ``op`` with the host kernels on or off, checking that that path ran."""
+    forward, backward = getattr(np_conv, op + "_forward"), getattr(np_conv, op + "_backward")
     with _host.use(on):
-        y, saved = np_conv.conv1d_forward(x, kernel, bias, **attrs, input_grad=input_grad)
-        assert (saved[7] is not None) == on                   # the host kept its padded input
+        y, saved = forward(x, kernel, bias, **attrs, input_grad=input_grad)
+        assert (saved[HOST_PADDED_INPUT[op]] is not None) == on
         gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(y.dtype)
-        grads = np_conv.conv1d_backward(gy, saved, **attrs, input_grad=input_grad)
+        grads = backward(gy, saved, **attrs, input_grad=input_grad)
     return y, grads
 
 
 def _assert_same(a, b, rtol, atol):
     y0, g0 = a
     y1, g1 = b
+    assert y0.dtype == y1.dtype
     assert_close(y0, y1, rtol, atol, "y")
     for name, u, v in zip(("gx", "gkernel", "gbias"), g0, g1):
         assert (u is None) == (v is None), name
@@ -580,19 +691,19 @@ def _assert_same(a, b, rtol, atol):
             assert_close(u, v, rtol, atol, name)
 
 
-@needs_host
-@pytest.mark.parametrize("stride,dilation,padding", GEOMETRIES)
+@needs_host_conv1d
+@pytest.mark.parametrize("stride,dilation,padding", CONV1D_HOST_GEOMETRIES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_host_conv1d_equals_the_blas_path_in_float64(rng, stride, dilation, padding,
                                                       activation):
-    x, kernel, bias = _inputs(rng, np.float64)
+    x, kernel, bias = _conv1d_inputs(rng, np.float64)
     attrs = dict(strides=stride, padding=padding, dilation_rate=dilation,
                  activation=activation)
-    _assert_same(_run(True, x, kernel, bias, attrs), _run(False, x, kernel, bias, attrs),
-                 1e-10, 1e-12)
+    _assert_same(_run_numpy_path("conv1d", True, x, kernel, bias, attrs),
+                 _run_numpy_path("conv1d", False, x, kernel, bias, attrs), 1e-10, 1e-12)
 
 
-@needs_host
+@needs_host_conv1d
 @pytest.mark.parametrize("shape", [
     dict(n=1, length=3, cin=1, k=3, cout=1),          # one output row, one channel
     dict(n=2, length=40, cin=180, k=3, cout=17),      # 540-wide windows: two inner blocks
@@ -603,64 +714,66 @@ def test_host_conv1d_equals_the_blas_path_in_float64(rng, stride, dilation, padd
 @pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_host_conv1d_sizes_and_tiles(rng, shape, input_grad, with_bias):
-    x, kernel, bias = _inputs(rng, np.float64, **shape)
+    x, kernel, bias = _conv1d_inputs(rng, np.float64, **shape)
     for dilation in (1, 2):
         if dilation * (shape["k"] - 1) + 1 > shape["length"]:
             continue
         attrs = dict(padding="valid", dilation_rate=dilation, activation="relu")
         b = bias if with_bias else None
-        host = _run(True, x, kernel, b, attrs, input_grad)
+        host = _run_numpy_path("conv1d", True, x, kernel, b, attrs, input_grad)
         assert (host[1][0] is None) == (not input_grad)
         assert (host[1][2] is None) == (not with_bias)
-        _assert_same(host, _run(False, x, kernel, b, attrs, input_grad), 1e-10, 1e-12)
+        _assert_same(host, _run_numpy_path("conv1d", False, x, kernel, b, attrs, input_grad),
+                     1e-10, 1e-12)
 
 
-@needs_host
+@needs_host_conv1d
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_host_conv1d_float32_matches_the_blas_path(rng, activation, data_format):
-    x, kernel, bias = _inputs(rng, np.float32, n=6, length=50, cin=64, cout=64,
-                              data_format=data_format)
+    x, kernel, bias = _conv1d_inputs(rng, np.float32, n=6, length=50, cin=64, cout=64,
+                                     data_format=data_format)
     attrs = dict(padding="same", activation=activation, data_format=data_format)
-    host, blas = _run(True, x, kernel, bias, attrs), _run(False, x, kernel, bias, attrs)
+    host = _run_numpy_path("conv1d", True, x, kernel, bias, attrs)
+    blas = _run_numpy_path("conv1d", False, x, kernel, bias, attrs)
     assert host[0].dtype == np.float32
     _assert_same(host, blas, 2e-4, 2e-4)
 
 
-@needs_host
+@needs_host_conv1d
 @pytest.mark.parametrize("stride,dilation,padding,activation", [
     (1, 1, "valid", "relu"), (1, 2, "same", "tanh"), (2, 1, "causal", "sigmoid"),
     (1, 1, "same", "softplus"),
 ])
 def test_host_conv1d_gradients_by_finite_differences(rng, stride, dilation, padding,
                                                       activation):
-    x, kernel, bias = _inputs(rng, np.float64, n=2, length=9, cin=3, cout=4)
+    x, kernel, bias = _conv1d_inputs(rng, np.float64, n=2, length=9, cin=3, cout=4)
     with _host.use(True):
         check_op_gradients("conv1d", [x, kernel, bias],
                            dict(strides=stride, padding=padding, dilation_rate=dilation,
                                 activation=activation))
 
 
-@needs_host
+@needs_host_conv1d
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_host_conv1d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, dtype):
-    x, kernel, bias = _inputs(rng, dtype, n=9, length=50, cin=40, k=3, cout=30)
+    x, kernel, bias = _conv1d_inputs(rng, dtype, n=9, length=50, cin=40, k=3, cout=30)
     attrs = dict(padding="same", activation="relu")
     outs = []
     for threads in (1, 2, 3, 4):
         monkeypatch.setattr(_host, "row_threads", lambda rows, macs, k=threads: k)
-        outs.append(_run(True, x, kernel, bias, attrs))
+        outs.append(_run_numpy_path("conv1d", True, x, kernel, bias, attrs))
     for y, grads in outs[1:]:
         np.testing.assert_array_equal(y, outs[0][0])
         for a, e in zip(grads, outs[0][1]):
             np.testing.assert_array_equal(a, e)
 
 
-@needs_host
+@needs_host_conv1d
 def test_host_conv1d_backward_after_the_host_kernels_were_switched_off(rng):
     """A forward pass on the host kernels, a backward pass without them: the BLAS path
     rebuilds its columns from the saved input and gives the same gradients."""
-    x, kernel, bias = _inputs(rng, np.float64)
+    x, kernel, bias = _conv1d_inputs(rng, np.float64)
     attrs = dict(strides=2, padding="same", activation="tanh")
     y, saved = np_conv.conv1d_forward(x, kernel, bias, **attrs)
     assert saved[7] is not None
@@ -672,10 +785,10 @@ def test_host_conv1d_backward_after_the_host_kernels_were_switched_off(rng):
         assert_close(a, b, 1e-10, 1e-12, "gradient")
 
 
-@needs_host
+@needs_host_conv1d
 def test_host_conv1d_refuses_an_unknown_activation_code(rng):
     fns = _conv1d_host.functions(np.float64)
-    x, kernel, _ = _inputs(rng, np.float64)
+    x, kernel, _ = _conv1d_inputs(rng, np.float64)
     with pytest.raises(RuntimeError, match="refused activation code 9"):
         _conv1d_host.forward(fns, x, kernel, None, 1, 1, x.shape[1] - 2, 9)
 
@@ -687,7 +800,7 @@ def test_host_conv1d_functions_only_for_float_dtypes():
         assert _conv1d_host.functions(np.float32) is None
 
 
-@needs_host
+@needs_host_conv1d
 def test_conv1d_training_is_the_same_with_and_without_host_kernels():
     from gpuseq.layers import Conv1D, Dense, GlobalAveragePooling1D, MaxPooling1D
     from gpuseq.models import Sequential
@@ -708,6 +821,120 @@ def test_conv1d_training_is_the_same_with_and_without_host_kernels():
     host, numpy_path = loss_curves_on_both_paths(build, x, y, 5, batch_size=32, epochs=5)
     assert host[-1] < host[0] * 0.5                             # it learns
     assert_close(host, numpy_path, 1e-4, 1e-6, "loss per epoch")
+
+
+@needs_host_conv2d
+def test_conv2d_runs_on_the_host_kernels_wherever_they_build(rng):
+    """Every row of test_conv2d_every_path_matches_the_reference (each stride, dilation,
+    padding, data format, activation and dtype) runs on the host kernels when they are
+    on, so its ``host`` path tests them, and on im2col + BLAS when they are off."""
+    for case in (param.values[0] for param in _conv2d_reference_rows()):
+        x, kernel, bias = _conv2d_reference_data(case)[:3]
+        for on in (True, False):
+            with _host.use(on):
+                _, saved = np_conv.conv2d_forward(x, kernel, bias, **case.attrs())
+            assert (saved[HOST_PADDED_INPUT["conv2d"]] is not None) == on, (case.id(), on)
+
+
+@needs_host_conv2d
+@pytest.mark.parametrize("dtype,tol", [(np.float64, (1e-10, 1e-12)), (np.float32, (3e-4, 3e-4))],
+                         ids=["float64", "float32"])
+@pytest.mark.parametrize("shape", [
+    dict(n=1, h=3, w=3, cin=1, kh=3, kw=3, cout=1),       # one output pixel, one channel
+    dict(n=2, h=6, w=7, cin=70, kh=3, kw=3, cout=17),     # 630-wide windows: two inner blocks
+    dict(n=6, h=13, w=12, cin=3, kh=3, kw=3, cout=32),    # > 512 rows: several batch blocks
+    dict(n=3, h=5, w=6, cin=16, kh=1, kw=1, cout=33),     # 1x1 kernel, partial panels
+    dict(n=2, h=9, w=11, cin=5, kh=2, kw=4, cout=6),      # uneven taps
+])
+@pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_host_conv2d_sizes_and_tiles(rng, shape, input_grad, with_bias, dtype, tol):
+    """Register-tile (6 rows x 8 float64 / 16 float32 columns), inner-block (512) and
+    row-chunk (144) edges, undilated and dilated, against the im2col path."""
+    x, kernel, bias = _conv2d_inputs(rng, dtype, **shape)
+    for dilation in ((1, 1), (2, 2)):
+        ekh = dilation[0] * (shape["kh"] - 1) + 1
+        ekw = dilation[1] * (shape["kw"] - 1) + 1
+        if ekh > shape["h"] or ekw > shape["w"]:
+            continue
+        attrs = dict(padding="valid", dilation_rate=dilation, activation="relu")
+        b = bias if with_bias else None
+        host = _run_numpy_path("conv2d", True, x, kernel, b, attrs, input_grad)
+        assert host[0].dtype == dtype
+        assert (host[1][0] is None) == (not input_grad)
+        assert (host[1][2] is None) == (not with_bias)
+        _assert_same(host, _run_numpy_path("conv2d", False, x, kernel, b, attrs, input_grad),
+                     *tol)
+
+
+@needs_host_conv2d
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_host_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, dtype):
+    x, kernel, bias = _conv2d_inputs(rng, dtype, n=5, h=12, w=11, cin=12, kh=3, kw=3, cout=30)
+    attrs = dict(padding="same", activation="relu")
+    outs = []
+    for threads in (1, 2, 3, 4):
+        monkeypatch.setattr(_host, "row_threads", lambda rows, macs, k=threads: k)
+        outs.append(_run_numpy_path("conv2d", True, x, kernel, bias, attrs))
+    for y, grads in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0][0])
+        for a, e in zip(grads, outs[0][1]):
+            np.testing.assert_array_equal(a, e)
+
+
+@needs_host_conv2d
+def test_host_conv2d_backward_after_the_host_kernels_were_switched_off(rng):
+    """A forward pass on the host kernels, a backward pass without them: the im2col path
+    builds its columns from the saved input and gives the same gradients."""
+    x, kernel, bias = _conv2d_inputs(rng, np.float64)
+    attrs = dict(strides=(2, 1), padding="same", activation="tanh")
+    y, saved = np_conv.conv2d_forward(x, kernel, bias, **attrs)
+    assert saved[HOST_PADDED_INPUT["conv2d"]] is not None
+    gy = np.random.default_rng(1).standard_normal(y.shape)
+    with _host.use(False):
+        off = np_conv.conv2d_backward(gy, saved, **attrs)
+    on = np_conv.conv2d_backward(gy, saved, **attrs)
+    for a, b in zip(on, off):
+        assert_close(a, b, 1e-10, 1e-12, "gradient")
+
+
+@needs_host_conv2d
+def test_host_conv2d_refuses_an_unknown_activation_code(rng):
+    fns = _conv2d_host.functions(np.float64)
+    x, kernel, _ = _conv2d_inputs(rng, np.float64)
+    out_hw = (x.shape[1] - 2, x.shape[2] - 1)
+    with pytest.raises(RuntimeError, match="refused activation code 9"):
+        _conv2d_host.forward(fns, x, kernel, None, (1, 1), (1, 1), out_hw, 9)
+
+
+def test_host_conv2d_functions_only_for_float_dtypes():
+    assert _conv2d_host.functions(np.float16) is None
+    assert _conv2d_host.functions(np.int32) is None
+    with _host.use(False):
+        assert _conv2d_host.functions(np.float32) is None
+
+
+@needs_host_conv2d
+def test_conv2d_training_is_the_same_with_and_without_host_kernels():
+    from gpuseq.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    from gpuseq.models import Sequential
+    from gpuseq.optimizers import SGD
+
+    def build():
+        model = Sequential([
+            Conv2D(16, (3, 3), activation="relu", padding="same", input_shape=(8, 8, 1)),
+            Conv2D(16, (3, 3), activation="relu"),
+            MaxPooling2D((2, 2)),
+            Conv2D(24, (2, 2), strides=(1, 1), dilation_rate=(2, 2), activation="tanh"),
+            Flatten(),
+            Dense(10, activation="softmax")])
+        model.compile(SGD(learning_rate=0.05, momentum=0.9), "categorical_crossentropy")
+        return model
+
+    x, y = digits_images()
+    host, im2col = loss_curves_on_both_paths(build, x, y, 3, batch_size=32, epochs=5)
+    assert host[-1] < host[0] * 0.5                             # it learns
+    assert_close(host, im2col, 1e-4, 1e-6, "loss per epoch")
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from _host_paths import digits_sequences, lstm_inputs, loss_curves_on_both_paths
 from _op_paths import run_op
 from reference import ref_act, ref_gru, ref_lstm, ref_numerical_grads, ref_simple_rnn
 
-# ref_gru, ref_lstm and ref_simple_rnn are also imported from this module by other tests.
+# ref_gru, ref_lstm and ref_simple_rnn lived here before tests/reference.py; test modules
+# that still import them from this module get them through the import above. Import them
+# from reference instead.
 
 
 # ---------------------------------------------------------------- data
