@@ -113,7 +113,10 @@ class Keras1Arguments:
             where it does not give ``name`` (the Keras 1 behaviour of a changed default).
         prepare: ``prepare(cls_name, params, args, kwargs) -> (args, kwargs, changed)`` for
             the forms a table cannot say (Keras 1 positional arguments); ``params`` are the
-            ``__init__``'s positional parameter names, ``changed`` the Keras 2 names it set.
+            ``__init__``'s positional parameter names, ``changed`` the Keras 2 names it set
+            (it may also name a Keras 1 argument that has no Keras 2 spelling and that it
+            consumed: the call then counts as a Keras 1 call, and the warning leaves that
+            name out, as Keras 2's did).
         after: ``after(cls_name, kwargs, changed)``, called on a Keras 1 call before the
             warning (it may adjust ``kwargs`` in place).
         modern_name: for a Keras 1 class name (see :meth:`alias`): the Keras 2 class the

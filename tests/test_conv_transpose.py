@@ -4,6 +4,7 @@ finite differences, emulated CUDA against the NumPy twin) and the layer (Keras's
 shapes and parameter counts, values, Keras 1 Deconvolution2D, config round trip,
 errors at add() time).
 """
+import inspect
 import itertools
 import warnings
 
@@ -16,6 +17,7 @@ from gpuseq.backend import numpy_ops
 from gpuseq.backend.numpy_ops import conv as np_conv
 from gpuseq.layers import (Activation, Conv2DTranspose, Deconvolution2D, Deconv2D, Dense,
                            Reshape, deserialize)
+from gpuseq.legacy import Keras1Arguments
 from gpuseq.models import Sequential
 from gpuseq.testing import check_op_gradients, compare_with_numpy
 from _reference_conv import ref_conv2d_transpose, ref_deconv_length
@@ -279,6 +281,66 @@ def test_keras1_deconvolution2d():
         Sequential([Deconvolution2D(8, 3, 3, (None, 30, 30, 8), subsample=(2, 2),
                                     input_shape=(7, 7, 4))])
     assert Deconv2D is Conv2DTranspose and Deconvolution2D is Conv2DTranspose
+
+
+def test_conv2d_transpose_declares_a_keras1_table():
+    table = Conv2DTranspose.keras1_arguments
+    assert isinstance(table, Keras1Arguments)
+    assert table.renames == {
+        "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+        "dim_ordering": "data_format", "init": "kernel_initializer",
+        "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+        "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+        "bias": "use_bias"}
+    assert table.positional == ("filters", "kernel_size") and table.prepare is not None
+    # the __init__ itself takes only Keras 2 arguments, in Keras 2's order
+    params = list(inspect.signature(Conv2DTranspose.__init__).parameters)[1:]
+    assert params[:7] == ["filters", "kernel_size", "strides", "padding", "output_padding",
+                          "data_format", "dilation_rate"]
+    assert not set(params) & (set(table.renames) | {"nb_row", "nb_col", "output_shape"})
+
+
+def test_keras1_output_shape_is_resolved_when_the_input_size_is_known():
+    layer = None
+    with pytest.warns(UserWarning, match=r"`Conv2DTranspose\(8, \(3, 3\), strides=\(2, 2\)\)`"):
+        layer = Deconvolution2D(8, 3, 3, output_shape=(None, 16, 16, 8), subsample=(2, 2))
+    assert layer.output_padding is None and layer.get_config()["output_padding"] is None
+    model = Sequential([Reshape((7, 7, 4), input_shape=(196,)), layer])
+    assert model.output_shape == (None, 16, 16, 8) and layer.output_padding == (1, 1)
+    cfg = layer.get_config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # the saved config is Keras 2
+        clone = deserialize({"class_name": "Conv2DTranspose", "config": cfg})
+    assert clone.output_padding == (1, 1)
+    # positional Keras 2 arguments after the Keras 1 names are the Keras 2 ones
+    with pytest.warns(UserWarning, match=r"`Conv2DTranspose\(8, \(3, 3\)\)`"):
+        layer = Conv2DTranspose(8, (3, 3), 2, "valid", output_shape=(None, 16, 16, 8))
+    assert Sequential([Reshape((7, 7, 4), input_shape=(196,)), layer]).output_shape == \
+        (None, 16, 16, 8)
+
+
+@pytest.mark.parametrize("make,error,fragment", [
+    (lambda: Deconvolution2D(8, 3, 3, (None, 16, 16)), ValueError,
+     r"Keras 1 argument `output_shape`.*Received: output_shape=\(None, 16, 16\)"),
+    (lambda: Deconvolution2D(8, 3, 3, output_shape=16), ValueError,
+     r"full output shape.*Received: output_shape=16"),
+    (lambda: Deconvolution2D(8, 3, 3, (None, 16, 16, 8), output_shape=(None, 16, 16, 8)),
+     TypeError, "output_shape` twice"),
+    (lambda: Deconvolution2D(8, 3, 3, output_shape=(None, 16, 16, 8), output_padding=1),
+     TypeError, "both the Keras 1 `output_shape` and `output_padding`"),
+    (lambda: Conv2DTranspose(8, (3, 3), 2, "valid", 1, output_shape=(None, 16, 16, 8)),
+     TypeError, "both the Keras 1 `output_shape` and `output_padding`"),
+    (lambda: Deconvolution2D(8, 3, 3, subsample=2, strides=2), TypeError,
+     "`subsample` and its Keras 2 name `strides`"),
+    (lambda: Deconvolution2D(8, (3, 3), nb_row=3, nb_col=3), TypeError, "kernel_size"),
+    (lambda: Deconvolution2D(8, 3, 3, dim_ordering="nhwc"), ValueError,
+     r"`dim_ordering`.*Received: dim_ordering='nhwc'"),
+])
+def test_bad_keras1_calls_are_refused_before_any_warning(make, error, fragment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(error, match=fragment):
+            make()
 
 
 @pytest.mark.parametrize("make,error,fragment", [

@@ -310,6 +310,56 @@ def test_config_round_trips(numpy_backend, rng):
     assert SeparableConvolution2D is SeparableConv2D
 
 
+def _config(layer):
+    cfg = layer.get_config()
+    cfg.pop("name")
+    return cfg
+
+
+def test_keras1_separable_convolution2d_is_converted_as_keras2_did():
+    # Keras 2.2.4 read SeparableConvolution2D's Keras 1 names: nb_filter, nb_row, nb_col,
+    # subsample, border_mode, dim_ordering, init (both initializers), b_regularizer,
+    # b_constraint, bias
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        old = SeparableConvolution2D(8, 3, 2, init="he_normal", subsample=(2, 2),
+                                     border_mode="same", dim_ordering="th",
+                                     b_regularizer="l2", b_constraint="non_neg",
+                                     depth_multiplier=2, input_shape=(4, 9, 9))
+    assert [str(w.message) for w in rec] == [
+        'Update your `SeparableConv2D` call to the Keras 2 API: `SeparableConv2D(8, (3, 2), '
+        'depthwise_initializer="he_normal", pointwise_initializer="he_normal", '
+        'strides=(2, 2), padding="same", data_format="channels_first", '
+        'bias_regularizer="l2", bias_constraint="non_neg")`']
+    assert rec[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = SeparableConv2D(8, (3, 2), strides=(2, 2), padding="same",
+                              data_format="channels_first", depth_multiplier=2,
+                              depthwise_initializer="he_normal",
+                              pointwise_initializer="he_normal", bias_regularizer="l2",
+                              bias_constraint="non_neg", input_shape=(4, 9, 9))
+    assert _config(old) == _config(new)
+    assert Sequential([old]).output_shape == (None, 8, 5, 5)
+    with pytest.warns(UserWarning, match=r"`SeparableConv2D\(4, \(2, 3\), use_bias=False\)`"):
+        layer = SeparableConv2D(nb_filter=4, nb_row=2, nb_col=3, bias=False)
+    assert (layer.filters, layer.kernel_size, layer.use_bias) == (4, (2, 3), False)
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda: SeparableConv2D(4, 3, init="zeros", pointwise_initializer="ones"),
+     "`init` and its Keras 2 name `pointwise_initializer`"),
+    (lambda: SeparableConv2D(4, (3, 3), nb_row=3, nb_col=3), "kernel_size"),
+    (lambda: SeparableConv2D(4, 3, border_mode="same", padding="same"),
+     "`border_mode` and its Keras 2 name `padding`"),
+])
+def test_keras1_separable_conflicts_are_refused_before_any_warning(make, fragment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match=fragment):
+            make()
+
+
 @pytest.mark.parametrize("make,error,fragment", [
     (lambda: DepthwiseConv2D(), TypeError, "kernel_size"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), ValueError, "depth_multiplier"),

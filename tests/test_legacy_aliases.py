@@ -10,7 +10,9 @@ import pytest
 
 import gpuseq.backend as K
 from gpuseq.layers import (AtrousConv1D, AtrousConvolution1D, AtrousConvolution2D,
-                           AveragePooling3D, Conv1D, Conv2D, Conv3D, Conv3DTranspose,
+                           AveragePooling3D, Conv1D, Conv2D, Conv2DTranspose, Conv3D,
+                           Conv3DTranspose, LocallyConnected1D, LocallyConnected2D,
+                           SeparableConv2D,
                            Cropping3D, Deconvolution3D, Dense, Flatten, GlobalAveragePooling3D,
                            GlobalMaxPooling3D, MaxPooling3D, SpatialDropout3D, UpSampling3D,
                            ZeroPadding3D, deserialize)
@@ -175,6 +177,14 @@ def test_volume_layers_declare_keras1_tables():
                 GlobalAveragePooling3D, ZeroPadding3D, Cropping3D, UpSampling3D,
                 SpatialDropout3D):
         assert isinstance(cls.keras1_arguments, Keras1Arguments), cls.__name__
+
+
+def test_plane_convolutions_declare_keras1_tables():
+    for cls in (Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D, LocallyConnected1D,
+                LocallyConnected2D, AtrousConvolution1D, AtrousConvolution2D):
+        table = cls.keras1_arguments
+        assert isinstance(table, Keras1Arguments), cls.__name__
+        assert table.renames["nb_filter"] == "filters", cls.__name__
 
 
 @pytest.mark.parametrize("make,message,checks", [

@@ -20,6 +20,8 @@ BASE = {
     "GlobalAveragePooling1D": {}, "GlobalMaxPooling2D": {},
     "ZeroPadding2D": {}, "Cropping2D": {}, "UpSampling2D": {}, "UpSampling1D": {},
     "GaussianNoise": {"stddev": 0.1}, "GaussianDropout": {"rate": 0.2}, "PReLU": {},
+    "Conv2DTranspose": {"filters": 2, "kernel_size": 3},
+    "SeparableConv2D": {"filters": 2, "kernel_size": 3},
 }
 OLD_VALUES = {
     "output_dim": 5, "init": "he_normal", "W_regularizer": "l2", "b_regularizer": "l1",

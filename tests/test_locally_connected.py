@@ -302,6 +302,49 @@ def test_keras1_arguments_are_converted_with_a_warning(numpy_backend):
         LocallyConnected1D(4, 3)
 
 
+# Keras 2.2.4 read these Keras 1 names for the locally connected layers (its Conv1D /
+# Conv2D conversions): each gives the config of the Keras 2 call
+LC_KERAS1 = [
+    (LocallyConnected1D, {"nb_filter": 4, "filter_length": 3}, {"filters": 4, "kernel_size": 3}),
+    (LocallyConnected1D, {"subsample_length": 2}, {"strides": 2}),
+    (LocallyConnected1D, {"border_mode": "valid"}, {"padding": "valid"}),
+    (LocallyConnected1D, {"init": "he_normal"}, {"kernel_initializer": "he_normal"}),
+    (LocallyConnected1D, {"W_regularizer": "l2"}, {"kernel_regularizer": "l2"}),
+    (LocallyConnected1D, {"b_regularizer": "l1"}, {"bias_regularizer": "l1"}),
+    (LocallyConnected1D, {"W_constraint": "non_neg"}, {"kernel_constraint": "non_neg"}),
+    (LocallyConnected1D, {"b_constraint": "non_neg"}, {"bias_constraint": "non_neg"}),
+    (LocallyConnected1D, {"bias": False}, {"use_bias": False}),
+    (LocallyConnected2D, {"nb_filter": 4, "nb_row": 3, "nb_col": 2},
+     {"filters": 4, "kernel_size": (3, 2)}),
+    (LocallyConnected2D, {"subsample": (2, 1)}, {"strides": (2, 1)}),
+    (LocallyConnected2D, {"border_mode": "valid"}, {"padding": "valid"}),
+    (LocallyConnected2D, {"dim_ordering": "th"}, {"data_format": "channels_first"}),
+    (LocallyConnected2D, {"init": "he_normal"}, {"kernel_initializer": "he_normal"}),
+    (LocallyConnected2D, {"W_regularizer": "l2"}, {"kernel_regularizer": "l2"}),
+    (LocallyConnected2D, {"b_regularizer": "l1"}, {"bias_regularizer": "l1"}),
+    (LocallyConnected2D, {"W_constraint": "non_neg"}, {"kernel_constraint": "non_neg"}),
+    (LocallyConnected2D, {"b_constraint": "non_neg"}, {"bias_constraint": "non_neg"}),
+    (LocallyConnected2D, {"bias": False}, {"use_bias": False}),
+]
+
+
+@pytest.mark.parametrize("cls,old,new", LC_KERAS1)
+def test_each_keras1_name_gives_the_keras2_config(numpy_backend, cls, old, new):
+    base = {} if "nb_filter" in old else {"filters": 4, "kernel_size": 2}
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        old_layer = cls(**base, **old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new_layer = cls(**base, **new)
+    old_cfg, new_cfg = old_layer.get_config(), new_layer.get_config()
+    old_cfg.pop("name"), new_cfg.pop("name")
+    assert old_cfg == new_cfg
+    notes = [str(w.message) for w in rec]
+    assert len(notes) == 1 and notes[0].startswith(
+        f"Update your `{cls.__name__}` call to the Keras 2 API: `{cls.__name__}(4, ")
+
+
 # ---------------------------------------------------------------------------
 # Errors: at construction or at add() time, the model unchanged
 # ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Argument and input-shape checks shared by the convolution and pooling layers: data
 format, padding, the integer tuples (kernel size, strides, pool size), the channel axis
 of an input shape and whether a kernel fits its input. Errors name the layer class and
-the argument, in the style ``... Received: strides=0``."""
+the argument, in the style ``... Received: strides=0``; and Keras 1's ``nb_row`` /
+``nb_col``, which the 2-D convolutions share."""
 from .. import backend as K
 from ..backend.numpy_ops.conv import normalize_tuple
 
@@ -75,3 +76,36 @@ def check_kernel_fits(layer, spatial, input_shape):
                 f"input's spatial size {tuple(spatial)} with padding='valid' (input shape "
                 f"{input_shape}, data_format='{layer.data_format}'). Use padding='same' or "
                 "a smaller kernel.")
+
+
+def is_int(value):
+    """A Python int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- Keras 1 spellings shared by the 2-D convolutions ------------------------------------
+
+def keras1_kernel_rows_cols(cls_name, params, args, kwargs):
+    """Keras 1's ``Convolution2D(nb_filter, nb_row, nb_col, ...)`` and the keywords
+    ``nb_row`` / ``nb_col``: the Keras 2 ``kernel_size=(rows, cols)`` (the ``prepare``
+    hook of a :class:`gpuseq.legacy.Keras1Arguments` table)."""
+    args = list(args)
+    if len(args) >= 3 and is_int(args[1]) and is_int(args[2]):
+        args[1:3] = [(int(args[1]), int(args[2]))]
+        return tuple(args), kwargs, ["kernel_size"]
+    if "nb_row" not in kwargs and "nb_col" not in kwargs:
+        return tuple(args), kwargs, []
+    kernel_size = args[1] if len(args) >= 2 else kwargs.get("kernel_size")
+    if kernel_size is not None and not (is_int(kernel_size) and "nb_row" not in kwargs):
+        raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / `nb_col`. "
+                        "Pass only kernel_size=(rows, cols).")
+    rows = kwargs.pop("nb_row", kernel_size)
+    cols = kwargs.pop("nb_col", None)
+    if rows is None or cols is None:
+        raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col "
+                        "(or pass kernel_size=(rows, cols)).")
+    if len(args) >= 2:
+        args[1] = (int(rows), int(cols))
+    else:
+        kwargs["kernel_size"] = (int(rows), int(cols))
+    return tuple(args), kwargs, ["kernel_size"]

@@ -21,42 +21,14 @@ from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_bool, validate_positive_int
-from .conv_utils import positive_tuple, normalize_data_format, normalize_padding
+from .conv_utils import (is_int, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, positive_tuple)
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
 from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 # -- Keras 1 spellings -----------------------------------------------------------------------
-
-def _keras1_kernel_rows_cols(cls_name, params, args, kwargs):
-    """Keras 1's ``Convolution2D(nb_filter, nb_row, nb_col, ...)`` and the keywords
-    ``nb_row`` / ``nb_col``: the Keras 2 ``kernel_size=(rows, cols)``."""
-    args = list(args)
-    if len(args) >= 3 and _is_int(args[1]) and _is_int(args[2]):
-        args[1:3] = [(int(args[1]), int(args[2]))]
-        return tuple(args), kwargs, ["kernel_size"]
-    if "nb_row" not in kwargs and "nb_col" not in kwargs:
-        return tuple(args), kwargs, []
-    kernel_size = args[1] if len(args) >= 2 else kwargs.get("kernel_size")
-    if kernel_size is not None and not (_is_int(kernel_size) and "nb_row" not in kwargs):
-        raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / `nb_col`. "
-                        "Pass only kernel_size=(rows, cols).")
-    rows = kwargs.pop("nb_row", kernel_size)
-    cols = kwargs.pop("nb_col", None)
-    if rows is None or cols is None:
-        raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col "
-                        "(or pass kernel_size=(rows, cols)).")
-    if len(args) >= 2:
-        args[1] = (int(rows), int(cols))
-    else:
-        kwargs["kernel_size"] = (int(rows), int(cols))
-    return tuple(args), kwargs, ["kernel_size"]
-
 
 def _keras1_channels_first(cls_name, kwargs, changed):
     """Keras 1 ``Convolution2D(..., input_shape=(3, 100, 100))`` without dim_ordering.
@@ -104,7 +76,7 @@ _CONV1D_KERAS1 = Keras1Arguments(
 _CONV2D_KERAS1 = Keras1Arguments(
     renames=_CONV_RENAMES, values={"dim_ordering": DIM_ORDERING},
     positional=("filters", "kernel_size"), shown=("input_shape", "batch_input_shape"),
-    prepare=_keras1_kernel_rows_cols, after=_keras1_channels_first)
+    prepare=keras1_kernel_rows_cols, after=_keras1_channels_first)
 
 _DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
                                        values={"dim_ordering": DIM_ORDERING})
@@ -322,23 +294,23 @@ def _pairs(value, rank, name, cls_name):
         f"Received an invalid value for `{name}` of {cls_name}: expected a non-negative "
         f"integer, a tuple of {rank} non-negative integers, or a tuple of {rank} "
         f"(before, after) pairs. Received: {name}={value!r}")
-    if _is_int(value):
+    if is_int(value):
         pairs = ((value, value),) * rank
     else:
         try:
             value_t = tuple(value)
         except TypeError:
             raise err from None
-        if rank == 1 and len(value_t) == 2 and all(_is_int(v) for v in value_t):
+        if rank == 1 and len(value_t) == 2 and all(is_int(v) for v in value_t):
             pairs = (value_t,)
-        elif len(value_t) == rank and all(_is_int(v) for v in value_t):
+        elif len(value_t) == rank and all(is_int(v) for v in value_t):
             pairs = tuple((v, v) for v in value_t)
         elif len(value_t) == rank:
             try:
                 pairs = tuple(tuple(p) for p in value_t)
             except TypeError:
                 raise err from None
-            if not all(len(p) == 2 and all(_is_int(v) for v in p) for p in pairs):
+            if not all(len(p) == 2 and all(is_int(v) for v in p) for p in pairs):
                 raise err
         else:
             raise err

@@ -7,9 +7,10 @@ output sizes are Keras's, so weights and models move between Keras and gpuseq
 unchanged.
 
 Keras 1's ``Deconvolution2D(nb_filter, nb_row, nb_col, output_shape, border_mode=,
-subsample=, dim_ordering=, init=, W_regularizer=, ...)`` is accepted, with a warning
-naming the modern call. Its ``output_shape`` becomes the ``output_padding`` that gives
-that size (an error when none does).
+subsample=, dim_ordering=, init=, W_regularizer=, ...)`` is accepted through the
+layer's Keras 1 table (:class:`gpuseq.legacy.Keras1Arguments`), with a warning naming
+the modern call. Its ``output_shape`` becomes the ``output_padding`` that gives that
+size once the input size is known (an error when none does).
 """
 from .. import activations as activations_mod
 from .. import constraints as constraints_mod
@@ -17,73 +18,77 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv_transpose import deconv_output_length
-from ..legacy import warn_modern_call
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int
-from .conv_utils import (normalize_data_format, normalize_padding, positive_tuple,
-                         split_channels)
+from .conv_utils import (is_int, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, positive_tuple, split_channels)
 from .core import fused_activation_kind
 
-_KERAS1_RENAMES = {
-    "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
-    "dim_ordering": "data_format", "init": "kernel_initializer",
-    "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
-    "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint", "bias": "use_bias",
-}
-_DIM_ORDERING = {"tf": "channels_last", "th": "channels_first", "default": None}
-_POSITIONAL = ("strides", "padding", "output_padding", "data_format", "dilation_rate",
-               "activation", "use_bias", "kernel_initializer", "bias_initializer",
-               "kernel_regularizer", "bias_regularizer", "activity_regularizer",
-               "kernel_constraint", "bias_constraint")
+
+class _Keras1OutputShape:
+    """Keras 1's ``output_shape`` of a ``Deconvolution2D`` call, passed on as the
+    layer's ``output_padding``: the layer turns it into the output_padding that
+    produces that shape once it knows its input size (at build), or refuses it."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"output_shape={self.shape!r}"
 
 
-def _dim_ordering(value):
-    if value not in _DIM_ORDERING:
-        raise ValueError("Received an invalid value for the Keras 1 argument `dim_ordering`: "
-                         f"expected 'tf', 'th' or 'default'. Received: dim_ordering={value!r}")
-    return _DIM_ORDERING[value]
+def _keras1_output_shape(cls_name, value):
+    """Keras 1's output_shape, checked: a sequence of four entries (batch, then the
+    three output axes in the layer's data format)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 4:
+        raise ValueError(f"Received an invalid value for the Keras 1 argument `output_shape` "
+                         f"of {cls_name}: expected the full output shape (batch, rows, cols, "
+                         f"filters), or (batch, filters, rows, cols) for channels_first; or "
+                         f"leave it out (Keras 2 infers it). Received: output_shape={value!r}")
+    return _Keras1OutputShape(value)
 
 
-def _keras1_arguments(cls_name, filters, kernel_size, args, kwargs):
-    """Convert a Keras 1 ``Deconvolution2D`` call in place of ``kwargs``.
-
-    Returns (filters, kernel_size, remaining positional args, Keras 1 output_shape or
-    None); warns with the modern call when anything was converted."""
-    args = list(args)
-    changed = []
-    if args and isinstance(kernel_size, int) and isinstance(args[0], int) \
-            and not isinstance(args[0], bool):
-        kernel_size = (kernel_size, args.pop(0))            # (nb_filter, nb_row, nb_col)
-        changed.append("kernel_size")
-    output_shape = kwargs.pop("output_shape", None)
-    if args and isinstance(args[0], (tuple, list)) and changed:
-        output_shape = args.pop(0)                          # Keras 1's 4th positional
-    if "nb_row" in kwargs or "nb_col" in kwargs:
-        if kernel_size is not None and not isinstance(kernel_size, int):
-            raise TypeError(f"{cls_name} got `kernel_size` and the Keras 1 `nb_row` / "
-                            "`nb_col`. Pass only kernel_size=(rows, cols).")
-        rows = kwargs.pop("nb_row", kernel_size)
-        cols = kwargs.pop("nb_col", None)
-        if rows is None or cols is None:
-            raise TypeError(f"{cls_name}: the Keras 1 form needs both nb_row and nb_col (or "
-                            "pass kernel_size=(rows, cols)).")
-        kernel_size = (int(rows), int(cols))
-        changed.append("kernel_size")
-    for old, new in _KERAS1_RENAMES.items():
-        if old in kwargs:
-            if new in kwargs or (new == "filters" and filters is not None):
-                raise TypeError(f"{cls_name} got both the Keras 1 argument `{old}` and its "
-                                f"Keras 2 name `{new}`. Pass only `{new}`.")
-            value = kwargs.pop(old)
-            kwargs[new] = _dim_ordering(value) if new == "data_format" else value
-            changed.append(new)
-    if "filters" in kwargs:
-        filters = kwargs.pop("filters")
-    if changed or output_shape is not None:
-        shown = {k: kwargs[k] for k in changed if k in kwargs}
-        warn_modern_call(cls_name, (filters, kernel_size), shown, list(shown))
-    return filters, kernel_size, args, output_shape
+def _keras1_deconv_call(cls_name, params, args, kwargs):
+    """The ``prepare`` hook of the Conv2DTranspose table: Keras 1's ``nb_row`` /
+    ``nb_col`` (positional or keywords) as ``kernel_size``, and its ``output_shape``
+    (a keyword, or the fourth positional argument after ``nb_filter, nb_row, nb_col``)
+    as the ``output_padding`` that produces it. The call then counts as a Keras 1
+    call; the warning does not show output_shape (Keras 2 has no such argument)."""
+    positional_rows_cols = len(args) >= 3 and is_int(args[1]) and is_int(args[2])
+    args, kwargs, changed = keras1_kernel_rows_cols(cls_name, params, args, kwargs)
+    shape = kwargs.pop("output_shape", None)
+    if positional_rows_cols and len(args) >= 3 and isinstance(args[2], (tuple, list)):
+        if shape is not None:
+            raise TypeError(f"{cls_name} got the Keras 1 `output_shape` twice, as the 4th "
+                            "positional argument and as a keyword. Pass it once.")
+        shape, args = args[2], args[:2] + args[3:]
+    if shape is None:
+        return args, kwargs, changed
+    slot = params.index("output_padding")
+    if (len(args) > slot and args[slot] is not None) or \
+            kwargs.get("output_padding") is not None:
+        raise TypeError(f"{cls_name} got both the Keras 1 `output_shape` and `output_padding`. "
+                        "Pass only output_padding (or only output_shape).")
+    padding = _keras1_output_shape(cls_name, shape)
+    if len(args) > slot:
+        args = args[:slot] + (padding,) + args[slot + 1:]
+    else:
+        kwargs["output_padding"] = padding
+    return args, kwargs, list(changed) + ["output_shape"]
 
 
+_CONV2D_TRANSPOSE_KERAS1 = Keras1Arguments(
+    renames={
+        "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+        "dim_ordering": "data_format", "init": "kernel_initializer",
+        "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+        "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+        "bias": "use_bias"},
+    values={"dim_ordering": DIM_ORDERING},
+    positional=("filters", "kernel_size"), prepare=_keras1_deconv_call)
+
+
+@keras1_arguments(_CONV2D_TRANSPOSE_KERAS1)
 class Conv2DTranspose(Layer):
     """Transposed 2-D convolution layer (sometimes called deconvolution).
 
@@ -122,19 +127,13 @@ class Conv2DTranspose(Layer):
         (None, 14, 14, 16)
     """
 
-    def __init__(self, filters=None, kernel_size=None, *args, **kwargs):
-        cls_name = type(self).__name__
-        filters, kernel_size, args, keras1_shape = _keras1_arguments(
-            cls_name, filters, kernel_size, args, kwargs)
-        if len(args) > len(_POSITIONAL):
-            raise TypeError(f"{cls_name} takes at most {2 + len(_POSITIONAL)} positional "
-                            f"arguments. Received {2 + len(args)}.")
-        for name, value in zip(_POSITIONAL, args):
-            if name in kwargs:
-                raise TypeError(f"{cls_name} got multiple values for argument '{name}'.")
-            kwargs[name] = value
-        options = {k: kwargs.pop(k) for k in list(kwargs) if k in _POSITIONAL}
+    def __init__(self, filters=None, kernel_size=None, strides=(1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        cls_name = type(self).__name__
         if filters is None:
             raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
                             f"e.g. {cls_name}(32, (3, 3)).")
@@ -143,23 +142,23 @@ class Conv2DTranspose(Layer):
                             f"{cls_name}({filters}, (3, 3)).")
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self.kernel_size = positive_tuple(kernel_size, 2, "kernel_size", cls_name)
-        self.strides = positive_tuple(options.get("strides", (1, 1)), 2, "strides", cls_name)
-        self.padding = normalize_padding(options.get("padding", "valid"), cls_name)
-        self.data_format = normalize_data_format(options.get("data_format"), cls_name)
-        self.dilation_rate = positive_tuple(options.get("dilation_rate", (1, 1)), 2,
-                                            "dilation_rate", cls_name)
-        self.output_padding = self._output_padding(options.get("output_padding"))
-        self._keras1_output_shape = keras1_shape
-        self.activation = activations_mod.get(options.get("activation"))
-        self.use_bias = bool(options.get("use_bias", True))
-        self.kernel_initializer = initializers_mod.get(
-            options.get("kernel_initializer", "glorot_uniform"))
-        self.bias_initializer = initializers_mod.get(options.get("bias_initializer", "zeros"))
-        self.kernel_regularizer = regularizers_mod.get(options.get("kernel_regularizer"))
-        self.bias_regularizer = regularizers_mod.get(options.get("bias_regularizer"))
-        self.activity_regularizer = regularizers_mod.get(options.get("activity_regularizer"))
-        self.kernel_constraint = constraints_mod.get(options.get("kernel_constraint"))
-        self.bias_constraint = constraints_mod.get(options.get("bias_constraint"))
+        self.strides = positive_tuple(strides, 2, "strides", cls_name)
+        self.padding = normalize_padding(padding, cls_name)
+        self.data_format = normalize_data_format(data_format, cls_name)
+        self.dilation_rate = positive_tuple(dilation_rate, 2, "dilation_rate", cls_name)
+        self._keras1_output_shape = None
+        if isinstance(output_padding, _Keras1OutputShape):
+            self._keras1_output_shape, output_padding = output_padding.shape, None
+        self.output_padding = self._output_padding(output_padding)
+        self.activation = activations_mod.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
+        self.kernel_constraint = constraints_mod.get(kernel_constraint)
+        self.bias_constraint = constraints_mod.get(bias_constraint)
 
     def _output_padding(self, value):
         if value is None:
@@ -191,8 +190,7 @@ class Conv2DTranspose(Layer):
         """Keras 1's output_shape as the output_padding that produces it."""
         shape = tuple(self._keras1_output_shape)
         want = shape[1:3] if self.data_format == "channels_last" else shape[2:4]
-        if len(shape) != 4 or all(w is None or w == o
-                                  for w, o in zip(want, self._out_spatial(spatial))):
+        if all(w is None or w == o for w, o in zip(want, self._out_spatial(spatial))):
             return
         pads = []
         for n, w, k, s, d in zip(spatial, want, self.kernel_size, self.strides,

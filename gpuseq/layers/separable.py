@@ -7,6 +7,11 @@ on the GPU); a separable convolution is that depthwise step followed by a pointw
 it. Weight shapes, names and order are Keras's (``depthwise_kernel`` (rows, cols,
 channels, depth_multiplier), ``pointwise_kernel`` (1, 1, channels * depth_multiplier,
 filters), ``bias``), so weights move between Keras and gpuseq unchanged.
+
+SeparableConv2D also accepts the Keras 1 spelling of ``SeparableConvolution2D``
+(``nb_filter, nb_row, nb_col, border_mode=, subsample=, dim_ordering=, init=, bias=,
+b_regularizer=, b_constraint=``), converted as Keras 2 converted it, with a warning
+naming the modern call.
 """
 from .. import activations as activations_mod
 from .. import constraints as constraints_mod
@@ -14,10 +19,46 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length
+from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int
-from .conv_utils import (check_kernel_fits, normalize_data_format, normalize_padding,
-                         positive_tuple, split_channels)
+from .conv_utils import (check_kernel_fits, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, positive_tuple, split_channels)
 from .core import fused_activation_kind
+
+_SEPARABLE_INITIALIZERS = ("depthwise_initializer", "pointwise_initializer")
+
+
+def _given(name, params, args, kwargs):
+    """Whether the call gives ``name`` (positionally or as a keyword, not None)."""
+    if name in params[:len(args)]:
+        return args[params.index(name)] is not None
+    return kwargs.get(name) is not None
+
+
+def _keras1_separable_call(cls_name, params, args, kwargs):
+    """The ``prepare`` hook of the SeparableConv2D table: Keras 1's ``nb_row`` /
+    ``nb_col`` as ``kernel_size``, and its one ``init`` as both the depthwise and the
+    pointwise initializer (as Keras 2 converted it)."""
+    args, kwargs, changed = keras1_kernel_rows_cols(cls_name, params, args, kwargs)
+    if "init" not in kwargs:
+        return args, kwargs, changed
+    for name in _SEPARABLE_INITIALIZERS:
+        if _given(name, params, args, kwargs):
+            raise TypeError(f"{cls_name} got both the Keras 1 argument `init` and its "
+                            f"Keras 2 name `{name}`. Pass only depthwise_initializer "
+                            "and pointwise_initializer.")
+    init = kwargs.pop("init")
+    for name in _SEPARABLE_INITIALIZERS:
+        kwargs[name] = init
+    return args, kwargs, list(changed) + list(_SEPARABLE_INITIALIZERS)
+
+
+_SEPARABLE_CONV2D_KERAS1 = Keras1Arguments(
+    renames={"nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+             "dim_ordering": "data_format", "b_regularizer": "bias_regularizer",
+             "b_constraint": "bias_constraint", "bias": "use_bias"},
+    values={"dim_ordering": DIM_ORDERING},
+    positional=("filters", "kernel_size"), prepare=_keras1_separable_call)
 
 
 class _DepthwiseBase(Layer):
@@ -219,6 +260,7 @@ class _SeparableConv(_DepthwiseBase):
         return cfg
 
 
+@keras1_arguments(_SEPARABLE_CONV2D_KERAS1)
 class SeparableConv2D(_SeparableConv):
     """Depthwise separable 2-D convolution: a depthwise convolution (each input channel
     with its own ``depth_multiplier`` filters) then a pointwise 1x1 convolution that
@@ -235,6 +277,10 @@ class SeparableConv2D(_SeparableConv):
         use_bias: whether to add a bias per output channel.
         depthwise_*, pointwise_*, bias_* initializer / regularizer / constraint and
         activity_regularizer: as in Conv2D, per weight.
+        Keras 1 (``SeparableConvolution2D(nb_filter, nb_row, nb_col, border_mode=,
+        subsample=, dim_ordering=, init=, bias=, b_regularizer=, b_constraint=)``) is
+        accepted and converted, with a warning naming the modern call; ``init`` sets
+        both the depthwise and the pointwise initializer.
 
     Input shape: (batch, rows, cols, channels) or (batch, channels, rows, cols).
     Output shape: (batch, new_rows, new_cols, filters) or
