@@ -14,7 +14,9 @@ layer stack. The path of one training batch:
    the last activation and the loss run as one fused op on the logits); reverse-mode
    gradients from the tape;
 4. :meth:`Model.aggregate_gradients`, the hook between the gradients and the update
-   (identity on one process; data-parallel training combines the gradients there);
+   (identity on one process), then the data-parallel strategy's ``combine_step``
+   (identity on one process; under several MPI ranks the allreduce of gradients, moving
+   statistics and logs, see :mod:`gpuseq.distribute.strategy`);
 5. ``optimizer.apply_gradients(grads_and_vars)`` updates every weight in place;
 6. metrics are computed without the tape; their values stay on the device and are read
    by the progress bar / callbacks only when they look.
@@ -28,6 +30,7 @@ import warnings
 import numpy
 
 from .. import callbacks as cbks
+from ..distribute import strategy as distribute_strategy
 from .. import optimizers as optimizers_mod
 from ..backend import autodiff as ad
 from ..backend import dispatch
@@ -112,6 +115,12 @@ class Model:
         self._fused = None
         self._jit_compile = None
         self._graph_runner = None
+
+    @property
+    def _distribution(self):
+        """The data-parallel strategy the loops consult
+        (:func:`gpuseq.distribute.strategy.current`): a no-op in a plain process."""
+        return distribute_strategy.current()
 
     def _built_by_functional_call(self):
         """True (once) in ``__init__`` of a model that ``Model(inputs=..., outputs=...)``
@@ -460,9 +469,12 @@ class Model:
                 "comparisons), so training cannot update anything. Write the loss with "
                 "differentiable gpuseq.backend functions.")
         grads = ad.gradients(loss, params)
-        grads_and_vars = self.aggregate_gradients(list(zip(grads, params)))
+        logs = self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
+        grads_and_vars, logs = self._distribution.combine_step(
+            self, self.aggregate_gradients(list(zip(grads, params))), logs,
+            batch_size_of(data))
         self.optimizer.apply_gradients(grads_and_vars)
-        return self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
+        return logs
 
     def aggregate_gradients(self, grads_and_vars):
         """The hook between the gradients and the optimizer's update.
@@ -472,10 +484,10 @@ class Model:
                 trainable Variable, from this process's batch.
 
         Returns:
-            the list of pairs the optimizer applies. Here: unchanged (one process).
-            Data-parallel training overrides this to average the gradients over the
-            processes (an allreduce); gradient clipping (``clipnorm``/``clipvalue``)
-            runs after it, inside the optimizer.
+            the list of pairs the optimizer applies. Here: unchanged. Under several
+            MPI ranks the strategy's ``combine_step`` averages the pairs returned here
+            over the ranks (see :mod:`gpuseq.distribute.strategy`); gradient clipping
+            (``clipnorm``/``clipvalue``) runs after it, inside the optimizer.
         """
         return grads_and_vars
 
@@ -526,8 +538,9 @@ class Model:
         (:class:`~gpuseq.engine.cuda_graphs.GraphedStep` wrapped around it) when
         ``jit_compile`` asks for one on the GPU."""
         jit = self._jit_compile
-        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()):
-            return self.train_step
+        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()) or \
+                not self._distribution.allows_graph_capture:
+            return self._distribution.wrap_train_function(self, self.train_step)
         env = None if jit is True else cuda_graphs.env_setting()
         if env is False:
             return self.train_step
@@ -649,6 +662,7 @@ class Model:
         Returns:
             ``self.history``.
         """
+        self._distribution.begin_fit(self)
         train = self._train_function()
         self.stop_training = False
         callbacks.on_train_begin()
@@ -660,12 +674,15 @@ class Model:
                     callbacks.on_batch_begin(step, logs)
                     logs.update(self._guard_oom(train, data))
                     callbacks.on_batch_end(step, logs)
+                    self.stop_training = self._distribution.any_rank(self.stop_training)
                     if self.stop_training:
                         break
                 epoch_logs = {}
                 if validation is not None and not self.stop_training:
-                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(validation).items()}
+                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(
+                        validation, combine=self._distribution.sum_totals).items()}
                 callbacks.on_epoch_end(epoch, epoch_logs)
+                self.stop_training = self._distribution.any_rank(self.stop_training)
                 if self.stop_training or batches.exhausted:
                     break
         finally:
@@ -673,18 +690,24 @@ class Model:
             _close(batches, validation)
         return self.history
 
-    def _test_loop(self, batches, progress=None):
+    def _test_loop(self, batches, progress=None, combine=None):
         """Loss and metrics over one epoch of ``batches`` (an EpochIterator), averaged
-        over the samples; ``progress(step, samples_seen)`` is called after each batch."""
+        over the samples; ``progress(step, samples_seen)`` is called after each batch;
+        ``combine(totals, seen)`` (validation under several ranks) sums the totals over
+        the ranks before the average."""
         totals, seen = {}, 0
         for step, data in batches.epoch():
             n = batch_size_of(data)
+            if n == 0:              # a rank's empty share of a short last batch
+                continue
             logs = self._guard_oom(self.test_step, data)
             for k, v in logs.items():
                 totals[k] = totals.get(k, 0.0) + v * n
             seen += n
             if progress is not None:
                 progress(step, seen)
+        if combine is not None:
+            totals, seen = combine(totals, seen)
         return {k: _host_float(v) / max(seen, 1) for k, v in totals.items()}
 
     def _predict_loop(self, batches, progress=None):
@@ -702,9 +725,12 @@ class Model:
 
     # ------------------------------------------------------------- batch sources
     def _array_batches(self, xs, y, sw, batch_size, shuffle=False, steps=None,
-                       restart=False):
-        """An EpochIterator over checked arrays (moved to the device when they fit)."""
-        adapter = self._guard_oom(data_adapters.ArrayAdapter, xs, y, sw, batch_size, shuffle)
+                       restart=False, sharding=None):
+        """An EpochIterator over checked arrays (moved to the device when they fit);
+        ``sharding`` (fit under several ranks) cuts every global batch to this rank's
+        share."""
+        adapter = self._guard_oom(data_adapters.ArrayAdapter, xs, y, sw, batch_size, shuffle,
+                                  sharding)
         return EpochIterator(adapter, steps=steps, restart=restart)
 
     def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
@@ -768,6 +794,7 @@ class Model:
         epochs = _keras1_epochs("fit", epochs, kwargs)
         self._require_compiled("training the model")
         _check_fit_arguments(verbose, epochs, shuffle)
+        verbose = self._distribution.local_verbose(verbose)
         batch_size = _check_batch_size(batch_size)
         xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight)
         (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
@@ -776,9 +803,11 @@ class Model:
         batch_size = self._check_stateful_batch(n, batch_size) or 32
         if val_arrays is not None:
             self._check_stateful_batch(n_val, batch_size)
-        batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch)
-        val_batches = None if val_arrays is None else \
-            self._array_batches(*val_arrays, batch_size, steps=validation_steps, restart=True)
+        shard = self._distribution
+        batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch,
+                                      sharding=shard)
+        val_batches = None if val_arrays is None else self._array_batches(
+            *val_arrays, batch_size, steps=validation_steps, restart=True, sharding=shard)
         callbacks = self._callback_list(
             callbacks, verbose, "steps" if steps_per_epoch else "samples",
             {"batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
@@ -796,7 +825,7 @@ class Model:
         cb_list = [cbks.BaseLogger(stateful_metrics=[])]
         if verbose:
             cb_list.append(cbks.ProgbarLogger(count_mode=count_mode, stateful_metrics=[]))
-        cb_list += list(callbacks or []) + [self.history]
+        cb_list += self._distribution.local_callbacks(list(callbacks or [])) + [self.history]
         names = self.metrics_names
         params = dict(params, metrics=list(names) + (
             ["val_" + k for k in names] if params.get("do_validation") else []))
@@ -882,6 +911,10 @@ class Model:
         epochs = reading.pop("epochs")
         self._require_compiled("training the model")
         _check_verbose(verbose)
+        verbose = self._distribution.local_verbose(verbose)
+        generator = self._distribution.shard_source(generator)
+        if _is_batch_source(validation_data):
+            validation_data = self._distribution.shard_source(validation_data)
         batches = self._generator_batches(
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
@@ -899,7 +932,8 @@ class Model:
             if validation_data is not None and val_batches is None:
                 vx, vy, vsw = _validation_tuple(validation_data)
                 val_arrays = self._prepare(vx, vy, vsw, None)[:3]
-                val_batches = self._array_batches(*val_arrays, 32, restart=True)
+                val_batches = self._array_batches(*val_arrays, 32, restart=True,
+                                                  sharding=self._distribution)
             callbacks = self._callback_list(
                 callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
                 {"epochs": epochs, "steps": batches.steps, "samples": samples_per_epoch,
