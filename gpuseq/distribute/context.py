@@ -6,34 +6,13 @@ MPI: ``OMPI_COMM_WORLD_SIZE``) and joins the job on first use: :func:`initialize
 implicitly. A plain process (or a job of one rank) uses :class:`SingleProcess` and
 never imports mpi4py.
 """
-import os
 import sys
 
 from ..backend import dispatch
+from ..utils.mpi_environment import launched_local_rank, launched_size  # noqa: F401
 from .communicator import MpiCommunicator, NcclCommunicator, SingleProcess
 
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
-_LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_LOCAL_RANK")
-
 _state = {"comm": None}
-
-
-def launched_size():
-    """The number of ranks MPI's environment announces (1 when there is none)."""
-    for var in _SIZE_VARIABLES[:3]:
-        value = os.environ.get(var)
-        if value and value.isdigit():
-            return int(value)
-    return 1
-
-
-def launched_local_rank():
-    """This process's local rank from MPI's environment (0 when there is none)."""
-    for var in _LOCAL_RANK_VARIABLES:
-        value = os.environ.get(var)
-        if value and value.isdigit():
-            return int(value)
-    return 0
 
 
 def initialize(communicator=None):
