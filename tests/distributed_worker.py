@@ -99,6 +99,19 @@ def case_batchnorm(seed, ranks):
     return m, h, {}
 
 
+def case_stateful(seed, ranks):
+    """A stateful LSTM built for 4 samples per rank: the global batch is 4 * ranks; the
+    weights stay shared, the states per rank."""
+    from gpuseq.layers import LSTM
+    set_random_seed(seed)
+    m = Sequential([LSTM(6, stateful=True, batch_input_shape=(4, 5, 3)), Dense(1)])
+    m.compile(SGD(lr=0.05), "mse")
+    r = np.random.RandomState(1)
+    x, y = r.randn(32, 5, 3).astype("float32"), r.randn(32, 1).astype("float32")
+    h = m.fit(x, y, batch_size=4 * ranks, epochs=2, shuffle=False, verbose=0)
+    return m, h, {"state": np.asarray(m.layers[0].states[0])}
+
+
 class _StopOnThisRank(cbks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:

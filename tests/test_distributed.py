@@ -52,7 +52,7 @@ def mpi_run(tmp_path_factory):
     """One launch for the training cases: ``(out folder, completed process)``."""
     out = tmp_path_factory.mktemp("ranks")
     proc, _ = _launch(out, ["sgd_nesterov", "adam", "rmsprop", "sequence", "batchnorm",
-                            "callbacks", "collectives", "mismatch"])
+                            "callbacks", "collectives", "mismatch", "stateful"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -93,6 +93,17 @@ def test_batchnorm_moving_statistics_equal_on_all_ranks(mpi_run):
     assert np.abs(moving_mean).max() > 1e-3 and np.abs(moving_var - 1).max() > 1e-3
     for a, b in zip(w0, w1):
         assert np.array_equal(a, b)
+
+
+@needs_mpi
+def test_stateful_states_stay_per_rank(mpi_run):
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "stateful")
+    for a, b in zip(_weights(r0), _weights(r1)):
+        assert np.array_equal(a, b)
+    assert r0["x_state"].shape == (4, 6)               # each rank: its own 4 sequences
+    assert not np.allclose(r0["x_state"], r1["x_state"])
+    assert np.all(np.isfinite(r0["h_loss"])) and len(r0["h_loss"]) == 2
 
 
 @needs_mpi
@@ -250,3 +261,50 @@ def test_warmup_and_callbacks_arguments():
         dist.LearningRateWarmup(initial_lr=0)
     warm = dist.LearningRateWarmup(initial_lr=0.1, warmup_epochs=3)
     assert warm.rate_at(0) == warm.rate_at(2.5) == 0.1     # one rank: no ramp
+
+
+# -- the DataParallel step in this process (one rank): the same training ---------------
+def _fit_bn_model(opt):
+    m = worker.mlp(7, opt, bn=True)
+    x, y, _ = worker.data(n=45)
+    h = m.fit(x, y, batch_size=16, epochs=2, shuffle=True, validation_split=0.2, verbose=0)
+    return m.get_weights(), h.history
+
+
+def _assert_same_training(a, b):
+    for u, v in zip(a[0], b[0]):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    for k in b[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-5)
+
+
+def test_data_parallel_step_of_one_rank_trains_like_the_plain_step(monkeypatch, numpy_backend):
+    from gpuseq.distribute import communicators, strategy
+    plain = _fit_bn_model("adam")
+    monkeypatch.setattr(strategy, "current",
+                        lambda: strategy.DataParallel(communicators.SingleProcess()))
+    _assert_same_training(_fit_bn_model("adam"), plain)
+
+
+@pytest.mark.gpu
+def test_nccl_communicator_of_one_rank(monkeypatch):
+    """On a GPU: a 1-rank NCCL communicator packs, reduces and broadcasts device
+    buffers, and fit through it trains like a plain run."""
+    from gpuseq.backend import dispatch
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device: {why}")
+    pytest.importorskip("cupy.cuda.nccl")
+    import cupy
+    from gpuseq.distribute import communicators, strategy
+    with dispatch.use_backend("cupy"):
+        comm = communicators.NcclCommunicator(None)
+        a = [cupy.arange(5, dtype="float32"), cupy.ones((2, 3), dtype="float32")]
+        out = comm.allreduce_arrays(a, scale=2.0)
+        for u, v in zip(out, a):
+            cupy.testing.assert_array_equal(u, 2 * v)
+        comm.broadcast_arrays(a)
+        cupy.testing.assert_array_equal(a[0], cupy.arange(5, dtype="float32"))
+        plain = _fit_bn_model("sgd")
+        monkeypatch.setattr(strategy, "current", lambda: strategy.DataParallel(comm))
+        _assert_same_training(_fit_bn_model("sgd"), plain)

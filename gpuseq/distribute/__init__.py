@@ -14,7 +14,7 @@ Functions: :func:`initialize`, :func:`rank`, :func:`size`, :func:`local_rank`,
 from ..backend import dispatch
 from . import strategy as _strategy
 from .callbacks import BroadcastWeights, LearningRateWarmup, MetricAverage  # noqa: F401
-from .communicator import (Communicator, MpiCommunicator, NcclCommunicator,  # noqa: F401
+from .communicators import (Communicator, MpiCommunicator, NcclCommunicator,  # noqa: F401
                            SingleProcess)
 from .context import (communicator, initialize, is_chief, is_distributed,  # noqa: F401
                       local_rank, rank, size)

@@ -10,7 +10,7 @@ import sys
 
 from ..backend import dispatch
 from ..utils.mpi_environment import launched_local_rank, launched_size  # noqa: F401
-from .communicator import MpiCommunicator, NcclCommunicator, SingleProcess
+from .communicators import MpiCommunicator, NcclCommunicator, SingleProcess
 
 _state = {"comm": None}
 
@@ -24,7 +24,7 @@ def initialize(communicator=None):
             communicator object.
 
     Under one rank, or without an MPI launcher, this is a
-    :class:`~gpuseq.distribute.communicator.SingleProcess` communicator and mpi4py
+    :class:`~gpuseq.distribute.communicators.SingleProcess` communicator and mpi4py
     is not imported. Under ``N > 1`` ranks, mpi4py must be installed
     (``pip install gpuseq[distributed]``).
 

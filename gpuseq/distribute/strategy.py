@@ -166,7 +166,7 @@ class DataParallel(LocalStrategy):
     """Synchronous data parallelism over the ranks of ``comm`` (see the module notes).
 
     Args:
-        comm: a communicator (:mod:`gpuseq.distribute.communicator`).
+        comm: a communicator (:mod:`gpuseq.distribute.communicators`).
     """
 
     allows_graph_capture = False     # the host-side reductions cannot be replayed

@@ -633,13 +633,18 @@ class Model:
                                           self.sample_weight_mode, n)
         return xs, yy, sw, n
 
-    def _check_stateful_batch(self, n, batch_size):
+    def _check_stateful_batch(self, n, batch_size, ranks=1):
+        """The batch size to use with a model built for a fixed batch (else
+        ``batch_size``); ``ranks`` processes of fit each take one fixed batch per step,
+        so the global batch is ``ranks`` times the fixed one."""
         fixed = self._fixed_batch_size()
         if fixed is None:
             return batch_size
+        fixed *= ranks
         if batch_size is not None and batch_size != fixed and self._has_stateful():
             raise ValueError(
-                f"The model was built with a fixed batch size of {fixed} (batch_input_shape), "
+                f"The model was built with a fixed batch size of {fixed} (batch_input_shape"
+                + (f"; {fixed // ranks} on each of {ranks} ranks" if ranks > 1 else "") + "), "
                 f"but fit/evaluate/predict received batch_size={batch_size}. Pass "
                 f"batch_size={fixed}.")
         if self._has_stateful() and n % fixed != 0:
@@ -800,9 +805,10 @@ class Model:
         (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
                                                               validation_split)
         n, n_val = int(xs[0].shape[0]), val_arrays and int(val_arrays[0][0].shape[0])
-        batch_size = self._check_stateful_batch(n, batch_size) or 32
+        ranks = self._distribution.size
+        batch_size = self._check_stateful_batch(n, batch_size, ranks) or 32
         if val_arrays is not None:
-            self._check_stateful_batch(n_val, batch_size)
+            self._check_stateful_batch(n_val, batch_size, ranks)
         shard = self._distribution
         batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch,
                                       sharding=shard)

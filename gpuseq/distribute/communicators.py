@@ -89,7 +89,8 @@ class Communicator:
         """True on every process when ``flag`` is true on at least one."""
         if self.size == 1:
             return bool(flag)
-        return any(self.allgather_object(bool(flag)))
+        vote = numpy.asarray([1 if flag else 0], dtype="int32")
+        return bool(self.allreduce_buffer(vote)[0] > 0)
 
     def bcast_object(self, obj, root=0):
         return obj
