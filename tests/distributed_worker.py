@@ -99,6 +99,29 @@ def case_batchnorm(seed, ranks):
     return m, h, {}
 
 
+def case_small_validation(seed, ranks):
+    """One validation sample: rank 1 has none of it (and reports no totals)."""
+    m = mlp(seed, SGD(lr=0.1))
+    x, y, _ = data()
+    h = m.fit(x[:40], y[:40], batch_size=16, epochs=2, shuffle=False,
+              validation_data=(x[40:41], y[40:41]), verbose=0)
+    return m, h, {}
+
+
+def case_on_batch(seed, ranks):
+    """train_on_batch under two ranks: each passes its half of a global batch."""
+    m = mlp(seed, Adam(lr=0.01))
+    x, y, _ = data()
+    losses = []
+    for step in range(3):
+        xs, ys = x[16 * step:16 * (step + 1)], y[16 * step:16 * (step + 1)]
+        if ranks > 1:
+            half = slice(8 * dist.rank(), 8 * (dist.rank() + 1))
+            xs, ys = xs[half], ys[half]
+        losses.append(m.train_on_batch(xs, ys)[0])
+    return m, None, {"losses": np.asarray(losses)}
+
+
 def case_stateful(seed, ranks):
     """A stateful LSTM built for 4 samples per rank: the global batch is 4 * ranks; the
     weights stay shared, the states per rank."""

@@ -34,6 +34,7 @@ What :class:`DataParallel` does in ``fit`` (every rank runs the same code):
    ``save*`` act on rank 0 only.
 """
 import hashlib
+import weakref
 
 import numpy
 
@@ -177,12 +178,14 @@ class DataParallel(LocalStrategy):
         self.rank = comm.rank
         self.writes_files = comm.rank == 0
         self._checked_sizes = set()
+        self._synced = weakref.WeakSet()     # models whose ranks start from rank 0's state
 
     # -- the start of fit ----------------------------------------------------------
     def begin_fit(self, model):
         """Same model everywhere, then rank 0's weights and optimizer state."""
         check_same_model(self.comm, model)
         broadcast_model(self.comm, model)
+        self._synced.add(model)
 
     def local_verbose(self, verbose):
         return verbose if self.rank == 0 else 0
@@ -231,8 +234,12 @@ class DataParallel(LocalStrategy):
     # -- one step -----------------------------------------------------------------------
     def wrap_train_function(self, model, train):
         """``train`` for batches with samples; a rank whose share of a short last batch
-        is empty still joins the step's allreduce with zeros."""
+        is empty still joins the step's allreduce with zeros. The first step of a model
+        that no ``fit`` has started (``train_on_batch``) begins as ``fit`` does; later
+        weights loaded on one rank need :func:`broadcast_model`."""
         def step(data):
+            if model not in self._synced:     # train_on_batch before any fit
+                self.begin_fit(model)
             x = data[0]
             first = x[0] if isinstance(x, (list, tuple)) else x
             if int(first.shape[0]) == 0:
@@ -283,13 +290,23 @@ class DataParallel(LocalStrategy):
 
     def sum_totals(self, totals, seen):
         """Validation: the per-rank totals and sample counts summed over the ranks."""
-        names = list(totals)
-        vec = numpy.asarray([float(seen)] + [_as_value(totals[k]) for k in names], "float64")
+        names = _union_in_order(self.comm.allgather_object(list(totals)))
+        vec = numpy.asarray([float(seen)] + [_as_value(totals.get(k, 0.0)) for k in names],
+                            "float64")
         self.comm.allreduce_buffer(vec)
         return {k: float(vec[i + 1]) for i, k in enumerate(names)}, int(round(vec[0]))
 
     def any_rank(self, flag):
         return self.comm.any_rank(flag)
+
+
+def _union_in_order(name_lists):
+    """Every name of the lists, each once, in the order first seen (a rank that had no
+    validation samples reports no names)."""
+    out = []
+    for names in name_lists:
+        out.extend(k for k in names if k not in out)
+    return out
 
 
 def _as_value(v):
