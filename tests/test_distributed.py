@@ -139,6 +139,11 @@ def test_collectives_optimizer_and_warmup_by_value(mpi_run):
         np.testing.assert_allclose(npz["x_bias_step"], np.full(3, 1.5), rtol=1e-6)
         np.testing.assert_allclose(npz["x_warm"], [0.2, 0.3, 0.4])
         assert str(npz["x_opt_class"]) == "SGD"
+        np.testing.assert_allclose(npz["x_logs"], [0.5, 1.0])          # MetricAverage
+    r0, r1 = _ranks(out, "collectives")
+    assert not np.array_equal(r0["x_kernel_before"], r1["x_kernel_before"])  # seeds differ
+    for a, b in zip(_weights(r0), _weights(r1)):                      # BroadcastWeights
+        assert np.array_equal(a, b)
 
 
 @needs_mpi
