@@ -38,10 +38,14 @@ needs_mpi = pytest.mark.skipif(
     reason="needs mpi4py and MPICH (pip install gpuseq[distributed])")
 
 
-def _launch(out, cases, timeout=240):
+def _launch(out, cases, timeout=240, through_launcher=False):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", GPUSEQ_BACKEND="numpy")
-    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", WORKER, str(out)] + cases
+    if through_launcher:
+        cmd = [sys.executable, "-m", "gpuseq.distribute.launcher", "-n", "2", "--cpu"]
+    else:
+        cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py"]
+    cmd += [WORKER, str(out)] + cases
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     return proc, time.monotonic() - start
@@ -140,6 +144,7 @@ def test_collectives_optimizer_and_warmup_by_value(mpi_run):
         np.testing.assert_allclose(npz["x_warm"], [0.2, 0.3, 0.4])
         assert str(npz["x_opt_class"]) == "SGD"
         np.testing.assert_allclose(npz["x_logs"], [0.5, 1.0])          # MetricAverage
+        assert int(npz["x_iterations"]) == 7                           # rank 0's count
     r0, r1 = _ranks(out, "collectives")
     assert not np.array_equal(r0["x_kernel_before"], r1["x_kernel_before"])  # seeds differ
     for a, b in zip(_weights(r0), _weights(r1)):                      # BroadcastWeights
@@ -157,7 +162,8 @@ def test_mismatched_model_fails_clearly_on_every_rank(mpi_run):
 
 @needs_mpi
 def test_a_failing_rank_ends_the_job_quickly(tmp_path):
-    proc, seconds = _launch(tmp_path, ["raise"], timeout=120)
+    """Through the launcher (gpuseq-run): rank 1 raises, rank 0 would train for minutes."""
+    proc, seconds = _launch(tmp_path, ["raise"], timeout=120, through_launcher=True)
     assert proc.returncode != 0
     assert "rank 1 fails on purpose" in proc.stderr
     assert seconds < 60          # the other rank would train for minutes without the abort
