@@ -6,7 +6,6 @@ on both ranks is compared with the same case run here in one process on the same
 global batches. The bucketing and sharding logic is tested without MPI.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time

@@ -20,6 +20,11 @@ from .context import (communicator, initialize, is_chief, is_distributed,  # noq
                       local_rank, rank, size)
 from .optimizer import DistributedOptimizer  # noqa: F401
 
+__all__ = ["initialize", "rank", "size", "local_rank", "is_chief", "is_distributed",
+           "communicator", "allreduce", "broadcast", "broadcast_model", "DistributedOptimizer",
+           "BroadcastWeights", "MetricAverage", "LearningRateWarmup", "Communicator",
+           "SingleProcess", "MpiCommunicator", "NcclCommunicator"]
+
 
 def allreduce(array, average=True):
     """The sum (or, with ``average=True``, the mean) of ``array`` over all ranks, as a

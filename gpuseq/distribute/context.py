@@ -9,7 +9,7 @@ never imports mpi4py.
 import sys
 
 from ..backend import dispatch
-from ..utils.mpi_environment import launched_local_rank, launched_size  # noqa: F401
+from ..utils.mpi_environment import launched_size
 from .communicators import MpiCommunicator, NcclCommunicator, SingleProcess
 
 _state = {"comm": None}

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from .context import launched_local_rank
+from ..utils.mpi_environment import launched_local_rank
 
 INSTALL_HINT = "pip install gpuseq[distributed]"
 

@@ -30,12 +30,12 @@ import warnings
 import numpy
 
 from .. import callbacks as cbks
-from ..distribute import strategy as distribute_strategy
 from .. import optimizers as optimizers_mod
 from ..backend import autodiff as ad
 from ..backend import dispatch
 from ..backend import functions as K
 from ..backend import session as session_mod
+from ..distribute import strategy as distribute_strategy
 from ..legacy import warn_modern_call
 from ..utils.generic_utils import Progbar
 from . import compile_utils
