@@ -122,6 +122,23 @@ def case_on_batch(seed, ranks):
     return m, None, {"losses": np.asarray(losses)}
 
 
+def case_masked(seed, ranks):
+    """Padded sequences (Embedding mask_zero): the loss averages over unmasked steps,
+    and the ranks' slices hold different numbers of them."""
+    from gpuseq.layers import LSTM, Embedding, TimeDistributed
+    set_random_seed(seed)
+    m = Sequential([Embedding(10, 4, mask_zero=True, input_length=6),
+                    LSTM(5, return_sequences=True), TimeDistributed(Dense(1))])
+    m.compile(Adam(lr=0.02), "mse")
+    r = np.random.RandomState(2)
+    x = r.randint(1, 10, size=(24, 6))
+    for i, length in enumerate(r.randint(1, 7, size=24)):
+        x[i, length:] = 0                                   # padding at the end
+    y = r.randn(24, 6, 1).astype("float32")
+    h = m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    return m, h, {}
+
+
 def case_stateful(seed, ranks):
     """A stateful LSTM built for 4 samples per rank: the global batch is 4 * ranks; the
     weights stay shared, the states per rank."""

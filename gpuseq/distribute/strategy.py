@@ -17,12 +17,12 @@ What :class:`DataParallel` does in ``fit`` (every rank runs the same code):
    batch: it then contributes zeros). Every rank runs the same number of steps.
 3. ``combine_step``: gradients, BatchNormalization moving statistics and the step's
    logs go into flat buckets (one fixed order, at most ``bucket_bytes`` each), every
-   value multiplied by the rank's sample count ``n_r``; one allreduce sums each bucket;
-   dividing by the total count ``N`` gives ``sum_r n_r * g_r / N``. gpuseq's loss of a
-   batch is ``sum(w * loss) / n``, so this is exactly the gradient of one process on
-   the whole global batch (with sample and class weights too; with per-step masks the
-   ranks' masked fractions are weighted by samples, not by unmasked steps). Clipping
-   runs after, inside ``apply_gradients``.
+   value multiplied by the rank's weight ``n_r``; one allreduce sums each bucket;
+   dividing by the total ``N`` gives ``sum_r n_r * g_r / N``. gpuseq's loss of a batch
+   is ``sum(w * loss) / n`` with ``n`` its number of samples (of unmasked time steps
+   when an output mask applies), and ``n_r`` is exactly that number, so this is the
+   gradient of one process on the whole global batch, with sample and class weights
+   and masks. Clipping runs after, inside ``apply_gradients``.
 4. Moving statistics are averaged every step: they ride in the gradient buffer for
    free (no extra message), and the ranks stay bitwise identical, so any rank's model
    is the model. Stateful RNN states stay per rank.
@@ -78,7 +78,7 @@ class LocalStrategy:
     def wrap_train_function(self, model, train):
         return train
 
-    def combine_step(self, model, grads_and_vars, logs, n_local):
+    def combine_step(self, model, grads_and_vars, logs, n_local, mask=None):
         return grads_and_vars, logs
 
     def sum_totals(self, totals, seen):
@@ -256,9 +256,21 @@ class DataParallel(LocalStrategy):
         model.optimizer.apply_gradients(pairs)
         return logs
 
-    def combine_step(self, model, grads_and_vars, logs, n_local):
-        """Sum ``n_r * (gradients, moving statistics, logs)`` over the ranks in one set
-        of buckets and divide by the total count; returns ``(pairs, logs)``."""
+    def combine_step(self, model, grads_and_vars, logs, n_local, mask=None):
+        """Sum ``w_r * (gradients, moving statistics, logs)`` over the ranks in one set
+        of buckets and divide by the total weight; returns ``(pairs, logs)``.
+
+        Args:
+            model: the model of the step.
+            grads_and_vars: this rank's ``(gradient, Variable)`` pairs.
+            logs: this rank's logs of the step (loss and metrics of its samples).
+            n_local: this rank's number of samples.
+            mask: None, or the output mask when the loss averages over unmasked time
+                steps: the weight ``w_r`` is then the rank's number of unmasked steps
+                (what its loss is an average over), else its number of samples.
+        """
+        weight = float(n_local) if mask is None else \
+            float(dispatch.to_host(mask.astype("float64").sum()))
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         skipped = [(g, v) for g, v in grads_and_vars if g is None]
         stats = moving_statistics(model)
@@ -267,19 +279,20 @@ class DataParallel(LocalStrategy):
         xp = dispatch.get_array_module(ref)
         dtype = ref.dtype if ref.dtype.kind == "f" else numpy.dtype("float32")
         names = list(logs)
-        head = xp.asarray([1.0] + [_as_value(logs[k]) for k in names], dtype=dtype) \
-            if xp is numpy else xp.stack([xp.ones((), dtype)] + [
+        count = n_local / weight if weight else 0.0       # scaled back to n_local below
+        head = xp.asarray([1.0, count] + [_as_value(logs[k]) for k in names], dtype=dtype) \
+            if xp is numpy else xp.stack([xp.ones((), dtype), xp.asarray(count, dtype)] + [
                 xp.asarray(logs[k], dtype=dtype).reshape(()) for k in names])
         arrays = [head] + grads + [v.data for v in stats]
-        summed = self.comm.allreduce_arrays(arrays, scale=float(n_local))
-        total = summed[0][0].copy()
+        summed = self.comm.allreduce_arrays(arrays, scale=weight)
+        total, samples = summed[0][0].copy(), float(summed[0][1])
         if xp is numpy and float(total) == 0.0:
             raise RuntimeError("No rank had samples in this step; batches must not be empty.")
         out = [s / total for s in summed]
         head = out[0]
-        new_logs = {k: (float(head[i + 1]) if xp is numpy else head[i + 1])
+        new_logs = {k: (float(head[i + 2]) if xp is numpy else head[i + 2])
                     for i, k in enumerate(names)}
-        new_logs["size"] = int(round(float(total)))      # the global batch, for the logs
+        new_logs["size"] = int(round(samples))       # the global batch, for the logs
         k = 1 + len(grads)
         for v, s in zip(stats, out[k:]):
             v.data[...] = s

@@ -472,7 +472,7 @@ class Model:
         logs = self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
         grads_and_vars, logs = self._distribution.combine_step(
             self, self.aggregate_gradients(list(zip(grads, params))), logs,
-            batch_size_of(data))
+            batch_size_of(data), _step_mask(out_mask, y_pred))
         self.optimizer.apply_gradients(grads_and_vars)
         return logs
 
@@ -981,6 +981,15 @@ class Model:
             return self._predict_loop(batches, _progress_bar(verbose, None, batches.steps))
         finally:
             batches.close()
+
+
+def _step_mask(out_mask, y_pred):
+    """The output mask when it rescales the loss per time step (see
+    :meth:`Model._reduce_loss`: the batch loss is then an average over the unmasked
+    steps), else None."""
+    if out_mask is not None and out_mask.ndim == y_pred.ndim - 1:
+        return out_mask
+    return None
 
 
 def _close(*iterators):
