@@ -170,7 +170,7 @@ def test_a_failing_rank_ends_the_job_quickly(tmp_path):
 
 
 # -- one process: nothing changes, mpi4py stays away -------------------------------------
-def test_single_process_is_unchanged_and_never_imports_mpi4py():
+def test_single_process_is_unchanged_and_never_imports_mpi4py(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "sys.path.insert(0, 'tests')\n"
@@ -185,14 +185,10 @@ def test_single_process_is_unchanged_and_never_imports_mpi4py():
     env["PYTHONPATH"] = ROOT
     outs = []
     for k in range(2):
-        path = os.path.join(ROOT, f".single_{os.getpid()}_{k}.npy")
-        try:
-            subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env, check=True,
-                           timeout=120)
-            outs.append(np.load(path))
-        finally:
-            if os.path.exists(path):
-                os.remove(path)
+        path = str(tmp_path / f"single_{k}.npy")
+        subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env, check=True,
+                       timeout=120)
+        outs.append(np.load(path))
     assert np.array_equal(outs[0], outs[1])
     # and the same in this process
     m, _, _ = worker.case_adam(100, 1)
