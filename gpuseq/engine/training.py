@@ -778,7 +778,8 @@ class Model:
         Args:
             x: input array (or list of arrays for a multi-input model).
             y: target array.
-            batch_size: samples per gradient update (default 32).
+            batch_size: samples per gradient update (default 32); under several MPI
+                ranks (``gpuseq-run -n N``) the global batch, split over the ranks.
             epochs: index of the final epoch (training runs from initial_epoch).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
             callbacks: list of Callback instances.
@@ -907,6 +908,9 @@ class Model:
         The generator yields ``(x, y)`` or ``(x, y, sample_weight)`` forever.
         ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
+        Under several MPI ranks a Sequence is read in shards (rank r reads its batches
+        r, r + N, ...: N of them make one step), while a plain generator is per-rank
+        data: each rank trains on what its own generator yields.
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
         ``pickle_safe``, ``max_q_size``.
