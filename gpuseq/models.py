@@ -351,7 +351,8 @@ class Sequential(Model):
         Example:
             >>> model.save_weights('weights.h5')     # Keras: model.load_weights('weights.h5')
         """
-        saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
+        if self._distribution.writes_files:     # under several ranks: rank 0 only
+            saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
 
     def load_weights(self, filepath, by_name=False, skip_mismatch=False, reshape=False):
         """Load weights from a gpuseq or Keras (1, 2 or 3) HDF5 file.
@@ -372,8 +373,9 @@ class Sequential(Model):
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Save architecture, weights, compile arguments and optimizer state to one HDF5
         file (Keras's layout; load it with ``gpuseq.models.load_model``)."""
-        saving.save_model(self, filepath, overwrite=overwrite,
-                          include_optimizer=include_optimizer)
+        if self._distribution.writes_files:     # under several ranks: rank 0 only
+            saving.save_model(self, filepath, overwrite=overwrite,
+                              include_optimizer=include_optimizer)
 
     def to_json(self, **kwargs):
         """The architecture as JSON text (keyword arguments go to ``json.dumps``)."""

@@ -86,9 +86,13 @@ class ArrayAdapter:
         batch_size: samples per batch (the last batch of a pass may be smaller).
         shuffle: True (a new order every pass), False, or ``'batch'`` (batch-sized
             chunks in a new order every pass, as Keras 2 for HDF5 data).
+        sharding: None, or an object whose ``local_batches(index_arrays, shuffled)``
+            returns this process's share of one pass's batches (data-parallel training:
+            :class:`gpuseq.distribute.strategy.DataParallel`); the number of batches
+            per pass stays the global one.
     """
 
-    def __init__(self, xs, y, sample_weight, batch_size, shuffle=False):
+    def __init__(self, xs, y, sample_weight, batch_size, shuffle=False, sharding=None):
         self.num_samples = int(xs[0].shape[0])
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -96,12 +100,20 @@ class ArrayAdapter:
         self._x = [data_mod.DeviceData(a) for a in xs]
         self._y = data_mod.DeviceData(y)
         self._sw = data_mod.DeviceData(sample_weight)
+        self.sharding = sharding
+
+    def _pass_batches(self):
+        """The index arrays of one pass (this process's share of them when sharded)."""
+        batches = data_mod.batch_indices(self.num_samples, self.batch_size, self.shuffle,
+                                         grandom.rng())
+        if self.sharding is None:
+            return batches
+        return self.sharding.local_batches(batches, bool(self.shuffle))
 
     def stream(self):
         """Endless batches: one pass after another, each in a new order when shuffling."""
         while True:
-            for idx in data_mod.batch_indices(self.num_samples, self.batch_size,
-                                              self.shuffle, grandom.rng()):
+            for idx in self._pass_batches():
                 x = [d.take(idx) for d in self._x]
                 yield x[0] if len(x) == 1 else x, self._y.take(idx), self._sw.take(idx)
 

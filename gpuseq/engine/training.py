@@ -14,7 +14,9 @@ layer stack. The path of one training batch:
    the last activation and the loss run as one fused op on the logits); reverse-mode
    gradients from the tape;
 4. :meth:`Model.aggregate_gradients`, the hook between the gradients and the update
-   (identity on one process; data-parallel training combines the gradients there);
+   (identity on one process), then the data-parallel strategy's ``combine_step``
+   (identity on one process; under several MPI ranks the allreduce of gradients, moving
+   statistics and logs, see :mod:`gpuseq.distribute.strategy`);
 5. ``optimizer.apply_gradients(grads_and_vars)`` updates every weight in place;
 6. metrics are computed without the tape; their values stay on the device and are read
    by the progress bar / callbacks only when they look.
@@ -33,6 +35,7 @@ from ..backend import autodiff as ad
 from ..backend import dispatch
 from ..backend import functions as K
 from ..backend import session as session_mod
+from ..distribute import strategy as distribute_strategy
 from ..legacy import warn_modern_call
 from ..utils.generic_utils import Progbar
 from . import compile_utils
@@ -112,6 +115,12 @@ class Model:
         self._fused = None
         self._jit_compile = None
         self._graph_runner = None
+
+    @property
+    def _distribution(self):
+        """The data-parallel strategy the loops consult
+        (:func:`gpuseq.distribute.strategy.current`): a no-op in a plain process."""
+        return distribute_strategy.current()
 
     def _built_by_functional_call(self):
         """True (once) in ``__init__`` of a model that ``Model(inputs=..., outputs=...)``
@@ -462,9 +471,12 @@ class Model:
                 "comparisons), so training cannot update anything. Write the loss with "
                 "differentiable gpuseq.backend functions.")
         grads = ad.gradients(loss, params)
-        grads_and_vars = self.aggregate_gradients(list(zip(grads, params)))
+        logs = self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
+        grads_and_vars, logs = self._distribution.combine_step(
+            self, self.aggregate_gradients(list(zip(grads, params))), logs,
+            batch_size_of(data), _step_mask(out_mask, y_pred))
         self.optimizer.apply_gradients(grads_and_vars)
-        return self._step_logs(loss, y, ad.Tensor(y_pred.data), sw, out_mask)
+        return logs
 
     def aggregate_gradients(self, grads_and_vars):
         """The hook between the gradients and the optimizer's update.
@@ -474,10 +486,10 @@ class Model:
                 trainable Variable, from this process's batch.
 
         Returns:
-            the list of pairs the optimizer applies. Here: unchanged (one process).
-            Data-parallel training overrides this to average the gradients over the
-            processes (an allreduce); gradient clipping (``clipnorm``/``clipvalue``)
-            runs after it, inside the optimizer.
+            the list of pairs the optimizer applies. Here: unchanged. Under several
+            MPI ranks the strategy's ``combine_step`` averages the pairs returned here
+            over the ranks (see :mod:`gpuseq.distribute.strategy`); gradient clipping
+            (``clipnorm``/``clipvalue``) runs after it, inside the optimizer.
         """
         return grads_and_vars
 
@@ -528,8 +540,9 @@ class Model:
         (:class:`~gpuseq.engine.cuda_graphs.GraphedStep` wrapped around it) when
         ``jit_compile`` asks for one on the GPU."""
         jit = self._jit_compile
-        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()):
-            return self.train_step
+        if jit is False or (self._graph_runner is None and not dispatch.is_gpu()) or \
+                not self._distribution.allows_graph_capture:
+            return self._distribution.wrap_train_function(self, self.train_step)
         env = None if jit is True else cuda_graphs.env_setting()
         if env is False:
             return self.train_step
@@ -588,12 +601,14 @@ class Model:
                              f"Expected keys: {[n for n, _ in names]}.")
         return out if what == "x" and len(out) > 1 else out[0]
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None, need_y=True, call=None):
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, need_y=True, call=None,
+                 allow_empty=False):
         """Checked host arrays ``(inputs, targets, weights, samples)`` from user data.
 
         ``call`` names the front end in errors (``'fit'``; ``'fit_generator'`` for a
         batch a generator yielded); with ``need_y`` (training, evaluation) data without
-        samples is refused before anything is built or changed.
+        samples is refused before anything is built or changed, unless ``allow_empty``
+        (a rank's empty share of a sharded Sequence's last batch).
         """
         if isinstance(x, dict):
             x = self._dict_to_list(x, "x")
@@ -610,7 +625,7 @@ class Model:
         if xs[0] is None:
             raise ValueError("No input data: pass x (a NumPy array, or a list of arrays for "
                              "a multi-input model).")
-        if need_y:
+        if need_y and not allow_empty:
             _refuse_no_samples(xs[0], call)
         if not self.built:
             first = data_mod.as_host_array(xs[0], "Input data")
@@ -631,13 +646,18 @@ class Model:
                                           self.sample_weight_mode, n)
         return xs, yy, sw, n
 
-    def _check_stateful_batch(self, n, batch_size):
+    def _check_stateful_batch(self, n, batch_size, ranks=1):
+        """The batch size to use with a model built for a fixed batch (else
+        ``batch_size``); ``ranks`` processes of fit each take one fixed batch per step,
+        so the global batch is ``ranks`` times the fixed one."""
         fixed = self._fixed_batch_size()
         if fixed is None:
             return batch_size
+        fixed *= ranks
         if batch_size is not None and batch_size != fixed and self._has_stateful():
             raise ValueError(
-                f"The model was built with a fixed batch size of {fixed} (batch_input_shape), "
+                f"The model was built with a fixed batch size of {fixed} (batch_input_shape"
+                + (f"; {fixed // ranks} on each of {ranks} ranks" if ranks > 1 else "") + "), "
                 f"but fit/evaluate/predict received batch_size={batch_size}. Pass "
                 f"batch_size={fixed}.")
         if self._has_stateful() and n % fixed != 0:
@@ -660,6 +680,7 @@ class Model:
         Returns:
             ``self.history``.
         """
+        self._distribution.begin_fit(self)
         train = self._train_function()
         self.stop_training = False
         callbacks.on_train_begin()
@@ -671,12 +692,15 @@ class Model:
                     callbacks.on_batch_begin(step, logs)
                     logs.update(self._guard_oom(train, data))
                     callbacks.on_batch_end(step, logs)
+                    self.stop_training = self._distribution.any_rank(self.stop_training)
                     if self.stop_training:
                         break
                 epoch_logs = {}
                 if validation is not None and not self.stop_training:
-                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(validation).items()}
+                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(
+                        validation, combine=self._distribution.sum_totals).items()}
                 callbacks.on_epoch_end(epoch, epoch_logs)
+                self.stop_training = self._distribution.any_rank(self.stop_training)
                 if self.stop_training or batches.exhausted:
                     break
         finally:
@@ -684,18 +708,24 @@ class Model:
             _close(batches, validation)
         return self.history
 
-    def _test_loop(self, batches, progress=None):
+    def _test_loop(self, batches, progress=None, combine=None):
         """Loss and metrics over one epoch of ``batches`` (an EpochIterator), averaged
-        over the samples; ``progress(step, samples_seen)`` is called after each batch."""
+        over the samples; ``progress(step, samples_seen)`` is called after each batch;
+        ``combine(totals, seen)`` (validation under several ranks) sums the totals over
+        the ranks before the average."""
         totals, seen = {}, 0
         for step, data in batches.epoch():
             n = batch_size_of(data)
+            if n == 0:              # a rank's empty share of a short last batch
+                continue
             logs = self._guard_oom(self.test_step, data)
             for k, v in logs.items():
                 totals[k] = totals.get(k, 0.0) + v * n
             seen += n
             if progress is not None:
                 progress(step, seen)
+        if combine is not None:
+            totals, seen = combine(totals, seen)
         if not totals:
             raise ValueError("The data to evaluate yielded no batch at all (a generator that "
                              "has ended, e.g. used up by an earlier call, or steps=0). Pass a "
@@ -717,9 +747,12 @@ class Model:
 
     # ------------------------------------------------------------- batch sources
     def _array_batches(self, xs, y, sw, batch_size, shuffle=False, steps=None,
-                       restart=False):
-        """An EpochIterator over checked arrays (moved to the device when they fit)."""
-        adapter = self._guard_oom(data_adapters.ArrayAdapter, xs, y, sw, batch_size, shuffle)
+                       restart=False, sharding=None):
+        """An EpochIterator over checked arrays (moved to the device when they fit);
+        ``sharding`` (fit under several ranks) cuts every global batch to this rank's
+        share."""
+        adapter = self._guard_oom(data_adapters.ArrayAdapter, xs, y, sw, batch_size, shuffle,
+                                  sharding)
         return EpochIterator(adapter, steps=steps, restart=restart)
 
     def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
@@ -734,8 +767,13 @@ class Model:
             def prepare(x, y, sw):
                 return self._prepare(x, None, need_y=False)[:3]
         else:
+            # a rank's shard of a Sequence may end in an empty batch by construction
+            # (see gpuseq.distribute.ShardedSequence): that one is not the user's mistake
+            empty_ok = getattr(source, "yields_empty_shares", False)
+
             def prepare(x, y, sw):
-                return self._prepare(x, y, sw, class_weight, call=call)[:3]
+                return self._prepare(x, y, sw, class_weight, call=call,
+                                     allow_empty=empty_ok)[:3]
         adapter = data_adapters.generator_adapter(source, prepare, workers,
                                                   use_multiprocessing, max_queue_size,
                                                   shuffle, predict)
@@ -764,7 +802,8 @@ class Model:
             x: input array (or list of arrays for a multi-input model); a 1-D array
                 is one feature per sample, shape ``(n, 1)``, as in Keras 2.
             y: target array.
-            batch_size: samples per gradient update (default 32).
+            batch_size: samples per gradient update (default 32); under several MPI
+                ranks (``gpuseq-run -n N``) the global batch, split over the ranks.
             epochs: index of the final epoch (training runs from initial_epoch).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
             callbacks: list of Callback instances (a single callback is refused
@@ -787,17 +826,21 @@ class Model:
         _check_callbacks(callbacks)
         self._require_compiled("training the model")
         _check_fit_arguments(verbose, epochs, shuffle)
+        verbose = self._distribution.local_verbose(verbose)
         batch_size = _check_batch_size(batch_size)
         xs, yy, sw, _ = self._prepare(x, y, sample_weight, class_weight, call="fit")
         (xs, yy, sw), val_arrays = self._split_off_validation(xs, yy, sw, validation_data,
                                                               validation_split)
         n, n_val = int(xs[0].shape[0]), val_arrays and int(val_arrays[0][0].shape[0])
-        batch_size = self._check_stateful_batch(n, batch_size) or 32
+        ranks = self._distribution.size
+        batch_size = self._check_stateful_batch(n, batch_size, ranks) or 32
         if val_arrays is not None:
-            self._check_stateful_batch(n_val, batch_size)
-        batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch)
-        val_batches = None if val_arrays is None else \
-            self._array_batches(*val_arrays, batch_size, steps=validation_steps, restart=True)
+            self._check_stateful_batch(n_val, batch_size, ranks)
+        shard = self._distribution
+        batches = self._array_batches(xs, yy, sw, batch_size, shuffle, steps_per_epoch,
+                                      sharding=shard)
+        val_batches = None if val_arrays is None else self._array_batches(
+            *val_arrays, batch_size, steps=validation_steps, restart=True, sharding=shard)
         callbacks = self._callback_list(
             callbacks, verbose, "steps" if steps_per_epoch else "samples",
             {"batch_size": batch_size, "epochs": epochs, "steps": steps_per_epoch,
@@ -815,7 +858,7 @@ class Model:
         cb_list = [cbks.BaseLogger(stateful_metrics=[])]
         if verbose:
             cb_list.append(cbks.ProgbarLogger(count_mode=count_mode, stateful_metrics=[]))
-        cb_list += list(callbacks or []) + [self.history]
+        cb_list += self._distribution.local_callbacks(list(callbacks or [])) + [self.history]
         names = self.metrics_names
         params = dict(params, metrics=list(names) + (
             ["val_" + k for k in names] if params.get("do_validation") else []))
@@ -894,6 +937,9 @@ class Model:
         samples, or a Sequence of length 0, is refused with a ValueError.
         ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
+        Under several MPI ranks a Sequence is read in shards (rank r reads its batches
+        r, r + N, ...: N of them make one step), while a plain generator is per-rank
+        data: each rank trains on what its own generator yields.
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
         ``pickle_safe``, ``max_q_size``.
@@ -905,6 +951,10 @@ class Model:
         _check_callbacks(callbacks)
         self._require_compiled("training the model")
         _check_verbose(verbose)
+        verbose = self._distribution.local_verbose(verbose)
+        generator = self._distribution.shard_source(generator)
+        if _is_batch_source(validation_data):
+            validation_data = self._distribution.shard_source(validation_data)
         batches = self._generator_batches(
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
@@ -924,7 +974,8 @@ class Model:
                 vx, vy, vsw = _validation_tuple(validation_data)
                 val_arrays = self._prepare(vx, vy, vsw, None,
                                            call="fit_generator (validation_data)")[:3]
-                val_batches = self._array_batches(*val_arrays, 32, restart=True)
+                val_batches = self._array_batches(*val_arrays, 32, restart=True,
+                                                  sharding=self._distribution)
             callbacks = self._callback_list(
                 callbacks, verbose, "steps" if samples_per_epoch is None else "samples",
                 {"epochs": epochs, "steps": batches.steps, "samples": samples_per_epoch,
@@ -969,6 +1020,15 @@ class Model:
             return self._predict_loop(batches, _progress_bar(verbose, None, batches.steps))
         finally:
             batches.close()
+
+
+def _step_mask(out_mask, y_pred):
+    """The output mask when it rescales the loss per time step (see
+    :meth:`Model._reduce_loss`: the batch loss is then an average over the unmasked
+    steps), else None."""
+    if out_mask is not None and out_mask.ndim == y_pred.ndim - 1:
+        return out_mask
+    return None
 
 
 def _close(*iterators):

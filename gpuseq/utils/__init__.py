@@ -20,11 +20,12 @@ from .generic_utils import (CustomObjectScope, Progbar, custom_object_scope, get
                             slice_arrays, to_list, unpack_singleton)
 from .io_utils import HDF5Matrix
 from .layer_utils import print_summary
+from .multi_gpu_utils import multi_gpu_model
 from .np_utils import normalize, to_categorical
 from .vis_utils import model_to_dot, plot_model
 
 __all__ = [
-    "to_categorical", "normalize", "Progbar", "Sequence", "SequenceEnqueuer",
+    "multi_gpu_model", "to_categorical", "normalize", "Progbar", "Sequence", "SequenceEnqueuer",
     "OrderedEnqueuer", "GeneratorEnqueuer", "to_list", "unpack_singleton",
     "slice_arrays", "np_utils", "generic_utils", "data_utils", "get_file",
     "vis_utils", "plot_model", "model_to_dot", "layer_utils", "print_summary",
