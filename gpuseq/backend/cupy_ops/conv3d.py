@@ -7,23 +7,11 @@ computed channels last; channels-first arrays are transposed in and out. The bat
 runs in chunks whose column buffer stays under ``conv.COL_BUFFER_BYTES``. Same names,
 signatures and results as the NumPy reference.
 """
-from ..numpy_ops.conv3d import conv3d_geometry, transpose_geometry
+from ..numpy_ops.conv3d import conv3d_geometry, from_ndhwc, to_ndhwc, transpose_geometry
 from ..numpy_ops.conv import _check_format, chunk_size
 from ._common import column_sums, float_input, launch_1d, xp
 from ._gemm import matmul
 from .conv import COL_BUFFER_BYTES
-
-
-def _to_ndhwc(x, data_format):
-    if data_format == "channels_last":
-        return x
-    return xp().ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
-
-
-def _from_ndhwc(y, data_format):
-    if data_format == "channels_last":
-        return y
-    return xp().ascontiguousarray(y.transpose(0, 4, 1, 2, 3))
 
 
 def _geom_args(x_shape, ksize, strides, dil, pads, out):
@@ -89,7 +77,7 @@ def conv3d_forward(x, kernel, bias, strides=(1, 1, 1), padding="valid",
     _check_format(data_format)
     x = float_input(x, "x")
     kernel = float_input(kernel, "kernel", x.dtype)
-    xl = _to_ndhwc(x, data_format)
+    xl = to_ndhwc(x, data_format)
     _check_kernel(xl.shape, kernel, 3, "conv3d")
     ksize, strides, dil, pads, out = conv3d_geometry(xl.shape[1:4], kernel.shape[:3],
                                                      strides, padding, dilation_rate)
@@ -102,7 +90,7 @@ def conv3d_forward(x, kernel, bias, strides=(1, 1, 1), padding="valid",
         matmul(col, wmat, out=y[s:e].reshape(-1, cout))
     if bias is not None:
         y += float_input(bias, "bias", x.dtype)
-    return _from_ndhwc(y, data_format), (xl, kernel, bias is not None)
+    return from_ndhwc(y, data_format), (xl, kernel, bias is not None)
 
 
 def conv3d_backward(gy, saved, strides=(1, 1, 1), padding="valid", dilation_rate=(1, 1, 1),
@@ -111,7 +99,7 @@ def conv3d_backward(gy, saved, strides=(1, 1, 1), padding="valid", dilation_rate
     xl, kernel, has_bias = saved
     ksize, strides, dil, pads, out = conv3d_geometry(xl.shape[1:4], kernel.shape[:3],
                                                      strides, padding, dilation_rate)
-    gl = _to_ndhwc(float_input(gy, "gy", xl.dtype), data_format)
+    gl = to_ndhwc(float_input(gy, "gy", xl.dtype), data_format)
     n, cout = xl.shape[0], kernel.shape[4]
     wmat = kernel.reshape(-1, cout)
     gw = xp().zeros(wmat.shape, dtype=xl.dtype)
@@ -125,7 +113,7 @@ def conv3d_backward(gy, saved, strides=(1, 1, 1), padding="valid", dilation_rate
             gx[s:e] = _col2vol(matmul(gz, wmat.T), (e - s,) + xl.shape[1:], ksize, strides,
                                dil, pads, out)
     gb = column_sums(gl.reshape(-1, cout)) if has_bias else None
-    return (None if gx is None else _from_ndhwc(gx, data_format), gw.reshape(kernel.shape), gb)
+    return (None if gx is None else from_ndhwc(gx, data_format), gw.reshape(kernel.shape), gb)
 
 
 def conv3d_transpose_forward(x, kernel, bias, output_size, strides=(1, 1, 1),
@@ -135,7 +123,7 @@ def conv3d_transpose_forward(x, kernel, bias, output_size, strides=(1, 1, 1),
     _check_format(data_format)
     x = float_input(x, "x")
     kernel = float_input(kernel, "kernel", x.dtype)
-    xl = _to_ndhwc(x, data_format)
+    xl = to_ndhwc(x, data_format)
     _check_kernel(xl.shape, kernel, 4, "conv3d_transpose")
     ksize, strides, dil, pads, _ = transpose_geometry(xl.shape[1:4], output_size,
                                                       kernel.shape[:3], strides, padding,
@@ -152,7 +140,7 @@ def conv3d_transpose_forward(x, kernel, bias, output_size, strides=(1, 1, 1),
                           xl.shape[1:4])
     if bias is not None:
         y += float_input(bias, "bias", x.dtype)
-    return _from_ndhwc(y, data_format), (xl, kernel, bias is not None, out_size)
+    return from_ndhwc(y, data_format), (xl, kernel, bias is not None, out_size)
 
 
 def conv3d_transpose_backward(gy, saved, output_size, strides=(1, 1, 1), padding="valid",
@@ -162,7 +150,7 @@ def conv3d_transpose_backward(gy, saved, output_size, strides=(1, 1, 1), padding
     ksize, strides, dil, pads, _ = transpose_geometry(xl.shape[1:4], out_size,
                                                       kernel.shape[:3], strides, padding,
                                                       dilation_rate)
-    gl = _to_ndhwc(float_input(gy, "gy", xl.dtype), data_format)
+    gl = to_ndhwc(float_input(gy, "gy", xl.dtype), data_format)
     n, cin = xl.shape[0], xl.shape[4]
     wmat = kernel.reshape(-1, cin)
     gw = xp().zeros(wmat.shape, dtype=xl.dtype)
@@ -173,4 +161,4 @@ def conv3d_transpose_backward(gy, saved, output_size, strides=(1, 1, 1), padding
         gw += matmul(col.T, xl[s:e].reshape(-1, cin))
         gx[s:e] = matmul(col, wmat).reshape((e - s,) + xl.shape[1:])
     gb = column_sums(gl.reshape(-1, kernel.shape[3])) if has_bias else None
-    return _from_ndhwc(gx, data_format), gw.reshape(kernel.shape), gb
+    return from_ndhwc(gx, data_format), gw.reshape(kernel.shape), gb

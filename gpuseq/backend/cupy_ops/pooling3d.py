@@ -7,22 +7,11 @@ one thread per input element). Channels-first arrays are transposed in and out.
 import numpy
 
 from ..numpy_ops.conv import _check_format
+from ..numpy_ops.conv3d import from_ndhwc, to_ndhwc
 from ..numpy_ops.pooling3d import pool3d_geometry
 from ._common import float_input, launch_1d, xp
 
 _MODES = {"max": 0, "avg": 1}
-
-
-def _to_ndhwc(x, data_format):
-    if data_format == "channels_last":
-        return x
-    return xp().ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
-
-
-def _from_ndhwc(y, data_format):
-    if data_format == "channels_last":
-        return y
-    return xp().ascontiguousarray(y.transpose(0, 4, 1, 2, 3))
 
 
 def _pool_args(x_shape, pool, strides, pads, out, mode):
@@ -37,13 +26,13 @@ def pool3d_forward(x, pool_size=(2, 2, 2), strides=None, padding="valid",
     _check_format(data_format)
     if mode not in _MODES:
         raise ValueError(f"pool3d: mode must be 'max' or 'avg'. Received: mode={mode!r}")
-    xl = _to_ndhwc(float_input(x, "x"), data_format)
+    xl = to_ndhwc(float_input(x, "x"), data_format)
     pool, strides, pads, out = pool3d_geometry(xl.shape[1:4], pool_size, strides, padding)
     y = xp().empty((xl.shape[0],) + tuple(out) + (xl.shape[4],), dtype=xl.dtype)
     arg = xp().empty(y.shape if mode == "max" else (1,), dtype=numpy.int64)
     launch_1d("pooling3d", "pool3d_forward_ndhwc", xl.dtype, y.size,
               (xl, y, arg) + _pool_args(xl.shape, pool, strides, pads, out, mode))
-    return _from_ndhwc(y, data_format), (tuple(xl.shape), arg)
+    return from_ndhwc(y, data_format), (tuple(xl.shape), arg)
 
 
 def pool3d_backward(gy, saved, pool_size=(2, 2, 2), strides=None, padding="valid",
@@ -51,8 +40,8 @@ def pool3d_backward(gy, saved, pool_size=(2, 2, 2), strides=None, padding="valid
     """-> (gx,), gathered per input element."""
     x_shape, arg = saved
     pool, strides, pads, out = pool3d_geometry(x_shape[1:4], pool_size, strides, padding)
-    gl = _to_ndhwc(float_input(gy, "gy"), data_format)
+    gl = to_ndhwc(float_input(gy, "gy"), data_format)
     gx = xp().empty(x_shape, dtype=gl.dtype)
     launch_1d("pooling3d", "pool3d_backward_ndhwc", gl.dtype, gx.size,
               (gl, arg, gx) + _pool_args(x_shape, pool, strides, pads, out, mode))
-    return (_from_ndhwc(gx, data_format),)
+    return (from_ndhwc(gx, data_format),)

@@ -32,24 +32,19 @@ from .conv import (_check_format, chunk_size, effective_kernel, normalize_tuple,
 # ---------------------------------------------------------------------------
 
 def to_ndhwc(x, data_format):
-    """A channels-first (N, C, D, H, W) array as channels-last (a contiguous copy)."""
+    """A channels-first (N, C, D, H, W) array as channels-last (a contiguous copy).
+    Works on NumPy and CuPy arrays alike (the CuPy twin uses it too)."""
     if data_format == "channels_last":
         return x
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
+    return x.transpose(0, 2, 3, 4, 1).copy(order="C")
 
 
 def from_ndhwc(y, data_format):
+    """A channels-last (N, D, H, W, C) array in ``data_format`` (channels-first: a
+    contiguous copy); NumPy or CuPy."""
     if data_format == "channels_last":
         return y
-    return np.ascontiguousarray(y.transpose(0, 4, 1, 2, 3))
-
-
-def ndhwc_shape(shape, data_format):
-    """The channels-last form of a 5-D shape."""
-    shape = tuple(shape)
-    if data_format == "channels_last":
-        return shape
-    return (shape[0],) + shape[2:] + (shape[1],)
+    return y.transpose(0, 4, 1, 2, 3).copy(order="C")
 
 
 def conv3d_geometry(volume, kernel_size, strides, padding, dilation_rate):
