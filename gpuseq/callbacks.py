@@ -229,12 +229,11 @@ class CallbackList(object):
 
     def _call(self, hook, *args):
         logs = args[-1]
-        if logs is None:
-            logs = {}
-        # The callbacks read the logs under any spelling of a metric; what they write
-        # goes back into the caller's dict.
+        # The callbacks read the logs under any spelling of a metric. A MetricDict is
+        # passed on as is (no logs: a fresh one, nothing to copy back); a plain dict is
+        # wrapped and what the callbacks write goes back into it.
         view = logs if isinstance(logs, metric_names.MetricDict) else \
-            metric_names.MetricDict(logs)
+            metric_names.MetricDict(logs or ())
         args = args[:-1] + (view,)
         for callback in self.callbacks:
             method = getattr(callback, hook, None)
@@ -244,7 +243,7 @@ class CallbackList(object):
                                  None)
             if method is not None:
                 method(*args)
-        if view is not logs:
+        if logs is not None and view is not logs:
             logs.clear()
             logs.update(view)
 
