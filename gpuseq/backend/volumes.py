@@ -17,14 +17,12 @@ Example:
 """
 from . import autodiff as ad
 from .functions import image_data_format
-from .numpy_ops.conv import normalize_tuple
+from .numpy_ops.conv import check_data_format, normalize_tuple
 
 
 def _format(data_format):
     fmt = image_data_format() if data_format is None else data_format
-    if fmt not in ("channels_last", "channels_first"):
-        raise ValueError("Unknown data_format. Expected 'channels_last' or 'channels_first'. "
-                         f"Received: data_format={data_format!r}")
+    check_data_format(fmt)
     return fmt
 
 

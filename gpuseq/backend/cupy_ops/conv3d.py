@@ -8,7 +8,7 @@ runs in chunks whose column buffer stays under ``conv.COL_BUFFER_BYTES``. Same n
 signatures and results as the NumPy reference.
 """
 from ..numpy_ops.conv3d import conv3d_geometry, from_ndhwc, to_ndhwc, transpose_geometry
-from ..numpy_ops.conv import _check_format, chunk_size
+from ..numpy_ops.conv import check_data_format, chunk_size
 from ._common import column_sums, float_input, launch_1d, xp
 from ._gemm import matmul
 from .conv import COL_BUFFER_BYTES
@@ -74,7 +74,7 @@ def vol2col_backward(gcol, saved, kernel_size, strides=(1, 1, 1), padding="valid
 def conv3d_forward(x, kernel, bias, strides=(1, 1, 1), padding="valid",
                    dilation_rate=(1, 1, 1), data_format="channels_last", input_grad=True):
     """y = conv3d(x, kernel) + bias; see numpy_ops.conv3d.conv3d_forward."""
-    _check_format(data_format)
+    check_data_format(data_format)
     x = float_input(x, "x")
     kernel = float_input(kernel, "kernel", x.dtype)
     xl = to_ndhwc(x, data_format)
@@ -120,7 +120,7 @@ def conv3d_transpose_forward(x, kernel, bias, output_size, strides=(1, 1, 1),
                              padding="valid", dilation_rate=(1, 1, 1),
                              data_format="channels_last"):
     """Transposed 3-D convolution; see numpy_ops.conv3d.conv3d_transpose_forward."""
-    _check_format(data_format)
+    check_data_format(data_format)
     x = float_input(x, "x")
     kernel = float_input(kernel, "kernel", x.dtype)
     xl = to_ndhwc(x, data_format)

@@ -10,7 +10,7 @@ import math
 
 from ..numpy_ops.pooling import (_inner_index, _pool1d_attrs, _pool_geometry, _as_2d,
                                  _from_2d, _spatial_shape, _with_spatial, resolve_pads)
-from ..numpy_ops.conv import _check_format
+from ..numpy_ops.conv import check_data_format
 from ._common import float_input, launch_1d, xp
 
 
@@ -80,7 +80,7 @@ def pool1d_forward(x, pool_size=2, strides=None, padding="valid",
     x = float_input(x, "x")
     attrs = _pool1d_attrs(pool_size, strides, padding, data_format)
     if attrs["padding"] == "same":
-        _check_format(data_format)
+        check_data_format(data_format)
         length = x.shape[1] if data_format == "channels_last" else x.shape[2]
         attrs["padding"] = resolve_pads((1, length), attrs["pool_size"], attrs["strides"],
                                         "same", (1, 1))
@@ -97,7 +97,7 @@ def pool1d_backward(gy, saved, pool_size=2, strides=None, padding="valid",
 
 
 def _global_dims(x_shape, data_format):
-    _check_format(data_format)
+    check_data_format(data_format)
     n = x_shape[0]
     c = x_shape[-1] if data_format == "channels_last" else x_shape[1]
     s = math.prod(_spatial_shape(x_shape, data_format))
@@ -141,7 +141,7 @@ def global_pool_backward(gy, saved, data_format="channels_last", mode="avg"):
 
 def zero_padding_forward(x, padding, data_format="channels_last"):
     """Pad the spatial axes with zeros; padding ((before, after), ...) per spatial axis."""
-    _check_format(data_format)
+    check_data_format(data_format)
     x = float_input(x, "x")
     spatial = _spatial_shape(x.shape, data_format)
     y = xp().zeros(_with_spatial(x.shape, [n + a + b for n, (a, b) in zip(spatial, padding)],
@@ -157,7 +157,7 @@ def zero_padding_backward(gy, saved, padding, data_format="channels_last"):
 
 def cropping_forward(x, cropping, data_format="channels_last"):
     """Remove ((before, after), ...) elements from each spatial axis."""
-    _check_format(data_format)
+    check_data_format(data_format)
     x = float_input(x, "x")
     return (xp().ascontiguousarray(x[_inner_index(x.shape, cropping, data_format, False)]),
             (tuple(x.shape),))
@@ -172,7 +172,7 @@ def cropping_backward(gy, saved, cropping, data_format="channels_last"):
 
 def upsampling_forward(x, size, data_format="channels_last"):
     """Nearest-neighbour up-sampling: repeat spatial axis i ``size[i]`` times."""
-    _check_format(data_format)
+    check_data_format(data_format)
     x = float_input(x, "x")
     first = 1 if data_format == "channels_last" else 2
     y = x

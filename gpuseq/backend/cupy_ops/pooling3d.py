@@ -6,7 +6,7 @@ one thread per input element). Channels-first arrays are transposed in and out.
 """
 import numpy
 
-from ..numpy_ops.conv import _check_format
+from ..numpy_ops.conv import check_data_format
 from ..numpy_ops.conv3d import from_ndhwc, to_ndhwc
 from ..numpy_ops.pooling3d import pool3d_geometry
 from ._common import float_input, launch_1d, xp
@@ -23,7 +23,7 @@ def _pool_args(x_shape, pool, strides, pads, out, mode):
 def pool3d_forward(x, pool_size=(2, 2, 2), strides=None, padding="valid",
                    data_format="channels_last", mode="max"):
     """3-D max or average pooling; see numpy_ops.pooling3d.pool3d_forward."""
-    _check_format(data_format)
+    check_data_format(data_format)
     if mode not in _MODES:
         raise ValueError(f"pool3d: mode must be 'max' or 'avg'. Received: mode={mode!r}")
     xl = to_ndhwc(float_input(x, "x"), data_format)

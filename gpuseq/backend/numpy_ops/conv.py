@@ -247,7 +247,8 @@ def output_spatial(spatial, kernel_size, strides, pads, dilation_rate):
     return tuple(out)
 
 
-def _check_format(data_format):
+def check_data_format(data_format):
+    """Raise ValueError unless ``data_format`` is 'channels_last' or 'channels_first'."""
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError("Unknown data_format. Expected 'channels_last' or 'channels_first'. "
                          f"Received: data_format={data_format!r}")
@@ -381,7 +382,7 @@ def _col2im_nchw(col, x_shape, ksize, strides, pads, dil, out_hw):
 
 
 def _geometry(x_shape, kernel_size, strides, padding, dilation_rate, data_format):
-    _check_format(data_format)
+    check_data_format(data_format)
     ksize = normalize_tuple(kernel_size, 2, "kernel_size")
     strides = normalize_tuple(strides, 2, "strides")
     dil = normalize_tuple(dilation_rate, 2, "dilation_rate")
@@ -858,7 +859,7 @@ def conv1d_padding(length, kernel_size, padding, strides, dilation_rate):
 
 def _conv1d_attrs(x, kernel, strides, padding, dilation_rate, data_format):
     """The 2-D attributes (height 1) of a 1-D convolution (used by the CUDA twin)."""
-    _check_format(data_format)
+    check_data_format(data_format)
     (k,) = normalize_tuple(kernel.shape[0], 1, "kernel_size")
     (s,) = normalize_tuple(strides, 1, "strides")
     (d,) = normalize_tuple(dilation_rate, 1, "dilation_rate")
@@ -875,7 +876,7 @@ def _as_2d(x, data_format):
 
 def _conv1d_geometry(length, k, strides, padding, dilation_rate, data_format):
     """-> (stride, dilation, (pad_before, pad_after)) of a 1-D convolution."""
-    _check_format(data_format)
+    check_data_format(data_format)
     (s,) = normalize_tuple(strides, 1, "strides")
     (d,) = normalize_tuple(dilation_rate, 1, "dilation_rate")
     if isinstance(padding, str):

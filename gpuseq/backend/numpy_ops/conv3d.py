@@ -23,7 +23,7 @@ the backward pass recomputes each chunk's columns.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .conv import (_check_format, chunk_size, effective_kernel, normalize_tuple,
+from .conv import (check_data_format, chunk_size, effective_kernel, normalize_tuple,
                    output_spatial, resolve_pads)
 
 
@@ -199,7 +199,7 @@ def conv3d_forward(x, kernel, bias, strides=(1, 1, 1), padding="valid",
     Returns:
         (y, saved): y (N, OD, OH, OW, OUT) or (N, OUT, OD, OH, OW).
     """
-    _check_format(data_format)
+    check_data_format(data_format)
     xl = to_ndhwc(x, data_format)
     _check_kernel(xl.shape, kernel, 3, "conv3d")
     ksize, strides, dil, pads, out = conv3d_geometry(xl.shape[1:4], kernel.shape[:3],
@@ -254,7 +254,7 @@ def conv3d_transpose_forward(x, kernel, bias, output_size, strides=(1, 1, 1),
     Returns:
         (y, saved): y (N, OD, OH, OW, OUT) or (N, OUT, OD, OH, OW).
     """
-    _check_format(data_format)
+    check_data_format(data_format)
     xl = to_ndhwc(x, data_format)
     _check_kernel(xl.shape, kernel, 4, "conv3d_transpose")
     ksize, strides, dil, pads, _ = transpose_geometry(xl.shape[1:4], output_size,

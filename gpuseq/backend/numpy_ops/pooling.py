@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from . import _pooling_host
-from .conv import (normalize_tuple, output_spatial, resolve_pads, _check_format)
+from .conv import check_data_format, normalize_tuple, output_spatial, resolve_pads
 
 
 def _spatial_index(data_format, slices):
@@ -47,7 +47,7 @@ def _with_spatial(shape, spatial, data_format):
 
 
 def _pool_geometry(x_shape, pool_size, strides, padding, data_format):
-    _check_format(data_format)
+    check_data_format(data_format)
     pool = normalize_tuple(pool_size, 2, "pool_size")
     strides = pool if strides is None else normalize_tuple(strides, 2, "strides")
     hw = _spatial_shape(x_shape, data_format)
@@ -256,7 +256,7 @@ def _pool1d_geometry(length, pool_size, strides, padding, data_format):
 
 
 def _pool1d_geometry_of(length, pool_size, strides, padding, data_format):
-    _check_format(data_format)
+    check_data_format(data_format)
     (p,) = normalize_tuple(pool_size, 1, "pool_size")
     (s,) = (p,) if strides is None else normalize_tuple(strides, 1, "strides")
     if isinstance(padding, str):
@@ -417,7 +417,7 @@ def global_pool_forward(x, data_format="channels_last", mode="avg"):
         if fns is not None:
             y, idx = _pooling_host.global_pool_forward(fns, x, mode)
             return y, (tuple(x.shape), idx)
-    _check_format(data_format)
+    check_data_format(data_format)
     axis = 1 if data_format == "channels_last" else 2
     v = _nsc(np.ascontiguousarray(x), data_format)
     if mode == "avg":
@@ -474,7 +474,7 @@ def _inner_index(x_shape, margins, data_format, padded):
 
 def zero_padding_forward(x, padding, data_format="channels_last"):
     """Pad the spatial axes with zeros; padding ((before, after), ...) per spatial axis."""
-    _check_format(data_format)
+    check_data_format(data_format)
     spatial = _spatial_shape(x.shape, data_format)
     out_shape = _with_spatial(x.shape, [n + a + b for n, (a, b) in zip(spatial, padding)],
                               data_format)
@@ -490,7 +490,7 @@ def zero_padding_backward(gy, saved, padding, data_format="channels_last"):
 
 def cropping_forward(x, cropping, data_format="channels_last"):
     """Remove ((before, after), ...) elements from each spatial axis."""
-    _check_format(data_format)
+    check_data_format(data_format)
     return (np.ascontiguousarray(x[_inner_index(x.shape, cropping, data_format, False)]),
             (tuple(x.shape),))
 
@@ -504,7 +504,7 @@ def cropping_backward(gy, saved, cropping, data_format="channels_last"):
 
 def upsampling_forward(x, size, data_format="channels_last"):
     """Nearest-neighbour up-sampling: repeat spatial axis i ``size[i]`` times."""
-    _check_format(data_format)
+    check_data_format(data_format)
     first = 1 if data_format == "channels_last" else 2
     y = x
     for i, s in enumerate(size):

@@ -12,7 +12,7 @@ order, and the backward pass sends each window's gradient to that element only.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .conv import _check_format, normalize_tuple, output_spatial, resolve_pads
+from .conv import check_data_format, normalize_tuple, output_spatial, resolve_pads
 from .conv3d import from_ndhwc, to_ndhwc
 
 
@@ -76,7 +76,7 @@ def pool3d_forward(x, pool_size=(2, 2, 2), strides=None, padding="valid",
     Returns:
         (y, saved): y (N, OD, OH, OW, C) or channels first.
     """
-    _check_format(data_format)
+    check_data_format(data_format)
     if mode not in ("max", "avg"):
         raise ValueError(f"pool3d: mode must be 'max' or 'avg'. Received: mode={mode!r}")
     xl = to_ndhwc(x, data_format)
