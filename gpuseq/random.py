@@ -5,5 +5,5 @@ draw from it.
 ``gpuseq.utils.set_random_seed(s)`` reseeds it (and NumPy's and Python's global
 generators), which makes a NumPy-backend run reproducible.
 """
-from .backend.random import (_state, device_normal, device_uniform, rng,  # noqa: F401
-                             set_seed)
+from .backend.random import (device_normal, device_uniform,  # noqa: F401
+                             existing_device_generator, rng, set_seed)

@@ -46,15 +46,20 @@ def device_normal(shape, dtype="float32"):
         dtype, copy=False)
 
 
+def existing_device_generator(xp):
+    """The active CUDA device's generator if one was created, else None; looking
+    creates none (creating one draws from the host stream)."""
+    return _state["device"].get(xp.cuda.runtime.getDevice())
+
+
 def _device_generator(xp):
     """This device's generator: created once (seeded from the host stream, so that
     ``set_seed`` makes GPU runs repeatable too) and advanced on the device after that;
     setting up a generator costs a kernel launch and its state memory."""
-    key = xp.cuda.runtime.getDevice()
-    g = _state["device"].get(key)
+    g = existing_device_generator(xp)
     if g is None:
         seed = int(rng().integers(0, 2 ** 31 - 1))
         g = xp.random.default_rng(seed) if hasattr(xp.random, "default_rng") else \
             xp.random.RandomState(seed)
-        _state["device"][key] = g
+        _state["device"][xp.cuda.runtime.getDevice()] = g
     return g

@@ -255,7 +255,7 @@ class GraphedStep:
         xp = dispatch.xp()
         if xp is numpy:
             return None
-        return grandom._state["device"].get(xp.cuda.runtime.getDevice())
+        return grandom.existing_device_generator(xp)
 
     def _host_state(self):
         rng = grandom.rng().bit_generator.state if dispatch.xp() is numpy else None
