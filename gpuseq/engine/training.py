@@ -37,6 +37,7 @@ from ..backend import functions as K
 from ..backend import session as session_mod
 from ..distribute import strategy as distribute_strategy
 from ..legacy import warn_modern_call
+from ..metric_names import MetricDict
 from ..utils.generic_utils import Progbar
 from . import compile_utils
 from . import cuda_graphs
@@ -688,17 +689,17 @@ class Model:
             for epoch in range(initial_epoch, epochs):
                 callbacks.on_epoch_begin(epoch)
                 for step, data in batches.epoch():
-                    logs = {"batch": step, "size": batch_size_of(data)}
+                    logs = MetricDict(batch=step, size=batch_size_of(data))
                     callbacks.on_batch_begin(step, logs)
                     logs.update(self._guard_oom(train, data))
                     callbacks.on_batch_end(step, logs)
                     self.stop_training = self._distribution.any_rank(self.stop_training)
                     if self.stop_training:
                         break
-                epoch_logs = {}
+                epoch_logs = MetricDict()
                 if validation is not None and not self.stop_training:
-                    epoch_logs = {"val_" + k: v for k, v in self._test_loop(
-                        validation, combine=self._distribution.sum_totals).items()}
+                    epoch_logs = MetricDict(("val_" + k, v) for k, v in self._test_loop(
+                        validation, combine=self._distribution.sum_totals).items())
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 self.stop_training = self._distribution.any_rank(self.stop_training)
                 if self.stop_training or batches.exhausted:

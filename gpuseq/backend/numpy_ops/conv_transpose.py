@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .conv import (_blas_policy, _bias_act_backward, _bias_act_forward, _check_format,
+from .conv import (_blas_policy, _bias_act_backward, _bias_act_forward, check_data_format,
                    _im2col_nhwc, _input_grad_nhwc, _to_nchw, _to_nhwc, _workspace,
                    chunk_size, effective_kernel, matmul_nn, matmul_tn_add, normalize_tuple,
                    output_spatial)
@@ -81,7 +81,7 @@ def _geometry_t(x_shape, kernel_shape, output_size, strides, padding, dilation_r
                 data_format):
     """-> (ksize, strides, dil, pads, in_hw, out_hw) of a transposed convolution; checks
     that the convolution from out_hw (with these pads) lands on in_hw."""
-    _check_format(data_format)
+    check_data_format(data_format)
     ksize = tuple(kernel_shape[:2])
     strides = normalize_tuple(strides, 2, "strides")
     dil = normalize_tuple(dilation_rate, 2, "dilation_rate")

@@ -21,7 +21,7 @@ Padding is 'valid' (the only mode Keras 2.2.4 has for these layers), no dilation
 """
 import numpy as np
 
-from .conv import (_check_format, _col2im_nchw, _col2im_nhwc, _im2col_nchw, _im2col_nhwc,
+from .conv import (check_data_format, _col2im_nchw, _col2im_nhwc, _im2col_nchw, _im2col_nhwc,
                    normalize_tuple)
 
 
@@ -31,7 +31,7 @@ def local_conv_geometry(x_shape, kernel_size, strides, data_format):
     A 1-D input (N, L, C) is read as the image (N, 1, L, C) with a (1, KL) window.
     Raises ValueError when the window does not fit the input ('valid' padding).
     """
-    _check_format(data_format)
+    check_data_format(data_format)
     rank = len(x_shape) - 2
     if rank not in (1, 2):
         raise ValueError(f"local_conv expects a 3-D (batch, steps, channels) or 4-D image "
