@@ -75,18 +75,22 @@ def test_conv2d_transpose_decoder_reconstructs_digits(numpy_backend, digits):
 
 
 def test_benchmark_models_build_as_in_keras(numpy_backend):
-    """benchmarks/bench_deconv.py's models: Keras's output shapes and parameter counts."""
+    """benchmarks/bench_layers.py's models: Keras's output shapes and parameter counts."""
     import pathlib
     import sys
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
     try:
-        import bench_deconv
+        import bench_layers
     finally:
         sys.path.pop(0)
-    decoder = bench_deconv.build_decoder(gpuseq)
+    decoder = bench_layers.build_decoder(gpuseq)
     assert decoder.output_shape == (None, 28, 28, 1)
     assert [l.count_params() for l in decoder.layers] == [26656, 0, 9248, 4624, 145]
-    separable = bench_deconv.build_separable(gpuseq)
+    separable = bench_layers.build_separable(gpuseq)
     assert [l.output_shape for l in separable.layers][:3] == [
         (None, 30, 30, 32), (None, 28, 28, 64), (None, 13, 13, 64)]
     assert [l.count_params() for l in separable.layers] == [155, 640, 4736, 0, 108170]
+    convlstm = bench_layers.build_convlstm(gpuseq)
+    assert [l.output_shape for l in convlstm.layers] == [
+        (None, 10, 40, 40, 16), (None, 10, 40, 40, 1)]
+    assert [l.count_params() for l in convlstm.layers] == [9856, 433]

@@ -2,6 +2,7 @@
 from .. import backend as K
 from .base import Layer, _accepts
 from .recurrent import Recurrent
+from .recurrent_cells import RNN, StackedRNNCells
 from .serialization import deserialize_layer as deserialize
 
 
@@ -132,6 +133,37 @@ class TimeDistributed(Wrapper):
 
 
 _MERGE_MODES = ("sum", "mul", "concat", "ave", None)
+_RECURRENT_TYPES = (Recurrent, RNN)
+
+
+def _copy_cell(cell):
+    """A new, unbuilt cell with ``cell``'s configuration (its own class's from_config)."""
+    if isinstance(cell, StackedRNNCells):
+        return StackedRNNCells([_copy_cell(c) for c in cell.cells])
+    try:
+        return type(cell).from_config(cell.get_config())
+    except (AttributeError, TypeError) as e:
+        raise ValueError(
+            f"Bidirectional makes the backward RNN from a copy of the cell, built with "
+            f"`{type(cell).__name__}.from_config(cell.get_config())`, which failed ({e}). Give "
+            f"the cell a get_config() that returns its constructor arguments, or pass "
+            f"backward_layer=RNN(...) yourself. Received: cell={cell!r}") from None
+
+
+def _copy_recurrent(layer, **overrides):
+    """A new recurrent layer with ``layer``'s configuration and ``overrides``."""
+    cfg = layer.get_config()
+    cfg.pop("batch_input_shape", None)
+    cfg.update(overrides)
+    if isinstance(layer, RNN):
+        cfg.pop("cell")
+        return type(layer)(_copy_cell(layer.cell), **cfg)
+    return type(layer).from_config(cfg)
+
+
+def _n_states(layer):
+    """How many states a recurrent layer (built-in layer or RNN) carries."""
+    return len(layer.state_sizes) if isinstance(layer, RNN) else len(layer.state_size)
 
 
 class Bidirectional(Wrapper):
@@ -142,7 +174,8 @@ class Bidirectional(Wrapper):
     forward time order before the merge.
 
     Args:
-        layer: a recurrent layer (SimpleRNN, LSTM or GRU).
+        layer: a recurrent layer: SimpleRNN, LSTM, GRU, or ``RNN(cell)`` with a built-in
+            or a user cell (the backward copy is made from the cell's get_config).
         merge_mode: 'concat' (default), 'sum', 'mul', 'ave' or None (a list of both outputs).
         backward_layer: optional recurrent layer to use for the backward direction
             (default: a copy of ``layer`` with ``go_backwards`` flipped).
@@ -162,28 +195,25 @@ class Bidirectional(Wrapper):
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        if not isinstance(layer, Recurrent):
+        if not isinstance(layer, _RECURRENT_TYPES):
             raise ValueError(
-                "Bidirectional wraps a recurrent layer (SimpleRNN, LSTM or GRU). "
+                "Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU or RNN(cell)). "
                 f"Received: layer={layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Invalid merge_mode for Bidirectional. Expected one of "
                              f"{list(_MERGE_MODES)}. Received: merge_mode={merge_mode!r}")
+        if backward_layer is not None and not isinstance(backward_layer, _RECURRENT_TYPES):
+            raise ValueError("Bidirectional's backward_layer must be a recurrent layer. "
+                             f"Received: backward_layer={backward_layer!r}")
         if weights is not None:
             kwargs["weights"] = weights
         super().__init__(layer, **kwargs)
         self.merge_mode = merge_mode
-        cfg = layer.get_config()
-        cfg.pop("batch_input_shape", None)
-        fwd = dict(cfg, name="forward_" + layer.name)
-        self.forward_layer = type(layer).from_config(fwd)
+        self.forward_layer = _copy_recurrent(layer, name="forward_" + layer.name)
         if backward_layer is None:
-            bwd = dict(cfg, name="backward_" + layer.name, go_backwards=not layer.go_backwards)
-            self.backward_layer = type(layer).from_config(bwd)
+            self.backward_layer = _copy_recurrent(layer, name="backward_" + layer.name,
+                                                  go_backwards=not layer.go_backwards)
         else:
-            if not isinstance(backward_layer, Recurrent):
-                raise ValueError("Bidirectional's backward_layer must be a recurrent layer. "
-                                 f"Received: backward_layer={backward_layer!r}")
             if backward_layer.go_backwards == layer.go_backwards:
                 raise ValueError(
                     "Bidirectional: backward_layer must process the sequence in the other "
@@ -240,13 +270,13 @@ class Bidirectional(Wrapper):
         out = mask if self.return_sequences else None
         masks = [out, out] if self.merge_mode is None else [out]
         if self.return_state:
-            masks += [None] * (len(self.forward_layer.state_size) * 2)
+            masks += [None] * (_n_states(self.forward_layer) * 2)
         return masks if len(masks) > 1 else masks[0]
 
     def call(self, inputs, training=False, mask=None, initial_state=None):
         fs = bs = None
         if initial_state is not None:
-            n = len(self.forward_layer.state_size)
+            n = _n_states(self.forward_layer)
             if len(initial_state) != 2 * n:
                 raise ValueError(f"Bidirectional '{self.name}' expects {2 * n} initial states "
                                  f"(forward, then backward). Received: {len(initial_state)}")
@@ -281,7 +311,7 @@ class Bidirectional(Wrapper):
             self.forward_layer.reset_states()
             self.backward_layer.reset_states()
             return
-        n = len(self.forward_layer.state_size)
+        n = _n_states(self.forward_layer)
         states = list(states)
         if len(states) != 2 * n:
             raise ValueError(f"Bidirectional '{self.name}' expects {2 * n} state arrays "

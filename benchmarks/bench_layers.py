@@ -1,5 +1,6 @@
-"""Training speed of a Conv2DTranspose decoder and a separable-convolution classifier:
-gpuseq against Keras 3 (JAX, torch), timed as in bench_conv.py (benchmarks/peers.py).
+"""Training speed of a Conv2DTranspose decoder, a separable-convolution classifier and a
+ConvLSTM2D next-frame model: gpuseq against Keras 3 (JAX, torch), timed as in bench_conv.py
+(benchmarks/peers.py).
 
 Models:
   * decoder:   Dense(7*7*32, relu) -> Reshape(7, 7, 32)
@@ -11,15 +12,18 @@ Models:
                relu) -> SeparableConv2D(64, 3x3, strides 2, relu) -> Flatten
                -> Dense(10, softmax) on 32x32x3 images, categorical cross-entropy, Adam;
                batch 32.
+  * convlstm:  ConvLSTM2D(16, 3x3, 'same', return_sequences) -> Conv3D(1, 3x3x3, 'same',
+               sigmoid) on 10 frames of 40x40x1 (Keras's conv_lstm example, scaled down),
+               binary cross-entropy, Adam; batch 8.
 
 The figure is samples per second of one training epoch after a warm-up fit; every
 framework on the same data in the same run, each Keras backend in its own child
 process (run this with a Python that has Keras to compare with it).
 
-    python benchmarks/bench_deconv.py                      # NumPy backend vs Keras torch/JAX
-    python benchmarks/bench_deconv.py --small              # tiny sizes, to see that it works
-    python benchmarks/bench_deconv.py --backend cupy       # gpuseq on the GPU
-    python benchmarks/bench_deconv.py --out benchmarks/results/deconv_cpu.json
+    python benchmarks/bench_layers.py                      # NumPy backend vs Keras torch/JAX
+    python benchmarks/bench_layers.py --small              # tiny sizes, to see that it works
+    python benchmarks/bench_layers.py --backend cupy       # gpuseq on the GPU
+    python benchmarks/bench_layers.py --out benchmarks/results/layers_cpu.json
 """
 import argparse
 import json
@@ -38,6 +42,7 @@ MODELS = {
     # samples per timed epoch (CPU run / GPU run / --small), batch size
     "decoder": {"samples": 2048, "gpu": 32768, "small": 64, "batch_size": 32},
     "separable": {"samples": 1024, "gpu": 16384, "small": 64, "batch_size": 32},
+    "convlstm": {"samples": 64, "gpu": 1024, "small": 16, "batch_size": 8},
 }
 
 
@@ -46,6 +51,9 @@ def make_data(model, n, seed=0):
     if model == "decoder":
         return (rng.random((n, 16), dtype=np.float32),
                 rng.random((n, 28, 28, 1), dtype=np.float32))
+    if model == "convlstm":
+        frames = rng.random((n, 10, 40, 40, 1), dtype=np.float32)
+        return frames, (frames > 0.5).astype(np.float32)
     return (rng.random((n, 32, 32, 3), dtype=np.float32),
             np.eye(10, dtype=np.float32)[rng.integers(0, 10, size=n)])
 
@@ -79,7 +87,20 @@ def build_separable(api):
     return model
 
 
-BUILD = {"decoder": build_decoder, "separable": build_separable}
+def build_convlstm(api):
+    """The ConvLSTM2D next-frame model for ``api`` = keras or gpuseq."""
+    layers = api.layers
+    model = api.Sequential()
+    model.add(layers.ConvLSTM2D(16, (3, 3), padding="same", return_sequences=True,
+                                input_shape=(10, 40, 40, 1)))
+    model.add(layers.Conv3D(1, (3, 3, 3), padding="same", activation="sigmoid"))
+    model.compile(loss="binary_crossentropy",
+                  optimizer=api.optimizers.Adam(learning_rate=0.001))
+    return model
+
+
+BUILD = {"decoder": build_decoder, "separable": build_separable,
+         "convlstm": build_convlstm}
 
 
 def table(results, backend):
