@@ -285,3 +285,40 @@ def test_lstm_cell_emulated_kernels_equal_numpy(device_backend):
             results[name] = [K.to_host(y.data)] + [K.to_host(g) for g in grads]
     for got, want in zip(results[device_backend], results["numpy"]):
         assert_close(got, want, 1e-12, 1e-12, device_backend)
+
+
+@pytest.mark.parametrize("keras1, keras2, modern_call", [
+    (dict(nb_filter=8, nb_row=3, nb_col=3, border_mode="same", subsample=(1, 1),
+          dim_ordering="tf", inner_activation="hard_sigmoid", dropout_W=0.1, dropout_U=0.2),
+     dict(filters=8, kernel_size=(3, 3), padding="same", strides=(1, 1),
+          data_format="channels_last", recurrent_activation="hard_sigmoid", dropout=0.1,
+          recurrent_dropout=0.2),
+     'ConvLSTM2D(8, (3, 3), strides=(1, 1), padding="same", data_format="channels_last", '
+     'recurrent_activation="hard_sigmoid", dropout=0.1, recurrent_dropout=0.2)'),
+    (dict(nb_filter=4, nb_row=2, nb_col=3, init="he_normal", inner_init="orthogonal",
+          forget_bias_init="one", bias=False),
+     dict(filters=4, kernel_size=(2, 3), kernel_initializer="he_normal",
+          recurrent_initializer="orthogonal", unit_forget_bias=True, use_bias=False),
+     'ConvLSTM2D(4, (2, 3), kernel_initializer="he_normal", '
+     'recurrent_initializer="orthogonal", use_bias=False, unit_forget_bias=True)'),
+])
+def test_keras1_arguments_convert_and_warn_with_the_modern_call(keras1, keras2, modern_call):
+    with pytest.warns(UserWarning) as record:
+        old = ConvLSTM2D(**keras1)
+    messages = [str(r.message) for r in record]
+    assert any(modern_call in m for m in messages), messages
+    new = ConvLSTM2D(**keras2)
+    old_cfg, new_cfg = old.get_config(), new.get_config()
+    old_cfg.pop("name"), new_cfg.pop("name")
+    assert old_cfg == new_cfg
+
+
+def test_keras1_positional_rows_and_cols():
+    with pytest.warns(UserWarning, match=r'`ConvLSTM2D\(8, \(3, 5\), padding="same"\)`'):
+        layer = ConvLSTM2D(8, 3, 5, border_mode="same")
+    assert layer.kernel_size == (3, 5) and layer.padding == "same"
+
+
+def test_keras1_name_with_its_keras2_name_is_refused():
+    with pytest.raises(TypeError, match="nb_filter"):
+        ConvLSTM2D(8, (3, 3), nb_filter=8)

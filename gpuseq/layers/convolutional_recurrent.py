@@ -21,8 +21,10 @@ from .. import constraints as constraints_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
+from ..legacy import DIM_ORDERING, Keras1Arguments, forget_bias_is_one, keras1_arguments
 from .base import Layer, validate_positive_int, validate_rate
-from .conv_utils import normalize_data_format, normalize_padding, positive_tuple
+from .conv_utils import (keras1_kernel_rows_cols, normalize_data_format, normalize_padding,
+                         positive_tuple)
 from .noise import random_uniform
 from .recurrent import _UnitForgetBias
 
@@ -33,6 +35,21 @@ def _as_array(x):
     return x.data if K.is_tensor(x) else x
 
 
+# Keras 1's ConvLSTM2D(nb_filter, nb_row, nb_col, ...) names, as Keras 2.2 converted them
+_CONV_LSTM_2D_KERAS1 = Keras1Arguments(
+    renames={"nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+             "dim_ordering": "data_format", "init": "kernel_initializer",
+             "inner_init": "recurrent_initializer", "W_regularizer": "kernel_regularizer",
+             "U_regularizer": "recurrent_regularizer", "b_regularizer": "bias_regularizer",
+             "inner_activation": "recurrent_activation", "dropout_W": "dropout",
+             "dropout_U": "recurrent_dropout", "bias": "use_bias",
+             "forget_bias_init": "unit_forget_bias"},
+    values={"dim_ordering": DIM_ORDERING, "forget_bias_init": forget_bias_is_one},
+    positional=("filters", "kernel_size"), shown=("input_shape", "batch_input_shape"),
+    prepare=keras1_kernel_rows_cols)
+
+
+@keras1_arguments(_CONV_LSTM_2D_KERAS1)
 class ConvLSTM2D(Layer):
     """Convolutional LSTM.
 
