@@ -60,6 +60,22 @@ _GRU_KERAS1 = Keras1Arguments(renames=_KERAS1_RENAMES, values=_KERAS1_VALUES,
                               positional=("units",), implied={"reset_after": False})
 
 
+def add_gate_weights(layer, features):
+    """Create ``kernel`` (features, gates * units), ``recurrent_kernel`` (units, gates *
+    units) and ``bias`` on a recurrent layer or cell, with Keras's names and order."""
+    g = layer._GATES * layer.units
+    layer.kernel = layer.add_weight("kernel", (features, g), layer.kernel_initializer,
+                                    layer.kernel_regularizer,
+                                    constraint=layer.kernel_constraint)
+    layer.recurrent_kernel = layer.add_weight("recurrent_kernel", (layer.units, g),
+                                              layer.recurrent_initializer,
+                                              layer.recurrent_regularizer,
+                                              constraint=layer.recurrent_constraint)
+    layer.bias = layer.add_weight("bias", layer._bias_shape(), layer._bias_initializer(),
+                                  layer.bias_regularizer, constraint=layer.bias_constraint) \
+        if layer.use_bias else None
+
+
 def _elementwise_kind(cls_name, arg, value):
     """The fused-op kind of an activation (its name), or a clear error."""
     act = activations_mod.get(value)
@@ -210,17 +226,7 @@ class Recurrent(Layer):
                 "batch_input_shape=(batch_size, timesteps, features) to the first layer (or "
                 "batch_size=... together with input_shape=...). "
                 f"Received input shape {input_shape}.")
-        g = self._GATES * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], g), self.kernel_initializer,
-                                      self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g),
-                                                self.recurrent_initializer,
-                                                self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        add_gate_weights(self, input_shape[-1])
         self.built = True
         if self.stateful:
             self._batch_size = int(input_shape[0])

@@ -28,7 +28,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from .base import Layer, validate_positive_int, validate_rate
 from .noise import random_uniform
-from .recurrent import _UnitForgetBias
+from .recurrent import _UnitForgetBias, add_gate_weights
 from .serialization import deserialize_layer
 
 __all__ = ["GRUCell", "LSTMCell", "RNN", "SimpleRNNCell", "StackedRNNCells"]
@@ -128,17 +128,7 @@ class _FusedCell(Layer):
                              f"(batch, features) with known features. Received: "
                              f"{input_shape}. Wrap the cell in RNN(cell) to run it over "
                              "(batch, timesteps, features) sequences.")
-        g = self._GATES * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], g), self.kernel_initializer,
-                                      self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g),
-                                                self.recurrent_initializer,
-                                                self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
-        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        add_gate_weights(self, input_shape[-1])
         self.built = True
 
     # -- the fused op ---------------------------------------------------------------
