@@ -681,7 +681,8 @@ class Model:
         Returns:
             ``self.history``.
         """
-        self._distribution.begin_fit(self)
+        dist = self._distribution          # looked up once: it reads MPI's environment
+        dist.begin_fit(self)
         train = self._train_function()
         self.stop_training = False
         callbacks.on_train_begin()
@@ -693,15 +694,15 @@ class Model:
                     callbacks.on_batch_begin(step, logs)
                     logs.update(self._guard_oom(train, data))
                     callbacks.on_batch_end(step, logs)
-                    self.stop_training = self._distribution.any_rank(self.stop_training)
+                    self.stop_training = dist.any_rank(self.stop_training)
                     if self.stop_training:
                         break
                 epoch_logs = MetricDict()
                 if validation is not None and not self.stop_training:
                     epoch_logs = MetricDict(("val_" + k, v) for k, v in self._test_loop(
-                        validation, combine=self._distribution.sum_totals).items())
+                        validation, combine=dist.sum_totals).items())
                 callbacks.on_epoch_end(epoch, epoch_logs)
-                self.stop_training = self._distribution.any_rank(self.stop_training)
+                self.stop_training = dist.any_rank(self.stop_training)
                 if self.stop_training or batches.exhausted:
                     break
         finally:
