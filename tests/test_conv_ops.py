@@ -160,9 +160,15 @@ def _conv2d_reference_rows():
             CONV2D_GEOMETRIES, LAYER_PADDINGS + [EXPLICIT_PADS], ACTIVATIONS):
         rows.append(Conv2DCase(strides, padding, dilation, "channels_last", act, np.float64,
                                True, (2, 9, 10, 3, 3, 2, 5), tight))
-    # ... in float32: 216-wide windows, 20 filters (a partial 16-column panel on the host)
+    # ... 9 float64 filters: a full 8-column panel (finished in vector registers on the
+    # host) and a partial one, with every fused activation
+    for act in ACTIVATIONS:
+        rows.append(Conv2DCase((1, 1), "same", (1, 1), "channels_last", act, np.float64,
+                               True, (2, 5, 6, 3, 3, 2, 9), tight))
+    # ... in float32: 216-wide windows, 20 filters (a full and a partial 16-column panel
+    # on the host)
     for (strides, dilation), act, fmt in itertools.product(
-            CONV2D_GEOMETRIES, ["relu", "tanh", "sigmoid", "linear"], FORMATS):
+            CONV2D_GEOMETRIES, ["relu", "tanh", "sigmoid", "hard_sigmoid", "linear"], FORMATS):
         rows.append(Conv2DCase(strides, "same", dilation, fmt, act, np.float32, True,
                                (2, 6, 5, 24, 3, 3, 20), tol[np.float32]))
     return [pytest.param(row, id=row.id()) for row in rows]

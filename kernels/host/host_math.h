@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace gs_host {
 
@@ -77,6 +78,28 @@ inline T act(T x) {
         return y < T(0) ? T(0) : (y > T(1) ? T(1) : y);
     } else {
         return tanh_h(x);
+    }
+}
+
+// act applied in place to every element of a GCC vector v (vector_size(32) of float
+// or double): linear, relu and hard_sigmoid with vector compares, sigmoid and tanh
+// element by element (the same values as act<Kind>).
+template <long long Kind, typename V>
+inline void act_vec(V& v) {
+    typedef typename std::remove_reference<decltype(v[0])>::type T;
+    const V zero = V{};
+    if constexpr (Kind == 0) {
+        return;
+    } else if constexpr (Kind == 1) {
+        v = v > zero ? v : zero;
+    } else if constexpr (Kind == 3) {
+        const V one = zero + T(1);
+        V y = T(0.2) * v + T(0.5);
+        y = y < zero ? zero : y;
+        v = y > one ? one : y;
+    } else {
+        constexpr int n = sizeof(V) / sizeof(T);
+        for (int j = 0; j < n; ++j) v[j] = act<Kind>(v[j]);
     }
 }
 

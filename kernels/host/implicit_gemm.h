@@ -150,6 +150,47 @@ void pack_panels(T* bp, long long kdim, long long ncols, long long threads, cons
     });
 }
 
+// acc (R rows of 2 vectors) stored at out (row stride so), the first nc columns; after
+// the last inner block (last) as act(bias + acc), bias null for none. A full tile (nc =
+// NR) is finished in vector registers; a partial one element by element.
+template <typename T, long long Act, int R>
+inline void store_tile(typename Lanes<T>::V (&acc)[R][2], bool last, const T* bias,
+                       long long nc, T* out, long long so) {
+    typedef typename Lanes<T>::V V;
+    constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
+    if (nc == NR) {
+        V b0 = V{}, b1 = V{};
+        if (last && bias != nullptr) {
+            std::memcpy(&b0, bias, sizeof b0);
+            std::memcpy(&b1, bias + L, sizeof b1);
+        }
+        for (int r = 0; r < R; ++r) {
+            V v[2] = {acc[r][0], acc[r][1]};
+            if (last) {
+                v[0] += b0;
+                v[1] += b1;
+                gs_host::act_vec<Act>(v[0]);
+                gs_host::act_vec<Act>(v[1]);
+            }
+            std::memcpy(out + r * so, &v[0], sizeof(V));
+            std::memcpy(out + r * so + L, &v[1], sizeof(V));
+        }
+        return;
+    }
+    for (int r = 0; r < R; ++r) {
+        T tmp[NR];
+        std::memcpy(tmp, &acc[r][0], sizeof(V));
+        std::memcpy(tmp + L, &acc[r][1], sizeof(V));
+        T* o = out + r * so;
+        if (last) {
+            for (long long j = 0; j < nc; ++j)
+                o[j] = gs_host::act<Act>(bias == nullptr ? tmp[j] : tmp[j] + bias[j]);
+        } else {
+            std::memcpy(o, tmp, sizeof(T) * nc);
+        }
+    }
+}
+
 // One R x NR tile of rows `rows`, columns [p NR, p NR + nc), inner block [k0, k1):
 // starts from zero (first) or from `out`, and stores the sum (or, after the last block,
 // act(bias + sum), Act the activation code).
@@ -192,19 +233,8 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
         }
         kk = s * seglen + c1;
     }
-    for (int r = 0; r < R; ++r) {
-        T tmp[NR];
-        std::memcpy(tmp, &acc[r][0], sizeof(V));
-        std::memcpy(tmp + L, &acc[r][1], sizeof(V));
-        T* o = out + r * so;
-        if (last) {
-            const T* bias = g.bias == nullptr ? nullptr : g.bias + p * NR;
-            for (long long j = 0; j < nc; ++j)
-                o[j] = gs_host::act<Act>(bias == nullptr ? tmp[j] : tmp[j] + bias[j]);
-        } else {
-            std::memcpy(o, tmp, sizeof(T) * nc);
-        }
-    }
+    store_tile<T, Act, R>(acc, last, g.bias == nullptr ? nullptr : g.bias + p * NR, nc, out,
+                          so);
 }
 
 static_assert(kMR == 6, "gemm_tile_rows and dw_tile_rows dispatch tiles of 1..6 rows");

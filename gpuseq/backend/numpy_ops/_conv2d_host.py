@@ -53,7 +53,8 @@ def forward(fns, xp, kernel, bias, strides, dil, out_hw, code):
     return y
 
 
-def backward(fns, g, y, xp, kernel, with_bias, strides, dil, pads, in_hw, code, input_grad):
+def backward(fns, g, y, xp, kernel, with_bias, strides, dil, pads, in_hw, code, input_grad,
+             workspace=None):
     """Gradients of a host conv2d from the output gradient ``g`` (N, OH, OW, OUT).
 
     ``code`` is the activation code whose derivative is read from ``y`` (0: ``g`` is
@@ -61,7 +62,10 @@ def backward(fns, g, y, xp, kernel, with_bias, strides, dil, pads, in_hw, code, 
     gkernel, gx or None): gp is the gradient of the pre-activation, zero-padded for the
     input gradient's windows when that is computed here (strides 1), else exactly
     (N, OH, OW, OUT); None without ``input_grad``. gx (N, H, W, C) is None for strided
-    convolutions (the caller takes it from ``gp``).
+    convolutions (the caller takes it from ``gp``). ``workspace(nelem, dtype)``, when
+    given, supplies the padded gp of a stride-1 convolution (a buffer reused between
+    calls, so a large gp costs no fresh pages each step); that gp is then valid only
+    until the next call.
     """
     n, oh, ow, cout = g.shape
     _, hp, wp, cin = xp.shape
@@ -75,7 +79,11 @@ def backward(fns, g, y, xp, kernel, with_bias, strides, dil, pads, in_hw, code, 
         hg, wg = fh + max(oh, h + pt), fw + max(ow, w + pl)
     else:
         fh, fw, hg, wg = 0, 0, oh, ow
-    gp = np.empty((n, hg, wg, cout), dtype=dt) if input_grad else None  # (N, Hg, Wg, OUT)
+    gp = None                                                   # (N, Hg, Wg, OUT)
+    if here and workspace is not None:
+        gp = workspace(n * hg * wg * cout, dt).reshape(n, hg, wg, cout)
+    elif input_grad:
+        gp = np.empty((n, hg, wg, cout), dtype=dt)
     gb = np.empty(cout, dtype=dt) if with_bias else None        # (OUT,)
     gw = np.empty(kernel.shape, dtype=dt)                       # (KH, KW, C, OUT)
     gx = np.empty((n, h, w, cin), dtype=dt) if here else None   # (N, H, W, C)

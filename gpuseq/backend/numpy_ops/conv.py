@@ -688,7 +688,7 @@ def conv2d_backward(gy, saved, strides=(1, 1), padding="valid", dilation_rate=(1
     g = np.ascontiguousarray(gy, dtype=y.dtype)                 # (N, OH, OW, OUT)
     gp, gb_host, gk, gx = _conv2d_host.backward(
         fns, g, y, xp, kernel, has_bias and code is not None, strides, dil, pads,
-        x.shape[1:3], code or 0, input_grad)
+        x.shape[1:3], code or 0, input_grad, workspace=_workspace)
     gb = gb_host if code is not None else gb
     if input_grad and gx is None:       # strided: col2im of the (unpadded) gradient
         gx = _input_grad_nhwc(gp, kernel, x.shape, ksize, strides, pads, dil, out_hw)
