@@ -1,6 +1,7 @@
 """Data-parallel training on the CPU: samples/second at 1 and 2 ranks, allreduce share.
 
 Usage: python benchmarks/bench_distributed.py [--models mlp,conv1d,vgg] [--ranks 1,2]
+       python benchmarks/bench_distributed.py --nccl [--models ...] [--rounds 3]
 
 Each configuration runs ``mpiexec -n R -bind-to core python -m mpi4py`` on this file
 (one core per rank, one BLAS thread), trains the seed models of bench_mlp.py /
@@ -9,6 +10,12 @@ bench_conv.py with fit() for a few epochs at a fixed global batch, and reports f
 the gradient allreduce (measured around the communicator's collective calls). The
 machine's load (``uptime``) and CPU model are printed with the results: on a shared
 machine the figures move with the load.
+
+``--nccl`` (a GPU with CuPy and NCCL): what the data-parallel machinery costs on one
+GPU. In one process, each model trains plainly and through a one-rank NCCL
+communicator (the step's gradients, moving statistics and logs packed into buckets,
+reduced by NCCL on the CUDA stream and unpacked; inside the captured CUDA graph where
+graphs are used), epochs alternated between the two, and the overhead is printed.
 """
 import argparse
 import json
@@ -65,6 +72,64 @@ def worker(name):
                           "grad_bytes": 4 * n_params, "steps": epochs * -(-n // batch)}))
 
 
+def _one_rank_nccl():
+    """A one-rank NcclCommunicator on the current GPU, or SystemExit saying what is
+    missing."""
+    from gpuseq.backend import dispatch
+    cupy, why = dispatch._cupy_probe()
+    if cupy is None:
+        raise SystemExit(f"--nccl needs a CUDA device and CuPy: {why}")
+    try:
+        from cupy.cuda import nccl  # noqa: F401  (the GPU extras)
+    except ImportError as e:
+        raise SystemExit(f"--nccl needs NCCL for CuPy (pip install nvidia-nccl-cu12): {e}")
+    from gpuseq.distribute import communicators
+    return communicators.NcclCommunicator(None)
+
+
+def nccl_overhead(names, rounds):
+    """Samples/s of each model trained plainly and through a one-rank NCCL
+    communicator (DataParallel), timed epochs alternated; prints one row per model."""
+    import cupy
+    from gpuseq.backend import dispatch
+    from gpuseq.distribute import strategy
+    comm = _one_rank_nccl()
+    through_nccl = strategy.DataParallel(comm)
+    plain_current = strategy.current
+    modes = {"plain": plain_current, "nccl": lambda: through_nccl}
+    print(f"device: {_device_name()}; rounds: {rounds}")
+    print(f"{'model':8} {'plain/s':>10} {'nccl/s':>10} {'overhead':>9} {'grad MB':>8}")
+    with dispatch.use_backend("cupy"):
+        for name in names:
+            n, batch, _ = SETTINGS[name]
+            rates = {mode: [] for mode in modes}
+            models = {}
+            try:
+                for mode, current in modes.items():
+                    strategy.current = current
+                    models[mode], data = _build(name)
+                    models[mode].fit(*data, batch_size=batch, epochs=1, verbose=0)  # warm-up
+                for _ in range(rounds):
+                    for mode, current in modes.items():
+                        strategy.current = current
+                        t = time.perf_counter()
+                        models[mode].fit(*data, batch_size=batch, epochs=1, verbose=0)
+                        cupy.cuda.Device().synchronize()
+                        rates[mode].append(n / (time.perf_counter() - t))
+            finally:
+                strategy.current = plain_current
+            plain, nccl = (float(np.median(rates[m])) for m in ("plain", "nccl"))
+            n_params = sum(int(np.prod(w.shape)) for w in models["plain"].trainable_weights)
+            print(f"{name:8} {plain:10.1f} {nccl:10.1f} {100 * (plain / nccl - 1):8.1f}% "
+                  f"{4 * n_params / 1e6:8.2f}")
+
+
+def _device_name():
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    return props["name"].decode()
+
+
 def machine():
     cpu = "?"
     try:
@@ -81,9 +146,14 @@ def main(argv=None):
     p.add_argument("--models", default="mlp,conv1d,vgg")
     p.add_argument("--ranks", default="1,2")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--nccl", action="store_true",
+                   help="one GPU: plain training against a one-rank NCCL communicator")
+    p.add_argument("--rounds", type=int, default=3, help="--nccl: timed epochs per mode")
     opts = p.parse_args(argv)
     if opts.worker:
         return worker(opts.worker)
+    if opts.nccl:
+        return nccl_overhead(opts.models.split(","), opts.rounds)
     from gpuseq.distribute.launcher import find_mpiexec
     mpiexec = find_mpiexec()
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",

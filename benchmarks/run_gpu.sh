@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/run_gpu.sh [RESULTS_DIR] [PART ...]   (default: benchmarks/results, all)
 #
-# PART is one of env, tests, ops, bench, tf32, eager (the steps below, in that order), so
+# PART is one of env, tests, ops, bench, tf32, eager, nccl (the steps below, in that order), so
 # that the run can be split over several shorter commands; every part writes its own
 # files.
 #
@@ -14,15 +14,17 @@
 # TensorFloat-32 matrix products, the peers' default: the implicit-GEMM convolution),
 # conv_gpu_tf32_im2col.json (TF32 through im2col), conv_gpu_igemm.json (the
 # implicit GEMM in 3xTF32, float32 accuracy) and {mlp,conv,rnn}_gpu_eager.json
-# (GPUSEQ_CUDA_GRAPHS=0: every step eager; gpuseq only) into RESULTS_DIR.
+# (GPUSEQ_CUDA_GRAPHS=0: every step eager; gpuseq only) and distributed_nccl.txt (the
+# data-parallel step through a one-rank NCCL communicator against plain training) into
+# RESULTS_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results}"
 shift || true
-parts="${*:-env tests ops bench tf32 eager}"
+parts="${*:-env tests ops bench tf32 eager nccl}"
 for p in $parts; do
-    case "$p" in env|tests|ops|bench|tf32|eager) ;;
-        *) echo "run_gpu.sh: unknown part '$p'; expected env, tests, ops, bench, tf32 or eager" >&2
+    case "$p" in env|tests|ops|bench|tf32|eager|nccl) ;;
+        *) echo "run_gpu.sh: unknown part '$p'; expected env, tests, ops, bench, tf32, eager or nccl" >&2
            exit 2 ;;
     esac
 done
@@ -83,5 +85,10 @@ export GPUSEQ_CUDA_GRAPHS=0
 python benchmarks/bench_mlp.py --backend cupy --peers --out "$out/mlp_gpu_eager.json"
 python benchmarks/bench_conv.py --backend cupy --peers --out "$out/conv_gpu_eager.json"
 python benchmarks/bench_rnn.py --backend cupy --peers --out "$out/rnn_gpu_eager.json"
+fi
+if want nccl; then
+# one GPU: the data-parallel step (buckets + NCCL allreduce) against plain training
+unset GPUSEQ_CUDA_GRAPHS
+python benchmarks/bench_distributed.py --nccl 2>&1 | tee "$out/distributed_nccl.txt"
 fi
 exit $status
