@@ -539,19 +539,22 @@ class Model:
         """What the loops call with each training batch ``(x, y, sample_weight)``:
         :meth:`train_step` itself, or its CUDA-graph replay
         (:class:`~gpuseq.engine.cuda_graphs.GraphedStep` wrapped around it) when
-        ``jit_compile`` asks for one on the GPU."""
+        ``jit_compile`` asks for one on the GPU. Under several ranks the strategy
+        wraps either (``wrap_train_function``); the graphs are used there only when
+        its communicator's collectives can be captured (NCCL)."""
         jit = self._jit_compile
+        dist = self._distribution
         if jit is False or (self._graph_runner is None and not dispatch.is_gpu()) or \
-                not self._distribution.allows_graph_capture:
-            return self._distribution.wrap_train_function(self, self.train_step)
+                not dist.allows_graph_capture:
+            return dist.wrap_train_function(self, self.train_step)
         env = None if jit is True else cuda_graphs.env_setting()
         if env is False:
-            return self.train_step
-        if self._graph_runner is None:
+            return dist.wrap_train_function(self, self.train_step)
+        if self._graph_runner is None:      # kept across fits: its graphs stay valid
             self._graph_runner = cuda_graphs.GraphedStep(
                 self, self.train_step, warn=jit is True or env is True)
-        runner = self._graph_runner
-        return lambda data: runner((input_list(data[0]),) + tuple(data[1:]))
+        step = dist.wrap_train_function(self, self.train_step, runner=self._graph_runner)
+        return lambda data: step((input_list(data[0]),) + tuple(data[1:]))
 
     def _guard_oom(self, fn, *args):
         """Run fn(*args); a CuPy out-of-memory error becomes GPUMemoryLimitError."""
@@ -692,7 +695,7 @@ class Model:
                 for step, data in batches.epoch():
                     logs = MetricDict(batch=step, size=batch_size_of(data))
                     callbacks.on_batch_begin(step, logs)
-                    logs.update(self._guard_oom(train, data))
+                    logs.update(dist.host_logs(self._guard_oom(train, data)))
                     callbacks.on_batch_end(step, logs)
                     self.stop_training = dist.any_rank(self.stop_training)
                     if self.stop_training:
