@@ -13,6 +13,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("GPUSEQ_BACKEND", "numpy")
 
+import warnings  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from gpuseq import callbacks as cbks  # noqa: E402
@@ -322,6 +324,49 @@ def case_graphs(seed, ranks):
         extras.update(captures=runner.captures, replays=runner.replays,
                       failed=str(runner.failed), launches=runner.api.launches)
     return m, h1, extras
+
+
+def _rank_batches(x, y, size, count):
+    """A per-rank generator: ``count`` batches of ``size`` samples (None: forever)."""
+    k = 0
+    while count is None or k < count:
+        lo = (k * size) % (len(x) - size)
+        yield x[lo:lo + size], y[lo:lo + size]
+        k += 1
+
+
+def _fit_recording_warnings(m, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit_generator(*args, **kwargs)
+    ran_out = [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    return h, ran_out
+
+
+def case_ran_out(seed, ranks):
+    """Per-rank generators of different lengths: rank 1's yields 3 batches, rank 0's
+    10, steps_per_epoch=5: both ranks end after 3 steps (no hang)."""
+    m = mlp(seed, SGD(lr=0.1))
+    x, y, _ = data(n=80)
+    rank = dist.rank()
+    gen = _rank_batches(x[40 * rank:], y[40 * rank:], 8, 3 if rank == 1 else 10)
+    h, ran_out = _fit_recording_warnings(m, gen, steps_per_epoch=5, epochs=2, verbose=0)
+    return m, h, {"iterations": m.optimizer.iterations, "epochs": len(h.epoch),
+                  "warnings": "\n".join(ran_out)}
+
+
+def case_samples_ranks(seed, ranks):
+    """Keras 1 samples_per_epoch=20 with batches of 4 on rank 0 and 6 on rank 1: rank 1
+    reaches the count after 4 batches, rank 0 would need 5; both end every epoch
+    after 4 steps."""
+    m = mlp(seed, SGD(lr=0.1))
+    x, y, _ = data(n=80)
+    rank = dist.rank()
+    gen = _rank_batches(x, y, 4 if rank == 0 else 6, None)
+    h, ran_out = _fit_recording_warnings(m, gen, samples_per_epoch=20, epochs=2,
+                                         verbose=0, workers=0)
+    return m, h, {"iterations": m.optimizer.iterations, "epochs": len(h.epoch),
+                  "warnings": "\n".join(ran_out)}
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

@@ -63,7 +63,8 @@ def mpi_run(tmp_path_factory):
     """One launch for the training cases: ``(out folder, completed process)``."""
     out = tmp_path_factory.mktemp("ranks")
     cases = ["sgd_nesterov", "adam", "rmsprop", "sequence", "batchnorm", "callbacks",
-             "collectives", "mismatch", "stateful", "small_validation", "on_batch", "masked"]
+             "collectives", "mismatch", "stateful", "small_validation", "on_batch", "masked",
+             "ran_out", "samples_ranks"]
     if _emulation_reason() is None:        # the emulated CUDA backend needs g++
         cases.append("graphs")
     proc, _ = _launch(out, cases)
@@ -193,6 +194,33 @@ def test_two_ranks_replay_graphed_steps_with_the_allreduce_inside(mpi_run, tmp_p
     # rank 1's last share (7) has the shape of its regular share and is replayed,
     # while rank 0's last share (7, regular 8) was never captured: it steps eagerly
     assert int(r1["x_replays"]) > int(r0["x_replays"])
+
+
+@needs_mpi
+def test_a_rank_whose_generator_ends_first_ends_training_on_every_rank(mpi_run):
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "ran_out")
+    for a, b in zip(_weights(r0), _weights(r1)):
+        assert np.array_equal(a, b)
+    # rank 1's generator holds 3 batches, rank 0's 10: both stop after step 3
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 3
+    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 1
+    assert "the data of one of the ranks ran out after 3 batch(es)" in str(r0["x_warnings"])
+    assert "steps=5" in str(r0["x_warnings"])
+    assert str(r1["x_warnings"]) == ""                 # rank 0 warns, once
+
+
+@needs_mpi
+def test_samples_per_epoch_reached_at_different_steps_ends_epochs_together(mpi_run):
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "samples_ranks")
+    for a, b in zip(_weights(r0), _weights(r1)):
+        assert np.array_equal(a, b)
+    # 20 samples: rank 1 (batches of 6) is there after 4 batches, rank 0 (4) after 5
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 8
+    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 2
+    assert str(r0["x_warnings"]) == str(r1["x_warnings"]) == ""
+    np.testing.assert_array_equal(r0["h_loss"], r1["h_loss"])
 
 
 @needs_mpi
@@ -487,6 +515,58 @@ def test_capturable_data_parallel_step_replays_like_the_plain_fit(monkeypatch, k
     assert set(h_g) == set(h_e)
     for k in h_e:
         np.testing.assert_allclose(h_g[k], h_e[k], rtol=1e-5, atol=1e-6)
+
+
+class _Batches:
+    """A data adapter over a list of batches (what EpochIterator asks of one)."""
+
+    steps_per_pass = None
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def stream(self):
+        return ((np.zeros((n, 1)), np.zeros((n, 1)), None) for n in self.sizes)
+
+
+def _votes_of_other_rank(answers):
+    """An ``agree`` whose other rank answers ``answers`` in turn; records our flags."""
+    mine = []
+
+    def agree(flag):
+        mine.append(bool(flag))
+        return bool(flag) and answers.pop(0)
+    return agree, mine
+
+
+def test_epoch_iterator_ends_an_epoch_when_another_rank_cannot_go_on():
+    from gpuseq.engine.epoch_iterator import EpochIterator
+    # the other rank takes two steps and its epoch ends (samples): we end with it,
+    # keep our drawn batch for the next epoch, and are not exhausted
+    agree, mine = _votes_of_other_rank([True, True, False, True,
+                                        True, True, True, False, True])
+    it = EpochIterator(_Batches([1, 2, 3, 4, 5, 6]), samples=100, agree=agree)
+    assert [d[0].shape[0] for _, d in it.epoch()] == [1, 2]
+    assert mine == [True, True, True, True] and not it.exhausted   # step + "ran out?"
+    assert [d[0].shape[0] for _, d in it.epoch()] == [3, 4, 5]       # 3 was kept
+    assert mine[4:] == [True] * 5 and not it.exhausted
+    # the other rank ran out of data: both exhausted, the warning says so
+    agree, mine = _votes_of_other_rank([True, False, False])
+    it = EpochIterator(_Batches([1, 2, 3]), steps=3, agree=agree)
+    with pytest.warns(UserWarning, match="data of one of the ranks ran out after 1 batch"):
+        assert len(list(it.epoch())) == 1
+    assert it.exhausted and mine == [True, True, True]
+    # this rank runs out; it warns only when told to (rank 0)
+    agree, mine = _votes_of_other_rank([True, True])
+    it = EpochIterator(_Batches([1]), steps=3, agree=agree, warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(it.epoch())) == 1
+    assert it.exhausted and mine == [True, False, False]
+    # steps reached: the same step everywhere, no vote
+    agree, mine = _votes_of_other_rank([True, True])
+    it = EpochIterator(_Batches([1, 2, 3]), steps=2, agree=agree)
+    assert len(list(it.epoch())) == 2 and mine == [True, True] and not it.exhausted
 
 
 @pytest.mark.gpu

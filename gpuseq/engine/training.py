@@ -762,10 +762,13 @@ class Model:
 
     def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
                            shuffle=False, workers=1, use_multiprocessing=False,
-                           max_queue_size=10, predict=False, call=None):
+                           max_queue_size=10, predict=False, call=None, training=False):
         """An EpochIterator over a generator or a Sequence; every batch is checked as
         fit() checks arrays. ``missing_steps`` is the error when a plain generator comes
-        without a number of steps (or Keras 1 samples)."""
+        without a number of steps (or Keras 1 samples). ``training`` under several
+        ranks: the ranks vote before each batch and end an epoch together (a rank
+        whose data ends first would otherwise leave the others in the step's
+        allreduce)."""
         if steps is None and samples is None and not data_adapters.is_sequence(source):
             raise ValueError(missing_steps)
         if predict:
@@ -782,6 +785,10 @@ class Model:
         adapter = data_adapters.generator_adapter(source, prepare, workers,
                                                   use_multiprocessing, max_queue_size,
                                                   shuffle, predict)
+        dist = self._distribution
+        if training and dist.size > 1:
+            return EpochIterator(adapter, steps=steps, samples=samples,
+                                 agree=dist.all_ranks, warn=dist.rank == 0)
         return EpochIterator(adapter, steps=steps, samples=samples)
 
     def _split_off_validation(self, xs, yy, sw, validation_data, validation_split):
@@ -944,7 +951,10 @@ class Model:
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
         Under several MPI ranks a Sequence is read in shards (rank r reads its batches
         r, r + N, ...: N of them make one step), while a plain generator is per-rank
-        data: each rank trains on what its own generator yields.
+        data: each rank trains on what its own generator yields. The ranks vote before
+        each batch, so that they end every epoch at the same step: when one rank's
+        generator ends (or its ``samples_per_epoch`` count is reached) first, every rank
+        ends the epoch there (and training, when a generator ended).
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
         ``pickle_safe``, ``max_q_size``.
@@ -964,7 +974,7 @@ class Model:
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
             "not a Sequence with a length.", class_weight, shuffle, call="fit_generator",
-            **reading)
+            training=True, **reading)
         val_batches = val_arrays = None
         if _is_batch_source(validation_data):
             val_batches = self._generator_batches(
