@@ -646,6 +646,14 @@ def test_mode_for_decides_without_counting_and_may_capture_defers(emulated, digi
     assert runner.captures == 1 and runner.failed is None
     assert model.optimizer.iterations == 6
     assert runner.mode_for(_step_data(model, x[:16], y[:16])) == "eager"   # a new shape
+    keys = []
+    real = runner.state_key
+    runner.state_key = lambda: keys.append(1) or real()
+    assert runner.mode_for(data) == "replay"
+    runner(data)                        # the decision just made is reused: one state key
+    assert len(keys) == 1 and runner.replays >= 4
+    runner(data)
+    assert len(keys) == 2
 
 
 class _Votes:

@@ -248,6 +248,7 @@ class GraphedStep:
         self.entries = {}
         self.seen = {}
         self._key = None
+        self._decided = None      # (data, mode) of the last mode_for, for the next call
         self.ineligible = None
         self.failed = None
         self.captures = 0
@@ -342,7 +343,13 @@ class GraphedStep:
         """What a call with ``data`` would do now: 'eager', 'replay' (a graph of this
         batch shape exists) or 'capture' (no graph yet, and this shape had its
         ``WARMUP`` eager steps). Drops the graphs first when the state they bake in
-        changed (see :meth:`state_key`); counts nothing, so asking twice is harmless."""
+        changed (see :meth:`state_key`); counts nothing, so asking twice is harmless.
+        A call on the same ``data`` object right after reuses the decision (the state
+        key costs host time)."""
+        self._decided = (data, self._decide(data))
+        return self._decided[1]
+
+    def _decide(self, data):
         if self.failed is not None:
             return "eager"
         key = self.state_key()
@@ -361,7 +368,9 @@ class GraphedStep:
         """One training step on ``data``, replayed, captured or eager (see
         :meth:`mode_for`); with ``may_capture=False`` a step due for its capture runs
         eagerly instead, and its capture is due again at the next step of its shape."""
-        mode = self.mode_for(data)
+        decided, self._decided = self._decided, None
+        mode = decided[1] if decided is not None and decided[0] is data else \
+            self._decide(data)
         if mode == "replay":
             entry = self.entries[_batch_key(data)]
             if self.model.layers:
