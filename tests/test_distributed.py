@@ -3,7 +3,11 @@
 The MPI cases run in few launches of ``mpiexec -n 2 python -m mpi4py
 tests/distributed_worker.py`` (each launch costs a second or two); each case's result
 on both ranks is compared with the same case run here in one process on the same
-global batches. The bucketing and sharding logic is tested without MPI.
+global batches. The bucketing and sharding logic, the host votes, the capturable
+(device-style) step inside replayed graphs and the per-rank epoch votes are tested
+without MPI too. CUDA graphs run as CPU stand-ins on the emulated CUDA backend (the
+MPI case included: its collective does nothing while a step is "captured", as a real
+capture executes nothing); the ``gpu`` tests run real ones.
 """
 import os
 import subprocess
