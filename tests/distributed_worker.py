@@ -13,12 +13,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("GPUSEQ_BACKEND", "numpy")
 
+import warnings  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from gpuseq import callbacks as cbks  # noqa: E402
 from gpuseq import distribute as dist  # noqa: E402
 from gpuseq.layers import BatchNormalization, Dense  # noqa: E402
 from gpuseq.models import Sequential  # noqa: E402
+from gpuseq.backend import autodiff as ad  # noqa: E402
+from gpuseq.distribute.communicators import MpiCommunicator, SingleProcess  # noqa: E402
+from gpuseq.engine.cuda_graphs import GraphedStep  # noqa: E402
 from gpuseq.optimizers import SGD, Adam, RMSprop  # noqa: E402
 from gpuseq.utils import Sequence, set_random_seed  # noqa: E402
 
@@ -31,14 +36,15 @@ def data(n=50, d=8, classes=3, seed=0):
     return x, y, labels % classes
 
 
-def mlp(seed, optimizer, bn=False, width=16):
+def mlp(seed, optimizer, bn=False, width=16, jit_compile=None):
     set_random_seed(seed)
     m = Sequential()
     m.add(Dense(width, activation="relu", input_shape=(8,)))
     if bn:
         m.add(BatchNormalization())
     m.add(Dense(3, activation="softmax"))
-    m.compile(optimizer, "categorical_crossentropy", metrics=["acc"])
+    m.compile(optimizer, "categorical_crossentropy", metrics=["acc"],
+              jit_compile=jit_compile)
     return m
 
 
@@ -54,6 +60,73 @@ class Batches(Sequence):
     def __getitem__(self, k):
         s = slice(k * self.size, (k + 1) * self.size)
         return self.x[s], self.y[s]
+
+
+# -- stand-ins for a GPU: a CUDA graph replayed on the CPU, collectives it can record ----
+class RecordedGraphs:
+    """A CUDA graph's behaviour on the CPU (as tests/test_cuda_graphs.py's ReplayGraphs):
+    capturing runs the step once with the collectives switched off and puts every
+    state array back (a real capture executes nothing, its allreduce included); a
+    launch runs the step again, collectives included, without the host bookkeeping
+    (a graph runs no Python)."""
+
+    recording = False          # read by CapturingMpi: True while "capturing"
+
+    def __init__(self):
+        self.runner = None
+        self.launches = 0
+
+    def capture(self, fn):
+        snap = self.runner.snapshot()
+        RecordedGraphs.recording = True
+        try:
+            outs = dict(fn())
+        finally:
+            RecordedGraphs.recording = False
+        self.runner.restore(snap)
+        return (fn, outs), outs
+
+    def launch(self, graph):
+        self.launches += 1
+        fn, outs = graph
+        opt = self.runner.model.optimizer
+        host = opt.host_state()
+        outs.update(fn())
+        opt.set_host_state(host)
+
+    def copy(self, v):
+        return v
+
+    def release(self):
+        pass
+
+
+class CapturingMpi(MpiCommunicator):
+    """MPI whose array collectives claim to be capturable, like NCCL's: while a step is
+    captured its allreduce does nothing (a capture records, never runs), at every
+    replay and eager step it is a real MPI Allreduce."""
+
+    capturable = True
+
+    def _allreduce_sum(self, buf):
+        if ad.capturing_graph() and RecordedGraphs.recording:
+            return
+        super()._allreduce_sum(buf)
+
+
+class CapturableSingle(SingleProcess):
+    """One process, taking DataParallel's capturable (device-style) step."""
+
+    capturable = True
+
+
+def bind_recorded_graphs(model):
+    """Replay the model's training steps through :class:`RecordedGraphs`."""
+    api = RecordedGraphs()
+    runner = GraphedStep(model, model.train_step, api=api, warn=True)
+    api.runner = runner
+    model._graph_runner = runner
+    return runner
 
 
 # -- the cases: (model, how to train it); seed is 100 + rank under MPI, 100 alone ------------
@@ -223,6 +296,77 @@ def case_raise(seed, ranks):
     x, y, _ = data()
     m.fit(x, y, batch_size=16, epochs=1000, verbose=0)   # would run long without the abort
     return m, None, {}
+
+
+def case_graphs(seed, ranks):
+    """Steps replayed as (CPU stand-ins of) CUDA graphs with the allreduce inside, on
+    the emulated CUDA backend. First fit: global batch 15 (shares 8 and 7) of 44
+    samples, the last batch 14 (7 and 7: rank 1 replays its graph of 7 while rank 0
+    steps eagerly). Second fit: 46 samples (the last batch 1: rank 1's share empty).
+    One process: the plain eager fits, the reference."""
+    from gpuseq.backend import dispatch
+    with dispatch.use_backend("emulated"):
+        previous = dist.initialize() if ranks > 1 else None
+        if ranks > 1:
+            dist.initialize(CapturingMpi())
+        try:
+            m = mlp(seed, Adam(lr=0.01), jit_compile=ranks > 1)
+            runner = bind_recorded_graphs(m) if ranks > 1 else None
+            x, y, _ = data(n=46)
+            h1 = m.fit(x[:44], y[:44], batch_size=15, epochs=3, shuffle=True, verbose=0)
+            h2 = m.fit(x, y, batch_size=15, epochs=3, shuffle=True, verbose=0)
+        finally:
+            if previous is not None:
+                dist.initialize(previous)
+    h1.history.update({"second_" + k: v for k, v in h2.history.items()})
+    extras = {"iterations": m.optimizer.iterations}
+    if runner is not None:
+        extras.update(captures=runner.captures, replays=runner.replays,
+                      failed=str(runner.failed), launches=runner.api.launches)
+    return m, h1, extras
+
+
+def _rank_batches(x, y, size, count):
+    """A per-rank generator: ``count`` batches of ``size`` samples (None: forever)."""
+    k = 0
+    while count is None or k < count:
+        lo = (k * size) % (len(x) - size)
+        yield x[lo:lo + size], y[lo:lo + size]
+        k += 1
+
+
+def _fit_recording_warnings(m, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit_generator(*args, **kwargs)
+    ran_out = [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    return h, ran_out
+
+
+def case_ran_out(seed, ranks):
+    """Per-rank generators of different lengths: rank 1's yields 3 batches, rank 0's
+    10, steps_per_epoch=5: both ranks end after 3 steps (no hang)."""
+    m = mlp(seed, SGD(lr=0.1))
+    x, y, _ = data(n=80)
+    rank = dist.rank()
+    gen = _rank_batches(x[40 * rank:], y[40 * rank:], 8, 3 if rank == 1 else 10)
+    h, ran_out = _fit_recording_warnings(m, gen, steps_per_epoch=5, epochs=2, verbose=0)
+    return m, h, {"iterations": m.optimizer.iterations, "epochs": len(h.epoch),
+                  "warnings": "\n".join(ran_out)}
+
+
+def case_samples_ranks(seed, ranks):
+    """Keras 1 samples_per_epoch=20 with batches of 4 on rank 0 and 6 on rank 1: rank 1
+    reaches the count after 4 batches, rank 0 would need 5; both end every epoch
+    after 4 steps."""
+    m = mlp(seed, SGD(lr=0.1))
+    x, y, _ = data(n=80)
+    rank = dist.rank()
+    gen = _rank_batches(x, y, 4 if rank == 0 else 6, None)
+    h, ran_out = _fit_recording_warnings(m, gen, samples_per_epoch=20, epochs=2,
+                                         verbose=0, workers=0)
+    return m, h, {"iterations": m.optimizer.iterations, "epochs": len(h.epoch),
+                  "warnings": "\n".join(ran_out)}
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

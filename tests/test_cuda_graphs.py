@@ -619,3 +619,123 @@ def test_pinned_staging_reuses_a_row_only_after_its_copy_ran():
     # the first ROWS copies wait for nothing; then the events of copies 1 and 2
     assert [e for e in log if e[0] == "wait"] == [("wait", 1), ("wait", 2)]
     assert log.index(("wait", 1)) == stage.ROWS
+
+
+# ------------------------------------- the capture decision and the votes of several ranks
+def _step_data(model, x, y):
+    """A batch as the runner takes it: ``([x], y, sample_weight)`` on the device."""
+    from gpuseq.engine.data_adapters import input_list, on_device
+    xs, yy, sw, _ = model._prepare(x, y)
+    data = on_device(xs, yy, sw)
+    return (input_list(data[0]),) + tuple(data[1:])
+
+
+def test_mode_for_decides_without_counting_and_may_capture_defers(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1, momentum=0.5))
+    runner = _bind(model, ReplayGraphs())
+    data = _step_data(model, x[:32], y[:32])
+    modes = []
+    for may in (True, True, False, False, True, True):
+        modes.append(runner.mode_for(data))
+        assert runner.mode_for(data) == modes[-1]          # asking again changes nothing
+        runner(data, may_capture=may)
+    # the first step creates the optimizer's slots (a new state: its count starts
+    # again), then one eager step of the shape; two deferred captures run eagerly
+    assert modes == ["eager", "eager", "capture", "capture", "capture", "replay"]
+    assert runner.captures == 1 and runner.failed is None
+    assert model.optimizer.iterations == 6
+    assert runner.mode_for(_step_data(model, x[:16], y[:16])) == "eager"   # a new shape
+    keys = []
+    real = runner.state_key
+    runner.state_key = lambda: keys.append(1) or real()
+    assert runner.mode_for(data) == "replay"
+    runner(data)                        # the decision just made is reused: one state key
+    assert len(keys) == 1 and runner.replays >= 4
+    runner(data)
+    assert len(keys) == 2
+
+
+class _Votes:
+    """``agree`` of a run whose other rank answers ``answers`` in turn (one process
+    unit test of the protocol's logic)."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.mine = []
+
+    def __call__(self, flag):
+        self.mine.append(bool(flag))
+        return bool(flag) and self.answers.pop(0)
+
+
+@pytest.mark.parametrize("answers,why", [
+    ([False], "capturing the step failed on another rank"),
+    ([True, False], "the replayed and the eager step differ on another rank"),
+])
+def test_a_rank_voting_no_switches_the_graphs_off_on_every_rank(emulated, digits, answers,
+                                                                  why):
+    x, y = digits
+    eager = _model(optimizers.Adam(lr=0.01))
+    eager._jit_compile = False
+    loss_e, w_e = _train(eager, x, y, 5, 32)
+    model = _model(optimizers.Adam(lr=0.01))
+    runner = _bind(model, ReplayGraphs())
+    runner.agree = votes = _Votes(answers)
+    with pytest.warns(RuntimeWarning, match=why):
+        loss_g, w_g = _train(model, x, y, 5, 32)
+    assert runner.failed == why and runner.captures == 0 and not runner.entries
+    assert votes.mine == [True] * len(answers)             # this rank was fine
+    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert model.optimizer.iterations == 5
+
+
+def test_every_rank_voting_yes_keeps_the_graph(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = _bind(model, ReplayGraphs())
+    runner.agree = votes = _Votes([True, True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _train(model, x, y, 5, 32)
+    assert runner.captures == 1 and runner.failed is None and votes.mine == [True, True]
+
+
+def test_an_error_after_the_capture_propagates_under_several_ranks(emulated, digits):
+    """One process falls back to eager steps; under ``agree`` the other ranks are in the
+    check's collectives, so the error is raised (and the state put back)."""
+    x, y = digits
+
+    class LaunchFails(ReplayGraphs):
+        def launch(self, graph):
+            raise RuntimeError("launch failed")
+    for agree in (None, _Votes([True, True])):
+        model = _model(optimizers.SGD(lr=0.1))
+        runner = _bind(model, LaunchFails())
+        runner.agree = agree
+        data = _step_data(model, x[:32], y[:32])
+        runner(data)
+        runner(data)
+        before = [w.copy() for w in model.get_weights()]
+        if agree is None:
+            with pytest.warns(RuntimeWarning, match="capturing the step failed .*launch"):
+                runner(data)
+            assert runner.failed is not None and model.optimizer.iterations == 3
+            continue
+        with pytest.raises(RuntimeError, match="launch failed"):
+            runner(data)
+        assert agree.mine == [True] and model.optimizer.iterations == 2
+        for a, b in zip(model.get_weights(), before):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_capture_error_on_this_rank_is_voted_and_shared(emulated, digits):
+    x, y = digits
+    model = _model(optimizers.SGD(lr=0.1))
+    runner = _bind(model, ReplayGraphs(fail=RuntimeError("not permitted")))
+    runner.agree = votes = _Votes([True])
+    with pytest.warns(RuntimeWarning, match="capturing the step failed .*not permitted"):
+        _train(model, x, y, 3, 32)
+    assert votes.mine == [False] and model.optimizer.iterations == 3

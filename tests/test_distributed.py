@@ -3,23 +3,32 @@
 The MPI cases run in few launches of ``mpiexec -n 2 python -m mpi4py
 tests/distributed_worker.py`` (each launch costs a second or two); each case's result
 on both ranks is compared with the same case run here in one process on the same
-global batches. The bucketing and sharding logic is tested without MPI.
+global batches. The bucketing and sharding logic, the host votes, the capturable
+(device-style) step inside replayed graphs and the per-rank epoch votes are tested
+without MPI too. CUDA graphs run as CPU stand-ins on the emulated CUDA backend (the
+MPI case included: its collective does nothing while a step is "captured", as a real
+capture executes nothing); the ``gpu`` tests run real ones.
 """
 import os
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
 
 import distributed_worker as worker
 from gpuseq import distribute as dist
-from gpuseq.distribute import launcher
+from gpuseq.distribute import communicators, launcher
 from gpuseq.distribute.buckets import BucketPlan
 from gpuseq.distribute.strategy import (ShardedSequence, model_signature, shard_bounds,
                                         signature_mismatch)
-from gpuseq.utils import multi_gpu_model
+from gpuseq.layers import LSTM, Dense, Embedding, TimeDistributed
+from gpuseq.models import Sequential
+from gpuseq.optimizers import SGD, Adam
+from gpuseq.utils import multi_gpu_model, set_random_seed
+from tests.conftest import _emulation_reason
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "distributed_worker.py")
@@ -31,6 +40,9 @@ def _mpiexec():
     except FileNotFoundError:
         return None
 
+
+needs_emulation = pytest.mark.skipif(_emulation_reason() is not None,
+                                     reason=str(_emulation_reason()))
 
 needs_mpi = pytest.mark.skipif(
     _mpiexec() is None or __import__("importlib").util.find_spec("mpi4py") is None,
@@ -54,9 +66,12 @@ def _launch(out, cases, timeout=240, through_launcher=False):
 def mpi_run(tmp_path_factory):
     """One launch for the training cases: ``(out folder, completed process)``."""
     out = tmp_path_factory.mktemp("ranks")
-    proc, _ = _launch(out, ["sgd_nesterov", "adam", "rmsprop", "sequence", "batchnorm",
-                            "callbacks", "collectives", "mismatch", "stateful",
-                            "small_validation", "on_batch", "masked"])
+    cases = ["sgd_nesterov", "adam", "rmsprop", "sequence", "batchnorm", "callbacks",
+             "collectives", "mismatch", "stateful", "small_validation", "on_batch", "masked",
+             "ran_out", "samples_ranks"]
+    if _emulation_reason() is None:        # the emulated CUDA backend needs g++
+        cases.append("graphs")
+    proc, _ = _launch(out, cases)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc
 
@@ -158,6 +173,58 @@ def test_mismatched_model_fails_clearly_on_every_rank(mpi_run):
     assert errors[0] == errors[1]
     assert "ranks built different models" in errors[0] and "rank 1" in errors[0]
     assert "(8, 16)" in errors[0] and "(8, 12)" in errors[0]
+
+
+@needs_mpi
+@needs_emulation
+def test_two_ranks_replay_graphed_steps_with_the_allreduce_inside(mpi_run, tmp_path):
+    """CUDA graphs (CPU stand-ins) around steps whose allreduce is recorded, as NCCL's
+    is: the ranks capture together, one replays while the other steps eagerly or has
+    an empty share, and the result is one process's plain training."""
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "graphs")
+    for k in r0.files:
+        if k.startswith(("w", "h_")):
+            assert np.array_equal(r0[k], r1[k]), k        # the ranks agree bitwise
+    model, history, extras = worker.run_reference("graphs", str(tmp_path))
+    for a, w in zip(_weights(r0), model.get_weights()):
+        np.testing.assert_allclose(a, w, rtol=2e-5, atol=2e-6)
+    for k, v in history.history.items():
+        np.testing.assert_allclose(r0["h_" + k], v, rtol=1e-5, atol=1e-6)
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == extras["iterations"] == 21
+    for r in (r0, r1):
+        assert str(r["x_failed"]) == "None" and int(r["x_captures"]) >= 1
+        assert int(r["x_launches"]) == int(r["x_replays"]) >= 10
+    # rank 1's last share (7) has the shape of its regular share and is replayed,
+    # while rank 0's last share (7, regular 8) was never captured: it steps eagerly
+    assert int(r1["x_replays"]) > int(r0["x_replays"])
+
+
+@needs_mpi
+def test_a_rank_whose_generator_ends_first_ends_training_on_every_rank(mpi_run):
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "ran_out")
+    for a, b in zip(_weights(r0), _weights(r1)):
+        assert np.array_equal(a, b)
+    # rank 1's generator holds 3 batches, rank 0's 10: both stop after step 3
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 3
+    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 1
+    assert "the data of one of the ranks ran out after 3 batch(es)" in str(r0["x_warnings"])
+    assert "steps=5" in str(r0["x_warnings"])
+    assert str(r1["x_warnings"]) == ""                 # rank 0 warns, once
+
+
+@needs_mpi
+def test_samples_per_epoch_reached_at_different_steps_ends_epochs_together(mpi_run):
+    out, _ = mpi_run
+    r0, r1 = _ranks(out, "samples_ranks")
+    for a, b in zip(_weights(r0), _weights(r1)):
+        assert np.array_equal(a, b)
+    # 20 samples: rank 1 (batches of 6) is there after 4 batches, rank 0 (4) after 5
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 8
+    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 2
+    assert str(r0["x_warnings"]) == str(r1["x_warnings"]) == ""
+    np.testing.assert_array_equal(r0["h_loss"], r1["h_loss"])
 
 
 @needs_mpi
@@ -321,3 +388,218 @@ def test_nccl_communicator_of_one_rank(monkeypatch):
         plain = _fit_bn_model("sgd")
         monkeypatch.setattr(strategy, "current", lambda: strategy.DataParallel(comm))
         _assert_same_training(_fit_bn_model("sgd"), plain)
+
+
+# -- votes, the capturable step and the per-rank epochs, in this process ------------------
+class _TwoRankVotes(communicators.Communicator):
+    """A communicator of 2 ranks whose other rank votes ``other``: what the host
+    votes compute, without MPI."""
+
+    size = 2
+
+    def __init__(self, other):
+        super().__init__()
+        self.other = other
+
+    def _allreduce_sum(self, buf):
+        buf += 1 if self.other else 0
+
+
+def test_any_rank_and_all_ranks_votes():
+    single = communicators.SingleProcess()
+    assert single.all_ranks(True) is True and single.all_ranks(0) is False
+    assert single.any_rank(1) is True
+    for mine in (False, True):
+        for other in (False, True):
+            comm = _TwoRankVotes(other)
+            assert comm.all_ranks(mine) is (mine and other)
+            assert comm.any_rank(mine) is (mine or other)
+    assert not communicators.SingleProcess.capturable
+    assert not communicators.MpiCommunicator.capturable
+    assert communicators.NcclCommunicator.capturable
+
+
+def _strategy(capturable):
+    from gpuseq.distribute import strategy
+    comm = worker.CapturableSingle() if capturable else communicators.SingleProcess()
+    return strategy.DataParallel(comm)
+
+
+def test_capturable_combine_step_reads_nothing_on_the_host(numpy_backend, monkeypatch):
+    """With a capturable communicator: the same reduced values as the host step, the
+    logs and the global size as 0-d arrays (host_logs makes size an int), and no read
+    of a device value on the host (dispatch.to_host is not called)."""
+    from gpuseq.backend import dispatch
+    from gpuseq.distribute import strategy
+    m = worker.mlp(1, "sgd", bn=True)
+    x, y, _ = worker.data(n=8)
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0)          # moving statistics move
+    params = m._trainable_variables()
+    rng = np.random.RandomState(0)
+    grads = [rng.randn(*p.data.shape).astype("float32") for p in params]
+    logs = {"loss": 0.75, "acc": 0.5}
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    for n, msk in ((5, None), (2, mask), (0, None)):
+        stats = [v.data.copy() for v in strategy.moving_statistics(m)]
+        host_pairs, host_logs = _strategy(False).combine_step(
+            m, list(zip(grads, params)), logs, n, msk) if n else (None, None)
+        for v, s in zip(strategy.moving_statistics(m), stats):
+            v.data[...] = s
+        calls = []
+        monkeypatch.setattr(dispatch, "to_host", lambda a: calls.append(a) or np.asarray(a))
+        dev = _strategy(True)
+        with np.errstate(invalid="ignore", divide="ignore"):     # n = 0: 0 / 0
+            pairs, dlogs = dev.combine_step(m, list(zip(grads, params)), logs, n, msk)
+        monkeypatch.undo()
+        assert calls == []
+        assert np.ndim(dlogs["size"]) == 0 and not isinstance(dlogs["size"], int)
+        assert dev.host_logs(dlogs)["size"] == n and isinstance(dev.host_logs(dlogs)["size"], int)
+        if not n:                 # no samples anywhere: no check on the device path
+            continue
+        assert host_logs["size"] == n
+        for (g, p), (hg, hp) in zip(pairs, host_pairs):
+            assert p is hp
+            np.testing.assert_array_equal(g, hg)
+        for k in logs:
+            assert np.ndim(dlogs[k]) == 0
+            np.testing.assert_allclose(float(dlogs[k]), host_logs[k], rtol=1e-7)
+    assert _strategy(True).allows_graph_capture and not _strategy(False).allows_graph_capture
+
+
+def _masked_model(jit):
+    set_random_seed(5)
+    m = Sequential([Embedding(10, 4, mask_zero=True, input_length=6),
+                    LSTM(5, return_sequences=True), TimeDistributed(Dense(1))])
+    m.compile(Adam(lr=0.02), "mse", jit_compile=jit)
+    return m
+
+
+def _masked_data():
+    r = np.random.RandomState(2)
+    x = r.randint(1, 10, size=(20, 6))
+    for i, length in enumerate(r.randint(1, 7, size=20)):
+        x[i, length:] = 0
+    return x, r.randn(20, 6, 1).astype("float32")
+
+
+@needs_emulation
+@pytest.mark.parametrize("kind", ["mlp", "masked"])
+def test_capturable_data_parallel_step_replays_like_the_plain_fit(monkeypatch, kind):
+    """DataParallel's device-style step (one process, a capturable communicator) inside
+    replayed graphs on the emulated CUDA backend: the plain eager fit's weights and
+    history (the logged global size weights the epoch averages)."""
+    from gpuseq.backend import dispatch
+    from gpuseq.distribute import strategy
+    results = []
+    with dispatch.use_backend("emulated"):
+        for graphed in (False, True):
+            if kind == "mlp":
+                m = worker.mlp(3, Adam(lr=0.01), bn=True, jit_compile=graphed)
+                x, y, _ = worker.data(n=45)
+                fit = dict(batch_size=16, epochs=3, shuffle=True, validation_split=0.2)
+            else:
+                m = _masked_model(graphed)
+                x, y = _masked_data()
+                fit = dict(batch_size=8, epochs=3, shuffle=False)
+            runner = None
+            if graphed:
+                runner = worker.bind_recorded_graphs(m)
+                dp = _strategy(True)
+                monkeypatch.setattr(strategy, "current", lambda: dp)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                h = m.fit(x, y, verbose=0, **fit)
+            monkeypatch.undo()
+            results.append((m.get_weights(), h.history, runner))
+    (w_e, h_e, _), (w_g, h_g, runner) = results
+    assert runner.failed is None and runner.ineligible is None and runner.captures >= 1
+    assert runner.replays >= 3
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    assert set(h_g) == set(h_e)
+    for k in h_e:
+        np.testing.assert_allclose(h_g[k], h_e[k], rtol=1e-5, atol=1e-6)
+
+
+class _Batches:
+    """A data adapter over a list of batches (what EpochIterator asks of one)."""
+
+    steps_per_pass = None
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def stream(self):
+        return ((np.zeros((n, 1)), np.zeros((n, 1)), None) for n in self.sizes)
+
+
+def _votes_of_other_rank(answers):
+    """An ``agree`` whose other rank answers ``answers`` in turn; records our flags."""
+    mine = []
+
+    def agree(flag):
+        mine.append(bool(flag))
+        return bool(flag) and answers.pop(0)
+    return agree, mine
+
+
+def test_epoch_iterator_ends_an_epoch_when_another_rank_cannot_go_on():
+    from gpuseq.engine.epoch_iterator import EpochIterator
+    # the other rank takes two steps and its epoch ends (samples): we end with it,
+    # keep our drawn batch for the next epoch, and are not exhausted
+    agree, mine = _votes_of_other_rank([True, True, False, True,
+                                        True, True, True, False, True])
+    it = EpochIterator(_Batches([1, 2, 3, 4, 5, 6]), samples=100, agree=agree)
+    assert [d[0].shape[0] for _, d in it.epoch()] == [1, 2]
+    assert mine == [True, True, True, True] and not it.exhausted   # step + "ran out?"
+    assert [d[0].shape[0] for _, d in it.epoch()] == [3, 4, 5]       # 3 was kept
+    assert mine[4:] == [True] * 5 and not it.exhausted
+    # the other rank ran out of data: both exhausted, the warning says so
+    agree, mine = _votes_of_other_rank([True, False, False])
+    it = EpochIterator(_Batches([1, 2, 3]), steps=3, agree=agree)
+    with pytest.warns(UserWarning, match="data of one of the ranks ran out after 1 batch"):
+        assert len(list(it.epoch())) == 1
+    assert it.exhausted and mine == [True, True, True]
+    # this rank runs out; it warns only when told to (rank 0)
+    agree, mine = _votes_of_other_rank([True, True])
+    it = EpochIterator(_Batches([1]), steps=3, agree=agree, warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(it.epoch())) == 1
+    assert it.exhausted and mine == [True, False, False]
+    # steps reached: the same step everywhere, no vote
+    agree, mine = _votes_of_other_rank([True, True])
+    it = EpochIterator(_Batches([1, 2, 3]), steps=2, agree=agree)
+    assert len(list(it.epoch())) == 2 and mine == [True, True] and not it.exhausted
+
+
+@pytest.mark.gpu
+def test_nccl_step_captured_in_cuda_graphs_trains_like_a_plain_run(monkeypatch):
+    """On a GPU: a 1-rank NCCL communicator under DataParallel, training steps (the
+    NCCL allreduce included) captured and replayed as real CUDA graphs, equal the
+    plain fit."""
+    from gpuseq.backend import dispatch
+    ok, why = dispatch._cupy_probe()
+    if ok is None:
+        pytest.skip(f"no CUDA device: {why}")
+    pytest.importorskip("cupy.cuda.nccl")
+    from gpuseq.distribute import strategy
+    results = []
+    with dispatch.use_backend("cupy"):
+        for graphed in (False, True):
+            m = worker.mlp(7, SGD(lr=0.05, momentum=0.9), bn=True, jit_compile=graphed)
+            x, y, _ = worker.data(n=45)
+            if graphed:
+                dp = strategy.DataParallel(communicators.NcclCommunicator(None))
+                monkeypatch.setattr(strategy, "current", lambda: dp)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                h = m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+            monkeypatch.undo()
+            results.append((m.get_weights(), h.history, m._graph_runner))
+    (w_e, h_e, _), (w_g, h_g, runner) = results
+    assert runner is not None and runner.failed is None and runner.captures >= 1
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for k in h_e:
+        np.testing.assert_allclose(h_g[k], h_e[k], rtol=1e-4)

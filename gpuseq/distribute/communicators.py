@@ -3,7 +3,9 @@
 Every communicator has the same methods (ChainerMN's design): ``rank``, ``size``,
 ``local_rank``, ``allreduce_buffers`` (sum flat buffers in place, in a fixed order),
 ``broadcast_buffers``, and the small host collectives ``bcast_object`` /
-``allgather_object`` / ``any_rank`` / ``barrier``. What they share (bucketing,
+``allgather_object`` / ``any_rank`` / ``all_ranks`` / ``barrier``. ``capturable`` says
+whether the array collectives may be recorded into a CUDA graph (they run on the
+current CUDA stream and read nothing on the host). What they share (bucketing,
 scaling, the order of the arrays) lives in :class:`Communicator`; the subclasses only
 move bytes:
 
@@ -30,6 +32,7 @@ class Communicator:
     size = 1
     local_rank = 0
     name = "single"
+    capturable = False      # True: allreduce_buffer may be recorded in a CUDA graph
 
     def __init__(self, bucket_bytes=DEFAULT_BUCKET_BYTES):
         self.bucket_bytes = bucket_bytes
@@ -89,8 +92,18 @@ class Communicator:
         """True on every process when ``flag`` is true on at least one."""
         if self.size == 1:
             return bool(flag)
+        return self._count_votes(flag) > 0
+
+    def all_ranks(self, flag):
+        """True on every process when ``flag`` is true on every process."""
+        if self.size == 1:
+            return bool(flag)
+        return self._count_votes(flag) == self.size
+
+    def _count_votes(self, flag):
+        """How many processes pass a true ``flag`` (one host allreduce)."""
         vote = numpy.asarray([1 if flag else 0], dtype="int32")
-        return bool(self.allreduce_buffer(vote)[0] > 0)
+        return int(self.allreduce_buffer(vote)[0])
 
     def bcast_object(self, obj, root=0):
         return obj
@@ -196,9 +209,15 @@ class NcclCommunicator(Communicator):
 
     Each process must use its own GPU (NCCL refuses two ranks on one device): the
     launcher ``gpuseq-run`` gives each process the GPU of its local rank.
+
+    ``capturable``: an NCCL collective launched on a capturing stream is recorded
+    into the CUDA graph and runs at each replay (NCCL supports this from 2.9), so
+    a training step with its allreduce can be replayed as one graph. The host
+    votes (``any_rank`` / ``all_ranks``) go through MPI, outside any graph.
     """
 
     name = "nccl"
+    capturable = True       # collectives on the current stream: a graph records them
 
     def __init__(self, mpi=None, bucket_bytes=DEFAULT_BUCKET_BYTES):
         super().__init__(bucket_bytes)
@@ -250,6 +269,9 @@ class NcclCommunicator(Communicator):
 
     def any_rank(self, flag):
         return bool(flag) if self._mpi is None else self._mpi.any_rank(flag)
+
+    def all_ranks(self, flag):
+        return bool(flag) if self._mpi is None else self._mpi.all_ranks(flag)
 
     def barrier(self):
         if self._mpi is not None:

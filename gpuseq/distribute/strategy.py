@@ -22,7 +22,10 @@ What :class:`DataParallel` does in ``fit`` (every rank runs the same code):
    is ``sum(w * loss) / n`` with ``n`` its number of samples (of unmasked time steps
    when an output mask applies), and ``n_r`` is exactly that number, so this is the
    gradient of one process on the whole global batch, with sample and class weights
-   and masks. Clipping runs after, inside ``apply_gradients``.
+   and masks. Clipping runs after, inside ``apply_gradients``. With a communicator
+   whose collectives a CUDA graph can record (``capturable``: NCCL) the step reads
+   nothing on the host: the weight and the logged global batch ``size`` stay 0-d device
+   arrays, and ``host_logs`` reads ``size`` after the step, outside any graph.
 4. Moving statistics are averaged every step: they ride in the gradient buffer for
    free (no extra message), and the ranks stay bitwise identical, so any rank's model
    is the model. Stateful RNN states stay per rank.
@@ -32,6 +35,19 @@ What :class:`DataParallel` does in ``fit`` (every rank runs the same code):
    everywhere.
 6. Output: the progress bar, ModelCheckpoint, CSVLogger, TensorBoard, RemoteMonitor and
    ``save*`` act on rank 0 only.
+7. CUDA graphs (``wrap_train_function`` with a
+   :class:`~gpuseq.engine.cuda_graphs.GraphedStep`), only with a ``capturable``
+   communicator: the whole step, allreduce included, is replayed as one graph. The
+   decision to capture is the same on every rank: each step every rank votes (a host
+   ``all_ranks``) on "my share has samples and is due for its capture"; the ranks
+   capture only when all say yes, then vote on the capture and on its check against
+   eager steps (the runner's ``agree``), so all keep the graph or all drop it. A rank
+   replaying while another steps eagerly (an uneven last batch) or has no samples still
+   issues one allreduce each. Under MPI (host buffers) the steps stay eager. This was
+   tested on the CPU (graph and capturable collective emulated, 2 MPI ranks), not on
+   real GPUs.
+8. Generators: the ranks vote before each batch and end an epoch at the same step when
+   one rank's data ends first (``EpochIterator(agree=...)``).
 """
 import hashlib
 import weakref
@@ -75,16 +91,22 @@ class LocalStrategy:
     def shard_source(self, source):
         return source
 
-    def wrap_train_function(self, model, train):
-        return train
+    def wrap_train_function(self, model, train, runner=None):
+        return train if runner is None else runner
 
     def combine_step(self, model, grads_and_vars, logs, n_local, mask=None):
         return grads_and_vars, logs
+
+    def host_logs(self, logs):
+        return logs
 
     def sum_totals(self, totals, seen):
         return totals, seen
 
     def any_rank(self, flag):
+        return flag
+
+    def all_ranks(self, flag):
         return flag
 
 
@@ -170,8 +192,6 @@ class DataParallel(LocalStrategy):
         comm: a communicator (:mod:`gpuseq.distribute.communicators`).
     """
 
-    allows_graph_capture = False     # the host-side reductions cannot be replayed
-
     def __init__(self, comm):
         self.comm = comm
         self.size = comm.size
@@ -186,6 +206,13 @@ class DataParallel(LocalStrategy):
         check_same_model(self.comm, model)
         broadcast_model(self.comm, model)
         self._synced.add(model)
+
+    @property
+    def allows_graph_capture(self):
+        """Whether a training step, allreduce included, may be replayed as a CUDA graph:
+        only when the communicator's collectives can be recorded (NCCL), not when they
+        move bytes through the host (MPI)."""
+        return bool(getattr(self.comm, "capturable", False))
 
     def local_verbose(self, verbose):
         return verbose if self.rank == 0 else 0
@@ -232,19 +259,38 @@ class DataParallel(LocalStrategy):
         return source
 
     # -- one step -----------------------------------------------------------------------
-    def wrap_train_function(self, model, train):
+    def wrap_train_function(self, model, train, runner=None):
         """``train`` for batches with samples; a rank whose share of a short last batch
         is empty still joins the step's allreduce with zeros. The first step of a model
         that no ``fit`` has started (``train_on_batch``) begins as ``fit`` does; later
-        weights loaded on one rank need :func:`broadcast_model`."""
+        weights loaded on one rank need :func:`broadcast_model`.
+
+        Args:
+            model: the model being trained.
+            train: its eager step, ``train(data) -> logs``.
+            runner: None, or a :class:`~gpuseq.engine.cuda_graphs.GraphedStep` that
+                replays ``train`` as CUDA graphs (communicators that are
+                ``capturable`` only). Every step, every rank then votes once on
+                "my share has samples and my runner would capture it now"; a capture
+                happens only when every rank votes yes, so the ranks capture (and
+                check, and vote on the result: the runner's ``agree``) together,
+                while one rank replaying and another stepping eagerly still issue one
+                allreduce each.
+        """
+        if runner is not None:
+            runner.agree = self.comm.all_ranks
+
         def step(data):
             if model not in self._synced:     # train_on_batch before any fit
                 self.begin_fit(model)
-            x = data[0]
-            first = x[0] if isinstance(x, (list, tuple)) else x
-            if int(first.shape[0]) == 0:
+            empty = _share_is_empty(data)
+            if runner is None:
+                return self.empty_step(model) if empty else train(data)
+            wants = not empty and runner.mode_for(data) == "capture"
+            agreed = self.comm.all_ranks(wants)
+            if empty:
                 return self.empty_step(model)
-            return train(data)
+            return runner(data, may_capture=agreed)
         return step
 
     def empty_step(self, model):
@@ -268,9 +314,12 @@ class DataParallel(LocalStrategy):
             mask: None, or the output mask when the loss averages over unmasked time
                 steps: the weight ``w_r`` is then the rank's number of unmasked steps
                 (what its loss is an average over), else its number of samples.
+
+        With a ``capturable`` communicator the step reads nothing on the host (it may
+        be recorded in a CUDA graph): the weight, the logs and the logged global
+        ``size`` stay 0-d arrays, and :meth:`host_logs` turns ``size`` into an int
+        after the step. Otherwise the weight and ``size`` are host numbers.
         """
-        weight = float(n_local) if mask is None else \
-            float(dispatch.to_host(mask.astype("float64").sum()))
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         skipped = [(g, v) for g, v in grads_and_vars if g is None]
         stats = moving_statistics(model)
@@ -279,20 +328,26 @@ class DataParallel(LocalStrategy):
         xp = dispatch.get_array_module(ref)
         dtype = ref.dtype if ref.dtype.kind == "f" else numpy.dtype("float32")
         names = list(logs)
-        count = n_local / weight if weight else 0.0       # scaled back to n_local below
-        head = xp.asarray([1.0, count] + [_as_value(logs[k]) for k in names], dtype=dtype) \
-            if xp is numpy else xp.stack([xp.ones((), dtype), xp.asarray(count, dtype)] + [
-                xp.asarray(logs[k], dtype=dtype).reshape(()) for k in names])
+        if self.comm.capturable:
+            head, weight = _device_head(xp, dtype, logs, names, n_local, mask)
+        else:
+            head, weight = _host_head(xp, dtype, logs, names, n_local, mask)
         arrays = [head] + grads + [v.data for v in stats]
         summed = self.comm.allreduce_arrays(arrays, scale=weight)
-        total, samples = summed[0][0].copy(), float(summed[0][1])
-        if xp is numpy and float(total) == 0.0:
-            raise RuntimeError("No rank had samples in this step; batches must not be empty.")
+        total = summed[0][0].copy()
+        if self.comm.capturable:
+            samples = summed[0][1].copy()        # 0-d: host_logs reads it after the step
+        else:
+            samples = int(round(float(summed[0][1])))
+            if xp is numpy and float(total) == 0.0:
+                raise RuntimeError("No rank had samples in this step; batches must not be "
+                                   "empty.")
         out = [s / total for s in summed]
         head = out[0]
-        new_logs = {k: (float(head[i + 2]) if xp is numpy else head[i + 2])
+        on_host = xp is numpy and not self.comm.capturable
+        new_logs = {k: (float(head[i + 2]) if on_host else head[i + 2])
                     for i, k in enumerate(names)}
-        new_logs["size"] = int(round(samples))       # the global batch, for the logs
+        new_logs["size"] = samples       # the global batch, for the logs
         k = 1 + len(grads)
         for v, s in zip(stats, out[k:]):
             v.data[...] = s
@@ -300,6 +355,16 @@ class DataParallel(LocalStrategy):
             [(g.astype(p.data.dtype, copy=False), p) for g, (_, p) in zip(out[1:k], pairs)]
             + skipped)
         return reduced, new_logs
+
+    def host_logs(self, logs):
+        """The step's logs with the global batch ``size`` as a Python int (a 0-d array
+        after a step that read nothing on the host); called after the step, outside
+        any graph."""
+        size = logs.get("size")
+        if size is not None and not isinstance(size, int):
+            logs = dict(logs)
+            logs["size"] = int(round(float(dispatch.to_host(size))))
+        return logs
 
     def sum_totals(self, totals, seen):
         """Validation: the per-rank totals and sample counts summed over the ranks."""
@@ -311,6 +376,47 @@ class DataParallel(LocalStrategy):
 
     def any_rank(self, flag):
         return self.comm.any_rank(flag)
+
+    def all_ranks(self, flag):
+        return self.comm.all_ranks(flag)
+
+
+def _share_is_empty(data):
+    """True when this rank's share of the step's batch has no samples."""
+    x = data[0]
+    first = x[0] if isinstance(x, (list, tuple)) else x
+    return int(first.shape[0]) == 0
+
+
+def _host_head(xp, dtype, logs, names, n_local, mask):
+    """``([1, count, logs...], weight)`` with the weight read on the host (MPI)."""
+    weight = float(n_local) if mask is None else \
+        float(dispatch.to_host(mask.astype("float64").sum()))
+    count = n_local / weight if weight else 0.0       # scaled back to n_local
+    if xp is numpy:
+        head = xp.asarray([1.0, count] + [_as_value(logs[k]) for k in names], dtype=dtype)
+    else:
+        head = xp.stack([xp.ones((), dtype), xp.asarray(count, dtype)] + [
+            xp.asarray(logs[k], dtype=dtype).reshape(()) for k in names])
+    return head, weight
+
+
+def _device_head(xp, dtype, logs, names, n_local, mask):
+    """``([1, count, logs...], weight)`` without reading anything on the host and
+    without copying a host number to the device (both impossible in a captured CUDA
+    graph): the weight of a masked step is the device sum of its mask, numbers enter
+    as kernel arguments (an element write), 0-d values by a device copy."""
+    head = xp.empty(2 + len(names), dtype=dtype)
+    head[0] = 1.0
+    if mask is None:
+        weight = float(n_local)
+        head[1] = 1.0 if n_local else 0.0
+    else:
+        weight = mask.astype(dtype).sum()
+        head[1] = (float(n_local) / xp.maximum(weight, 1)) * (weight > 0)
+    for i, k in enumerate(names):
+        head[2 + i] = logs[k]
+    return head, weight
 
 
 def _union_in_order(name_lists):

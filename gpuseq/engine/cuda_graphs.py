@@ -45,6 +45,19 @@ How a step is replayed:
   replaced (recompiling, ``set_seed``), the float type, TF32 or the convolution
   algorithm.
 
+Under several ranks (``gpuseq.distribute``) with the NCCL communicator, the
+allreduce of the gradients is part of the step and is captured with it (an NCCL
+collective on a capturing stream is recorded and runs at each replay; NCCL 2.9 and
+later). The ranks must then capture, check and keep (or drop) a graph together:
+:meth:`GraphedStep.mode_for` says what a step would do without doing it, the
+strategy lets the ranks vote on it before each step (``may_capture``), and the
+runner's ``agree`` makes every rank vote after the capture and after the check;
+any "no" drops the graph on every rank. An error after the capture (in the check's
+replays or eager steps) is raised there instead of falling back, since the other
+ranks are inside the same collectives. The MPI communicator reduces through the
+host and keeps steps eager. This multi-rank path has run on the CPU only (the
+capture and the collective emulated), not yet on GPUs.
+
 Not replayed (eager steps, no warning), as the layers and the optimizer declare
 it (``graph_ineligibility``): models with a stateful recurrent layer, a layer
 drawing from its own seeded host generator (``Dropout(seed=...)``), an Embedding
@@ -203,8 +216,14 @@ class GraphedStep:
         api: the capture/launch implementation (default: :class:`CupyGraphs`).
         warn: warn when the graphs are switched off after a failed capture or check
             (when they were asked for explicitly); otherwise only ``failed`` says why.
+        agree: None in one process; under several ranks, ``agree(flag) -> bool``,
+            true on every rank when ``flag`` is true on every rank (the
+            communicator's ``all_ranks``). The ranks then vote on each capture and
+            on its check, and keep or drop the graph together.
 
-    Call it like ``step_fn``: ``graphed(data)`` returns the same logs.
+    Call it like ``step_fn``: ``graphed(data)`` returns the same logs;
+    ``graphed(data, may_capture=False)`` never captures (a caller that decides the
+    capture with other processes asks :meth:`mode_for` first).
 
     Attributes:
         ineligible: why the model's steps run eagerly (declared by a layer or the
@@ -220,14 +239,16 @@ class GraphedStep:
     WARMUP = 1      # eager steps per batch shape before its capture
     RTOL, ATOL = 1e-5, 1e-6
 
-    def __init__(self, model, step_fn, api=None, warn=True):
+    def __init__(self, model, step_fn, api=None, warn=True, agree=None):
         self.model = model
         self.step_fn = step_fn
         self.api = api
         self.warn = warn
+        self.agree = agree
         self.entries = {}
         self.seen = {}
         self._key = None
+        self._decided = None      # (data, mode) of the last mode_for, for the next call
         self.ineligible = None
         self.failed = None
         self.captures = 0
@@ -318,27 +339,50 @@ class GraphedStep:
             self.api.release()
 
     # ------------------------------------------------------------------ steps
-    def __call__(self, data):
+    def mode_for(self, data):
+        """What a call with ``data`` would do now: 'eager', 'replay' (a graph of this
+        batch shape exists) or 'capture' (no graph yet, and this shape had its
+        ``WARMUP`` eager steps). Drops the graphs first when the state they bake in
+        changed (see :meth:`state_key`); counts nothing, so asking twice is harmless.
+        A call on the same ``data`` object right after reuses the decision (the state
+        key costs host time)."""
+        self._decided = (data, self._decide(data))
+        return self._decided[1]
+
+    def _decide(self, data):
         if self.failed is not None:
-            return self.step_fn(data)
+            return "eager"
         key = self.state_key()
         if key != self._key:
             self._drop()
             self._key = key
             self.ineligible = self._why_ineligible()
         if self.ineligible is not None:
-            return self.step_fn(data)
+            return "eager"
         bkey = _batch_key(data)
-        entry = self.entries.get(bkey)
-        if entry is not None:
+        if bkey in self.entries:
+            return "replay"
+        return "capture" if self.seen.get(bkey, 0) >= self.WARMUP else "eager"
+
+    def __call__(self, data, may_capture=True):
+        """One training step on ``data``, replayed, captured or eager (see
+        :meth:`mode_for`); with ``may_capture=False`` a step due for its capture runs
+        eagerly instead, and its capture is due again at the next step of its shape."""
+        decided, self._decided = self._decided, None
+        mode = decided[1] if decided is not None and decided[0] is data else \
+            self._decide(data)
+        if mode == "replay":
+            entry = self.entries[_batch_key(data)]
             if self.model.layers:
                 self.model.layers[0].check_graph_inputs(data[0][0])
             entry.load(data)
             return self._replay(entry)
-        n = self.seen[bkey] = self.seen.get(bkey, 0) + 1
-        if n <= self.WARMUP:
-            return self.step_fn(data)
-        return self._capture(bkey, data)
+        if self.failed is None and self.ineligible is None:
+            bkey = _batch_key(data)
+            if mode == "capture" and may_capture:
+                return self._capture(bkey, data)
+            self.seen[bkey] = self.seen.get(bkey, 0) + 1
+        return self.step_fn(data)
 
     def _api(self):
         if self.api is None:
@@ -361,13 +405,46 @@ class GraphedStep:
         return {k: self.api.copy(v) for k, v in entry.outs.items()}
 
     def _capture(self, bkey, data):
-        api = self._api()
+        """Capture the step of this batch shape, check it against eager steps and take
+        the step with it; or, when that fails, switch the graphs off and take it
+        eagerly. Under ``agree`` (several ranks) every rank runs this in the same
+        step, and the ranks vote twice (captured fine? replays agree with eager
+        steps?), so that all of them keep the graph or all drop it."""
         snap = None
         try:
             entry = _Entry(data)
             snap = self.snapshot()
-            entry.graph, entry.outs = api.capture(self._captured_run(entry))
+            entry.graph, entry.outs = self._api().capture(self._captured_run(entry))
             entry.keep = ad.device_constants()
+            problem = None
+        except Exception as e:   # any capture error: train on eagerly
+            problem = f"capturing the step failed ({type(e).__name__}: {e})"
+        except BaseException:    # an interrupt: leave the model as before this step
+            if snap is not None:
+                self.restore(snap)
+            raise
+        problem = self._vote(problem, "capturing the step failed on another rank")
+        if problem is None:
+            problem = self._check(entry, snap)
+            problem = self._vote(problem, "the replayed and the eager step differ on "
+                                          "another rank")
+        if problem is not None:
+            if snap is not None:
+                self.restore(snap)
+            self._switch_off(problem)
+            return self.step_fn(data)
+        self.entries[bkey] = entry
+        self.captures += 1
+        entry.load(data)
+        return self._replay(entry)
+
+    def _check(self, entry, snap):
+        """Two replays and two eager steps from the snapshot: None when they agree,
+        else what differs (the state is put back either way). With one process any
+        error here means the graph cannot be trusted; under ``agree`` an error is
+        raised instead: the other ranks are inside the same steps' collectives, which
+        this rank could no longer match."""
+        try:
             # capturing ran the host part of a step: start again from the snapshot
             self._set_host_state(snap[1])
             for _ in range(2):
@@ -378,21 +455,25 @@ class GraphedStep:
                 eager_logs = self.step_fn(entry.data())
             problem = self._compare(graph_state, graph_logs, eager_logs)
             self.restore(snap)
-        except Exception as e:   # any capture error: train on eagerly
-            problem = f"capturing the step failed ({type(e).__name__}: {e})"
-            if snap is not None:
-                self.restore(snap)
-        except BaseException:    # an interrupt: leave the model as before this step
-            if snap is not None:
-                self.restore(snap)
+            return problem
+        except Exception as e:
+            self.restore(snap)
+            if self.agree is not None:
+                raise
+            return f"capturing the step failed ({type(e).__name__}: {e})"
+        except BaseException:
+            self.restore(snap)
             raise
-        if problem is not None:
-            self._switch_off(problem)
-            return self.step_fn(data)
-        self.entries[bkey] = entry
-        self.captures += 1
-        entry.load(data)
-        return self._replay(entry)
+
+    def _vote(self, problem, other):
+        """``problem`` on this rank, ``other`` when only another rank had one, None when
+        every rank is fine (one process: ``problem`` itself)."""
+        if self.agree is None:
+            return problem
+        everyone_fine = self.agree(problem is None)
+        if problem is None and not everyone_fine:
+            return other
+        return problem
 
     def _compare(self, graph_state, graph_logs, eager_logs):
         """None when the replayed and the eager steps agree, else what differs."""

@@ -32,9 +32,19 @@ class EpochIterator:
         samples: Keras 1: samples per epoch (the epoch ends once this many were drawn);
             replaces ``steps``.
         restart: begin a fresh pass every epoch (at most one pass per epoch).
+        agree: None in one process. Under several ranks, for per-rank data (a
+            generator, a Sequence's shard): ``agree(flag) -> bool``, true on every
+            rank when ``flag`` is true on every rank. Before each batch, every rank
+            votes on "I have a batch and my epoch goes on"; when one says no, every
+            rank ends the epoch at that step (a batch drawn but not used is handed
+            out first next epoch), and when a rank's data ran out, every rank is
+            ``exhausted``. Otherwise the ranks would wait forever for the step's
+            allreduce of the rank that left.
+        warn: warn when the data ran out (under several ranks: rank 0 only).
     """
 
-    def __init__(self, adapter, steps=None, samples=None, restart=False):
+    def __init__(self, adapter, steps=None, samples=None, restart=False, agree=None,
+                 warn=True):
         self.adapter = adapter
         self.steps = steps if steps is not None or samples is not None else \
             adapter.steps_per_pass
@@ -43,6 +53,8 @@ class EpochIterator:
                 min(self.steps, adapter.steps_per_pass)
         self.samples = samples
         self.restart = restart
+        self.agree = agree
+        self.warn = warn
         self.exhausted = False
         self._stream = None
         self._pending = None
@@ -68,19 +80,41 @@ class EpochIterator:
             self.close()
         stream, step, seen = self._open(), 0, 0
         steps, samples = self.steps, self.samples
-        while (seen < samples) if samples is not None else (steps is None or step < steps):
-            if self._pending is not None:
-                data, self._pending = self._pending, None
-            else:
-                try:
-                    data = next(stream)
-                except StopIteration:
-                    self._ran_out(step)
-                    return
+        while True:
+            goes_on = (seen < samples) if samples is not None else \
+                (steps is None or step < steps)
+            if not goes_on and (self.agree is None or samples is None):
+                return           # steps: the same step on every rank, no vote needed
+            data = self._next_batch(stream) if goes_on else None
+            ran_out = goes_on and data is None
+            if self.agree is not None and not self.agree(data is not None):
+                self._end_together(step, data, ran_out)
+                return
+            if ran_out:
+                self._ran_out(step)
+                return
             yield step, data
             step += 1
             if samples is not None:
                 seen += batch_size_of(data)
+
+    def _next_batch(self, stream):
+        """The pending batch, else the stream's next one; None when the data ended."""
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            return data
+        try:
+            return next(stream)
+        except StopIteration:
+            return None
+
+    def _end_together(self, step, data, ran_out):
+        """Some rank cannot take this step: keep a drawn batch for the next epoch, and
+        ask every rank whether one ran out of data (then all of them are exhausted)."""
+        if data is not None:
+            self._pending = data
+        if not self.agree(not ran_out):
+            self._ran_out(step, some_rank=True)
 
     def close(self):
         """Stop the stream (and the adapter's worker threads)."""
@@ -93,14 +127,16 @@ class EpochIterator:
             self._stream = self.adapter.stream()
         return self._stream
 
-    def _ran_out(self, step):
+    def _ran_out(self, step, some_rank=False):
         self.exhausted = True
         self.close()
-        if self.steps is not None or self.samples is not None:
+        if self.warn and (self.steps is not None or self.samples is not None):
             want = f"steps={self.steps}" if self.samples is None else f"samples={self.samples}"
+            who = "the data of one of the ranks ran out" if some_rank else "the data ran out"
             warnings.warn(
-                f"Your input ran out of data: the data ran out after {step} batch(es) of an "
+                f"Your input ran out of data: {who} after {step} batch(es) of an "
                 f"epoch that asked for {want}; the epoch ends here and no later epoch runs. "
                 "Make the generator loop forever (`while True:`), or ask for fewer steps "
-                "(a finite generator must yield steps_per_epoch * epochs batches).",
+                "(a finite generator must yield steps_per_epoch * epochs batches"
+                + (", on every rank" if some_rank else "") + ").",
                 UserWarning, stacklevel=user_stacklevel())

@@ -539,19 +539,22 @@ class Model:
         """What the loops call with each training batch ``(x, y, sample_weight)``:
         :meth:`train_step` itself, or its CUDA-graph replay
         (:class:`~gpuseq.engine.cuda_graphs.GraphedStep` wrapped around it) when
-        ``jit_compile`` asks for one on the GPU."""
+        ``jit_compile`` asks for one on the GPU. Under several ranks the strategy
+        wraps either (``wrap_train_function``); the graphs are used there only when
+        its communicator's collectives can be captured (NCCL)."""
         jit = self._jit_compile
+        dist = self._distribution
         if jit is False or (self._graph_runner is None and not dispatch.is_gpu()) or \
-                not self._distribution.allows_graph_capture:
-            return self._distribution.wrap_train_function(self, self.train_step)
+                not dist.allows_graph_capture:
+            return dist.wrap_train_function(self, self.train_step)
         env = None if jit is True else cuda_graphs.env_setting()
         if env is False:
-            return self.train_step
-        if self._graph_runner is None:
+            return dist.wrap_train_function(self, self.train_step)
+        if self._graph_runner is None:      # kept across fits: its graphs stay valid
             self._graph_runner = cuda_graphs.GraphedStep(
                 self, self.train_step, warn=jit is True or env is True)
-        runner = self._graph_runner
-        return lambda data: runner((input_list(data[0]),) + tuple(data[1:]))
+        step = dist.wrap_train_function(self, self.train_step, runner=self._graph_runner)
+        return lambda data: step((input_list(data[0]),) + tuple(data[1:]))
 
     def _guard_oom(self, fn, *args):
         """Run fn(*args); a CuPy out-of-memory error becomes GPUMemoryLimitError."""
@@ -692,7 +695,7 @@ class Model:
                 for step, data in batches.epoch():
                     logs = MetricDict(batch=step, size=batch_size_of(data))
                     callbacks.on_batch_begin(step, logs)
-                    logs.update(self._guard_oom(train, data))
+                    logs.update(dist.host_logs(self._guard_oom(train, data)))
                     callbacks.on_batch_end(step, logs)
                     self.stop_training = dist.any_rank(self.stop_training)
                     if self.stop_training:
@@ -759,10 +762,13 @@ class Model:
 
     def _generator_batches(self, source, steps, samples, missing_steps, class_weight=None,
                            shuffle=False, workers=1, use_multiprocessing=False,
-                           max_queue_size=10, predict=False, call=None):
+                           max_queue_size=10, predict=False, call=None, training=False):
         """An EpochIterator over a generator or a Sequence; every batch is checked as
         fit() checks arrays. ``missing_steps`` is the error when a plain generator comes
-        without a number of steps (or Keras 1 samples)."""
+        without a number of steps (or Keras 1 samples). ``training`` under several
+        ranks: the ranks vote before each batch and end an epoch together (a rank
+        whose data ends first would otherwise leave the others in the step's
+        allreduce)."""
         if steps is None and samples is None and not data_adapters.is_sequence(source):
             raise ValueError(missing_steps)
         if predict:
@@ -779,6 +785,10 @@ class Model:
         adapter = data_adapters.generator_adapter(source, prepare, workers,
                                                   use_multiprocessing, max_queue_size,
                                                   shuffle, predict)
+        dist = self._distribution
+        if training and dist.size > 1:
+            return EpochIterator(adapter, steps=steps, samples=samples,
+                                 agree=dist.all_ranks, warn=dist.rank == 0)
         return EpochIterator(adapter, steps=steps, samples=samples)
 
     def _split_off_validation(self, xs, yy, sw, validation_data, validation_split):
@@ -941,7 +951,10 @@ class Model:
         batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
         Under several MPI ranks a Sequence is read in shards (rank r reads its batches
         r, r + N, ...: N of them make one step), while a plain generator is per-rank
-        data: each rank trains on what its own generator yields.
+        data: each rank trains on what its own generator yields. The ranks vote before
+        each batch, so that they end every epoch at the same step: when one rank's
+        generator ends (or its ``samples_per_epoch`` count is reached) first, every rank
+        ends the epoch there (and training, when a generator ended).
         Keras 1 arguments: ``samples_per_epoch`` (an epoch ends once that many
         samples were drawn), ``nb_epoch``, ``nb_val_samples``, ``nb_worker``,
         ``pickle_safe``, ``max_q_size``.
@@ -961,7 +974,7 @@ class Model:
             generator, steps_per_epoch, samples_per_epoch,
             "fit_generator needs steps_per_epoch (batches per epoch) when the generator is "
             "not a Sequence with a length.", class_weight, shuffle, call="fit_generator",
-            **reading)
+            training=True, **reading)
         val_batches = val_arrays = None
         if _is_batch_source(validation_data):
             val_batches = self._generator_batches(
