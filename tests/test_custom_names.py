@@ -375,3 +375,13 @@ def test_a_keras_2_style_optimizer_subclass_loads_back_with_its_settings(numpy_b
         loaded = load_model(path, custom_objects={"HalfSGD": HalfSGD})
     assert type(loaded.optimizer) is HalfSGD
     assert loaded.optimizer.get_config() == pytest.approx(model.optimizer.get_config())
+
+
+def test_a_registered_activation_layer_runs_on_every_op_path(op_path):
+    x = np.random.RandomState(8).uniform(-2, 2, (5, 4)).astype("float32")
+    with CustomObjectScope({"swish": Activation(swish)}):
+        set_random_seed(9)
+        model = Sequential([Dense(3, input_dim=4, activation="swish")])
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(model.predict(x), np_swish(x @ kernel + bias), rtol=1e-5,
+                               atol=1e-6)
