@@ -1,5 +1,6 @@
 """Weight constraints applied after each optimizer step, as in ``keras.constraints``."""
 from .backend import dispatch
+from .custom_objects import build_custom_object, lookup_custom_object, registration_hint
 
 
 class Constraint:
@@ -55,14 +56,36 @@ _BY_NAME = {"max_norm": MaxNorm, "maxnorm": MaxNorm, "non_neg": NonNeg, "nonneg"
 
 
 def get(identifier):
+    """Resolve a constraint: None, a Constraint or callable (returned as is), a name
+    (``'max_norm'``, ``'non_neg'``, ``'unit_norm'``, any case, Keras 1 spellings too)
+    or a config dict ``{'class_name': 'MaxNorm', 'config': {...}}``.
+
+    A name (or a config's class name) is looked up among the custom objects first
+    (an enclosing ``CustomObjectScope``, then ``get_custom_objects()``), then among
+    the built-ins, as Keras 2.2.4 does; a registered class is built from the config,
+    a registered instance or function ``f(weights) -> weights`` is used as it is.
+    """
     if identifier is None or isinstance(identifier, Constraint) or callable(identifier):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
-        return _BY_NAME[identifier.lower()]()
-    if isinstance(identifier, dict):
-        return _BY_NAME[identifier["class_name"].lower()](**identifier.get("config", {}))
-    raise ValueError(f"Unknown constraint. Expected one of {sorted(_BY_NAME)}. "
-                     f"Received: constraint={identifier!r}")
+    if isinstance(identifier, str):
+        return _from_name(identifier, {})
+    if isinstance(identifier, dict) and isinstance(identifier.get("class_name"), str):
+        return _from_name(identifier["class_name"], identifier.get("config") or {})
+    raise ValueError("Could not interpret constraint: expected a name such as 'max_norm', a "
+                     "config dict {'class_name': 'MaxNorm', 'config': {...}}, a Constraint or "
+                     f"a callable. Received: constraint={identifier!r}")
+
+
+def _from_name(name, config):
+    custom = lookup_custom_object(name)
+    if custom is not None:
+        return build_custom_object(custom, config)
+    cls = _BY_NAME.get(name.lower())
+    if cls is None:
+        raise ValueError(f"Unknown constraint. Expected one of {sorted(_BY_NAME)}, a "
+                         f"registered custom name or a callable. {registration_hint(name)} "
+                         f"Received: constraint={name!r}")
+    return cls(**config)
 
 
 def serialize(c):

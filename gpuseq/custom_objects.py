@@ -17,7 +17,7 @@ Example:
 from collections.abc import Mapping
 
 __all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects",
-           "with_custom_objects"]
+           "build_custom_object", "lookup_custom_object", "registration_hint", "with_custom_objects"]
 
 _GLOBAL_CUSTOM_OBJECTS = {}
 
@@ -40,6 +40,48 @@ def with_custom_objects(custom_objects=None):
     merged = dict(_GLOBAL_CUSTOM_OBJECTS)
     merged.update(custom_objects or {})
     return merged
+
+
+def lookup_custom_object(name, custom_objects=None):
+    """The object known under ``name``: ``custom_objects`` (those passed to one call)
+    first, then the registered ones; None when neither has it.
+
+    Every ``get``/``deserialize`` of gpuseq's activations, losses, metrics, optimizers,
+    initializers, regularizers and constraints asks this before its built-in names,
+    as Keras 2's ``deserialize_keras_object`` does, so a custom object registered
+    under a built-in name (``'relu'``) replaces the built-in.
+
+    Args:
+        name: the name a model, a config or a compile() call uses.
+        custom_objects: optional dict ``{name: object}`` that wins over the registry.
+    """
+    if not isinstance(name, str):
+        return None
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    return _GLOBAL_CUSTOM_OBJECTS.get(name)
+
+
+def build_custom_object(obj, config=None):
+    """The object a custom entry stands for where Keras 2 rebuilds it from a config
+    (initializers, regularizers, constraints): a class is built from ``config``
+    (``from_config`` when it has one); an instance or a function is the object
+    itself. (Keras 2.2.4 calls a registered function with the config's arguments,
+    which fails for a function such as ``my_init(shape, dtype=None)``; gpuseq uses
+    the function as the initializer, regularizer or constraint it is.)
+    """
+    config = dict(config or {})
+    if isinstance(obj, type):
+        return obj.from_config(config) if hasattr(obj, "from_config") else obj(**config)
+    return obj
+
+
+def registration_hint(name="name"):
+    """The sentence unknown-name errors end with: how to make a custom object known."""
+    return (f"A custom object is found by name once it is registered: "
+            f"get_custom_objects()[{name!r}] = obj, or `with CustomObjectScope({{{name!r}: "
+            f"obj}}):`, or load_model(path, custom_objects={{{name!r}: obj}}) when "
+            f"loading a model.")
 
 
 class CustomObjectScope:

@@ -10,6 +10,7 @@ import math
 import numpy
 
 from . import random as grandom
+from .custom_objects import build_custom_object, lookup_custom_object, registration_hint
 
 
 def compute_fans(shape):
@@ -198,25 +199,44 @@ _CLASSES = {c.__name__: c for c in (Zeros, Ones, Constant, RandomNormal, RandomU
 
 
 def get(identifier):
-    """Resolve an initializer from a name, a config dict, an instance or a callable."""
+    """Resolve an initializer from a name, a config dict, an instance or a callable.
+
+    A name (or a config's class name) is looked up among the custom objects first
+    (an enclosing ``CustomObjectScope``, then ``get_custom_objects()``), then among
+    the built-ins, as Keras 2.2.4 does; a registered class is built from the config,
+    a registered instance or function is used as it is.
+    """
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in _FACTORIES:
-            return _FACTORIES[key]()
-        if identifier in _CLASSES:
-            return _CLASSES[identifier]()
-        raise ValueError(f"Unknown initializer. Expected one of {sorted(_FACTORIES)}. "
-                         f"Received: initializer={identifier!r}")
+        return _from_name(identifier, {})
     if isinstance(identifier, dict):
-        cls = _CLASSES.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown initializer class. Received: {identifier!r}")
-        return cls.from_config(identifier.get("config", {}))
+        name = identifier.get("class_name")
+        if not isinstance(name, str):
+            raise ValueError("An initializer config needs a class name: {'class_name': "
+                             f"'RandomNormal', 'config': {{...}}}}. Received: {identifier!r}")
+        return _from_name(name, identifier.get("config") or {}, config_form=True)
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer. Received: initializer={identifier!r}")
+
+
+def _from_name(name, config, config_form=False):
+    custom = lookup_custom_object(name)
+    if custom is not None:
+        return build_custom_object(custom, config)
+    if config_form and name in _CLASSES:
+        return _CLASSES[name].from_config(config)
+    if not config_form:
+        if name.lower() in _FACTORIES:
+            return _FACTORIES[name.lower()]()
+        if name in _CLASSES:
+            return _CLASSES[name]()
+    what = "initializer class" if config_form else "initializer"
+    expected = sorted(_CLASSES) if config_form else sorted(_FACTORIES)
+    raise ValueError(f"Unknown {what}. Expected one of {expected}, a registered custom name "
+                     f"or a callable(shape, dtype=None). {registration_hint(name)} "
+                     f"Received: initializer={name!r}")
 
 
 def serialize(init):

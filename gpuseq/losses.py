@@ -38,7 +38,7 @@ Example:
 import math
 
 from .backend import functions as K
-from .custom_objects import with_custom_objects
+from .custom_objects import lookup_custom_object, registration_hint
 
 
 def mean_squared_error(y_true, y_pred):
@@ -189,10 +189,21 @@ def canonical_name(fn):
     return None
 
 
+def builtin_loss(name):
+    """The built-in loss called ``name`` (any case: 'mse', 'MSE'), or None."""
+    return _BY_NAME.get(name) or _BY_NAME.get(name.lower())
+
+
 def get(identifier):
     """Resolve a loss: a name (case-insensitive: 'mse', 'MSE', 'categorical_crossentropy'),
     a config dict, or a callable ``(y_true, y_pred) -> per-sample loss`` (returned
-    unchanged)."""
+    unchanged).
+
+    A name is looked up among the custom objects first (an enclosing
+    ``CustomObjectScope``, then ``get_custom_objects()``), with its exact spelling,
+    then among the built-ins, as Keras 2.2.4 does: ``compile(loss='my_loss')`` works
+    once ``'my_loss'`` is registered, and a custom ``'mse'`` replaces the built-in.
+    """
     if identifier is None:
         raise ValueError("A loss is required, e.g. loss='categorical_crossentropy'. "
                          "Received: loss=None")
@@ -201,12 +212,9 @@ def get(identifier):
     if callable(identifier):
         return identifier
     if isinstance(identifier, str):
-        fn = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
-        if fn is not None:
-            return fn
-    raise ValueError(f"Unknown loss function. Expected one of {sorted(_BY_NAME)} "
-                     f"(case-insensitive) or a callable(y_true, y_pred). "
-                     f"Received: loss={identifier!r}")
+        return deserialize(identifier)
+    raise ValueError(f"Could not interpret the loss: expected a name such as 'mse', a "
+                     f"config dict or a callable(y_true, y_pred). Received: loss={identifier!r}")
 
 
 def serialize(fn):
@@ -215,8 +223,17 @@ def serialize(fn):
 
 
 def deserialize(name, custom_objects=None):
-    """A loss from its saved name; custom losses come from ``custom_objects``."""
-    custom_objects = with_custom_objects(custom_objects)
-    if isinstance(name, str) and name in custom_objects:
-        return custom_objects[name]
-    return get(name)
+    """A loss from its saved name: ``custom_objects``, then the registered custom
+    objects, then the built-ins (see :func:`get`)."""
+    if not isinstance(name, str):
+        return get(name)
+    custom = lookup_custom_object(name, custom_objects)
+    if custom is not None:
+        return custom
+    fn = builtin_loss(name)
+    if fn is not None:
+        return fn
+    raise ValueError(f"Unknown loss function. Expected one of {sorted(_BY_NAME)} "
+                     f"(case-insensitive), a registered custom name or a "
+                     f"callable(y_true, y_pred). {registration_hint(name)} "
+                     f"Received: loss={name!r}")

@@ -23,7 +23,7 @@ Example:
 """
 from . import losses as losses_mod
 from .backend import functions as K
-from .custom_objects import with_custom_objects
+from .custom_objects import lookup_custom_object, registration_hint
 from .losses import (MAE, MAPE, MSE, MSLE, KLD, binary_crossentropy,  # noqa: F401
                      categorical_crossentropy, categorical_hinge, cosine, cosine_proximity,
                      hinge, kld, kullback_leibler_divergence, logcosh, mae, mape,
@@ -99,28 +99,19 @@ _BY_NAME = {
 def get(identifier):
     """Resolve a metric by name (any loss name works too) or return a callable.
 
-    ``'accuracy'``/``'acc'`` depend on the model's output and loss: pass them to
-    ``compile(metrics=[...])``, which resolves them.
+    A name is looked up among the custom objects first (an enclosing
+    ``CustomObjectScope``, then ``get_custom_objects()``), then among the built-in
+    metrics and losses, as Keras 2.2.4 does. ``'accuracy'``/``'acc'`` depend on the
+    model's output and loss: ``compile(metrics=[...])`` resolves them before any
+    custom object (as Keras 2.2.4's compile does); here, outside compile, they raise
+    unless registered as custom objects.
     """
     if callable(identifier):
         return identifier
-    if isinstance(identifier, str) and identifier in ("accuracy", "acc", "crossentropy", "ce"):
-        raise ValueError(
-            f"The metric {identifier!r} depends on the model's loss and output shape, so it "
-            "is resolved by compile(metrics=[...]). Outside compile, use binary_accuracy, "
-            "categorical_accuracy or sparse_categorical_accuracy (or the matching "
-            f"cross-entropy). Received: metric={identifier!r}")
     if isinstance(identifier, str):
-        fn = _BY_NAME.get(identifier) or _BY_NAME.get(identifier.lower())
-        if fn is not None:
-            return fn
-        try:
-            return losses_mod.get(identifier)
-        except ValueError:
-            pass
+        return deserialize(identifier)
     raise ValueError(
-        f"Unknown metric. Expected 'accuracy'/'acc', 'crossentropy'/'ce', one of "
-        f"{sorted(_BY_NAME)}, a loss name such as 'mse', or a callable(y_true, y_pred) "
+        f"Unknown metric. Expected a name such as 'mae' or a callable(y_true, y_pred) "
         f"returning a value per sample, a scalar or a dict {{name: value}}. "
         f"Received: metric={identifier!r}")
 
@@ -130,10 +121,30 @@ def serialize(metric):
 
 
 def deserialize(name, custom_objects=None):
-    custom_objects = with_custom_objects(custom_objects)
-    if isinstance(name, str) and name in custom_objects:
-        return custom_objects[name]
-    return get(name)
+    """A metric from its name: ``custom_objects``, then the registered custom objects,
+    then the built-in metrics and losses (see :func:`get`)."""
+    if not isinstance(name, str):
+        return get(name)
+    custom = lookup_custom_object(name, custom_objects)
+    if custom is not None:
+        return custom
+    if name in ("accuracy", "acc", "crossentropy", "ce"):
+        raise ValueError(
+            f"The metric {name!r} depends on the model's loss and output shape, so it "
+            "is resolved by compile(metrics=[...]). Outside compile, use binary_accuracy, "
+            "categorical_accuracy or sparse_categorical_accuracy (or the matching "
+            f"cross-entropy). Received: metric={name!r}")
+    fn = _BY_NAME.get(name) or _BY_NAME.get(name.lower())
+    if fn is not None:
+        return fn
+    loss = losses_mod.builtin_loss(name)
+    if loss is not None:
+        return loss
+    raise ValueError(
+        f"Unknown metric. Expected 'accuracy'/'acc', 'crossentropy'/'ce', one of "
+        f"{sorted(_BY_NAME)}, a loss name such as 'mse', a registered custom name, or a "
+        f"callable(y_true, y_pred) returning a value per sample, a scalar or a dict "
+        f"{{name: value}}. {registration_hint(name)} Received: metric={name!r}")
 
 
 def resolve_accuracy(loss_fn_or_name, output_shape):

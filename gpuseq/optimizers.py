@@ -49,7 +49,7 @@ import numpy
 from .backend import dispatch
 from .backend import functions as K
 from .backend.functions import ScalarVariable
-from .custom_objects import with_custom_objects
+from .custom_objects import lookup_custom_object, registration_hint
 
 _COMMON = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm")
 
@@ -889,17 +889,22 @@ _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adad
 
 def get(identifier):
     """Resolve an optimizer: an instance, a (case-insensitive) name with default
-    arguments, or a config dict ``{'class_name': 'SGD', 'config': {...}}``."""
+    arguments, or a config dict ``{'class_name': 'SGD', 'config': {...}}``.
+
+    A name is resolved as Keras 2.2.4 does: a name that is a built-in in any case
+    (``'Adam'``) is first lowered (``'adam'``); then the custom objects (an enclosing
+    ``CustomObjectScope``, then ``get_custom_objects()``) are asked for it, then the
+    built-ins. So ``get_custom_objects()['my_opt'] = MyOptimizer`` makes
+    ``compile(optimizer='my_opt')`` build ``MyOptimizer()``, and a custom ``'adam'``
+    replaces the built-in. A registered class is built from the config; a registered
+    optimizer instance gives a new optimizer with its settings (two models never
+    share one optimizer's state); a registered function is called with the config
+    and must return an optimizer.
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"Unknown optimizer. Expected one of "
-                             f"{sorted(c.__name__ for c in _BY_NAME.values())} "
-                             f"(case-insensitive: {sorted(_BY_NAME)}) or an Optimizer instance. "
-                             f"Received: optimizer={identifier!r}")
-        return cls()
+        return deserialize({"class_name": identifier, "config": {}})
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise ValueError("Could not interpret optimizer. Expected a name such as 'rmsprop' or an "
@@ -912,11 +917,40 @@ def serialize(opt):
 
 
 def deserialize(config, custom_objects=None):
-    """An optimizer from :func:`serialize` output (custom classes via ``custom_objects``)."""
+    """An optimizer from :func:`serialize` output: ``custom_objects``, then the
+    registered custom objects, then the built-ins (see :func:`get`)."""
     name = config.get("class_name")
-    cls = with_custom_objects(custom_objects).get(name) or _BY_NAME.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"Unknown optimizer class {name!r}. Expected one of "
-                         f"{sorted(c.__name__ for c in _BY_NAME.values())}, or pass the class "
-                         f"in custom_objects.")
-    return cls.from_config(config.get("config", {}))
+    if not isinstance(name, str):
+        raise ValueError("An optimizer config needs a class name: {'class_name': 'SGD', "
+                         f"'config': {{...}}}}. Received: {config!r}")
+    if name.lower() in _BY_NAME:
+        name = name.lower()
+    options = dict(config.get("config") or {})
+    custom = lookup_custom_object(name, custom_objects)
+    if custom is not None:
+        return _build_custom(name, custom, options)
+    if name not in _BY_NAME:
+        raise ValueError(f"Unknown optimizer. Expected one of "
+                         f"{sorted(c.__name__ for c in _BY_NAME.values())} "
+                         f"(case-insensitive: {sorted(_BY_NAME)}), a registered custom "
+                         f"name or an Optimizer instance. {registration_hint(name)} "
+                         f"Received: optimizer={config.get('class_name')!r}")
+    return _BY_NAME[name].from_config(options)
+
+
+def _build_custom(name, obj, options):
+    """The optimizer a custom object registered under ``name`` gives for ``options``."""
+    if isinstance(obj, Optimizer):
+        return type(obj).from_config({**obj.get_config(), **options})
+    if isinstance(obj, type):
+        built = obj.from_config(options) if hasattr(obj, "from_config") else obj(**options)
+    elif callable(obj):
+        built = obj(**options)
+    else:
+        built = obj
+    if not isinstance(built, Optimizer) and not hasattr(built, "apply_gradients"):
+        raise ValueError(f"The custom object registered as {name!r} gave "
+                         f"{type(built).__name__!s}, not an optimizer: register an "
+                         "Optimizer subclass, an instance of one, or a function returning "
+                         f"one. Received: {name}={obj!r}")
+    return built

@@ -4,6 +4,7 @@ A regularizer maps a weight Tensor to a scalar penalty Tensor that is added
 to the loss during training.
 """
 from .backend import functions as K
+from .custom_objects import build_custom_object, lookup_custom_object, registration_hint
 
 
 class Regularizer:
@@ -59,16 +60,33 @@ def l1_l2(l1=0.01, l2=0.01):  # noqa: F811
 
 
 def get(identifier):
+    """Resolve a regularizer: None, a Regularizer or callable (returned as is), a name
+    (``'l1'``, ``'l2'``, ``'l1_l2'`` with their default factors) or a config dict.
+
+    A name (or a config's class name) is looked up among the custom objects first
+    (an enclosing ``CustomObjectScope``, then ``get_custom_objects()``), then among
+    the built-ins, as Keras 2.2.4 does; a registered class is built from the config,
+    a registered instance or function ``f(weights) -> penalty`` is used as it is.
+    """
     if identifier is None:
         return None
     if isinstance(identifier, Regularizer) or callable(identifier):
         return identifier
     if isinstance(identifier, dict):
+        custom = lookup_custom_object(identifier.get("class_name"))
+        if custom is not None:
+            return build_custom_object(custom, identifier.get("config"))
         return L1L2.from_config(identifier.get("config", identifier))
-    if isinstance(identifier, str) and identifier in ("l1", "l2", "l1_l2"):
-        return globals()[identifier]()
-    raise ValueError("Unknown regularizer. Expected 'l1', 'l2', 'l1_l2', a Regularizer or a "
-                     f"callable. Received: regularizer={identifier!r}")
+    if isinstance(identifier, str):
+        custom = lookup_custom_object(identifier)
+        if custom is not None:
+            return build_custom_object(custom)
+        if identifier in ("l1", "l2", "l1_l2"):
+            return globals()[identifier]()
+    name = identifier if isinstance(identifier, str) else "name"
+    raise ValueError("Unknown regularizer. Expected 'l1', 'l2', 'l1_l2', a registered custom "
+                     f"name, a Regularizer or a callable. {registration_hint(name)} "
+                     f"Received: regularizer={identifier!r}")
 
 
 def serialize(reg):

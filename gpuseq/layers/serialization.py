@@ -18,7 +18,7 @@ import inspect
 import re
 import warnings
 
-from .. import initializers
+from .. import activations, initializers
 from ..custom_objects import with_custom_objects
 from . import function_code
 from .base import Layer
@@ -128,6 +128,8 @@ def _normalize_value(key, value, custom_objects):
     if isinstance(value, dict) and "class_name" in value:
         return normalize_object(value, custom_objects)
     if (isinstance(value, str) and key not in _NOT_OBJECT_KEYS and value in custom_objects):
+        if key.endswith("activation"):     # remembers the name, which get_config writes back
+            return activations.deserialize(value, custom_objects)
         return custom_objects[value]
     return value
 

@@ -71,6 +71,36 @@ def training_config(model):
     }
 
 
+def _named_init_args(cls):
+    """The keyword names ``cls.__init__`` lists, or None when it has no signature."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return None
+    return {n for n, p in params.items() if n != "self" and p.kind not in (
+        p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _accepted_optimizer_args(cls):
+    """The settings an optimizer class takes: its own arguments and, when it passes
+    ``**kwargs`` on, those of the gpuseq optimizers it derives from; None when unknown."""
+    own = _named_init_args(cls)
+    if own is None:
+        return None
+    try:
+        passes_on = any(p.kind == p.VAR_KEYWORD
+                        for p in inspect.signature(cls.__init__).parameters.values())
+    except (TypeError, ValueError):
+        passes_on = False
+    if not (passes_on and isinstance(cls, type) and issubclass(cls, optimizers.Optimizer)):
+        return own
+    accepted = set(own) | {"clipnorm", "clipvalue", "learning_rate", "lr", "global_clipnorm"}
+    for base in cls.__mro__[1:]:
+        if issubclass(base, optimizers.Optimizer):
+            accepted |= _named_init_args(base) or set()
+    return accepted
+
+
 def optimizer_from_config(config, custom_objects=None):
     """An optimizer from ``{"class_name", "config"}`` written by gpuseq or any Keras.
 
@@ -96,13 +126,12 @@ def optimizer_from_config(config, custom_objects=None):
         cfg["learning_rate"] = lr
     if "lr" in cfg and "learning_rate" in cfg:
         cfg.pop("lr")
-    try:
-        params = inspect.signature(cls.__init__).parameters
-        accepted = {n for n in params if n not in ("self", "kwargs")}
-        if any(p.kind == p.VAR_KEYWORD for p in params.values()) and \
-                issubclass(cls, optimizers.Optimizer):
-            accepted |= {"clipnorm", "clipvalue", "learning_rate", "lr", "global_clipnorm"}
-    except (TypeError, ValueError):
+    own = _named_init_args(cls)
+    if "learning_rate" in cfg and own is not None and "lr" in own and \
+            "learning_rate" not in own:
+        cfg["lr"] = cfg.pop("learning_rate")     # a Keras 2 style subclass: (lr=..., **kw)
+    accepted = _accepted_optimizer_args(cls)
+    if accepted is None:
         accepted = set(cfg)
     dropped = {k: cfg.pop(k) for k in list(cfg) if k not in accepted}
     loud = {k: v for k, v in dropped.items()
