@@ -875,11 +875,19 @@ def test_host_conv2d_sizes_and_tiles(rng, shape, input_grad, with_bias, dtype, t
 
 @needs_host_conv2d
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_host_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, dtype):
-    x, kernel, bias = _conv2d_inputs(rng, dtype, n=5, h=12, w=11, cin=12, kh=3, kw=3, cout=30)
+@pytest.mark.parametrize("n,h,w,cin,cout,thread_counts", [
+    (5, 12, 11, 12, 30, (1, 2, 3, 4)),          # 2 row blocks: split by groups or by tiles
+    (8, 48, 48, 4, 16, (1, 2, 3, 20)),          # 36 blocks in 18 groups of 2
+])
+def test_host_conv2d_results_do_not_depend_on_the_thread_count(rng, monkeypatch, dtype, n, h,
+                                                                w, cin, cout, thread_counts):
+    """The weight gradient is summed in fixed groups of row blocks, whichever way the
+    threads share the work (whole groups, or the tiles of each block)."""
+    x, kernel, bias = _conv2d_inputs(rng, dtype, n=n, h=h, w=w, cin=cin, kh=3, kw=3,
+                                     cout=cout)
     attrs = dict(padding="same", activation="relu")
     outs = []
-    for threads in (1, 2, 3, 4):
+    for threads in thread_counts:
         monkeypatch.setattr(_host, "row_threads", lambda rows, macs, k=threads: k)
         outs.append(_run_numpy_path("conv2d", True, x, kernel, bias, attrs))
     for y, grads in outs[1:]:

@@ -41,7 +41,7 @@
  *   gx[n, s] = sum_i gp[n, s + pa + i * dil] @ w[K - 1 - i]^T, which needs
  *   lg >= length + pa + ek - 1 (the rows past the output are zero).
  */
-#include "implicit_gemm.h"
+#include "implicit_gemm_backward.h"
 
 namespace {
 

@@ -45,7 +45,7 @@
  *   which needs hg >= h + pt + ekh - 1 and wg >= wd + pl + ekw - 1 (the rows and columns
  *   past the output are zero). Returns -1 for gx with a stride other than 1.
  */
-#include "implicit_gemm.h"
+#include "implicit_gemm_backward.h"
 
 extern "C" {
 

@@ -18,14 +18,10 @@
  * columns: AVX2 registers, or the 256-bit half of AVX-512 ones that -march=native
  * prefers) is accumulated in registers over the inner dimension in blocks of 512, the
  * kernel read in panels of 2 vectors; bias and activation are applied to the tile
- * before it is stored. The weight gradient sums over the output rows of the batch in
- * blocks of 512, with tiles of 6 window columns x 2 vectors of output channels
- * accumulated onto the weight gradient itself (the gradient packed into panels once,
- * the windows read in place). The input gradient of a stride-1 convolution is the same
- * forward GEMM over gp with the kernel flipped and transposed. Work is split over
- * threads (host_threads.h) by rows (forward, input gradient) or by window columns
- * (weight gradient); every output element is summed by one thread in a fixed order, so
- * results are bitwise the same for any thread count.
+ * (in vector registers when it is full) before it is stored. Work is split over
+ * threads (host_threads.h) by rows; every output element is summed by one thread in a
+ * fixed order, so results are bitwise the same for any thread count. The backward
+ * pass (weight, bias and input gradients) is implicit_gemm_backward.h.
  *
  * Activation codes: host_math.h (0 linear, 1 relu, 2 sigmoid, 3 hard_sigmoid, 4 tanh).
  */
@@ -126,7 +122,7 @@ struct Gemm {
 // workers are persistent, so their buffers are reused rather than faulted in anew).
 template <typename T>
 T* scratch(int slot, long long size) {
-    thread_local std::vector<T> buffers[3];
+    thread_local std::vector<T> buffers[4];
     std::vector<T>& b = buffers[slot];
     if (static_cast<long long>(b.size()) < size) b.resize(static_cast<size_t>(size));
     return b.data();
@@ -238,6 +234,7 @@ void gemm_tile(const Gemm<T>& g, const T* const* rows, long long p, long long nc
 }
 
 static_assert(kMR == 6, "gemm_tile_rows and dw_tile_rows dispatch tiles of 1..6 rows");
+static_assert(kMB % kPB == 0, "a block of the weight gradient holds whole bias blocks");
 
 template <typename T, long long Act>
 void gemm_tile_rows(int r, const Gemm<T>& g, const T* const* rows, long long p, long long nc,
@@ -293,58 +290,6 @@ void gemm_act(const Gemm<T>& g, long long m, long long act, long long threads) {
     });
 }
 
-// One tile of the weight gradient: R window columns (rows of gw) x the NR output
-// channels of a panel, summed over `count` batch rows onto gw (first: from zero).
-// xr[i] + aoff: row i's R window columns, read in place; gpk (count, NR): their
-// gradients of the panel's channels (zero past nc).
-template <typename T, int R>
-void dw_tile(const T* const* xr, long long aoff, const T* __restrict gpk, long long count,
-             T* __restrict out, long long ld, long long nc, bool first) {
-    typedef typename Lanes<T>::V V;
-    constexpr long long L = Lanes<T>::L, NR = Lanes<T>::NR;
-    V acc[R][2];
-    for (int r = 0; r < R; ++r) {
-        if (first) {
-            acc[r][0] = acc[r][1] = V{};
-        } else {
-            T tmp[NR] = {};
-            std::memcpy(tmp, out + r * ld, sizeof(T) * nc);
-            std::memcpy(&acc[r][0], tmp, sizeof(V));
-            std::memcpy(&acc[r][1], tmp + L, sizeof(V));
-        }
-    }
-    for (long long i = 0; i < count; ++i) {
-        V b0, b1;
-        std::memcpy(&b0, gpk + i * NR, sizeof b0);
-        std::memcpy(&b1, gpk + i * NR + L, sizeof b1);
-        const T* __restrict xa = xr[i] + aoff;
-        for (int r = 0; r < R; ++r) {
-            const T av = xa[r];
-            acc[r][0] += av * b0;
-            acc[r][1] += av * b1;
-        }
-    }
-    for (int r = 0; r < R; ++r) {
-        T tmp[NR];
-        std::memcpy(tmp, &acc[r][0], sizeof(V));
-        std::memcpy(tmp + L, &acc[r][1], sizeof(V));
-        std::memcpy(out + r * ld, tmp, sizeof(T) * nc);
-    }
-}
-
-template <typename T>
-void dw_tile_rows(int r, const T* const* xr, long long aoff, const T* gpk, long long count,
-                  T* out, long long ld, long long nc, bool first) {
-    switch (r) {
-        case 6: dw_tile<T, 6>(xr, aoff, gpk, count, out, ld, nc, first); break;
-        case 5: dw_tile<T, 5>(xr, aoff, gpk, count, out, ld, nc, first); break;
-        case 4: dw_tile<T, 4>(xr, aoff, gpk, count, out, ld, nc, first); break;
-        case 3: dw_tile<T, 3>(xr, aoff, gpk, count, out, ld, nc, first); break;
-        case 2: dw_tile<T, 2>(xr, aoff, gpk, count, out, ld, nc, first); break;
-        default: dw_tile<T, 1>(xr, aoff, gpk, count, out, ld, nc, first); break;
-    }
-}
-
 // y = act(bias + conv(x, w)); returns -1 (writing nothing) for an unknown activation.
 template <typename T>
 int conv_forward(const T* x, const T* w, const T* bias, T* y, const Geom& G, long long act,
@@ -368,181 +313,6 @@ int conv_forward(const T* x, const T* w, const T* bias, T* y, const Geom& G, lon
         g.ldb = NR;
     }
     gemm_act<T>(g, m, act, threads);
-    return 0;
-}
-
-// Where output row r's gradient goes in gp (N, hg, wg, OUT).
-inline long long gp_row(const Geom& G, const GradPad& P, long long r) {
-    const long long per = G.oh * G.ow;
-    const long long s = r / per, q = r - s * per;
-    const long long oy = q / G.ow, ox = q - oy * G.ow;
-    return (s * P.hg + P.fh + oy) * P.wg + P.fw + ox;
-}
-
-// Rows [b0 * kPB, b1 * kPB) of the prep: gp rows (unless gp is null: no input gradient
-// will read them), their copy in panels of NR channels (gpk, (npanel, M, NR), zero past
-// out) and per-block bias partial sums.
-template <typename T, long long Act>
-void prep_blocks(const T* gy, const T* y, T* gp, T* gpk, T* partial, const Geom& G,
-                 const GradPad& P, long long b0, long long b1) {
-    constexpr long long NR = Lanes<T>::NR;
-    const long long m = G.rows(), out = G.out;
-    const long long npanel = (out + NR - 1) / NR;
-    T* row = gp == nullptr ? scratch<T>(1, out) : nullptr;     // a row when gp is null
-    for (long long b = b0; b < b1; ++b) {
-        const long long r1 = (b + 1) * kPB < m ? (b + 1) * kPB : m;
-        T* __restrict ps = partial == nullptr ? nullptr : partial + b * out;
-        for (long long r = b * kPB; r < r1; ++r) {
-            const T* __restrict g = gy + r * out;
-            const T* src = g;                   // this row's gradient of the pre-activation
-            if (gp != nullptr || Act != 0) {
-                T* __restrict dst = gp == nullptr ? row : gp + gp_row(G, P, r) * out;
-                if (Act == 0) {
-                    std::memcpy(dst, g, sizeof(T) * out);
-                } else {
-                    const T* __restrict yr = y + r * out;
-                    for (long long o = 0; o < out; ++o)
-                        dst[o] = g[o] * gs_host::dact<Act>(yr[o]);
-                }
-                src = dst;
-            }
-            if (ps != nullptr)
-                for (long long o = 0; o < out; ++o) ps[o] += src[o];
-            for (long long p = 0; p < npanel; ++p) {
-                const long long nc = out - p * NR < NR ? out - p * NR : NR;
-                T* pk = gpk + (p * m + r) * NR;
-                std::memcpy(pk, src + p * NR, sizeof(T) * nc);
-                for (long long j = nc; j < NR; ++j) pk[j] = T(0);
-            }
-        }
-    }
-}
-
-// Zero every element of gp outside the outputs' (fh.., fw..) block, sample rows split
-// over `threads`.
-template <typename T>
-void zero_gp_border(T* gp, const Geom& G, const GradPad& P, long long threads) {
-    const long long out = G.out, line = P.wg * out;
-    gs_host::split_range(G.n * P.hg, threads, 1, [&](long long r0, long long r1) {
-        for (long long r = r0; r < r1; ++r) {
-            T* base = gp + r * line;
-            const long long yy = r % P.hg;
-            if (yy < P.fh || yy >= P.fh + G.oh) {
-                std::memset(base, 0, sizeof(T) * line);
-                continue;
-            }
-            std::memset(base, 0, sizeof(T) * P.fw * out);
-            const long long tail = P.wg - P.fw - G.ow;
-            if (tail > 0) std::memset(base + (P.fw + G.ow) * out, 0, sizeof(T) * tail * out);
-        }
-    });
-}
-
-// gp (or null), gpk (npanel, M, NR) and gbias (or null) from gy and y.
-template <typename T>
-void backward_prep(const T* gy, const T* y, T* gp, T* gpk, T* gbias, const Geom& G,
-                   const GradPad& P, long long act, long long threads) {
-    const long long m = G.rows(), out = G.out;
-    const long long nblk = (m + kPB - 1) / kPB;
-    std::vector<T> partial(gbias == nullptr ? 0 : static_cast<size_t>(nblk * out), T(0));
-    T* ps = gbias == nullptr ? nullptr : partial.data();
-    // rows of gy in blocks of kPB: each block's bias partial sum is summed in row order
-    gs_host::split_range(nblk, threads, 1, [&](long long b0, long long b1) {
-        switch (act) {
-            case 1: prep_blocks<T, 1>(gy, y, gp, gpk, ps, G, P, b0, b1); break;
-            case 2: prep_blocks<T, 2>(gy, y, gp, gpk, ps, G, P, b0, b1); break;
-            case 3: prep_blocks<T, 3>(gy, y, gp, gpk, ps, G, P, b0, b1); break;
-            case 4: prep_blocks<T, 4>(gy, y, gp, gpk, ps, G, P, b0, b1); break;
-            default: prep_blocks<T, 0>(gy, y, gp, gpk, ps, G, P, b0, b1); break;
-        }
-    });
-    if (gp != nullptr) zero_gp_border<T>(gp, G, P, threads);
-    if (gbias != nullptr) {
-        for (long long o = 0; o < out; ++o) gbias[o] = T(0);
-        for (long long b = 0; b < nblk; ++b)
-            for (long long o = 0; o < out; ++o) gbias[o] += partial[b * out + o];
-    }
-}
-
-// gw (KH*KW*C, OUT) from the packed gradient gpk (npanel, M, NR) of backward_prep.
-template <typename T>
-void backward_kernel(const T* x, const T* gpk, T* gw, const Geom& G, long long threads) {
-    constexpr long long NR = Lanes<T>::NR;
-    const long long m = G.rows(), kdim = G.kdim(), out = G.out;
-    if (kdim == 0 || out == 0) return;
-    if (m == 0) {
-        std::memset(gw, 0, sizeof(T) * kdim * out);
-        return;
-    }
-    const long long npanel = (out + NR - 1) / NR;
-    std::vector<long long> seg;
-    const Rows<T> rows = window_rows(x, G.hp, G.wp, G.c, G.oh, G.ow, G.sh, G.sw, G.kh, G.kw,
-                                     G.dh, G.dw, seg);
-    // rows of gw in tiles of up to kMR window columns within one run: (offset in the
-    // window, first row, height)
-    struct Tile { long long aoff, kk0, h; };
-    std::vector<Tile> tiles;
-    for (long long s = 0; s < rows.nseg; ++s)
-        for (long long c0 = 0; c0 < rows.seglen; c0 += kMR)
-            tiles.push_back({rows.seg[s] + c0, s * rows.seglen + c0,
-                             rows.seglen - c0 < kMR ? rows.seglen - c0 : kMR});
-    const long long ntile = static_cast<long long>(tiles.size());
-    gs_host::split_range(ntile, threads, 1, [&](long long t0, long long t1) {
-        const T* xr[kMB];                       // the block's input rows
-        for (long long mb = 0; mb < m; mb += kMB) {
-            const long long count = mb + kMB < m ? kMB : m - mb;
-            for (long long i = 0; i < count; ++i) xr[i] = rows.row(mb + i);
-            for (long long ti = t0; ti < t1; ++ti) {
-                const Tile& tl = tiles[ti];
-                for (long long p = 0; p < npanel; ++p) {
-                    const long long nc = out - p * NR < NR ? out - p * NR : NR;
-                    dw_tile_rows<T>(static_cast<int>(tl.h), xr, tl.aoff,
-                                    gpk + (p * m + mb) * NR, count,
-                                    gw + tl.kk0 * out + p * NR, out, nc, mb == 0);
-                }
-            }
-        }
-    });
-}
-
-// gx (N, h, w, C), the gradient of the unpadded input of a stride-1 convolution, from gp
-// (pads (pt, pl) before the input; P.fh = ekh - 1, P.fw = ekw - 1, and gp reaches row
-// h + pt + ekh - 1 and column w + pl + ekw - 1): the forward GEMM over gp's windows with
-// the kernel flipped and its channels swapped.
-template <typename T>
-void backward_input(const T* gp, const T* w, T* gx, const Geom& G, const GradPad& P,
-                    long long h, long long wd, long long pt, long long pl, long long threads) {
-    const long long m = G.n * h * wd, c = G.c, out = G.out, kh = G.kh, kw = G.kw;
-    if (m == 0 || c == 0) return;
-    std::vector<long long> seg;
-    const Rows<T> rows = window_rows(gp + (pt * P.wg + pl) * out, P.hg, P.wg, out, h, wd,
-                                     1, 1, kh, kw, G.dh, G.dw, seg);
-    // B (KH*KW*OUT, C): row (iy, ix, o) is w[KH-1-iy, KW-1-ix, :, o]
-    constexpr long long NR = Lanes<T>::NR;
-    const long long kdim = kh * kw * out;
-    T* bp = scratch<T>(0, (c + NR - 1) / NR * NR * kdim);
-    pack_panels<T>(bp, kdim, c, threads, [&](long long kk, long long ch) {
-        const long long tap = kk / out, o = kk % out;
-        const long long iy = tap / kw, ix = tap % kw;
-        return w[(((kh - 1 - iy) * kw + (kw - 1 - ix)) * c + ch) * out + o];
-    });
-    const Gemm<T> g{rows, bp, kdim * NR, NR, c, nullptr, gx};
-    gemm_act<T>(g, m, 0, threads);
-}
-
-// The whole backward pass: see conv2d.cpp's contract for the arguments.
-template <typename T>
-int conv_backward(const T* gy, const T* y, const T* x, const T* w, T* gp, T* gbias, T* gw,
-                  T* gx, const Geom& G, const GradPad& P, long long h, long long wd,
-                  long long pt, long long pl, long long act, long long threads) {
-    if (act < 0 || act > gs_host::kMaxActivationCode || (act != 0 && y == nullptr) ||
-        (gx != nullptr && (gp == nullptr || G.sh != 1 || G.sw != 1)))
-        return -1;
-    constexpr long long NR = Lanes<T>::NR;
-    T* gpk = scratch<T>(2, (G.out + NR - 1) / NR * G.rows() * NR);
-    backward_prep<T>(gy, y, gp, gpk, gbias, G, P, act, threads);
-    backward_kernel<T>(x, gpk, gw, G, threads);
-    if (gx != nullptr) backward_input<T>(gp, w, gx, G, P, h, wd, pt, pl, threads);
     return 0;
 }
 
