@@ -414,6 +414,9 @@ def test_any_rank_and_all_ranks_votes():
             comm = _TwoRankVotes(other)
             assert comm.all_ranks(mine) is (mine and other)
             assert comm.any_rank(mine) is (mine or other)
+    assert single.host_sums([3, 0]) == [3, 0]
+    two = _TwoRankVotes(True)                    # the other rank adds 1 to every value
+    assert two.host_sums([2, 5]) == [3, 6] and all(type(v) is int for v in two.host_sums([1]))
     assert not communicators.SingleProcess.capturable
     assert not communicators.MpiCommunicator.capturable
     assert communicators.NcclCommunicator.capturable
@@ -519,6 +522,28 @@ def test_capturable_data_parallel_step_replays_like_the_plain_fit(monkeypatch, k
     assert set(h_g) == set(h_e)
     for k in h_e:
         np.testing.assert_allclose(h_g[k], h_e[k], rtol=1e-5, atol=1e-6)
+
+
+@needs_emulation
+def test_graphed_data_parallel_step_logs_the_global_size_from_the_host_vote(monkeypatch):
+    """With a runner, the per-step host vote also sums the ranks' sample counts: the
+    step's logged size is a Python int (nothing read back from the device), empty
+    shares included."""
+    from gpuseq.backend import dispatch
+    with dispatch.use_backend("emulated"):
+        m = worker.mlp(3, Adam(lr=0.01), jit_compile=True)
+        runner = worker.bind_recorded_graphs(m)
+        dp = _strategy(True)
+        step = dp.wrap_train_function(m, m.train_step, runner=runner)
+        x, y, _ = worker.data(n=12)
+        sizes = []
+        for n in (12, 12, 12, 0):
+            xs, ys = dispatch.to_device(x[:n]), dispatch.to_device(y[:n])
+            with np.errstate(invalid="ignore"):     # alone with no samples: 0 / 0
+                logs = step(([xs], ys, None))
+            sizes.append(logs["size"])
+            assert type(logs["size"]) is int
+        assert sizes == [12, 12, 12, 0] and runner.captures == 1
 
 
 class _Batches:

@@ -3,7 +3,7 @@
 Every communicator has the same methods (ChainerMN's design): ``rank``, ``size``,
 ``local_rank``, ``allreduce_buffers`` (sum flat buffers in place, in a fixed order),
 ``broadcast_buffers``, and the small host collectives ``bcast_object`` /
-``allgather_object`` / ``any_rank`` / ``all_ranks`` / ``barrier``. ``capturable`` says
+``allgather_object`` / ``any_rank`` / ``all_ranks`` / ``host_sums`` / ``barrier``. ``capturable`` says
 whether the array collectives may be recorded into a CUDA graph (they run on the
 current CUDA stream and read nothing on the host). What they share (bucketing,
 scaling, the order of the arrays) lives in :class:`Communicator`; the subclasses only
@@ -102,8 +102,15 @@ class Communicator:
 
     def _count_votes(self, flag):
         """How many processes pass a true ``flag`` (one host allreduce)."""
-        vote = numpy.asarray([1 if flag else 0], dtype="int32")
-        return int(self.allreduce_buffer(vote)[0])
+        return self.host_sums([1 if flag else 0])[0]
+
+    def host_sums(self, values):
+        """The sums over all processes of a few host integers, as Python ints (one
+        host allreduce; every process must call it with as many values)."""
+        vec = numpy.asarray(values, dtype="int64")
+        if self.size > 1:
+            self._allreduce_sum(vec)
+        return [int(v) for v in vec]
 
     def bcast_object(self, obj, root=0):
         return obj
@@ -272,6 +279,9 @@ class NcclCommunicator(Communicator):
 
     def all_ranks(self, flag):
         return bool(flag) if self._mpi is None else self._mpi.all_ranks(flag)
+
+    def host_sums(self, values):
+        return [int(v) for v in values] if self._mpi is None else self._mpi.host_sums(values)
 
     def barrier(self):
         if self._mpi is not None:

@@ -275,7 +275,9 @@ class DataParallel(LocalStrategy):
                 happens only when every rank votes yes, so the ranks capture (and
                 check, and vote on the result: the runner's ``agree``) together,
                 while one rank replaying and another stepping eagerly still issue one
-                allreduce each.
+                allreduce each. The same host allreduce sums the ranks' sample
+                counts, so the logged global ``size`` is known on the host without
+                reading the device (no synchronisation per step).
         """
         if runner is not None:
             runner.agree = self.comm.all_ranks
@@ -287,10 +289,12 @@ class DataParallel(LocalStrategy):
             if runner is None:
                 return self.empty_step(model) if empty else train(data)
             wants = not empty and runner.mode_for(data) == "capture"
-            agreed = self.comm.all_ranks(wants)
+            votes, samples = self.comm.host_sums([1 if wants else 0, _share_size(data)])
             if empty:
-                return self.empty_step(model)
-            return runner(data, may_capture=agreed)
+                logs = self.empty_step(model)
+            else:
+                logs = runner(data, may_capture=votes == self.size)
+            return dict(logs, size=samples)
         return step
 
     def empty_step(self, model):
@@ -381,11 +385,16 @@ class DataParallel(LocalStrategy):
         return self.comm.all_ranks(flag)
 
 
-def _share_is_empty(data):
-    """True when this rank's share of the step's batch has no samples."""
+def _share_size(data):
+    """The number of samples in this rank's share of the step's batch."""
     x = data[0]
     first = x[0] if isinstance(x, (list, tuple)) else x
-    return int(first.shape[0]) == 0
+    return int(first.shape[0])
+
+
+def _share_is_empty(data):
+    """True when this rank's share of the step's batch has no samples."""
+    return _share_size(data) == 0
 
 
 def _host_head(xp, dtype, logs, names, n_local, mask):
