@@ -26,6 +26,7 @@ from gpuseq.distribute.communicators import MpiCommunicator, SingleProcess  # no
 from gpuseq.engine.cuda_graphs import GraphedStep  # noqa: E402
 from gpuseq.optimizers import SGD, Adam, RMSprop  # noqa: E402
 from gpuseq.utils import Sequence, set_random_seed  # noqa: E402
+from _replay_graphs import ReplayGraphs  # noqa: E402
 
 
 def data(n=50, d=8, classes=3, seed=0):
@@ -63,44 +64,6 @@ class Batches(Sequence):
 
 
 # -- stand-ins for a GPU: a CUDA graph replayed on the CPU, collectives it can record ----
-class RecordedGraphs:
-    """A CUDA graph's behaviour on the CPU (as tests/test_cuda_graphs.py's ReplayGraphs):
-    capturing runs the step once with the collectives switched off and puts every
-    state array back (a real capture executes nothing, its allreduce included); a
-    launch runs the step again, collectives included, without the host bookkeeping
-    (a graph runs no Python)."""
-
-    recording = False          # read by CapturingMpi: True while "capturing"
-
-    def __init__(self):
-        self.runner = None
-        self.launches = 0
-
-    def capture(self, fn):
-        snap = self.runner.snapshot()
-        RecordedGraphs.recording = True
-        try:
-            outs = dict(fn())
-        finally:
-            RecordedGraphs.recording = False
-        self.runner.restore(snap)
-        return (fn, outs), outs
-
-    def launch(self, graph):
-        self.launches += 1
-        fn, outs = graph
-        opt = self.runner.model.optimizer
-        host = opt.host_state()
-        outs.update(fn())
-        opt.set_host_state(host)
-
-    def copy(self, v):
-        return v
-
-    def release(self):
-        pass
-
-
 class CapturingMpi(MpiCommunicator):
     """MPI whose array collectives claim to be capturable, like NCCL's: while a step is
     captured its allreduce does nothing (a capture records, never runs), at every
@@ -109,7 +72,7 @@ class CapturingMpi(MpiCommunicator):
     capturable = True
 
     def _allreduce_sum(self, buf):
-        if ad.capturing_graph() and RecordedGraphs.recording:
+        if ad.capturing_graph() and ReplayGraphs.recording:
             return
         super()._allreduce_sum(buf)
 
@@ -121,8 +84,8 @@ class CapturableSingle(SingleProcess):
 
 
 def bind_recorded_graphs(model):
-    """Replay the model's training steps through :class:`RecordedGraphs`."""
-    api = RecordedGraphs()
+    """Replay the model's training steps through :class:`ReplayGraphs`."""
+    api = ReplayGraphs()
     runner = GraphedStep(model, model.train_step, api=api, warn=True)
     api.runner = runner
     model._graph_runner = runner

@@ -22,6 +22,7 @@ from gpuseq.layers import Dense, Dropout
 from gpuseq.models import Sequential
 from gpuseq.utils import set_random_seed
 from tests.conftest import _emulation_reason
+from _replay_graphs import ReplayGraphs
 
 
 @pytest.fixture
@@ -148,43 +149,6 @@ def test_an_optimizer_writes_its_scalars_once_per_step_into_one_buffer(
 
 
 # ------------------------------------------------------------------ the runner
-class ReplayGraphs:
-    """CPU stand-in for CupyGraphs (see the module docstring): the captured outputs
-    are one dict that every launch refreshes, like a graph's output buffers."""
-
-    def __init__(self, corrupt=False, fail=None):
-        self.runner = None
-        self.corrupt = corrupt      # a launch that does nothing (a graph missing its work)
-        self.fail = fail            # an exception to raise while capturing
-        self.launches = 0
-
-    def capture(self, fn):
-        if self.fail is not None:
-            raise self.fail
-        snap = self.runner.snapshot()
-        outs = dict(fn())
-        self.runner.restore(snap)
-        return (fn, outs), outs
-
-    def launch(self, graph):
-        self.launches += 1
-        if not self.corrupt:
-            # a graph runs no Python: the optimizer's host bookkeeping (iterations,
-            # Nadam's schedule) that the step function does is undone; the replay
-            # itself does it, as it must for a real graph
-            fn, outs = graph
-            opt = self.runner.model.optimizer
-            host = opt.host_state()
-            outs.update(fn())
-            opt.set_host_state(host)
-
-    def copy(self, v):
-        return v
-
-    def release(self):
-        pass
-
-
 def _graphed(model, api, warn=True):
     return cuda_graphs.GraphedStep(model, model.train_step, api=api,
                                    warn=warn)
