@@ -2,7 +2,8 @@
 format, padding, the integer tuples (kernel size, strides, pool size), the channel axis
 of an input shape and whether a kernel fits its input. Errors name the layer class and
 the argument, in the style ``... Received: strides=0``; and Keras 1's ``nb_row`` /
-``nb_col``, which the 2-D convolutions share."""
+``nb_col``, which the 2-D convolutions share; and splitting and joining shapes around
+the channel axis."""
 from .. import backend as K
 from ..backend.numpy_ops.conv import normalize_tuple
 
@@ -43,6 +44,22 @@ def positive_tuple(value, n, name, cls_name, allow_zero=False):
     return t
 
 
+def split_spatial(shape, data_format):
+    """(spatial sizes as a tuple, channels) of a shape with batch, spatial and channel
+    axes, unchecked."""
+    if data_format == "channels_last":
+        return tuple(shape[1:-1]), shape[-1]
+    return tuple(shape[2:]), shape[1]
+
+
+def join_spatial(batch, spatial, channels, data_format):
+    """The shape ``(batch, *spatial, channels)``, or ``(batch, channels, *spatial)`` for
+    channels_first: the inverse of :func:`split_spatial`."""
+    if data_format == "channels_last":
+        return (batch,) + tuple(spatial) + (channels,)
+    return (batch, channels) + tuple(spatial)
+
+
 def split_channels(layer, input_shape, rank):
     """(spatial sizes, channels) of a (rank + 2)-D input shape; errors at add() time for
     another rank or an unknown channel count."""
@@ -55,10 +72,7 @@ def split_channels(layer, input_shape, rank):
             f"Layer '{layer.name}' ({cls_name}) expects {rank + 2}-D input {layout}, but "
             f"received input of shape {input_shape}. Give the first layer input_shape with "
             f"{rank + 1} entries.")
-    if layer.data_format == "channels_last":
-        spatial, channels = tuple(input_shape[1:-1]), input_shape[-1]
-    else:
-        spatial, channels = tuple(input_shape[2:]), input_shape[1]
+    spatial, channels = split_spatial(input_shape, layer.data_format)
     if channels is None:
         raise ValueError(
             f"Layer '{layer.name}' ({cls_name}) needs a known channel dimension; received "
@@ -109,3 +123,4 @@ def keras1_kernel_rows_cols(cls_name, params, args, kwargs):
     else:
         kwargs["kernel_size"] = (int(rows), int(cols))
     return tuple(args), kwargs, ["kernel_size"]
+

@@ -15,14 +15,12 @@ names the modern call.
 """
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import Layer, validate_bool, validate_positive_int
-from .conv_utils import (is_int, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple)
+from .conv_base import KernelBiasConv
+from .conv_utils import (is_int, join_spatial, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, positive_tuple, split_channels, split_spatial)
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
 from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
@@ -82,7 +80,7 @@ _DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
                                        values={"dim_ordering": DIM_ORDERING})
 
 
-class _Conv(Layer):
+class _Conv(KernelBiasConv):
     """Shared implementation of Conv1D and Conv2D (``rank`` spatial axes)."""
 
     rank = 2
@@ -113,37 +111,11 @@ class _Conv(Layer):
         self.dilation_rate = positive_tuple(dilation_rate, self.rank, "dilation_rate", cls_name)
         self.activation = activations_mod.get(activation)
         self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "bias")
 
     # -- shapes ---------------------------------------------------------------
-    def _layout(self):
-        return "(batch, " + ("steps" if self.rank == 1 else "rows, cols") + ", channels)" \
-            if self.data_format == "channels_last" else \
-            "(batch, channels, " + ("steps" if self.rank == 1 else "rows, cols") + ")"
-
-    def _split(self, input_shape):
-        if self.data_format == "channels_last":
-            return input_shape[1:-1], input_shape[-1]
-        return input_shape[2:], input_shape[1]
-
     def _check_input(self, input_shape):
-        cls_name = type(self).__name__
-        if input_shape is None or len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls_name}) expects {self.rank + 2}-D input "
-                f"{self._layout()}, but received input of shape {input_shape}. Give the "
-                f"first layer input_shape with {self.rank + 1} entries.")
-        spatial, channels = self._split(input_shape)
-        if channels is None:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls_name}) needs a known channel dimension; received "
-                f"input of shape {input_shape} with data_format='{self.data_format}'.")
+        spatial, channels = split_channels(self, input_shape, self.rank)
         self._check_window(spatial, input_shape)
         return spatial, channels
 
@@ -164,21 +136,14 @@ class _Conv(Layer):
                     f"input_shape={tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
-        spatial, _ = self._split(input_shape)
+        spatial, _ = split_spatial(input_shape, self.data_format)
         out = tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
                     zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + out + (self.filters,)
-        return (input_shape[0], self.filters) + out
+        return join_spatial(input_shape[0], out, self.filters, self.data_format)
 
     def build(self, input_shape):
         _, channels = self._check_input(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        self.add_kernel_and_bias(self.kernel_size + (channels, self.filters), (self.filters,))
         self.built = True
 
     # -- compute --------------------------------------------------------------
@@ -193,27 +158,11 @@ class _Conv(Layer):
 
     def call(self, inputs, training=False):
         shape = tuple(inputs.shape)
-        self._check_window(self._split(shape)[0], shape)
+        self._check_window(split_spatial(shape, self.data_format)[0], shape)
         kind = fused_activation_kind(self.activation)
         if kind is None:
             return self.activation(self.pre_activation(inputs))
         return self._conv(inputs, kind)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "activation": activations_mod.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **self.weight_options_config("kernel", "bias"),
-        })
-        return cfg
-
 
 @keras1_arguments(_CONV2D_KERAS1)
 class Conv2D(_Conv):

@@ -14,8 +14,6 @@ b_regularizer=, b_constraint=``), converted as Keras 2 converted it, with a warn
 naming the modern call.
 """
 from .. import activations as activations_mod
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length
@@ -84,11 +82,7 @@ class _DepthwiseBase(Layer):
                                                       depth_multiplier)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        for key, value in weight_options.items():
-            kind = key.rsplit("_", 1)[1]
-            module = {"initializer": initializers_mod, "regularizer": regularizers_mod,
-                      "constraint": constraints_mod}[kind]
-            setattr(self, key, module.get(value))
+        self.set_weight_options(weight_options, *self._weight_prefixes)
 
     def _out_spatial(self, spatial):
         return tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
