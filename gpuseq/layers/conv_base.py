@@ -1,9 +1,13 @@
-"""The base class of the convolutions with one kernel and one bias: Conv1D/2D/3D,
-Conv2DTranspose / Conv3DTranspose and LocallyConnected1D/2D.
+"""Base classes of the convolution-family layers.
 
-Each checks its own arguments and input shape (their messages differ per family); what
-they share once that is done lives here: creating the kernel then the bias with the
-layer's weight options, and the config entries after Layer's own, in Keras's order.
+:class:`KernelBiasConv`: the convolutions with one kernel and one bias (Conv1D/2D/3D,
+Conv2DTranspose / Conv3DTranspose, LocallyConnected1D/2D). Each checks its own arguments
+and input shape (their messages differ per family); what they share once that is done
+lives here: creating the kernel then the bias with the layer's weight options, and the
+config entries after Layer's own, in Keras's order.
+
+:class:`SpatialResizing`: the zero-padding, cropping and up-sampling layers (1-D to 3-D),
+whose config is Layer's plus a few attributes.
 """
 from .. import activations as activations_mod
 from .base import Layer
@@ -35,4 +39,16 @@ class KernelBiasConv(Layer):
         cfg.update({"activation": activations_mod.serialize(self.activation),
                     "use_bias": self.use_bias,
                     **self.weight_options_config("kernel", "bias")})
+        return cfg
+
+
+class SpatialResizing(Layer):
+    """A layer that pads, crops or repeats the spatial axes of its input; its config is
+    Layer's plus the attributes named in ``_config_names``, in that order."""
+
+    _config_names = ()
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({name: getattr(self, name) for name in self._config_names})
         return cfg

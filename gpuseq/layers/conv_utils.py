@@ -60,6 +60,40 @@ def join_spatial(batch, spatial, channels, data_format):
     return (batch, channels) + tuple(spatial)
 
 
+def _with_spatial_sizes(shape, data_format, new_size, params):
+    """``shape`` with each known spatial size n replaced by ``new_size(n, p)``, p its entry
+    of ``params`` (unknown sizes stay None); batch and channels kept."""
+    spatial, channels = split_spatial(shape, data_format)
+    sizes = [None if n is None else new_size(n, p) for n, p in zip(spatial, params)]
+    return join_spatial(shape[0], sizes, channels, data_format)
+
+
+def padded_shape(shape, pairs, data_format):
+    """The shape after zero padding by ``(before, after)`` pairs, one per spatial axis."""
+    return _with_spatial_sizes(shape, data_format, lambda n, p: n + p[0] + p[1], pairs)
+
+
+def cropped_shape(shape, pairs, data_format):
+    """The shape after cropping ``(before, after)`` pairs, one per spatial axis."""
+    return _with_spatial_sizes(shape, data_format, lambda n, p: n - p[0] - p[1], pairs)
+
+
+def upsampled_shape(shape, factors, data_format):
+    """The shape after repeating each spatial axis by its factor."""
+    return _with_spatial_sizes(shape, data_format, lambda n, s: n * s, factors)
+
+
+def check_cropping_fits(layer, input_shape, cls_name, detail=""):
+    """Refuse a ``layer.cropping`` that removes a whole spatial axis of ``input_shape``;
+    ``detail`` follows the shape in the message."""
+    for n, (a, b) in zip(split_spatial(input_shape, layer.data_format)[0], layer.cropping):
+        if n is not None and a + b >= n:
+            raise ValueError(
+                f"Layer '{layer.name}' ({cls_name}): cropping {layer.cropping} removes "
+                f"everything from input of shape {input_shape}{detail}. Crop less than the "
+                "size of each axis.")
+
+
 def split_channels(layer, input_shape, rank):
     """(spatial sizes, channels) of a (rank + 2)-D input shape; errors at add() time for
     another rank or an unknown channel count."""

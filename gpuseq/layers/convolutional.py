@@ -17,10 +17,12 @@ from .. import activations as activations_mod
 from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
-from .base import Layer, validate_bool, validate_positive_int
-from .conv_base import KernelBiasConv
-from .conv_utils import (is_int, join_spatial, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple, split_channels, split_spatial)
+from .base import validate_bool, validate_positive_int
+from .conv_base import KernelBiasConv, SpatialResizing
+from .conv_utils import (check_cropping_fits, cropped_shape, is_int, join_spatial,
+                         keras1_kernel_rows_cols, normalize_data_format, normalize_padding,
+                         padded_shape, positive_tuple, split_channels, split_spatial,
+                         upsampled_shape)
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
 from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
@@ -268,20 +270,10 @@ def _pairs(value, rank, name, cls_name):
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-class _Spatial(Layer):
+class _Spatial(SpatialResizing):
     """Shared shape checks of the padding / cropping / up-sampling layers."""
 
     rank = 2
-
-    def _split(self, input_shape):
-        if self.data_format == "channels_last":
-            return input_shape[1:-1]
-        return input_shape[2:]
-
-    def _join(self, input_shape, spatial):
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
-        return (input_shape[0], input_shape[1]) + tuple(spatial)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != self.rank + 2:
@@ -313,6 +305,7 @@ class ZeroPadding2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("padding", "data_format")
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -321,16 +314,11 @@ class ZeroPadding2D(_Spatial):
             data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
-                                        zip(self._split(input_shape), self.padding)])
+        return padded_shape(input_shape, self.padding, self.data_format)
 
     def call(self, inputs, training=False):
         return K.zero_pad(inputs, self.padding, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"padding": self.padding, "data_format": self.data_format})
-        return cfg
 
 
 class ZeroPadding1D(ZeroPadding2D):
@@ -378,6 +366,7 @@ class Cropping2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("cropping", "data_format")
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -387,24 +376,14 @@ class Cropping2D(_Spatial):
 
     def build(self, input_shape):
         super().build(input_shape)
-        for n, (a, b) in zip(self._split(input_shape), self.cropping):
-            if n is not None and a + b >= n:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}): cropping {self.cropping} "
-                    f"removes everything from input of shape {input_shape}. Crop less than "
-                    "the size of each axis.")
+        check_cropping_fits(self, input_shape, type(self).__name__)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
-                                        zip(self._split(input_shape), self.cropping)])
+        return cropped_shape(input_shape, self.cropping, self.data_format)
 
     def call(self, inputs, training=False):
         return K.crop(inputs, self.cropping, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
-        return cfg
 
 
 class Cropping1D(Cropping2D):
@@ -452,6 +431,7 @@ class UpSampling2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("size", "data_format", "interpolation")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -464,17 +444,11 @@ class UpSampling2D(_Spatial):
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n * s for n, s in
-                                        zip(self._split(input_shape), self.size)])
+        return upsampled_shape(input_shape, self.size, self.data_format)
 
     def call(self, inputs, training=False):
         return K.upsample(inputs, self.size, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"size": self.size, "data_format": self.data_format,
-                    "interpolation": self.interpolation})
-        return cfg
 
 
 @keras1_arguments(Keras1Arguments(renames={"length": "size"}))

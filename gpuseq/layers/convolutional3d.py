@@ -16,9 +16,10 @@ from ..backend import volumes
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..backend.numpy_ops.conv3d import deconv_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer, validate_positive_int
-from .conv_base import KernelBiasConv
-from .conv_utils import join_spatial, normalize_data_format, normalize_padding, split_spatial
+from .base import validate_positive_int
+from .conv_base import KernelBiasConv, SpatialResizing
+from .conv_utils import (check_cropping_fits, cropped_shape, join_spatial, normalize_data_format,
+                         normalize_padding, padded_shape, split_spatial, upsampled_shape)
 
 _CONV3D_RENAMES = {
     "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
@@ -300,21 +301,13 @@ def volume_pairs(value, name, cls_name):
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-class _VolumeReshaping(Layer):
+class _VolumeReshaping(SpatialResizing):
     """Shared argument handling and shape checks of the padding / cropping /
     up-sampling layers."""
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(data_format, type(self).__name__)
-
-    def _split(self, shape):
-        return tuple(shape[1:4]) if self.data_format == "channels_last" else tuple(shape[2:5])
-
-    def _join(self, shape, spatial):
-        if self.data_format == "channels_last":
-            return (shape[0],) + tuple(spatial) + (shape[4],)
-        return (shape[0], shape[1]) + tuple(spatial)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != 5:
@@ -345,21 +338,18 @@ class ZeroPadding3D(_VolumeReshaping):
         (None, 4, 8, 4, 1)
     """
 
+    _config_names = ("padding", "data_format")
+
     def __init__(self, padding=(1, 1, 1), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         self.padding = volume_pairs(padding, "padding", type(self).__name__)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
-                                        zip(self._split(input_shape), self.padding)])
+        return padded_shape(input_shape, self.padding, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.spatial_3d_padding(inputs, self.padding, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"padding": self.padding, "data_format": self.data_format})
-        return cfg
 
 
 @keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
@@ -381,30 +371,23 @@ class Cropping3D(_VolumeReshaping):
         (None, 2, 4, 7, 2)
     """
 
+    _config_names = ("cropping", "data_format")
+
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         self.cropping = volume_pairs(cropping, "cropping", type(self).__name__)
 
     def build(self, input_shape):
         super().build(input_shape)
-        for n, (a, b) in zip(self._split(input_shape), self.cropping):
-            if n is not None and a + b >= n:
-                raise ValueError(
-                    f"Layer '{self.name}' (Cropping3D): cropping {self.cropping} removes "
-                    f"everything from input of shape {input_shape} (data_format="
-                    f"'{self.data_format}'). Crop less than the size of each axis.")
+        check_cropping_fits(self, input_shape, "Cropping3D",
+                            f" (data_format='{self.data_format}')")
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
-                                        zip(self._split(input_shape), self.cropping)])
+        return cropped_shape(input_shape, self.cropping, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.spatial_3d_cropping(inputs, self.cropping, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
-        return cfg
 
 
 @keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
@@ -424,6 +407,8 @@ class UpSampling3D(_VolumeReshaping):
         (None, 3, 8, 8, 1)
     """
 
+    _config_names = ("size", "data_format")
+
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         try:
@@ -435,16 +420,11 @@ class UpSampling3D(_VolumeReshaping):
                              f"positive integers. Received: size={size!r}")
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n * s for n, s in
-                                        zip(self._split(input_shape), self.size)])
+        return upsampled_shape(input_shape, self.size, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.resize_volumes(inputs, *self.size, data_format=self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"size": self.size, "data_format": self.data_format})
-        return cfg
 
 
 # Keras 1 / Keras 2 aliases
