@@ -114,16 +114,45 @@ def split_channels(layer, input_shape, rank):
     return spatial, int(channels)
 
 
-def check_kernel_fits(layer, spatial, input_shape):
-    """'valid' padding: the dilated kernel must fit in the input."""
+def check_kernel_fits(layer, spatial, input_shape, what="spatial size",
+                      advice="Use padding='same' or a smaller kernel.", cls_name=None):
+    """'valid' padding: the dilated kernel must fit in the input. The message calls the
+    spatial sizes the input's ``what`` and ends with ``advice``; ``cls_name`` defaults to
+    the layer's class name."""
     for n, k, d in zip(spatial, layer.kernel_size, layer.dilation_rate):
         if n is not None and layer.padding == "valid" and (k - 1) * d + 1 > n:
             raise ValueError(
-                f"Layer '{layer.name}' ({type(layer).__name__}): the kernel "
+                f"Layer '{layer.name}' ({cls_name or type(layer).__name__}): the kernel "
                 f"{layer.kernel_size} (dilation {layer.dilation_rate}) is larger than the "
-                f"input's spatial size {tuple(spatial)} with padding='valid' (input shape "
-                f"{input_shape}, data_format='{layer.data_format}'). Use padding='same' or "
-                "a smaller kernel.")
+                f"input's {what} {tuple(spatial)} with padding='valid' (input shape "
+                f"{input_shape}, data_format='{layer.data_format}'). {advice}")
+
+
+def require_filters(cls_name, filters, example_kernel):
+    """Refuse a convolution call without ``filters``; ``example_kernel`` is the kernel
+    size shown in the example call."""
+    if filters is None:
+        raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
+                        f"e.g. {cls_name}(32, {example_kernel}).")
+
+
+def require_filters_and_kernel(cls_name, filters, kernel_size, example_kernel):
+    """Refuse a convolution call without ``filters`` or ``kernel_size``."""
+    require_filters(cls_name, filters, example_kernel)
+    if kernel_size is None:
+        raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
+                        f"{cls_name}({filters}, {example_kernel}).")
+
+
+def conv_geometry(cls_name, rank, kernel_size, strides, padding, data_format,
+                  dilation_rate, allowed_padding=("valid", "same"), default_format=None):
+    """``(kernel_size, strides, padding, data_format, dilation_rate)`` of a convolution,
+    checked and normalized in that order (the first bad one raises)."""
+    return (positive_tuple(kernel_size, rank, "kernel_size", cls_name),
+            positive_tuple(strides, rank, "strides", cls_name),
+            normalize_padding(padding, cls_name, allowed_padding),
+            normalize_data_format(data_format, cls_name, default_format),
+            positive_tuple(dilation_rate, rank, "dilation_rate", cls_name))
 
 
 def is_int(value):

@@ -19,9 +19,10 @@ from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
 from .base import validate_bool, validate_positive_int
 from .conv_base import KernelBiasConv, SpatialResizing
-from .conv_utils import (check_cropping_fits, cropped_shape, is_int, join_spatial,
-                         keras1_kernel_rows_cols, normalize_data_format, normalize_padding,
-                         padded_shape, positive_tuple, split_channels, split_spatial,
+from .conv_utils import (check_cropping_fits, check_kernel_fits, cropped_shape, is_int,
+                         join_spatial, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, padded_shape, positive_tuple,
+                         require_filters_and_kernel, split_channels, split_spatial,
                          upsampled_shape)
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
@@ -94,12 +95,8 @@ class _Conv(KernelBiasConv):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         cls_name = type(self).__name__
         super().__init__(**kwargs)
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, {3 if self.rank == 1 else (3, 3)}).")
-        if kernel_size is None:
-            raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
-                            f"{cls_name}({filters}, {3 if self.rank == 1 else (3, 3)}).")
+        require_filters_and_kernel(cls_name, filters, kernel_size,
+                                   3 if self.rank == 1 else (3, 3))
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self.kernel_size = positive_tuple(kernel_size, self.rank, "kernel_size", cls_name)
         self.strides = positive_tuple(strides, self.rank, "strides", cls_name)
@@ -124,18 +121,10 @@ class _Conv(KernelBiasConv):
     def _check_window(self, spatial, input_shape):
         """Raise when the kernel (with its dilation) is longer than a spatial axis of the
         input under padding='valid', which would leave an empty output."""
-        cls_name = type(self).__name__
-        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
-            ek = (k - 1) * d + 1
-            if n is not None and self.padding == "valid" and ek > n:
-                raise ValueError(
-                    f"Layer '{self.name}' ({cls_name}): the kernel {self.kernel_size} "
-                    f"(dilation {self.dilation_rate}) is larger than the input's spatial size "
-                    f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
-                    f"data_format='{self.data_format}'). Use padding='same', a smaller kernel, "
-                    f"or check data_format (a channels-first input such as (3, 100, 100) "
-                    f"needs data_format='channels_first'). Received: "
-                    f"input_shape={tuple(input_shape)}")
+        check_kernel_fits(self, spatial, input_shape, advice=(
+            "Use padding='same', a smaller kernel, or check data_format (a channels-first "
+            "input such as (3, 100, 100) needs data_format='channels_first'). Received: "
+            f"input_shape={tuple(input_shape)}"))
 
     def compute_output_shape(self, input_shape):
         spatial, _ = split_spatial(input_shape, self.data_format)

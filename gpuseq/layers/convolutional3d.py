@@ -18,8 +18,9 @@ from ..backend.numpy_ops.conv3d import deconv_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import validate_positive_int
 from .conv_base import KernelBiasConv, SpatialResizing
-from .conv_utils import (check_cropping_fits, cropped_shape, join_spatial, normalize_data_format,
-                         normalize_padding, padded_shape, split_spatial, upsampled_shape)
+from .conv_utils import (check_cropping_fits, check_kernel_fits, cropped_shape, join_spatial,
+                         normalize_data_format, normalize_padding, padded_shape, split_spatial,
+                         upsampled_shape)
 
 _CONV3D_RENAMES = {
     "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
@@ -165,14 +166,8 @@ class Conv3D(_Conv3DBase):
 
     def _check_input(self, input_shape):
         spatial, channels = super()._check_input(input_shape)
-        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
-            if n is not None and self.padding == "valid" and (k - 1) * d + 1 > n:
-                raise ValueError(
-                    f"Layer '{self.name}' (Conv3D): the kernel {self.kernel_size} (dilation "
-                    f"{self.dilation_rate}) is larger than the input's volume {spatial} with "
-                    f"padding='valid' (input shape {input_shape}, data_format="
-                    f"'{self.data_format}'). Use padding='same', a smaller kernel, or check "
-                    "data_format.")
+        check_kernel_fits(self, spatial, input_shape, "volume", "Use padding='same', a "
+                          "smaller kernel, or check data_format.", cls_name="Conv3D")
         return spatial, channels
 
     def _kernel_shape(self, channels):

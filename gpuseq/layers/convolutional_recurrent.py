@@ -20,8 +20,7 @@ from .. import backend as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, forget_bias_is_one, keras1_arguments
 from .base import validate_positive_int, validate_rate
-from .conv_utils import (keras1_kernel_rows_cols, normalize_data_format, normalize_padding,
-                         positive_tuple)
+from .conv_utils import conv_geometry, keras1_kernel_rows_cols
 from .noise import random_uniform
 from .recurrent_base import InitialStateLayer, as_array, check_resettable
 from .recurrent import _UnitForgetBias
@@ -102,11 +101,9 @@ class ConvLSTM2D(InitialStateLayer):
             raise TypeError("ConvLSTM2D requires `filters` and `kernel_size`, e.g. "
                             "ConvLSTM2D(40, (3, 3), padding='same').")
         self.filters = validate_positive_int(cls, "filters", filters)
-        self.kernel_size = positive_tuple(kernel_size, 2, "kernel_size", cls)
-        self.strides = positive_tuple(strides, 2, "strides", cls)
-        self.padding = normalize_padding(padding, cls)
-        self.data_format = normalize_data_format(data_format, cls)
-        self.dilation_rate = positive_tuple(dilation_rate, 2, "dilation_rate", cls)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls, 2, kernel_size, strides, padding,
+                                             data_format, dilation_rate)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError("ConvLSTM2D: strides > 1 are not compatible with "
                              f"dilation_rate > 1. Received: strides={strides!r}, "

@@ -18,8 +18,9 @@ from ..backend.numpy_ops.conv_transpose import deconv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import validate_positive_int
 from .conv_base import KernelBiasConv
-from .conv_utils import (is_int, join_spatial, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple, split_channels, split_spatial)
+from .conv_utils import (conv_geometry, is_int, join_spatial, keras1_kernel_rows_cols,
+                         positive_tuple, require_filters_and_kernel, split_channels,
+                         split_spatial)
 from .core import fused_activation_kind
 
 
@@ -132,18 +133,11 @@ class Conv2DTranspose(KernelBiasConv):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls_name = type(self).__name__
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, (3, 3)).")
-        if kernel_size is None:
-            raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
-                            f"{cls_name}({filters}, (3, 3)).")
+        require_filters_and_kernel(cls_name, filters, kernel_size, (3, 3))
         self.filters = validate_positive_int(cls_name, "filters", filters)
-        self.kernel_size = positive_tuple(kernel_size, 2, "kernel_size", cls_name)
-        self.strides = positive_tuple(strides, 2, "strides", cls_name)
-        self.padding = normalize_padding(padding, cls_name)
-        self.data_format = normalize_data_format(data_format, cls_name)
-        self.dilation_rate = positive_tuple(dilation_rate, 2, "dilation_rate", cls_name)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls_name, 2, kernel_size, strides, padding,
+                                             data_format, dilation_rate)
         self._keras1_output_shape = None
         if isinstance(output_padding, _Keras1OutputShape):
             self._keras1_output_shape, output_padding = output_padding.shape, None

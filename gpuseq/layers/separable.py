@@ -19,8 +19,8 @@ from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int
-from .conv_utils import (check_kernel_fits, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple, split_channels)
+from .conv_utils import (check_kernel_fits, conv_geometry, keras1_kernel_rows_cols,
+                         require_filters, split_channels)
 from .core import fused_activation_kind
 
 _SEPARABLE_INITIALIZERS = ("depthwise_initializer", "pointwise_initializer")
@@ -73,11 +73,10 @@ class _DepthwiseBase(Layer):
         if kernel_size is None:
             raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
                             f"{cls_name}({'3' if self.rank == 1 else '(3, 3)'}).")
-        self.kernel_size = positive_tuple(kernel_size, self.rank, "kernel_size", cls_name)
-        self.strides = positive_tuple(strides, self.rank, "strides", cls_name)
-        self.padding = normalize_padding(padding, cls_name)
-        self.data_format = normalize_data_format(data_format, cls_name, default_format)
-        self.dilation_rate = positive_tuple(dilation_rate, self.rank, "dilation_rate", cls_name)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls_name, self.rank, kernel_size, strides, padding,
+                                             data_format, dilation_rate,
+                                             default_format=default_format)
         self.depth_multiplier = validate_positive_int(cls_name, "depth_multiplier",
                                                       depth_multiplier)
         self.activation = activations_mod.get(activation)
@@ -218,9 +217,7 @@ class _SeparableConv(_DepthwiseBase):
                  pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls_name = type(self).__name__
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, {'3' if self.rank == 1 else '(3, 3)'}).")
+        require_filters(cls_name, filters, "3" if self.rank == 1 else "(3, 3)")
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self._init_depthwise(kernel_size, strides, padding, data_format, dilation_rate,
                              depth_multiplier, activation, use_bias, dict(
