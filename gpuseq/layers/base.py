@@ -27,6 +27,23 @@ from ..backend.autodiff import Variable
 from ..backend.functions import get_uid, reset_uids  # noqa: F401  (automatic layer names)
 
 
+def weight_option_names(weights, activity=True):
+    """The argument names of the weight options of the weight prefixes ``weights``, in
+    Keras's order: the initializers, the regularizers, ``activity_regularizer`` (when
+    ``activity``), then the constraints."""
+    names = [f"{w}_initializer" for w in weights] + [f"{w}_regularizer" for w in weights]
+    if activity:
+        names.append("activity_regularizer")
+    return names + [f"{w}_constraint" for w in weights]
+
+
+def _option_module(name):
+    """The module that reads and writes the weight option ``name`` (by its suffix)."""
+    kind = name.rsplit("_", 1)[1]
+    return {"initializer": initializers_mod, "regularizer": regularizers_mod,
+            "constraint": constraints_mod}[kind]
+
+
 def to_snake_case(name):
     s = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
     s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
@@ -165,18 +182,22 @@ class Layer:
     def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
+    def set_weight_options(self, arguments, *weights):
+        """Set the ``<w>_initializer``, ``<w>_regularizer`` and ``<w>_constraint``
+        attributes of each weight prefix (e.g. 'kernel', 'bias'), and
+        ``activity_regularizer`` when ``arguments`` holds it, from ``arguments`` (a
+        mapping of the layer's ``__init__`` arguments, e.g. its ``locals()``), each read by
+        its module's ``get``. They are read in the order of :meth:`weight_options_config`,
+        so the first bad one in that order is the one reported."""
+        for key in weight_option_names(weights, "activity_regularizer" in arguments):
+            setattr(self, key, _option_module(key).get(arguments[key]))
+
     def weight_options_config(self, *weights):
         """The Keras config entries of ``<w>_initializer``, ``<w>_regularizer`` and
         ``<w>_constraint`` for each weight prefix (e.g. 'kernel', 'bias'), in Keras's order,
         plus ``activity_regularizer``."""
-        cfg = {}
-        for kind, module in (("initializer", initializers_mod), ("regularizer", regularizers_mod)):
-            for w in weights:
-                cfg[f"{w}_{kind}"] = module.serialize(getattr(self, f"{w}_{kind}"))
-        cfg["activity_regularizer"] = regularizers_mod.serialize(self.activity_regularizer)
-        for w in weights:
-            cfg[f"{w}_constraint"] = constraints_mod.serialize(getattr(self, f"{w}_constraint"))
-        return cfg
+        return {key: _option_module(key).serialize(getattr(self, key))
+                for key in weight_option_names(weights)}
 
     def get_config(self):
         cfg = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

@@ -15,14 +15,15 @@ names the modern call.
 """
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments, warn_user
-from .base import Layer, validate_bool, validate_positive_int
-from .conv_utils import (is_int, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple)
+from .base import validate_bool, validate_positive_int
+from .conv_base import KernelBiasConv, SpatialResizing
+from .conv_utils import (check_cropping_fits, check_kernel_fits, cropped_shape, is_int,
+                         join_spatial, keras1_kernel_rows_cols, normalize_data_format,
+                         normalize_padding, padded_shape, positive_tuple,
+                         require_filters_and_kernel, split_channels, split_spatial,
+                         upsampled_shape)
 from .core import fused_activation_kind
 # Keras 1 defined the pooling layers in this module and Keras 2 kept these names here.
 from .pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D  # noqa: F401
@@ -82,7 +83,7 @@ _DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_format"},
                                        values={"dim_ordering": DIM_ORDERING})
 
 
-class _Conv(Layer):
+class _Conv(KernelBiasConv):
     """Shared implementation of Conv1D and Conv2D (``rank`` spatial axes)."""
 
     rank = 2
@@ -94,12 +95,8 @@ class _Conv(Layer):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         cls_name = type(self).__name__
         super().__init__(**kwargs)
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, {3 if self.rank == 1 else (3, 3)}).")
-        if kernel_size is None:
-            raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
-                            f"{cls_name}({filters}, {3 if self.rank == 1 else (3, 3)}).")
+        require_filters_and_kernel(cls_name, filters, kernel_size,
+                                   3 if self.rank == 1 else (3, 3))
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self.kernel_size = positive_tuple(kernel_size, self.rank, "kernel_size", cls_name)
         self.strides = positive_tuple(strides, self.rank, "strides", cls_name)
@@ -113,72 +110,31 @@ class _Conv(Layer):
         self.dilation_rate = positive_tuple(dilation_rate, self.rank, "dilation_rate", cls_name)
         self.activation = activations_mod.get(activation)
         self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "bias")
 
     # -- shapes ---------------------------------------------------------------
-    def _layout(self):
-        return "(batch, " + ("steps" if self.rank == 1 else "rows, cols") + ", channels)" \
-            if self.data_format == "channels_last" else \
-            "(batch, channels, " + ("steps" if self.rank == 1 else "rows, cols") + ")"
-
-    def _split(self, input_shape):
-        if self.data_format == "channels_last":
-            return input_shape[1:-1], input_shape[-1]
-        return input_shape[2:], input_shape[1]
-
     def _check_input(self, input_shape):
-        cls_name = type(self).__name__
-        if input_shape is None or len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls_name}) expects {self.rank + 2}-D input "
-                f"{self._layout()}, but received input of shape {input_shape}. Give the "
-                f"first layer input_shape with {self.rank + 1} entries.")
-        spatial, channels = self._split(input_shape)
-        if channels is None:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls_name}) needs a known channel dimension; received "
-                f"input of shape {input_shape} with data_format='{self.data_format}'.")
+        spatial, channels = split_channels(self, input_shape, self.rank)
         self._check_window(spatial, input_shape)
         return spatial, channels
 
     def _check_window(self, spatial, input_shape):
         """Raise when the kernel (with its dilation) is longer than a spatial axis of the
         input under padding='valid', which would leave an empty output."""
-        cls_name = type(self).__name__
-        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
-            ek = (k - 1) * d + 1
-            if n is not None and self.padding == "valid" and ek > n:
-                raise ValueError(
-                    f"Layer '{self.name}' ({cls_name}): the kernel {self.kernel_size} "
-                    f"(dilation {self.dilation_rate}) is larger than the input's spatial size "
-                    f"{tuple(spatial)} with padding='valid' (input shape {input_shape}, "
-                    f"data_format='{self.data_format}'). Use padding='same', a smaller kernel, "
-                    f"or check data_format (a channels-first input such as (3, 100, 100) "
-                    f"needs data_format='channels_first'). Received: "
-                    f"input_shape={tuple(input_shape)}")
+        check_kernel_fits(self, spatial, input_shape, advice=(
+            "Use padding='same', a smaller kernel, or check data_format (a channels-first "
+            "input such as (3, 100, 100) needs data_format='channels_first'). Received: "
+            f"input_shape={tuple(input_shape)}"))
 
     def compute_output_shape(self, input_shape):
-        spatial, _ = self._split(input_shape)
+        spatial, _ = split_spatial(input_shape, self.data_format)
         out = tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
                     zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + out + (self.filters,)
-        return (input_shape[0], self.filters) + out
+        return join_spatial(input_shape[0], out, self.filters, self.data_format)
 
     def build(self, input_shape):
         _, channels = self._check_input(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        self.add_kernel_and_bias(self.kernel_size + (channels, self.filters), (self.filters,))
         self.built = True
 
     # -- compute --------------------------------------------------------------
@@ -193,27 +149,11 @@ class _Conv(Layer):
 
     def call(self, inputs, training=False):
         shape = tuple(inputs.shape)
-        self._check_window(self._split(shape)[0], shape)
+        self._check_window(split_spatial(shape, self.data_format)[0], shape)
         kind = fused_activation_kind(self.activation)
         if kind is None:
             return self.activation(self.pre_activation(inputs))
         return self._conv(inputs, kind)
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "activation": activations_mod.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **self.weight_options_config("kernel", "bias"),
-        })
-        return cfg
-
 
 @keras1_arguments(_CONV2D_KERAS1)
 class Conv2D(_Conv):
@@ -319,20 +259,10 @@ def _pairs(value, rank, name, cls_name):
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-class _Spatial(Layer):
+class _Spatial(SpatialResizing):
     """Shared shape checks of the padding / cropping / up-sampling layers."""
 
     rank = 2
-
-    def _split(self, input_shape):
-        if self.data_format == "channels_last":
-            return input_shape[1:-1]
-        return input_shape[2:]
-
-    def _join(self, input_shape, spatial):
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + tuple(spatial) + (input_shape[-1],)
-        return (input_shape[0], input_shape[1]) + tuple(spatial)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != self.rank + 2:
@@ -364,6 +294,7 @@ class ZeroPadding2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("padding", "data_format")
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -372,16 +303,11 @@ class ZeroPadding2D(_Spatial):
             data_format, type(self).__name__, "channels_last" if self.rank == 1 else None)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
-                                        zip(self._split(input_shape), self.padding)])
+        return padded_shape(input_shape, self.padding, self.data_format)
 
     def call(self, inputs, training=False):
         return K.zero_pad(inputs, self.padding, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"padding": self.padding, "data_format": self.data_format})
-        return cfg
 
 
 class ZeroPadding1D(ZeroPadding2D):
@@ -429,6 +355,7 @@ class Cropping2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("cropping", "data_format")
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -438,24 +365,14 @@ class Cropping2D(_Spatial):
 
     def build(self, input_shape):
         super().build(input_shape)
-        for n, (a, b) in zip(self._split(input_shape), self.cropping):
-            if n is not None and a + b >= n:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}): cropping {self.cropping} "
-                    f"removes everything from input of shape {input_shape}. Crop less than "
-                    "the size of each axis.")
+        check_cropping_fits(self, input_shape, type(self).__name__)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
-                                        zip(self._split(input_shape), self.cropping)])
+        return cropped_shape(input_shape, self.cropping, self.data_format)
 
     def call(self, inputs, training=False):
         return K.crop(inputs, self.cropping, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
-        return cfg
 
 
 class Cropping1D(Cropping2D):
@@ -503,6 +420,7 @@ class UpSampling2D(_Spatial):
     """
 
     rank = 2
+    _config_names = ("size", "data_format", "interpolation")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -515,17 +433,11 @@ class UpSampling2D(_Spatial):
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n * s for n, s in
-                                        zip(self._split(input_shape), self.size)])
+        return upsampled_shape(input_shape, self.size, self.data_format)
 
     def call(self, inputs, training=False):
         return K.upsample(inputs, self.size, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"size": self.size, "data_format": self.data_format,
-                    "interpolation": self.interpolation})
-        return cfg
 
 
 @keras1_arguments(Keras1Arguments(renames={"length": "size"}))

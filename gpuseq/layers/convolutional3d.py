@@ -12,15 +12,15 @@ border_mode=, subsample=, dim_ordering=, init=, W_regularizer=, ...)`` is accept
 and converted as Keras 2 converted it, with a warning naming the modern call.
 """
 from .. import activations as activations_mod
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend import volumes
 from ..backend.numpy_ops.conv import conv_output_length, normalize_tuple
 from ..backend.numpy_ops.conv3d import deconv_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer, validate_positive_int
-from .conv_utils import normalize_data_format, normalize_padding
+from .base import validate_positive_int
+from .conv_base import KernelBiasConv, SpatialResizing
+from .conv_utils import (check_cropping_fits, check_kernel_fits, cropped_shape, join_spatial,
+                         normalize_data_format, normalize_padding, padded_shape, split_spatial,
+                         upsampled_shape)
 
 _CONV3D_RENAMES = {
     "nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
@@ -69,7 +69,7 @@ VOLUME_DIM_ORDERING_KERAS1 = Keras1Arguments(renames={"dim_ordering": "data_form
 """Keras 1's ``dim_ordering`` of the volume layers that have no other Keras 1 names."""
 
 
-class _Conv3DBase(Layer):
+class _Conv3DBase(KernelBiasConv):
     """Arguments, weights and shape checks shared by Conv3D and Conv3DTranspose."""
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
@@ -94,13 +94,7 @@ class _Conv3DBase(Layer):
                              f"strides={self.strides}, dilation_rate={self.dilation_rate}")
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "bias")
 
     def _triple(self, value, name, minimum=1):
         cls_name = type(self).__name__
@@ -118,17 +112,6 @@ class _Conv3DBase(Layer):
         return "(batch, depth, rows, cols, channels)" if self.data_format == "channels_last" \
             else "(batch, channels, depth, rows, cols)"
 
-    def _split(self, shape):
-        """(spatial sizes, channels) of a 5-D shape."""
-        if self.data_format == "channels_last":
-            return tuple(shape[1:4]), shape[4]
-        return tuple(shape[2:5]), shape[1]
-
-    def _join(self, batch, spatial, channels):
-        if self.data_format == "channels_last":
-            return (batch,) + tuple(spatial) + (channels,)
-        return (batch, channels) + tuple(spatial)
-
     def _check_input(self, input_shape):
         cls_name = type(self).__name__
         if input_shape is None or len(input_shape) != 5:
@@ -136,7 +119,7 @@ class _Conv3DBase(Layer):
                 f"Layer '{self.name}' ({cls_name}) expects 5-D input {self._layout()}, but "
                 f"received input of shape {input_shape}. Give the first layer input_shape "
                 "with 4 entries, e.g. input_shape=(16, 32, 32, 3).")
-        spatial, channels = self._split(input_shape)
+        spatial, channels = split_spatial(input_shape, self.data_format)
         if channels is None:
             raise ValueError(f"Layer '{self.name}' ({cls_name}) needs a known channel "
                              f"dimension; received input of shape {input_shape} with "
@@ -148,28 +131,8 @@ class _Conv3DBase(Layer):
 
     def build(self, input_shape):
         _, channels = self._check_input(input_shape)
-        self.kernel = self.add_weight("kernel", self._kernel_shape(channels),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        self.add_kernel_and_bias(self._kernel_shape(channels), (self.filters,))
         self.built = True
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "activation": activations_mod.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **self.weight_options_config("kernel", "bias"),
-        })
-        return cfg
 
 
 @keras1_arguments(_CONV3D_KERAS1)
@@ -203,24 +166,18 @@ class Conv3D(_Conv3DBase):
 
     def _check_input(self, input_shape):
         spatial, channels = super()._check_input(input_shape)
-        for n, k, d in zip(spatial, self.kernel_size, self.dilation_rate):
-            if n is not None and self.padding == "valid" and (k - 1) * d + 1 > n:
-                raise ValueError(
-                    f"Layer '{self.name}' (Conv3D): the kernel {self.kernel_size} (dilation "
-                    f"{self.dilation_rate}) is larger than the input's volume {spatial} with "
-                    f"padding='valid' (input shape {input_shape}, data_format="
-                    f"'{self.data_format}'). Use padding='same', a smaller kernel, or check "
-                    "data_format.")
+        check_kernel_fits(self, spatial, input_shape, "volume", "Use padding='same', a "
+                          "smaller kernel, or check data_format.", cls_name="Conv3D")
         return spatial, channels
 
     def _kernel_shape(self, channels):
         return self.kernel_size + (channels, self.filters)
 
     def compute_output_shape(self, input_shape):
-        spatial, _ = self._split(input_shape)
+        spatial, _ = split_spatial(input_shape, self.data_format)
         out = [conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
                zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
-        return self._join(input_shape[0], out, self.filters)
+        return join_spatial(input_shape[0], out, self.filters, self.data_format)
 
     def pre_activation(self, inputs):
         """conv3d(inputs, kernel) + bias, before the activation (for fused losses)."""
@@ -289,13 +246,14 @@ class Conv3DTranspose(_Conv3DBase):
                      zip(spatial, self.kernel_size, self.strides, pads, self.dilation_rate))
 
     def compute_output_shape(self, input_shape):
-        spatial, _ = self._split(input_shape)
-        return self._join(input_shape[0], self._output_spatial(spatial), self.filters)
+        spatial, _ = split_spatial(input_shape, self.data_format)
+        return join_spatial(input_shape[0], self._output_spatial(spatial), self.filters,
+                            self.data_format)
 
     def pre_activation(self, inputs):
         """The transposed convolution plus bias, before the activation (for fused
         losses)."""
-        spatial, _ = self._split(inputs.shape)
+        spatial, _ = split_spatial(inputs.shape, self.data_format)
         return volumes.conv3d_transpose(inputs, self.kernel, self._output_spatial(spatial),
                                         self.strides, self.padding, self.data_format,
                                         self.dilation_rate, bias=self.bias)
@@ -338,21 +296,13 @@ def volume_pairs(value, name, cls_name):
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-class _VolumeReshaping(Layer):
+class _VolumeReshaping(SpatialResizing):
     """Shared argument handling and shape checks of the padding / cropping /
     up-sampling layers."""
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(data_format, type(self).__name__)
-
-    def _split(self, shape):
-        return tuple(shape[1:4]) if self.data_format == "channels_last" else tuple(shape[2:5])
-
-    def _join(self, shape, spatial):
-        if self.data_format == "channels_last":
-            return (shape[0],) + tuple(spatial) + (shape[4],)
-        return (shape[0], shape[1]) + tuple(spatial)
 
     def build(self, input_shape):
         if input_shape is None or len(input_shape) != 5:
@@ -383,21 +333,18 @@ class ZeroPadding3D(_VolumeReshaping):
         (None, 4, 8, 4, 1)
     """
 
+    _config_names = ("padding", "data_format")
+
     def __init__(self, padding=(1, 1, 1), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         self.padding = volume_pairs(padding, "padding", type(self).__name__)
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n + a + b for n, (a, b) in
-                                        zip(self._split(input_shape), self.padding)])
+        return padded_shape(input_shape, self.padding, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.spatial_3d_padding(inputs, self.padding, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"padding": self.padding, "data_format": self.data_format})
-        return cfg
 
 
 @keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
@@ -419,30 +366,23 @@ class Cropping3D(_VolumeReshaping):
         (None, 2, 4, 7, 2)
     """
 
+    _config_names = ("cropping", "data_format")
+
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         self.cropping = volume_pairs(cropping, "cropping", type(self).__name__)
 
     def build(self, input_shape):
         super().build(input_shape)
-        for n, (a, b) in zip(self._split(input_shape), self.cropping):
-            if n is not None and a + b >= n:
-                raise ValueError(
-                    f"Layer '{self.name}' (Cropping3D): cropping {self.cropping} removes "
-                    f"everything from input of shape {input_shape} (data_format="
-                    f"'{self.data_format}'). Crop less than the size of each axis.")
+        check_cropping_fits(self, input_shape, "Cropping3D",
+                            f" (data_format='{self.data_format}')")
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n - a - b for n, (a, b) in
-                                        zip(self._split(input_shape), self.cropping)])
+        return cropped_shape(input_shape, self.cropping, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.spatial_3d_cropping(inputs, self.cropping, self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"cropping": self.cropping, "data_format": self.data_format})
-        return cfg
 
 
 @keras1_arguments(VOLUME_DIM_ORDERING_KERAS1)
@@ -462,6 +402,8 @@ class UpSampling3D(_VolumeReshaping):
         (None, 3, 8, 8, 1)
     """
 
+    _config_names = ("size", "data_format")
+
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
         try:
@@ -473,16 +415,11 @@ class UpSampling3D(_VolumeReshaping):
                              f"positive integers. Received: size={size!r}")
 
     def compute_output_shape(self, input_shape):
-        return self._join(input_shape, [None if n is None else n * s for n, s in
-                                        zip(self._split(input_shape), self.size)])
+        return upsampled_shape(input_shape, self.size, self.data_format)
 
     def call(self, inputs, training=False):
         return volumes.resize_volumes(inputs, *self.size, data_format=self.data_format)
 
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"size": self.size, "data_format": self.data_format})
-        return cfg
 
 
 # Keras 1 / Keras 2 aliases

@@ -17,22 +17,15 @@ import numpy
 
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, forget_bias_is_one, keras1_arguments
-from .base import Layer, validate_positive_int, validate_rate
-from .conv_utils import (keras1_kernel_rows_cols, normalize_data_format, normalize_padding,
-                         positive_tuple)
+from .base import validate_positive_int, validate_rate
+from .conv_utils import conv_geometry, keras1_kernel_rows_cols
 from .noise import random_uniform
+from .recurrent_base import InitialStateLayer, as_array, check_resettable
 from .recurrent import _UnitForgetBias
 
 __all__ = ["ConvLSTM2D"]
-
-
-def _as_array(x):
-    return x.data if K.is_tensor(x) else x
 
 
 # Keras 1's ConvLSTM2D(nb_filter, nb_row, nb_col, ...) names, as Keras 2.2 converted them
@@ -50,7 +43,7 @@ _CONV_LSTM_2D_KERAS1 = Keras1Arguments(
 
 
 @keras1_arguments(_CONV_LSTM_2D_KERAS1)
-class ConvLSTM2D(Layer):
+class ConvLSTM2D(InitialStateLayer):
     """Convolutional LSTM.
 
     Args:
@@ -108,11 +101,9 @@ class ConvLSTM2D(Layer):
             raise TypeError("ConvLSTM2D requires `filters` and `kernel_size`, e.g. "
                             "ConvLSTM2D(40, (3, 3), padding='same').")
         self.filters = validate_positive_int(cls, "filters", filters)
-        self.kernel_size = positive_tuple(kernel_size, 2, "kernel_size", cls)
-        self.strides = positive_tuple(strides, 2, "strides", cls)
-        self.padding = normalize_padding(padding, cls)
-        self.data_format = normalize_data_format(data_format, cls)
-        self.dilation_rate = positive_tuple(dilation_rate, 2, "dilation_rate", cls)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls, 2, kernel_size, strides, padding,
+                                             data_format, dilation_rate)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError("ConvLSTM2D: strides > 1 are not compatible with "
                              f"dilation_rate > 1. Received: strides={strides!r}, "
@@ -120,17 +111,8 @@ class ConvLSTM2D(Layer):
         self.activation = activations_mod.get(activation)
         self.recurrent_activation = activations_mod.get(recurrent_activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.recurrent_initializer = initializers_mod.get(recurrent_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.set_weight_options(locals(), "kernel", "recurrent", "bias")
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers_mod.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.recurrent_constraint = constraints_mod.get(recurrent_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -204,14 +186,8 @@ class ConvLSTM2D(Layer):
     # ------------------------------------------------------------------ states
     def reset_states(self, states=None):
         """Reset the states (h, c) of a stateful layer to zeros or to given arrays."""
-        if not self.stateful:
-            raise AttributeError(
-                f"Layer '{self.name}' (ConvLSTM2D) must be stateful to reset its states. "
-                "Create it with stateful=True, or do not call reset_states().")
-        if not self.built:
-            raise ValueError(f"Layer '{self.name}' (ConvLSTM2D) has not been built yet, so it "
-                             "has no states to reset. Add it to a model with a "
-                             "batch_input_shape.")
+        check_resettable(self, ". Create it with stateful=True, or do not call "
+                               "reset_states().")
         shape = self._state_shape_fixed
         if states is None:
             self.states = [K.to_device(numpy.zeros(shape, dtype=self.dtype)) for _ in range(2)]
@@ -219,7 +195,7 @@ class ConvLSTM2D(Layer):
         if not isinstance(states, (list, tuple)) or len(states) != 2:
             raise ValueError(f"Layer '{self.name}' (ConvLSTM2D) expects 2 state arrays (h, c) "
                              f"of shape {shape}. Received: {states!r:.200}")
-        arrays = [numpy.asarray(K.to_host(_as_array(s)), dtype=self.dtype) for s in states]
+        arrays = [numpy.asarray(K.to_host(as_array(s)), dtype=self.dtype) for s in states]
         for a in arrays:
             if a.shape != tuple(shape):
                 raise ValueError(f"The states of layer '{self.name}' (ConvLSTM2D) have shape "
@@ -247,15 +223,6 @@ class ConvLSTM2D(Layer):
         return [K.zeros(shape, dtype=self.dtype) for _ in range(2)]
 
     # ------------------------------------------------------------------ forward
-    def __call__(self, inputs, training=False, mask=None, initial_state=None):
-        if initial_state is None:
-            return super().__call__(inputs, training=training, mask=mask)
-        if not self.built:
-            self._maybe_build(tuple(inputs.shape))
-        outputs = self.call(inputs, training=training, mask=mask, initial_state=initial_state)
-        self._record_activity(outputs, training)
-        return outputs
-
     def _input_convolutions(self, x, training):
         """conv2d(x_t, kernel) + bias for every step at once: (n, t, ..., 4 filters)."""
         n, t = x.shape[0], x.shape[1]
@@ -312,17 +279,20 @@ class ConvLSTM2D(Layer):
         if training and self.recurrent_dropout > 0:
             rmask = K.dropout_mask(random_uniform(tuple(states[0].shape), x.dtype),
                                    self.recurrent_dropout)
-        m = _as_array(mask[0] if isinstance(mask, (list, tuple)) else mask)
+        m = as_array(mask[0] if isinstance(mask, (list, tuple)) else mask)
         last, outputs, new_states = K.rnn(self._step(rmask), self._input_convolutions(
             x, training), states, go_backwards=self.go_backwards, mask=m)
         if self.stateful:
-            self.states = [_as_array(s).copy() for s in new_states]
+            self.states = [as_array(s).copy() for s in new_states]
         output = outputs if self.return_sequences else last
         return [output] + list(new_states) if self.return_state else output
 
     # ------------------------------------------------------------------ config
     def get_config(self):
         cfg = super().get_config()
+        options = self.weight_options_config("kernel", "recurrent", "bias")
+        initializers = {key: options.pop(key) for key in
+                        ("kernel_initializer", "recurrent_initializer", "bias_initializer")}
         cfg.update({
             "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
             "padding": self.padding, "data_format": self.data_format,
@@ -330,17 +300,9 @@ class ConvLSTM2D(Layer):
             "activation": activations_mod.serialize(self.activation),
             "recurrent_activation": activations_mod.serialize(self.recurrent_activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers_mod.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers_mod.serialize(self.bias_initializer),
-            "unit_forget_bias": self.unit_forget_bias,
-            "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers_mod.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints_mod.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints_mod.serialize(self.bias_constraint),
+            **initializers,
+            "unit_forget_bias": self.unit_forget_bias,   # Keras's place for it
+            **options,
             "return_sequences": self.return_sequences, "return_state": self.return_state,
             "go_backwards": self.go_backwards, "stateful": self.stateful,
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout})

@@ -13,15 +13,14 @@ the modern call. Its ``output_shape`` becomes the ``output_padding`` that gives 
 size once the input size is known (an error when none does).
 """
 from .. import activations as activations_mod
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv_transpose import deconv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
-from .base import Layer, validate_positive_int
-from .conv_utils import (is_int, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple, split_channels)
+from .base import validate_positive_int
+from .conv_base import KernelBiasConv
+from .conv_utils import (conv_geometry, is_int, join_spatial, keras1_kernel_rows_cols,
+                         positive_tuple, require_filters_and_kernel, split_channels,
+                         split_spatial)
 from .core import fused_activation_kind
 
 
@@ -89,7 +88,7 @@ _CONV2D_TRANSPOSE_KERAS1 = Keras1Arguments(
 
 
 @keras1_arguments(_CONV2D_TRANSPOSE_KERAS1)
-class Conv2DTranspose(Layer):
+class Conv2DTranspose(KernelBiasConv):
     """Transposed 2-D convolution layer (sometimes called deconvolution).
 
     Maps something shaped like a convolution's output to something shaped like its
@@ -134,31 +133,18 @@ class Conv2DTranspose(Layer):
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls_name = type(self).__name__
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, (3, 3)).")
-        if kernel_size is None:
-            raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
-                            f"{cls_name}({filters}, (3, 3)).")
+        require_filters_and_kernel(cls_name, filters, kernel_size, (3, 3))
         self.filters = validate_positive_int(cls_name, "filters", filters)
-        self.kernel_size = positive_tuple(kernel_size, 2, "kernel_size", cls_name)
-        self.strides = positive_tuple(strides, 2, "strides", cls_name)
-        self.padding = normalize_padding(padding, cls_name)
-        self.data_format = normalize_data_format(data_format, cls_name)
-        self.dilation_rate = positive_tuple(dilation_rate, 2, "dilation_rate", cls_name)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls_name, 2, kernel_size, strides, padding,
+                                             data_format, dilation_rate)
         self._keras1_output_shape = None
         if isinstance(output_padding, _Keras1OutputShape):
             self._keras1_output_shape, output_padding = output_padding.shape, None
         self.output_padding = self._output_padding(output_padding)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "bias")
 
     def _output_padding(self, value):
         if value is None:
@@ -179,12 +165,9 @@ class Conv2DTranspose(Layer):
                      zip(spatial, self.kernel_size, self.strides, self.dilation_rate, pads))
 
     def compute_output_shape(self, input_shape):
-        spatial = (input_shape[1:3] if self.data_format == "channels_last"
-                   else input_shape[2:4])
-        out = self._out_spatial(spatial)
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + out + (self.filters,)
-        return (input_shape[0], self.filters) + out
+        spatial, _ = split_spatial(input_shape, self.data_format)
+        return join_spatial(input_shape[0], self._out_spatial(spatial), self.filters,
+                            self.data_format)
 
     def _apply_keras1_output_shape(self, spatial):
         """Keras 1's output_shape as the output_padding that produces it."""
@@ -212,18 +195,12 @@ class Conv2DTranspose(Layer):
         if self._keras1_output_shape is not None:
             self._apply_keras1_output_shape(spatial)
             self._keras1_output_shape = None
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        self.add_kernel_and_bias(self.kernel_size + (self.filters, channels), (self.filters,))
         self.built = True
 
     # -- compute --------------------------------------------------------------
     def _transpose(self, inputs, activation):
-        spatial = (inputs.shape[1:3] if self.data_format == "channels_last"
-                   else inputs.shape[2:4])
+        spatial, _ = split_spatial(inputs.shape, self.data_format)
         return K.conv2d_transpose(inputs, self.kernel, self._out_spatial(spatial),
                                   self.strides, self.padding, self.data_format,
                                   self.dilation_rate, bias=self.bias, activation=activation)
@@ -240,18 +217,7 @@ class Conv2DTranspose(Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "activation": activations_mod.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **self.weight_options_config("kernel", "bias"),
-            "output_padding": self.output_padding,
-        })
+        cfg["output_padding"] = self.output_padding
         return cfg
 
 

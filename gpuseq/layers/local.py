@@ -17,13 +17,11 @@ converted as Keras 2 converted them, with a warning naming the modern call.
 """
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import keras1_arguments
-from .base import Layer, validate_positive_int
-from .conv_utils import normalize_data_format, positive_tuple
+from .base import validate_positive_int
+from .conv_base import KernelBiasConv
+from .conv_utils import join_spatial, normalize_data_format, positive_tuple, split_spatial
 from .convolutional import Conv1D, Conv2D
 
 IMPLEMENTATIONS = (1, 2)
@@ -38,10 +36,11 @@ def _valid_padding(value, cls_name):
                      f"Received: padding={value!r}")
 
 
-class _LocallyConnected(Layer):
+class _LocallyConnected(KernelBiasConv):
     """Arguments, weights and shape checks shared by the 1-D and 2-D layers."""
 
     rank = 2
+    _config_names = ("filters", "kernel_size", "strides", "padding", "data_format")
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid",
                  data_format=None, activation=None, use_bias=True,
@@ -63,25 +62,13 @@ class _LocallyConnected(Layer):
         self.implementation = int(implementation)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "bias")
         super().__init__(**kwargs)
 
     def _data_format(self, value):
         return normalize_data_format(value, type(self).__name__)
 
     # -- shapes ---------------------------------------------------------------
-    def _split(self, input_shape):
-        """(spatial sizes, channels) of an input shape."""
-        if self.data_format == "channels_last":
-            return tuple(input_shape[1:-1]), input_shape[-1]
-        return tuple(input_shape[2:]), input_shape[1]
-
     def _output_spatial(self, spatial):
         return tuple(conv_output_length(n, k, "valid", s) for n, k, s in
                      zip(spatial, self.kernel_size, self.strides))
@@ -94,7 +81,7 @@ class _LocallyConnected(Layer):
         if input_shape is None or len(input_shape) != self.rank + 2:
             raise ValueError(f"Layer '{self.name}' ({cls_name}) expects {self.rank + 2}-D "
                              f"input {layout}, but received input of shape {input_shape}.")
-        spatial, channels = self._split(input_shape)
+        spatial, channels = split_spatial(input_shape, self.data_format)
         if channels is None or any(n is None for n in spatial):
             raise ValueError(
                 f"Layer '{self.name}' ({cls_name}) needs fully defined spatial and channel "
@@ -109,23 +96,17 @@ class _LocallyConnected(Layer):
         return spatial, channels
 
     def compute_output_shape(self, input_shape):
-        spatial, _ = self._split(input_shape)
-        out = self._output_spatial(spatial)
-        if self.data_format == "channels_last":
-            return (input_shape[0],) + out + (self.filters,)
-        return (input_shape[0], self.filters) + out
+        spatial, _ = split_spatial(input_shape, self.data_format)
+        return join_spatial(input_shape[0], self._output_spatial(spatial), self.filters,
+                            self.data_format)
 
     def build(self, input_shape):
         spatial, channels = self._check_input(input_shape)
         out = self._output_spatial(spatial)
         positions = out[0] if self.rank == 1 else out[0] * out[1]
         window = self.kernel_size[0] * (1 if self.rank == 1 else self.kernel_size[1])
-        self.kernel = self.add_weight("kernel", (positions, window * channels, self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", out + (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer, constraint=self.bias_constraint) \
-            if self.use_bias else None
+        self.add_kernel_and_bias((positions, window * channels, self.filters),
+                                 out + (self.filters,))
         self.built = True
 
     # -- compute --------------------------------------------------------------
@@ -142,13 +123,7 @@ class _LocallyConnected(Layer):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update({"filters": self.filters, "kernel_size": self.kernel_size,
-                    "strides": self.strides, "padding": self.padding})
-        if self.rank == 2:
-            cfg["data_format"] = self.data_format
-        cfg.update({"activation": activations_mod.serialize(self.activation),
-                    "use_bias": self.use_bias, **self.weight_options_config("kernel", "bias"),
-                    "implementation": self.implementation})
+        cfg["implementation"] = self.implementation
         return cfg
 
 
@@ -185,6 +160,7 @@ class LocallyConnected1D(_LocallyConnected):
     """
 
     rank = 1
+    _config_names = ("filters", "kernel_size", "strides", "padding")  # no data_format (Keras)
 
     def _data_format(self, value):
         if value not in (None, "channels_last"):

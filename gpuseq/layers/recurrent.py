@@ -25,12 +25,12 @@ import numpy
 
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from ..legacy import CONSUME_LESS, Keras1Arguments, forget_bias_is_one, keras1_arguments
-from .base import Layer, validate_positive_int, validate_rate, validate_bool
+from .base import validate_bool, validate_positive_int, validate_rate
 from .noise import random_uniform
+from .recurrent_base import (InitialStateLayer, as_array, check_resettable, check_sequence_input,
+                             finish_build, initial_state_tensors, kept_states,
+                             sequence_output_mask, sequence_output_shape, state_arrays)
 
 # Keras 1 argument names shared by the recurrent layers -> Keras 2 names
 _KERAS1_RENAMES = {
@@ -102,11 +102,7 @@ class _UnitForgetBias:
             numpy.asarray(self.base((2 * u,), dtype))]).astype(dtype)
 
 
-def _as_array(m):
-    return m.data if K.is_tensor(m) else m
-
-
-class Recurrent(Layer):
+class Recurrent(InitialStateLayer):
     """Base class of the fused recurrent layers (not used directly).
 
     Args:
@@ -171,16 +167,7 @@ class Recurrent(Layer):
         self.units = validate_positive_int(cls, "units", units)
         self.activation, self._act_kind = _elementwise_kind(cls, "activation", activation)
         self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
-        self.kernel_initializer = initializers_mod.get(kernel_initializer)
-        self.recurrent_initializer = initializers_mod.get(recurrent_initializer)
-        self.bias_initializer = initializers_mod.get(bias_initializer)
-        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers_mod.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
-        self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self.kernel_constraint = constraints_mod.get(kernel_constraint)
-        self.recurrent_constraint = constraints_mod.get(recurrent_constraint)
-        self.bias_constraint = constraints_mod.get(bias_constraint)
+        self.set_weight_options(locals(), "kernel", "recurrent", "bias")
         self.dropout = validate_rate(cls, "dropout", dropout)
         self.recurrent_dropout = validate_rate(cls, "recurrent_dropout", recurrent_dropout)
         self.return_sequences = validate_bool(type(self).__name__, "return_sequences", return_sequences)
@@ -208,42 +195,20 @@ class Recurrent(Layer):
         return self.bias_initializer
 
     def build(self, input_shape):
-        cls = type(self).__name__
-        if isinstance(input_shape, list) or len(input_shape) != 3:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls}) expects inputs of shape (batch, timesteps, "
-                f"features), but received input of shape {input_shape}. Give the first layer "
-                f"input_shape=(timesteps, features), or put the layer after one that returns "
-                f"sequences (return_sequences=True).")
-        if input_shape[-1] is None:
-            raise ValueError(f"Layer '{self.name}' ({cls}) needs a known number of features "
-                             f"(last axis). Received input shape {input_shape}.")
-        if self.stateful and input_shape[0] is None:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls}) is stateful, so it needs to know its batch size: "
-                "the states of sample i of one batch are the initial states of sample i of "
-                "the next. Specify the batch size of the inputs: in a Sequential model pass "
-                "batch_input_shape=(batch_size, timesteps, features) to the first layer (or "
-                "batch_size=... together with input_shape=...). "
-                f"Received input shape {input_shape}.")
+        check_sequence_input(
+            self, input_shape, ": the states of sample i of one batch are the initial states "
+            "of sample i of the next. Specify the batch size of the inputs: in a Sequential "
+            "model pass batch_input_shape=(batch_size, timesteps, features) to the first layer "
+            "(or batch_size=... together with input_shape=...).")
         add_gate_weights(self, input_shape[-1])
-        self.built = True
-        if self.stateful:
-            self._batch_size = int(input_shape[0])
-            self.reset_states()
+        finish_build(self, input_shape)
 
     def compute_output_shape(self, input_shape):
-        n, t = input_shape[0], input_shape[1]
-        out = (n, t, self.units) if self.return_sequences else (n, self.units)
-        if self.return_state:
-            return [out] + [(n, self.units)] * self._N_STATES
-        return out
+        return sequence_output_shape(self, input_shape, self.units,
+                                     [self.units] * self._N_STATES)
 
     def compute_mask(self, inputs, mask=None):
-        out = mask if self.return_sequences else None
-        if self.return_state:
-            return [out] + [None] * self._N_STATES
-        return out
+        return sequence_output_mask(self, mask, self._N_STATES)
 
     # ------------------------------------------------------------------ states
     def reset_states(self, states=None):
@@ -254,76 +219,30 @@ class Recurrent(Layer):
                 for SimpleRNN/GRU, two (h, c) for LSTM.
         """
         cls = type(self).__name__
-        if not self.stateful:
-            raise AttributeError(
-                f"Layer '{self.name}' ({cls}) must be stateful to reset its states: only "
-                "recurrent layers built with stateful=True keep states between batches. "
-                f"Create it as {cls}(..., stateful=True), or do not call reset_states().")
-        if not self.built:
-            raise ValueError(f"Layer '{self.name}' ({cls}) has not been built yet, so it has "
-                             "no states to reset. Add it to a model with a batch_input_shape.")
+        check_resettable(self, ": only recurrent layers built with stateful=True keep states "
+                               f"between batches. Create it as {cls}(..., stateful=True), or "
+                               "do not call reset_states().")
         n, u = self._batch_size, self.units
         if states is None:
             self.states = [K.to_device(numpy.zeros((n, u), dtype=self.dtype))
                            for _ in range(self._N_STATES)]
             return
-        if not isinstance(states, (list, tuple)):
-            states = [states]
-        if len(states) != self._N_STATES:
-            raise ValueError(f"Layer '{self.name}' ({cls}) expects {self._N_STATES} state "
-                             f"array(s), but received {len(states)}. Pass a list of arrays "
-                             f"of shape ({n}, {u}).")
-        new = []
-        for i, s in enumerate(states):
-            a = K.to_host(_as_array(s))
-            if tuple(numpy.shape(a)) != (n, u):
-                raise ValueError(f"State {i} of layer '{self.name}' ({cls}) has shape "
-                                 f"({n}, {u}) (batch_size, units), but the value given has "
-                                 f"shape {tuple(numpy.shape(a))}.")
-            new.append(K.to_device(numpy.asarray(a, dtype=self.dtype)))
-        self.states = new
+        self.states = state_arrays(self, states, [(n, u)] * self._N_STATES,
+                                   f" Pass a list of arrays of shape ({n}, {u}).",
+                                   " (batch_size, units)")
 
     # ------------------------------------------------------------------ forward
-    def __call__(self, inputs, training=False, mask=None, initial_state=None):
-        if initial_state is None:
-            return super().__call__(inputs, training=training, mask=mask)
-        if not self.built:
-            self._maybe_build(tuple(inputs.shape))
-        outputs = self.call(inputs, training=training, mask=mask, initial_state=initial_state)
-        self._record_activity(outputs, training)
-        return outputs
-
     def _dropout_mask(self, shape, rate, dtype):
         return K.dropout_mask(random_uniform(shape, dtype, self._rng), rate)
 
     def _initial_states(self, n, initial_state):
         """Tensors (or None) for the initial states of a batch of n samples."""
-        cls = type(self).__name__
         if initial_state is not None:
-            if not isinstance(initial_state, (list, tuple)):
-                initial_state = [initial_state]
-            if len(initial_state) != self._N_STATES:
-                raise ValueError(f"Layer '{self.name}' ({cls}) expects {self._N_STATES} "
-                                 f"initial state(s), but received {len(initial_state)}.")
-            out = []
-            for s in initial_state:
-                s = K.convert_to_tensor(s)
-                if tuple(s.shape) != (n, self.units):
-                    raise ValueError(f"Initial states of layer '{self.name}' ({cls}) must "
-                                     f"have shape ({n}, {self.units}). Received: "
-                                     f"{tuple(s.shape)}")
-                out.append(s)
-            return out
+            return initial_state_tensors(self, initial_state, [(n, self.units)] * self._N_STATES,
+                                         f"shape ({n}, {self.units})")
         if self.stateful:
-            if self.states is None:
-                self.reset_states()
-            if n != self._batch_size:
-                raise ValueError(
-                    f"Layer '{self.name}' ({cls}) is stateful with a batch size of "
-                    f"{self._batch_size}, but received a batch of {n} samples. Feed batches of "
-                    f"exactly {self._batch_size} samples (fit/evaluate/predict with "
-                    f"batch_size={self._batch_size} and a sample count divisible by it).")
-            return list(self.states)
+            return kept_states(self, n, " (fit/evaluate/predict with batch_size="
+                                        f"{self._batch_size} and a sample count divisible by it)")
         return [None] * self._N_STATES
 
     def call(self, inputs, training=False, mask=None, initial_state=None):
@@ -357,7 +276,7 @@ class Recurrent(Layer):
         return K.convert_to_tensor(x, dtype=self.dtype)
 
     def _check_mask(self, mask, expected):
-        m = _as_array(mask)
+        m = as_array(mask)
         if isinstance(m, (list, tuple)):
             m = m[0]
         if m is not None and tuple(m.shape) != expected:

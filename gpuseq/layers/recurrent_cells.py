@@ -23,11 +23,11 @@ import numpy
 
 from .. import activations as activations_mod
 from .. import backend as K
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
-from .. import regularizers as regularizers_mod
 from .base import Layer, validate_positive_int, validate_rate
 from .noise import random_uniform
+from .recurrent_base import (InitialStateLayer, as_array, check_resettable, check_sequence_input,
+                             finish_build, initial_state_tensors, kept_states,
+                             sequence_output_mask, sequence_output_shape, state_arrays)
 from .recurrent import _UnitForgetBias, add_gate_weights
 from .serialization import deserialize_layer
 
@@ -38,10 +38,6 @@ def _fused_kind(activation):
     """The fused-op kind of an elementwise activation, else None."""
     kind = getattr(activation, "kind", None)
     return None if kind in (None, "softmax") else kind
-
-
-def _as_array(x):
-    return x.data if K.is_tensor(x) else x
 
 
 def _state_sizes(cell):
@@ -95,12 +91,9 @@ class _FusedCell(Layer):
         self.units = validate_positive_int(cls, "units", units)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
+        arguments = locals()
         for w in ("kernel", "recurrent", "bias"):
-            setattr(self, f"{w}_initializer",
-                    initializers_mod.get(locals()[f"{w}_initializer"]))
-            setattr(self, f"{w}_regularizer",
-                    regularizers_mod.get(locals()[f"{w}_regularizer"]))
-            setattr(self, f"{w}_constraint", constraints_mod.get(locals()[f"{w}_constraint"]))
+            self.set_weight_options(arguments, w)
         self.dropout = validate_rate(cls, "dropout", dropout)
         self.recurrent_dropout = validate_rate(cls, "recurrent_dropout", recurrent_dropout)
         self.sequence_masks = None   # (input mask, recurrent mask) set by RNN for a sequence
@@ -485,7 +478,7 @@ def _fusable(cell):
     return all(_runs_fused(c) for c in _leaf_cells(cell))
 
 
-class RNN(Layer):
+class RNN(InitialStateLayer):
     """Base class for recurrent layers: runs a cell over the time axis (Keras 2.2).
 
     Args:
@@ -571,29 +564,14 @@ class RNN(Layer):
         return _output_size(self.cell)
 
     def build(self, input_shape):
-        cls = type(self).__name__
-        if isinstance(input_shape, list) or len(input_shape) != 3:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls}) expects inputs of shape (batch, timesteps, "
-                f"features), but received input of shape {input_shape}. Give the first layer "
-                "input_shape=(timesteps, features), or put the layer after one that returns "
-                "sequences (return_sequences=True).")
-        if input_shape[-1] is None:
-            raise ValueError(f"Layer '{self.name}' ({cls}) needs a known number of features "
-                             f"(last axis). Received input shape {input_shape}.")
-        if self.stateful and input_shape[0] is None:
-            raise ValueError(
-                f"Layer '{self.name}' ({cls}) is stateful, so it needs to know its batch size. "
-                "Pass batch_input_shape=(batch_size, timesteps, features) to the first layer "
-                f"(or batch_size=... with input_shape=...). Received input shape {input_shape}.")
+        check_sequence_input(self, input_shape, ". Pass batch_input_shape=(batch_size, "
+                                                "timesteps, features) to the first layer (or "
+                                                "batch_size=... with input_shape=...).")
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell.build((input_shape[0], input_shape[-1]))
             self.cell.built = True
         self._adopt_cell_weights()
-        self.built = True
-        if self.stateful:
-            self._batch_size = int(input_shape[0])
-            self.reset_states()
+        finish_build(self, input_shape)
 
     def _adopt_cell_weights(self):
         """The cell's weights become this layer's, named as Keras names them."""
@@ -611,87 +589,36 @@ class RNN(Layer):
         self._non_trainable_weights = others
 
     def compute_output_shape(self, input_shape):
-        n, t = input_shape[0], input_shape[1]
-        out = (n, t, self.output_size) if self.return_sequences else (n, self.output_size)
-        if self.return_state:
-            return [out] + [(n, s) for s in self.state_sizes]
-        return out
+        return sequence_output_shape(self, input_shape, self.output_size, self.state_sizes)
 
     def compute_mask(self, inputs, mask=None):
-        out = mask if self.return_sequences else None
-        if self.return_state:
-            return [out] + [None] * len(self.state_sizes)
-        return out
+        return sequence_output_mask(self, mask, len(self.state_sizes))
 
     # ------------------------------------------------------------------ states
     def reset_states(self, states=None):
         """Reset the states of a stateful layer to zeros, or to the given arrays (a list
         with one (batch_size, size) array per state)."""
         cls = type(self).__name__
-        if not self.stateful:
-            raise AttributeError(
-                f"Layer '{self.name}' ({cls}) must be stateful to reset its states. Create it "
-                f"as {cls}(cell, stateful=True), or do not call reset_states().")
-        if not self.built:
-            raise ValueError(f"Layer '{self.name}' ({cls}) has not been built yet, so it has "
-                             "no states to reset. Add it to a model with a batch_input_shape.")
+        check_resettable(self, f". Create it as {cls}(cell, stateful=True), or do not call "
+                               "reset_states().")
         n, sizes = self._batch_size, self.state_sizes
         if states is None:
             self.states = [K.to_device(numpy.zeros((n, s), dtype=self.dtype)) for s in sizes]
             return
-        if not isinstance(states, (list, tuple)):
-            states = [states]
-        if len(states) != len(sizes):
-            raise ValueError(f"Layer '{self.name}' ({cls}) expects {len(sizes)} state "
-                             f"array(s), but received {len(states)}.")
-        new = []
-        for i, (s, size) in enumerate(zip(states, sizes)):
-            a = K.to_host(_as_array(s))
-            if tuple(numpy.shape(a)) != (n, size):
-                raise ValueError(f"State {i} of layer '{self.name}' ({cls}) has shape "
-                                 f"({n}, {size}), but the value given has shape "
-                                 f"{tuple(numpy.shape(a))}.")
-            new.append(K.to_device(numpy.asarray(a, dtype=self.dtype)))
-        self.states = new
+        self.states = state_arrays(self, states, [(n, s) for s in sizes])
 
     def _initial_states(self, n, initial_state):
         """The states before the first step: Tensors, arrays, or None (zeros)."""
-        cls, sizes = type(self).__name__, self.state_sizes
+        sizes = self.state_sizes
         if initial_state is not None:
-            if not isinstance(initial_state, (list, tuple)):
-                initial_state = [initial_state]
-            if len(initial_state) != len(sizes):
-                raise ValueError(f"Layer '{self.name}' ({cls}) expects {len(sizes)} initial "
-                                 f"state(s), but received {len(initial_state)}.")
-            out = []
-            for s, size in zip(initial_state, sizes):
-                s = K.convert_to_tensor(s, dtype=self.dtype)
-                if tuple(s.shape) != (n, size):
-                    raise ValueError(f"Initial states of layer '{self.name}' ({cls}) must "
-                                     f"have shapes {[(n, z) for z in sizes]}. Received: "
-                                     f"{tuple(s.shape)}")
-                out.append(s)
-            return out
+            shapes = [(n, z) for z in sizes]
+            return initial_state_tensors(self, initial_state, shapes, f"shapes {shapes}",
+                                         dtype=self.dtype)
         if self.stateful:
-            if self.states is None:
-                self.reset_states()
-            if n != self._batch_size:
-                raise ValueError(
-                    f"Layer '{self.name}' ({cls}) is stateful with a batch size of "
-                    f"{self._batch_size}, but received a batch of {n} samples. Feed batches of "
-                    f"exactly {self._batch_size} samples.")
-            return list(self.states)
+            return kept_states(self, n)
         return [None] * len(sizes)
 
     # ------------------------------------------------------------------ forward
-    def __call__(self, inputs, training=False, mask=None, initial_state=None):
-        if initial_state is None:
-            return super().__call__(inputs, training=training, mask=mask)
-        if not self.built:
-            self._maybe_build(tuple(inputs.shape))
-        outputs = self.call(inputs, training=training, mask=mask, initial_state=initial_state)
-        self._record_activity(outputs, training)
-        return outputs
 
     def call(self, inputs, training=False, mask=None, initial_state=None):
         x = K.convert_to_tensor(inputs)
@@ -705,15 +632,15 @@ class RNN(Layer):
         run = self._run_fused if _fusable(self.cell) else self._run_steps
         output, new_states = run(x, states, mask, training)
         if self.stateful:
-            self.states = [_as_array(s).copy() for s in new_states]
+            self.states = [as_array(s).copy() for s in new_states]
         if self.return_state:
             return [output] + list(new_states)
         return output
 
     def _check_mask(self, mask, expected):
-        m = _as_array(mask)
+        m = as_array(mask)
         if isinstance(m, (list, tuple)):
-            m = _as_array(m[0])
+            m = as_array(m[0])
         if m is not None and tuple(m.shape) != expected:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) received a mask of "
                              f"shape {tuple(m.shape)}; expected (batch, timesteps) = "

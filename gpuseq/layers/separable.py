@@ -14,15 +14,13 @@ b_regularizer=, b_constraint=``), converted as Keras 2 converted it, with a warn
 naming the modern call.
 """
 from .. import activations as activations_mod
-from .. import constraints as constraints_mod
-from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..backend import functions as K
 from ..backend.numpy_ops.conv import conv_output_length
 from ..legacy import DIM_ORDERING, Keras1Arguments, keras1_arguments
 from .base import Layer, validate_positive_int
-from .conv_utils import (check_kernel_fits, keras1_kernel_rows_cols, normalize_data_format,
-                         normalize_padding, positive_tuple, split_channels)
+from .conv_utils import (check_kernel_fits, conv_geometry, keras1_kernel_rows_cols,
+                         require_filters, split_channels)
 from .core import fused_activation_kind
 
 _SEPARABLE_INITIALIZERS = ("depthwise_initializer", "pointwise_initializer")
@@ -75,20 +73,15 @@ class _DepthwiseBase(Layer):
         if kernel_size is None:
             raise TypeError(f"{cls_name} requires `kernel_size`, e.g. "
                             f"{cls_name}({'3' if self.rank == 1 else '(3, 3)'}).")
-        self.kernel_size = positive_tuple(kernel_size, self.rank, "kernel_size", cls_name)
-        self.strides = positive_tuple(strides, self.rank, "strides", cls_name)
-        self.padding = normalize_padding(padding, cls_name)
-        self.data_format = normalize_data_format(data_format, cls_name, default_format)
-        self.dilation_rate = positive_tuple(dilation_rate, self.rank, "dilation_rate", cls_name)
+        (self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = conv_geometry(cls_name, self.rank, kernel_size, strides, padding,
+                                             data_format, dilation_rate,
+                                             default_format=default_format)
         self.depth_multiplier = validate_positive_int(cls_name, "depth_multiplier",
                                                       depth_multiplier)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        for key, value in weight_options.items():
-            kind = key.rsplit("_", 1)[1]
-            module = {"initializer": initializers_mod, "regularizer": regularizers_mod,
-                      "constraint": constraints_mod}[kind]
-            setattr(self, key, module.get(value))
+        self.set_weight_options(weight_options, *self._weight_prefixes)
 
     def _out_spatial(self, spatial):
         return tuple(conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
@@ -224,9 +217,7 @@ class _SeparableConv(_DepthwiseBase):
                  pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         cls_name = type(self).__name__
-        if filters is None:
-            raise TypeError(f"{cls_name} requires `filters`, the number of output channels, "
-                            f"e.g. {cls_name}(32, {'3' if self.rank == 1 else '(3, 3)'}).")
+        require_filters(cls_name, filters, "3" if self.rank == 1 else "(3, 3)")
         self.filters = validate_positive_int(cls_name, "filters", filters)
         self._init_depthwise(kernel_size, strides, padding, data_format, dilation_rate,
                              depth_multiplier, activation, use_bias, dict(
