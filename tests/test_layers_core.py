@@ -266,7 +266,14 @@ def test_no_warning_for_modern_calls():
     (lambda reg: __import__("gpuseq.layers", fromlist=["Embedding"]).Embedding(
         7, 2, input_length=3, activity_regularizer=reg),
      np.array([[1, 2, 3], [4, 5, 6]])),
-], ids=["dense", "conv1d", "lstm", "embedding"])
+    (lambda reg: __import__("gpuseq.layers", fromlist=["LocallyConnected1D"])
+     .LocallyConnected1D(2, 3, input_shape=(6, 2), activity_regularizer=reg),
+     np.random.default_rng(3).standard_normal((3, 6, 2)).astype("float32")),
+    (lambda reg: __import__("gpuseq.layers", fromlist=["LocallyConnected2D"])
+     .LocallyConnected2D(2, (2, 2), input_shape=(4, 3, 2), activity_regularizer=reg),
+     np.random.default_rng(4).standard_normal((3, 4, 3, 2)).astype("float32")),
+], ids=["dense", "conv1d", "lstm", "embedding", "locally_connected1d",
+        "locally_connected2d"])
 def test_activity_regularizer_adds_its_penalty_in_training_only(make, x):
     from gpuseq.optimizers import SGD
     from gpuseq.regularizers import l1

@@ -62,8 +62,9 @@ class _LocallyConnected(KernelBiasConv):
         self.implementation = int(implementation)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
-        self.set_weight_options(locals(), "kernel", "bias")
-        super().__init__(**kwargs)
+        arguments = locals()
+        super().__init__(**kwargs)          # first: it resets activity_regularizer
+        self.set_weight_options(arguments, "kernel", "bias")
 
     def _data_format(self, value):
         return normalize_data_format(value, type(self).__name__)

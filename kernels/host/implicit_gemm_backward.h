@@ -12,7 +12,8 @@
  *                            flipped and its channels swapped
  *
  * The weight gradient is summed over blocks of kMB rows, the blocks taken in groups of
- * `per` consecutive ones (at most kGroups groups): each group is summed from zero, block
+ * `per` consecutive ones (at most kGroups groups, their partial sums at most
+ * kPartialBytes; the geometry alone decides): each group is summed from zero, block
  * after block, rows in order, and the groups are added in order. That arithmetic is the
  * same however the work is split, so results are bitwise the same for any thread count.
  * Two splits:
@@ -35,6 +36,7 @@
 namespace gs_igemm {
 
 constexpr long long kGroups = 32;  // at most this many partial sums of the weight gradient
+constexpr long long kPartialBytes = 32LL << 20;   // and at most this much memory for them
 
 // One tile of the weight gradient: R window columns (rows of gw) x the NR output
 // channels of a panel, summed over `count` batch rows onto gw (first: from zero).
@@ -97,12 +99,16 @@ inline long long gp_row(const Geom& G, const GradPad& P, long long r) {
 }
 
 // How the weight gradient's sum over M rows is cut: blocks of kMB rows, `per` blocks to a
-// group, `ngroup` groups (see the header comment).
+// group, `ngroup` groups (see the header comment): at most kGroups, and no more than
+// kPartialBytes of partial sums for a weight gradient of `wbytes` bytes. Only the
+// geometry decides it, never the thread count.
 struct SumPlan {
     long long m, nblk, per, ngroup;
 
-    explicit SumPlan(long long rows) : m(rows), nblk((rows + kMB - 1) / kMB) {
-        per = (nblk + kGroups - 1) / kGroups;
+    SumPlan(long long rows, long long wbytes) : m(rows), nblk((rows + kMB - 1) / kMB) {
+        long long most = 1 + kPartialBytes / (wbytes > 0 ? wbytes : 1);
+        if (most > kGroups) most = kGroups;
+        per = (nblk + most - 1) / most;
         if (per < 1) per = 1;
         ngroup = (nblk + per - 1) / per;
     }
@@ -299,7 +305,7 @@ void backward_weights(const T* gy, const T* y, const T* x, T* gp, T* gbias, T* g
     const long long nbias = (m + kPB - 1) / kPB;
     std::vector<T> bias_partial(gbias == nullptr ? 0 : static_cast<size_t>(nbias * out), T(0));
     std::vector<long long> seg;
-    const SumPlan plan(m);
+    const SumPlan plan(m, kdim * out * static_cast<long long>(sizeof(T)));
     DwJob<T> job{G, P, gy, y, gp, gbias == nullptr ? nullptr : bias_partial.data(), act,
                  window_rows(x, G.hp, G.wp, G.c, G.oh, G.ow, G.sh, G.sw, G.kh, G.kw, G.dh,
                              G.dw, seg),
