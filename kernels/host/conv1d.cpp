@@ -6,8 +6,9 @@
  * ::_conv1d_nlc_backward (im2col copies, NumPy's BLAS, then bias and activation passes),
  * which run when this library is not available. The CUDA twin is kernels/conv.cu.
  *
- * No column matrix is built: the implicit GEMM of implicit_gemm.h (shared with
- * conv2d.cpp, which describes the blocking) runs the convolution as a 2-D one of height
+ * No column matrix is built: the implicit GEMM of implicit_gemm.h and
+ * implicit_gemm_backward.h (shared with conv2d.cpp, which describes the blocking) runs
+ * the convolution as a 2-D one of height
  * 1. With channels last, the window of output step t of sample n is K runs of C
  * contiguous elements of the input (one run of K*C for dilation 1), read in place.
  *

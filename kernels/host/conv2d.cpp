@@ -11,7 +11,9 @@
  * channels-last input (KH*KW runs of C for a horizontal dilation > 1), read in place by
  * a register-tiled micro-kernel (6 rows x 16 float32 / 8 float64 columns, inner blocks
  * of 512, chunks of 144 rows); bias and activation applied per tile; rows split over
- * the worker pool. Results are bitwise the same for any thread count.
+ * the worker pool. The backward pass is implicit_gemm_backward.h's (the weight gradient
+ * summed in fixed groups of row blocks). Results are bitwise the same for any thread
+ * count.
  *
  * Layouts (C-contiguous). N samples, C input channels, OUT filters, (KH, KW) taps,
  * strides (sh, sw), dilations (dh, dw), ekh = dh (KH - 1) + 1, ekw likewise:
