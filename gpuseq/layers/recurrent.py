@@ -28,9 +28,10 @@ from .. import backend as K
 from ..legacy import CONSUME_LESS, Keras1Arguments, forget_bias_is_one, keras1_arguments
 from .base import validate_bool, validate_positive_int, validate_rate
 from .noise import random_uniform
-from .recurrent_base import (InitialStateLayer, as_array, check_resettable, check_sequence_input,
-                             finish_build, initial_state_tensors, kept_states,
-                             sequence_output_mask, sequence_output_shape, state_arrays)
+from .recurrent_base import (InitialStateLayer, UnitForgetBias, add_gate_weights, as_array,
+                             check_resettable, check_sequence_input, finish_build,
+                             initial_state_tensors, kept_states, sequence_output_mask,
+                             sequence_output_shape, state_arrays)
 
 # Keras 1 argument names shared by the recurrent layers -> Keras 2 names
 _KERAS1_RENAMES = {
@@ -60,22 +61,6 @@ _GRU_KERAS1 = Keras1Arguments(renames=_KERAS1_RENAMES, values=_KERAS1_VALUES,
                               positional=("units",), implied={"reset_after": False})
 
 
-def add_gate_weights(layer, features):
-    """Create ``kernel`` (features, gates * units), ``recurrent_kernel`` (units, gates *
-    units) and ``bias`` on a recurrent layer or cell, with Keras's names and order."""
-    g = layer._GATES * layer.units
-    layer.kernel = layer.add_weight("kernel", (features, g), layer.kernel_initializer,
-                                    layer.kernel_regularizer,
-                                    constraint=layer.kernel_constraint)
-    layer.recurrent_kernel = layer.add_weight("recurrent_kernel", (layer.units, g),
-                                              layer.recurrent_initializer,
-                                              layer.recurrent_regularizer,
-                                              constraint=layer.recurrent_constraint)
-    layer.bias = layer.add_weight("bias", layer._bias_shape(), layer._bias_initializer(),
-                                  layer.bias_regularizer, constraint=layer.bias_constraint) \
-        if layer.use_bias else None
-
-
 def _elementwise_kind(cls_name, arg, value):
     """The fused-op kind of an activation (its name), or a clear error."""
     act = activations_mod.get(value)
@@ -86,20 +71,6 @@ def _elementwise_kind(cls_name, arg, value):
             f"activations ('tanh', 'sigmoid', 'hard_sigmoid', 'relu', 'linear', 'elu', 'selu', "
             f"'softplus', 'softsign', 'exponential'). Received: {arg}={value!r}")
     return act, kind
-
-
-class _UnitForgetBias:
-    """LSTM bias initializer: ``bias_initializer`` everywhere except ones on the forget gate."""
-
-    def __init__(self, base, units):
-        self.base, self.units = base, units
-
-    def __call__(self, shape, dtype="float32"):
-        u = self.units
-        return numpy.concatenate([
-            numpy.asarray(self.base((u,), dtype)),
-            numpy.ones((u,), dtype=dtype),
-            numpy.asarray(self.base((2 * u,), dtype))]).astype(dtype)
 
 
 class Recurrent(InitialStateLayer):
@@ -397,7 +368,7 @@ class LSTM(Recurrent):
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
-            return _UnitForgetBias(self.bias_initializer, self.units)
+            return UnitForgetBias(self.bias_initializer, self.units)
         return self.bias_initializer
 
     def _op_attrs(self):
