@@ -22,8 +22,8 @@ from ..legacy import DIM_ORDERING, Keras1Arguments, forget_bias_is_one, keras1_a
 from .base import validate_positive_int, validate_rate
 from .conv_utils import conv_geometry, keras1_kernel_rows_cols
 from .noise import random_uniform
-from .recurrent_base import InitialStateLayer, as_array, check_resettable
-from .recurrent import _UnitForgetBias
+from .recurrent_base import (InitialStateLayer, UnitForgetBias, as_array, check_resettable,
+                             fused_kind)
 
 __all__ = ["ConvLSTM2D"]
 
@@ -165,7 +165,7 @@ class ConvLSTM2D(InitialStateLayer):
             "recurrent_kernel", self.kernel_size + (self.filters, g),
             self.recurrent_initializer, self.recurrent_regularizer,
             constraint=self.recurrent_constraint)
-        bias_init = _UnitForgetBias(self.bias_initializer, self.filters) \
+        bias_init = UnitForgetBias(self.bias_initializer, self.filters) \
             if self.unit_forget_bias else self.bias_initializer
         self.bias = self.add_weight("bias", (g,), bias_init, self.bias_regularizer,
                                     constraint=self.bias_constraint) if self.use_bias else None
@@ -240,8 +240,8 @@ class ConvLSTM2D(InitialStateLayer):
     def _fused_kinds(self):
         """(activation, recurrent_activation) kinds when the gates run as the fused LSTM
         cell op (channels last, elementwise activations), else None."""
-        kinds = [getattr(a, "kind", None) for a in (self.activation, self.recurrent_activation)]
-        if self.data_format != "channels_last" or any(k in (None, "softmax") for k in kinds):
+        kinds = [fused_kind(a) for a in (self.activation, self.recurrent_activation)]
+        if self.data_format != "channels_last" or None in kinds:
             return None
         return tuple(kinds)
 

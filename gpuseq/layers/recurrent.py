@@ -1,8 +1,14 @@
 """Recurrent layers: SimpleRNN, LSTM and GRU.
 
-Each layer runs the whole sequence as ONE fused op (``lstm``, ``gru`` or
-``simple_rnn`` in the active op package: NumPy, or the CUDA kernels of
-kernels/lstm.cu and kernels/gru.cu), with a hand-written backward through time.
+With the elementwise activations of the fused ops ('tanh', 'sigmoid', 'hard_sigmoid',
+'relu', 'linear', 'elu', 'selu', 'softplus', 'softsign', 'exponential') each layer runs
+the whole sequence as ONE fused op (``lstm``, ``gru`` or ``simple_rnn`` in the active op
+package: NumPy, or the CUDA kernels of kernels/lstm.cu and kernels/gru.cu), with a
+hand-written backward through time. Any other ``activation`` / ``recurrent_activation``
+(a callable built from ``gpuseq.backend`` functions, or a registered custom name) runs
+the same step maths step by step on the autodiff tape: the layer's cell
+(:class:`SimpleRNNCell`, :class:`LSTMCell`, :class:`GRUCell`) over the layer's own
+weights, through the step loop of ``RNN``, with every option of the layer.
 Weights have Keras's names, shapes and gate order, so weight files and
 ``get_weights()`` lists are interchangeable with Keras:
 
@@ -28,9 +34,11 @@ from .. import backend as K
 from ..legacy import CONSUME_LESS, Keras1Arguments, forget_bias_is_one, keras1_arguments
 from .base import validate_bool, validate_positive_int, validate_rate
 from .noise import random_uniform
-from .recurrent_base import (InitialStateLayer, as_array, check_resettable, check_sequence_input,
-                             finish_build, initial_state_tensors, kept_states,
-                             sequence_output_mask, sequence_output_shape, state_arrays)
+from .recurrent_base import (InitialStateLayer, UnitForgetBias, add_gate_weights, as_array,
+                             check_resettable, check_sequence_input, finish_build, fused_kind,
+                             initial_state_tensors, kept_states, sequence_output_mask,
+                             sequence_output_shape, state_arrays)
+from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, run_cell_steps
 
 # Keras 1 argument names shared by the recurrent layers -> Keras 2 names
 _KERAS1_RENAMES = {
@@ -60,54 +68,27 @@ _GRU_KERAS1 = Keras1Arguments(renames=_KERAS1_RENAMES, values=_KERAS1_VALUES,
                               positional=("units",), implied={"reset_after": False})
 
 
-def add_gate_weights(layer, features):
-    """Create ``kernel`` (features, gates * units), ``recurrent_kernel`` (units, gates *
-    units) and ``bias`` on a recurrent layer or cell, with Keras's names and order."""
-    g = layer._GATES * layer.units
-    layer.kernel = layer.add_weight("kernel", (features, g), layer.kernel_initializer,
-                                    layer.kernel_regularizer,
-                                    constraint=layer.kernel_constraint)
-    layer.recurrent_kernel = layer.add_weight("recurrent_kernel", (layer.units, g),
-                                              layer.recurrent_initializer,
-                                              layer.recurrent_regularizer,
-                                              constraint=layer.recurrent_constraint)
-    layer.bias = layer.add_weight("bias", layer._bias_shape(), layer._bias_initializer(),
-                                  layer.bias_regularizer, constraint=layer.bias_constraint) \
-        if layer.use_bias else None
-
-
-def _elementwise_kind(cls_name, arg, value):
-    """The fused-op kind of an activation (its name), or a clear error."""
-    act = activations_mod.get(value)
-    kind = getattr(act, "kind", None)
-    if kind is None or kind == "softmax":
-        raise ValueError(
-            f"{cls_name} runs its cell as one fused op, which supports the elementwise "
-            f"activations ('tanh', 'sigmoid', 'hard_sigmoid', 'relu', 'linear', 'elu', 'selu', "
-            f"'softplus', 'softsign', 'exponential'). Received: {arg}={value!r}")
-    return act, kind
-
-
-class _UnitForgetBias:
-    """LSTM bias initializer: ``bias_initializer`` everywhere except ones on the forget gate."""
-
-    def __init__(self, base, units):
-        self.base, self.units = base, units
-
-    def __call__(self, shape, dtype="float32"):
-        u = self.units
-        return numpy.concatenate([
-            numpy.asarray(self.base((u,), dtype)),
-            numpy.ones((u,), dtype=dtype),
-            numpy.asarray(self.base((2 * u,), dtype))]).astype(dtype)
+def _activation(cls_name, arg, value):
+    """An activation and its fused-op kind (None: the layer runs step by step), or a
+    clear error for a value that is no activation."""
+    try:
+        act = activations_mod.get(value)
+    except ValueError as e:
+        raise ValueError(f"{cls_name} got an invalid `{arg}`: {e}") from None
+    return act, fused_kind(act)
 
 
 class Recurrent(InitialStateLayer):
-    """Base class of the fused recurrent layers (not used directly).
+    """Base class of SimpleRNN, LSTM and GRU (not used directly).
+
+    With elementwise activations the layer runs as one fused op; with any other (a
+    callable, or a registered custom name) it runs its cell step by step over the same
+    weights (see the module docstring), with the same options.
 
     Args:
         units: positive integer, dimensionality of the output space.
-        activation: activation of the candidate / output (default 'tanh').
+        activation: activation of the candidate / output (default 'tanh'): a name, a
+            registered custom name or a callable on Tensors.
         use_bias: whether the layer uses a bias vector.
         kernel_initializer: for the input kernel (default 'glorot_uniform').
         recurrent_initializer: for the recurrent kernel (default 'orthogonal').
@@ -125,8 +106,9 @@ class Recurrent(InitialStateLayer):
         go_backwards: process the sequence in reverse and return the reversed sequence.
         stateful: the last state of sample i in a batch is the initial state
             of sample i in the next batch.
-        unroll: accepted for compatibility; the fused op never builds a graph to unroll.
-        implementation: accepted for compatibility (0, 1 or 2); the fused op is the same.
+        unroll: accepted for compatibility; the fused op never builds a graph to unroll
+            and the step loop always runs as a Python loop on the tape.
+        implementation: accepted for compatibility (0, 1 or 2); the results are the same.
         zero_output_for_mask: with a mask, output zeros (instead of the previous
             output) at masked steps.
         seed: optional integer seed of the dropout masks.
@@ -141,6 +123,7 @@ class Recurrent(InitialStateLayer):
     _GATES = 1
     _N_STATES = 1
     _OP = None
+    _CELL = None     # the cell class with the same step maths (the step-by-step path)
 
     _graph_hyper = ("dropout", "recurrent_dropout")
 
@@ -165,7 +148,7 @@ class Recurrent(InitialStateLayer):
             raise TypeError(f"{cls} requires `units` (the size of the output and state), "
                             f"e.g. {cls}(32).")
         self.units = validate_positive_int(cls, "units", units)
-        self.activation, self._act_kind = _elementwise_kind(cls, "activation", activation)
+        self.activation, self._act_kind = _activation(cls, "activation", activation)
         self.use_bias = validate_bool(type(self).__name__, "use_bias", use_bias)
         self.set_weight_options(locals(), "kernel", "recurrent", "bias")
         self.dropout = validate_rate(cls, "dropout", dropout)
@@ -182,6 +165,7 @@ class Recurrent(InitialStateLayer):
         self.seed = seed
         self._rng = numpy.random.default_rng(seed) if seed is not None else None
         self.states = None
+        self._steps_cell = None
 
     # ------------------------------------------------------------------ build
     @property
@@ -253,14 +237,57 @@ class Recurrent(InitialStateLayer):
             x = x * self._dropout_mask((n, 1, f), self.dropout, x.dtype)
         if training and self.recurrent_dropout > 0:
             rmask = self._dropout_mask((n, self.units), self.recurrent_dropout, x.dtype)
-        outputs, final_states = K.recurrent(
-            self._OP, x, *self._op_weights(),
-            self._initial_states(n, initial_state), self._check_mask(mask, (n, t)), rmask,
-            return_sequences=self.return_sequences, return_state=self.return_state,
-            **self._op_attrs())
+        states = self._initial_states(n, initial_state)
+        mask = self._check_mask(mask, (n, t))
+        if self.runs_fused:
+            outputs, final_states = K.recurrent(
+                self._OP, x, *self._op_weights(), states, mask, rmask,
+                return_sequences=self.return_sequences, return_state=self.return_state,
+                **self._op_attrs())
+        else:
+            outputs, final_states = self._run_steps(x, states, mask, rmask, training)
         if self.stateful:
             self.states = final_states
         return outputs
+
+    @property
+    def runs_fused(self):
+        """Whether the layer runs as one fused op (all its activations elementwise kinds
+        of the op); else it runs its cell step by step."""
+        return None not in [kind for arg, kind in self._op_attrs().items()
+                            if arg.endswith("activation")]
+
+    def _cell_settings(self):
+        """The arguments of the layer's cell class that set its step maths."""
+        return {"activation": self.activation, "use_bias": self.use_bias}
+
+    def _step_cell(self):
+        """The layer's cell (one per layer, no weights of its own) holding the layer's
+        current weight Variables, so that its step maths runs on them."""
+        if self._steps_cell is None:
+            self._steps_cell = self._CELL(self.units, name=f"{self.name}_cell",
+                                          dtype=self.dtype, **self._cell_settings())
+        cell = self._steps_cell
+        cell.kernel, cell.recurrent_kernel, cell.bias = self._op_weights()
+        cell.built = True
+        return cell
+
+    def _run_steps(self, x, states, mask, rmask, training):
+        """The sequence step by step (a custom activation): the layer's cell through the
+        step loop of ``RNN``, with the layer's recurrent dropout mask and options.
+        Returns what ``K.recurrent`` returns: (outputs, final state arrays)."""
+        cell = self._step_cell()
+        last, seq, final = run_cell_steps(cell, x, states, self.state_size, mask,
+                                          self.go_backwards, training,
+                                          [(cell, (None, rmask))])
+        if self.zero_output_for_mask and mask is not None:
+            keep = as_array(mask)[:, ::-1] if self.go_backwards else as_array(mask)
+            keep = K.convert_to_tensor(keep.astype(x.dtype))
+            seq = seq * K.expand_dims(keep, -1)
+            last = last * K.expand_dims(keep[:, -1], -1)
+        output = seq if self.return_sequences else last
+        arrays = [as_array(s).copy() for s in final]
+        return ([output] + list(final) if self.return_state else output), arrays
 
     def _op_weights(self):
         """The (kernel, recurrent_kernel, bias) the fused op runs with; a subclass that
@@ -334,6 +361,7 @@ class SimpleRNN(Recurrent):
     _GATES = 1
     _N_STATES = 1
     _OP = "simple_rnn"
+    _CELL = SimpleRNNCell
 
     def __init__(self, units=None, activation="tanh", **kwargs):
         for k in ("recurrent_activation", "unit_forget_bias"):
@@ -387,23 +415,27 @@ class LSTM(Recurrent):
     _GATES = 4
     _N_STATES = 2
     _OP = "lstm"
+    _CELL = LSTMCell
 
     def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
                  unit_forget_bias=True, **kwargs):
         super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation, self._rec_kind = _elementwise_kind(
-            "LSTM", "recurrent_activation", recurrent_activation)
+        self.recurrent_activation, self._rec_kind = _activation(
+            type(self).__name__, "recurrent_activation", recurrent_activation)
         self.unit_forget_bias = validate_bool(type(self).__name__, "unit_forget_bias", unit_forget_bias)
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
-            return _UnitForgetBias(self.bias_initializer, self.units)
+            return UnitForgetBias(self.bias_initializer, self.units)
         return self.bias_initializer
 
     def _op_attrs(self):
         attrs = super()._op_attrs()
         attrs["recurrent_activation"] = self._rec_kind
         return attrs
+
+    def _cell_settings(self):
+        return {**super()._cell_settings(), "recurrent_activation": self.recurrent_activation}
 
     def get_config(self):
         cfg = super().get_config()
@@ -447,14 +479,15 @@ class GRU(Recurrent):
     _GATES = 3
     _N_STATES = 1
     _OP = "gru"
+    _CELL = GRUCell
 
     def __init__(self, units=None, activation="tanh", recurrent_activation="sigmoid",
                  reset_after=True, **kwargs):
         if "unit_forget_bias" in kwargs:
             raise TypeError("GRU has no `unit_forget_bias` (it has no forget gate). Remove it.")
         super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation, self._rec_kind = _elementwise_kind(
-            "GRU", "recurrent_activation", recurrent_activation)
+        self.recurrent_activation, self._rec_kind = _activation(
+            type(self).__name__, "recurrent_activation", recurrent_activation)
         self.reset_after = validate_bool(type(self).__name__, "reset_after", reset_after)
 
     def _bias_shape(self):
@@ -465,6 +498,10 @@ class GRU(Recurrent):
         attrs["recurrent_activation"] = self._rec_kind
         attrs["reset_after"] = self.reset_after
         return attrs
+
+    def _cell_settings(self):
+        return {**super()._cell_settings(), "recurrent_activation": self.recurrent_activation,
+                "reset_after": self.reset_after}
 
     def get_config(self):
         cfg = super().get_config()

@@ -2,7 +2,8 @@
 ConvLSTM2D) share: a call that takes ``initial_state=``; the input-shape checks of their
 build and their output shapes and masks (not ConvLSTM2D, whose inputs are 5-D); and about
 their states, the checks before ``reset_states``, the state values given to it or to a
-call, and the kept states of a stateful layer.
+call, and the kept states of a stateful layer; the gate weights of the layers and cells
+(kernel, recurrent_kernel, bias) and which activations their fused ops run.
 
 Their error messages differ in detail per layer (what to pass, how to fix it); the
 callers give those parts, the shared wording lives here.
@@ -151,3 +152,42 @@ def sequence_output_mask(layer, mask, n_states):
     if layer.return_state:
         return [out] + [None] * n_states
     return out
+
+
+# -- weights and activations of the gate layers and cells --------------------------------
+
+def fused_kind(activation):
+    """The fused-op kind of an elementwise activation (its ``kind``), else None (a custom
+    activation, or softmax, which the fused ops do not run)."""
+    kind = getattr(activation, "kind", None)
+    return None if kind in (None, "softmax") else kind
+
+
+def add_gate_weights(layer, features):
+    """Create ``kernel`` (features, gates * units), ``recurrent_kernel`` (units, gates *
+    units) and ``bias`` on a recurrent layer or cell, with Keras's names and order."""
+    g = layer._GATES * layer.units
+    layer.kernel = layer.add_weight("kernel", (features, g), layer.kernel_initializer,
+                                    layer.kernel_regularizer,
+                                    constraint=layer.kernel_constraint)
+    layer.recurrent_kernel = layer.add_weight("recurrent_kernel", (layer.units, g),
+                                              layer.recurrent_initializer,
+                                              layer.recurrent_regularizer,
+                                              constraint=layer.recurrent_constraint)
+    layer.bias = layer.add_weight("bias", layer._bias_shape(), layer._bias_initializer(),
+                                  layer.bias_regularizer, constraint=layer.bias_constraint) \
+        if layer.use_bias else None
+
+
+class UnitForgetBias:
+    """LSTM bias initializer: ``bias_initializer`` everywhere except ones on the forget gate."""
+
+    def __init__(self, base, units):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype="float32"):
+        u = self.units
+        return numpy.concatenate([
+            numpy.asarray(self.base((u,), dtype)),
+            numpy.ones((u,), dtype=dtype),
+            numpy.asarray(self.base((2 * u,), dtype))]).astype(dtype)

@@ -25,19 +25,13 @@ from .. import activations as activations_mod
 from .. import backend as K
 from .base import Layer, validate_positive_int, validate_rate
 from .noise import random_uniform
-from .recurrent_base import (InitialStateLayer, as_array, check_resettable, check_sequence_input,
-                             finish_build, initial_state_tensors, kept_states,
-                             sequence_output_mask, sequence_output_shape, state_arrays)
-from .recurrent import _UnitForgetBias, add_gate_weights
+from .recurrent_base import (InitialStateLayer, UnitForgetBias, add_gate_weights, as_array,
+                             check_resettable, check_sequence_input, finish_build, fused_kind,
+                             initial_state_tensors, kept_states, sequence_output_mask,
+                             sequence_output_shape, state_arrays)
 from .serialization import deserialize_layer
 
 __all__ = ["GRUCell", "LSTMCell", "RNN", "SimpleRNNCell", "StackedRNNCells"]
-
-
-def _fused_kind(activation):
-    """The fused-op kind of an elementwise activation, else None."""
-    kind = getattr(activation, "kind", None)
-    return None if kind in (None, "softmax") else kind
 
 
 def _state_sizes(cell):
@@ -128,7 +122,7 @@ class _FusedCell(Layer):
     def fused_attrs(self):
         """The settings of the fused op (``K.recurrent``), or None when an activation
         is not elementwise (the cell then runs step by step)."""
-        kind = _fused_kind(self.activation)
+        kind = fused_kind(self.activation)
         return None if kind is None else {"activation": kind}
 
     def make_sequence_masks(self, n, features, dtype, training):
@@ -228,12 +222,12 @@ class LSTMCell(_FusedCell):
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
-            return _UnitForgetBias(self.bias_initializer, self.units)
+            return UnitForgetBias(self.bias_initializer, self.units)
         return self.bias_initializer
 
     def fused_attrs(self):
         attrs = super().fused_attrs()
-        rec = _fused_kind(self.recurrent_activation)
+        rec = fused_kind(self.recurrent_activation)
         return None if attrs is None or rec is None else {**attrs, "recurrent_activation": rec}
 
     def call(self, inputs, states, training=False):
@@ -299,7 +293,7 @@ class GRUCell(_FusedCell):
 
     def fused_attrs(self):
         attrs = super().fused_attrs()
-        rec = _fused_kind(self.recurrent_activation)
+        rec = fused_kind(self.recurrent_activation)
         if attrs is None or rec is None:
             return None
         return {**attrs, "recurrent_activation": rec, "reset_after": self.reset_after}
@@ -362,6 +356,42 @@ def _call_cell(cell, inputs, states, training):
 def _output_size(cell):
     size = getattr(cell, "output_size", None)
     return int(size) if size is not None else _state_sizes(cell)[0]
+
+
+def run_cell_steps(cell, x, states, state_sizes, mask=None, go_backwards=False,
+                   training=False, sequence_masks=()):
+    """Run ``cell`` over the time axis of ``x`` step by step on the autodiff tape
+    (``K.rnn``), which derives the gradients of any step maths.
+
+    Args:
+        cell: a cell (``call(inputs, states)`` and ``state_size``).
+        x: (batch, timesteps, features) Tensor.
+        states: one initial state per entry of ``state_sizes``: a Tensor, an array, or
+            None for zeros of shape (batch, size).
+        state_sizes: the sizes of the states (a list of ints).
+        mask: None or (batch, timesteps) booleans: a masked step keeps the states and
+            repeats the previous output.
+        go_backwards: process the steps from the last to the first.
+        training: passed to the cell's ``call`` where it takes it.
+        sequence_masks: ``(built-in cell, (input mask, recurrent mask))`` pairs: the
+            dropout masks those cells apply at every step of this sequence (cleared
+            afterwards).
+
+    Returns:
+        ``(last_output, outputs, final_states)`` as ``K.rnn`` returns them (outputs in
+        processing order).
+    """
+    n = x.shape[0]
+    states = [K.zeros((n, s), dtype=x.dtype) if st is None else
+              K.convert_to_tensor(st, dtype=x.dtype) for st, s in zip(states, state_sizes)]
+    for c, masks in sequence_masks:
+        c.sequence_masks = masks
+    try:
+        return K.rnn(lambda xt, st: _call_cell(cell, xt, st, training), x, states,
+                     go_backwards=go_backwards, mask=mask)
+    finally:
+        for c, _ in sequence_masks:
+            c.sequence_masks = None
 
 
 class StackedRNNCells(Layer):
@@ -674,22 +704,13 @@ class RNN(InitialStateLayer):
 
     def _run_steps(self, x, states, mask, training):
         """Any cell: step by step on the tape (``K.rnn``)."""
-        n = x.shape[0]
-        states = [K.zeros((n, s), dtype=self.dtype) if st is None else
-                  K.convert_to_tensor(st, dtype=self.dtype)
-                  for st, s in zip(states, self.state_sizes)]
-        fused = [c for c in _leaf_cells(self.cell) if isinstance(c, _FusedCell)]
-        features = x.shape[-1]
-        for c in fused:     # one dropout mask per sequence, as the fused op
-            c.sequence_masks = c.make_sequence_masks(n, features, x.dtype, training)
-            features = c.units
-        try:
-            last, outputs, new_states = K.rnn(
-                lambda xt, st: _call_cell(self.cell, xt, st, training), x, states,
-                go_backwards=self.go_backwards, mask=mask)
-        finally:
-            for c in fused:
-                c.sequence_masks = None
+        n, features, masks = x.shape[0], x.shape[-1], []
+        for c in _leaf_cells(self.cell):    # one dropout mask per sequence, as the fused op
+            if isinstance(c, _FusedCell):
+                masks.append((c, c.make_sequence_masks(n, features, x.dtype, training)))
+            features = _output_size(c)
+        last, outputs, new_states = run_cell_steps(
+            self.cell, x, states, self.state_sizes, mask, self.go_backwards, training, masks)
         return (outputs if self.return_sequences else last), new_states
 
     # ------------------------------------------------------------------ config

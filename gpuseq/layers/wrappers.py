@@ -151,9 +151,13 @@ def _copy_cell(cell):
 
 
 def _copy_recurrent(layer, **overrides):
-    """A new recurrent layer with ``layer``'s configuration and ``overrides``."""
+    """A new recurrent layer with ``layer``'s configuration and ``overrides``; it shares
+    ``layer``'s activation functions (a custom one need not be registered by name)."""
     cfg = layer.get_config()
     cfg.pop("batch_input_shape", None)
+    for arg in ("activation", "recurrent_activation"):
+        if arg in cfg:
+            cfg[arg] = getattr(layer, arg)
     cfg.update(overrides)
     if isinstance(layer, RNN):
         cfg.pop("cell")
