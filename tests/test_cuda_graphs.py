@@ -191,6 +191,26 @@ def _train(model, x, y, steps, batch):
     return np.array(losses), [w.copy() for w in model.get_weights()]
 
 
+def _switched_off_run(x, y, make_opt, api, match, agree=None):
+    """Five steps of an eager model and five of one whose graphs are switched off on the
+    way (with a warning matching ``match``): the same losses, weights and iteration
+    count. Returns the second model's runner."""
+    eager = _model(make_opt())
+    eager._jit_compile = False
+    loss_e, w_e = _train(eager, x, y, 5, 32)
+    model = _model(make_opt())
+    runner = _bind(model, api)
+    if agree is not None:
+        runner.agree = agree
+    with pytest.warns(RuntimeWarning, match=match):
+        loss_g, w_g = _train(model, x, y, 5, 32)
+    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
+    for a, b in zip(w_g, w_e):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert model.optimizer.iterations == 5
+    return runner
+
+
 OPTS = {
     "sgd_decay_nesterov": lambda: optimizers.SGD(lr=0.05, decay=1e-2, momentum=0.9,
                                                  nesterov=True),
@@ -253,18 +273,10 @@ def test_fit_with_graphs_equals_eager_fit_and_counts_iterations(emulated, digits
 
 def test_a_graph_that_disagrees_with_eager_steps_is_switched_off(emulated, digits):
     x, y = digits
-    eager = _model(optimizers.SGD(lr=0.1))
-    eager._jit_compile = False
-    loss_e, w_e = _train(eager, x, y, 5, 32)
-    model = _model(optimizers.SGD(lr=0.1))
-    runner = _bind(model, ReplayGraphs(corrupt=True))
-    with pytest.warns(RuntimeWarning, match="differs between the replayed and the eager step"):
-        loss_g, w_g = _train(model, x, y, 5, 32)
+    runner = _switched_off_run(x, y, lambda: optimizers.SGD(lr=0.1),
+                               ReplayGraphs(corrupt=True),
+                               "differs between the replayed and the eager step")
     assert runner.failed is not None and runner.captures == 0
-    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
-    for a, b in zip(w_g, w_e):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert model.optimizer.iterations == 5
 
 
 def test_a_capture_error_falls_back_to_eager_steps(emulated, digits):
@@ -640,20 +652,11 @@ class _Votes:
 def test_a_rank_voting_no_switches_the_graphs_off_on_every_rank(emulated, digits, answers,
                                                                   why):
     x, y = digits
-    eager = _model(optimizers.Adam(lr=0.01))
-    eager._jit_compile = False
-    loss_e, w_e = _train(eager, x, y, 5, 32)
-    model = _model(optimizers.Adam(lr=0.01))
-    runner = _bind(model, ReplayGraphs())
-    runner.agree = votes = _Votes(answers)
-    with pytest.warns(RuntimeWarning, match=why):
-        loss_g, w_g = _train(model, x, y, 5, 32)
+    votes = _Votes(answers)
+    runner = _switched_off_run(x, y, lambda: optimizers.Adam(lr=0.01), ReplayGraphs(), why,
+                               agree=votes)
     assert runner.failed == why and runner.captures == 0 and not runner.entries
     assert votes.mine == [True] * len(answers)             # this rank was fine
-    np.testing.assert_allclose(loss_g, loss_e, rtol=1e-6)
-    for a, b in zip(w_g, w_e):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert model.optimizer.iterations == 5
 
 
 def test_every_rank_voting_yes_keeps_the_graph(emulated, digits):

@@ -200,15 +200,21 @@ def test_two_ranks_replay_graphed_steps_with_the_allreduce_inside(mpi_run, tmp_p
     assert int(r1["x_replays"]) > int(r0["x_replays"])
 
 
-@needs_mpi
-def test_a_rank_whose_generator_ends_first_ends_training_on_every_rank(mpi_run):
-    out, _ = mpi_run
-    r0, r1 = _ranks(out, "ran_out")
+def _ranks_trained_alike(mpi_run, case, iterations, epochs):
+    """Both ranks' results of ``case``: bitwise-equal weights, and both ranks ran
+    ``iterations`` steps in ``epochs`` epochs."""
+    r0, r1 = _ranks(mpi_run[0], case)
     for a, b in zip(_weights(r0), _weights(r1)):
         assert np.array_equal(a, b)
+    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == iterations
+    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == epochs
+    return r0, r1
+
+
+@needs_mpi
+def test_a_rank_whose_generator_ends_first_ends_training_on_every_rank(mpi_run):
     # rank 1's generator holds 3 batches, rank 0's 10: both stop after step 3
-    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 3
-    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 1
+    r0, r1 = _ranks_trained_alike(mpi_run, "ran_out", iterations=3, epochs=1)
     assert "the data of one of the ranks ran out after 3 batch(es)" in str(r0["x_warnings"])
     assert "steps=5" in str(r0["x_warnings"])
     assert str(r1["x_warnings"]) == ""                 # rank 0 warns, once
@@ -216,13 +222,8 @@ def test_a_rank_whose_generator_ends_first_ends_training_on_every_rank(mpi_run):
 
 @needs_mpi
 def test_samples_per_epoch_reached_at_different_steps_ends_epochs_together(mpi_run):
-    out, _ = mpi_run
-    r0, r1 = _ranks(out, "samples_ranks")
-    for a, b in zip(_weights(r0), _weights(r1)):
-        assert np.array_equal(a, b)
     # 20 samples: rank 1 (batches of 6) is there after 4 batches, rank 0 (4) after 5
-    assert int(r0["x_iterations"]) == int(r1["x_iterations"]) == 8
-    assert int(r0["x_epochs"]) == int(r1["x_epochs"]) == 2
+    r0, r1 = _ranks_trained_alike(mpi_run, "samples_ranks", iterations=8, epochs=2)
     assert str(r0["x_warnings"]) == str(r1["x_warnings"]) == ""
     np.testing.assert_array_equal(r0["h_loss"], r1["h_loss"])
 
