@@ -1,4 +1,6 @@
 """to_categorical, normalize, and the Sequence / enqueuer batch sources."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -197,8 +199,11 @@ def test_generator_enqueuer_infinite_generator_and_errors():
 
 
 def test_enqueuer_arguments():
-    with pytest.warns(RuntimeWarning, match="threads"):
-        OrderedEnqueuer(Squares(2), use_multiprocessing=True)
+    with pytest.warns(RuntimeWarning, match="with a generator: .* in threads"):
+        GeneratorEnqueuer(iter([1, 2]), use_multiprocessing=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")        # a Sequence is read in processes: no warning
+        assert OrderedEnqueuer(Squares(2), use_multiprocessing=True).use_multiprocessing
     enqueuer = GeneratorEnqueuer(iter([1, 2]))
     with pytest.raises(ValueError, match=r"workers=0"):
         enqueuer.start(workers=0)

@@ -15,7 +15,8 @@ inputs; ``y`` and ``sample_weight`` may be None (prediction, unweighted data).
   :class:`~gpuseq.utils.data_utils.GeneratorEnqueuer`.
 - :class:`SequenceAdapter`: a :class:`~gpuseq.utils.data_utils.Sequence`, in order or
   shuffled each pass; ``workers > 0`` reads it through an
-  :class:`~gpuseq.utils.data_utils.OrderedEnqueuer`.
+  :class:`~gpuseq.utils.data_utils.OrderedEnqueuer`, in threads, or in worker processes
+  with ``use_multiprocessing=True`` (``__getitem__`` must then use NumPy, not the GPU).
 
 Generator and Sequence batches go through ``prepare(x, y, sample_weight)``, the model's
 check of user data, which returns host arrays ``(inputs, targets, weights)`` or raises a
@@ -128,7 +129,8 @@ class GeneratorAdapter:
             arrays (the model's check of user data).
         workers: 0 draws in the calling thread; ``n > 0`` draws in ``n`` background
             threads (the order is kept) with up to ``max_queue_size`` batches ahead.
-        use_multiprocessing: passed to the enqueuer (which warns and uses threads).
+        use_multiprocessing: passed to the enqueuer: a generator is still read in
+            threads (with a warning); a Sequence is read in worker processes.
         max_queue_size: batches read ahead by the workers.
         split: ``split(item) -> (x, y, sample_weight)`` for one item of the generator
             (default :func:`split_batch`; :func:`prediction_batch` for prediction).

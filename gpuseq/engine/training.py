@@ -948,7 +948,11 @@ class Model:
         forever; one that ends early ends training with a warning. A batch without
         samples, or a Sequence of length 0, is refused with a ValueError.
         ``workers`` threads (0: the calling thread) read up to ``max_queue_size``
-        batches ahead; ``shuffle`` visits a Sequence's batches in a new order each pass.
+        batches ahead; with ``use_multiprocessing=True`` a Sequence is read by
+        ``workers`` processes instead (started anew each epoch, after
+        ``on_epoch_end``; ``__getitem__`` must prepare NumPy batches and never touch
+        the GPU), while a plain generator stays in threads (with a warning).
+        ``shuffle`` visits a Sequence's batches in a new order each pass.
         Under several MPI ranks a Sequence is read in shards (rank r reads its batches
         r, r + N, ...: N of them make one step), while a plain generator is per-rank
         data: each rank trains on what its own generator yields. The ranks vote before

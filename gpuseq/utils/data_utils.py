@@ -1,8 +1,12 @@
-"""Batch sources for `fit_generator`: the `Sequence` base class and thread-based enqueuers.
+"""Batch sources for `fit_generator`: the `Sequence` base class and the enqueuers.
 
-The enqueuers read batches in background threads so that preparing the next batch
-overlaps with training on the current one. They use threads only: with
-`use_multiprocessing=True` a warning is given and threads are used anyway.
+The enqueuers read batches in the background so that preparing the next batch overlaps
+with training on the current one. `OrderedEnqueuer` reads a `Sequence` in worker threads,
+or with `use_multiprocessing=True` in worker processes (new ones each pass, see
+:mod:`gpuseq.utils.process_batches`; `__getitem__` must then not touch the GPU).
+`GeneratorEnqueuer` reads a plain generator in threads only: forking a generator would
+copy it into every worker and repeat its data, so `use_multiprocessing=True` gives a
+warning there and threads are used.
 """
 import queue
 import random
@@ -11,6 +15,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from .file_cache import get_file, validate_file  # noqa: F401  (Keras's keras.utils.data_utils)
+from .process_batches import ProcessBatchReader
 
 __all__ = ["Sequence", "SequenceEnqueuer", "OrderedEnqueuer", "GeneratorEnqueuer",
            "iter_sequence_infinite", "get_file", "validate_file"]
@@ -21,8 +26,10 @@ class Sequence(object):
 
     Subclasses implement `__len__` (the number of batches) and `__getitem__` (one
     complete batch); `on_epoch_end` may reshuffle or otherwise change the data between
-    epochs. Unlike a generator, a `Sequence` lets every worker thread read a
-    different batch, and each batch is seen exactly once per epoch.
+    epochs. Unlike a generator, a `Sequence` lets every worker (thread, or process
+    with `use_multiprocessing=True`) read a different batch, and each batch is seen
+    exactly once per epoch. In a worker process `__getitem__` must use NumPy (or plain
+    Python) only, never the GPU, and should return picklable arrays.
 
     Example:
         >>> import numpy as np
@@ -86,7 +93,8 @@ class SequenceEnqueuer(object):
 
     Args:
         sequence: The data source (a `Sequence` or a generator).
-        use_multiprocessing: Accepted for Keras compatibility; threads are always used.
+        use_multiprocessing: Read a `Sequence` in worker processes instead of threads
+            (see the subclasses).
 
     Example:
         >>> enqueuer = OrderedEnqueuer(some_sequence)  # doctest: +SKIP
@@ -99,12 +107,6 @@ class SequenceEnqueuer(object):
     def __init__(self, sequence, use_multiprocessing=False):
         self.sequence = sequence
         self.use_multiprocessing = use_multiprocessing
-        if use_multiprocessing:
-            warnings.warn(
-                "gpuseq reads batches in threads; use_multiprocessing=True is accepted "
-                "but worker processes are not started. Make the generator or "
-                "Sequence thread-safe, or pass use_multiprocessing=False to silence "
-                "this warning.", RuntimeWarning, stacklevel=3)
         self.workers = 0
         self.queue = None
         self.stop_signal = None
@@ -115,10 +117,10 @@ class SequenceEnqueuer(object):
         return self.stop_signal is not None and not self.stop_signal.is_set()
 
     def start(self, workers=1, max_queue_size=10):
-        """Starts the background threads.
+        """Starts the background workers.
 
         Args:
-            workers: Number of threads reading batches (at least 1).
+            workers: Number of threads (or processes) reading batches (at least 1).
             max_queue_size: Maximum number of batches read ahead.
         """
         if workers < 1:
@@ -129,10 +131,14 @@ class SequenceEnqueuer(object):
         self.workers = workers
         self.queue = queue.Queue(max(1, max_queue_size))
         self.stop_signal = threading.Event()
-        self._start_threads()
+        try:
+            self._start_workers()
+        except BaseException:
+            self.queue = self.stop_signal = None     # a refused start leaves it stopped
+            raise
 
     def stop(self, timeout=None):
-        """Stops the background threads and empties the queue.
+        """Stops the background workers and empties the queue.
 
         Args:
             timeout: Seconds to wait for each thread to finish (None waits for ever).
@@ -151,7 +157,7 @@ class SequenceEnqueuer(object):
         """Returns a generator over the batches; see the subclasses."""
         raise NotImplementedError
 
-    def _start_threads(self):
+    def _start_workers(self):
         raise NotImplementedError
 
     def _drain(self):
@@ -175,16 +181,25 @@ class SequenceEnqueuer(object):
 
 
 class OrderedEnqueuer(SequenceEnqueuer):
-    """Reads the batches of a `Sequence` in worker threads and yields them in order.
+    """Reads the batches of a `Sequence` in worker threads or processes, in order.
 
     Epoch after epoch it yields `sequence[0]`, ..., `sequence[len - 1]` (in a new random
-    order each epoch when `shuffle=True`), calling `sequence.on_epoch_end()` once every
-    batch of the epoch has been taken from the queue.
+    order each epoch when `shuffle=True`, drawn from Python's `random` module), calling
+    `sequence.on_epoch_end()` once every batch of the epoch has been read.
+
+    With `use_multiprocessing=True` the batches are read by `workers` processes (forked
+    where the platform can fork, else spawned, which needs a picklable Sequence). A new
+    pool of processes serves each epoch, started after `on_epoch_end`, which runs in
+    this process, so the workers see the Sequence as it left it. An exception raised by
+    `__getitem__` in a worker is raised again here, its cause a
+    :class:`~gpuseq.utils.process_batches.WorkerProcessError` holding the worker's
+    traceback. A worker process must not touch the GPU: `__getitem__` should prepare
+    NumPy arrays only.
 
     Args:
         sequence: A `Sequence`.
-        use_multiprocessing: Accepted for Keras compatibility; threads are always used.
-        shuffle: Whether to visit the batches in a random order each epoch.
+        use_multiprocessing: Read the batches in worker processes instead of threads.
+        shuffle: Whether to visit the batches in a new random order each epoch.
 
     Example:
         >>> enqueuer = OrderedEnqueuer(seq, shuffle=False)  # doctest: +SKIP
@@ -198,8 +213,13 @@ class OrderedEnqueuer(SequenceEnqueuer):
         super(OrderedEnqueuer, self).__init__(sequence, use_multiprocessing)
         self.shuffle = shuffle
         self._executor = None
+        self._reader = None
 
-    def _start_threads(self):
+    def _start_workers(self):
+        if self.use_multiprocessing:
+            self._reader = ProcessBatchReader(self.sequence, self.workers,
+                                              self.queue.maxsize, self.shuffle)
+            return
         self._executor = ThreadPoolExecutor(max_workers=self.workers)
         thread = threading.Thread(target=self._run, daemon=True,
                                   name="gpuseq-enqueuer-0")
@@ -227,8 +247,35 @@ class OrderedEnqueuer(SequenceEnqueuer):
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def stop(self, timeout=None):
+        """Stops the worker threads, or terminates and joins the worker processes.
+
+        Args:
+            timeout: Seconds to wait for each thread to finish (None waits for ever).
+        """
+        super(OrderedEnqueuer, self).stop(timeout)
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
+
     def get(self):
         """Yields batches in order until `stop()` is called; re-raises worker errors."""
+        if self._reader is not None:
+            return self._get_from_processes(self._reader)
+        return self._get_from_threads()
+
+    def _get_from_processes(self, reader):
+        try:
+            for inputs in reader.batches():
+                if inputs is not None:
+                    yield inputs
+                if not self.is_running():
+                    return
+        except Exception:
+            self.stop()
+            raise
+
+    def _get_from_threads(self):
         try:
             while self.is_running():
                 try:
@@ -253,9 +300,14 @@ class GeneratorEnqueuer(SequenceEnqueuer):
     order of the items is kept. A finite generator ends the stream: `get()` stops
     after its last item.
 
+    A generator is always read in threads: forking it would give every worker process
+    its own copy, each yielding the same data. `use_multiprocessing=True` is accepted
+    with a warning; to read batches in processes, wrap the data in a `Sequence`.
+
     Args:
         generator: A generator (or any iterator) yielding batches.
-        use_multiprocessing: Accepted for Keras compatibility; threads are always used.
+        use_multiprocessing: Accepted for Keras compatibility, with a warning; threads
+            are used.
         wait_time: Ignored (kept for Keras compatibility).
         random_seed: Ignored (kept for Keras compatibility).
 
@@ -272,12 +324,20 @@ class GeneratorEnqueuer(SequenceEnqueuer):
     def __init__(self, generator, use_multiprocessing=False, wait_time=None,
                  random_seed=None):
         super(GeneratorEnqueuer, self).__init__(generator, use_multiprocessing)
+        if use_multiprocessing:
+            warnings.warn(
+                "use_multiprocessing=True with a generator: gpuseq reads a generator in "
+                "threads, since forking it would copy it into every worker process and "
+                "repeat its batches. Make the generator thread-safe, or wrap the data in "
+                "a Sequence (which worker processes can read), or pass "
+                "use_multiprocessing=False to silence this warning.",
+                RuntimeWarning, stacklevel=2)
         self.random_seed = random_seed
         self._lock = threading.Lock()
         self._exhausted = False
         self._live = 0
 
-    def _start_threads(self):
+    def _start_workers(self):
         self._iterator = iter(self.sequence)
         self._exhausted = False
         self._live = self.workers
