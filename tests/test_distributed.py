@@ -545,6 +545,9 @@ def test_graphed_data_parallel_step_logs_the_global_size_from_the_host_vote(monk
             sizes.append(logs["size"])
             assert type(logs["size"]) is int
         assert sizes == [12, 12, 12, 0] and runner.captures == 1
+        eager = dp.wrap_train_function(m, m.train_step)       # no runner: eager steps
+        logs = eager(([dispatch.to_device(x)], dispatch.to_device(y), None))
+        assert type(logs["size"]) is int and logs["size"] == 12
 
 
 class _Batches:

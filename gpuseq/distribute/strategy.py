@@ -277,7 +277,8 @@ class DataParallel(LocalStrategy):
                 while one rank replaying and another stepping eagerly still issue one
                 allreduce each. The same host allreduce sums the ranks' sample
                 counts, so the logged global ``size`` is known on the host without
-                reading the device (no synchronisation per step).
+                reading the device (no synchronisation per step); eager steps over a
+                ``capturable`` communicator get their size the same way.
         """
         if runner is not None:
             runner.agree = self.comm.all_ranks
@@ -286,12 +287,17 @@ class DataParallel(LocalStrategy):
             if model not in self._synced:     # train_on_batch before any fit
                 self.begin_fit(model)
             empty = _share_is_empty(data)
-            if runner is None:
+            if runner is None and not self.comm.capturable:
                 return self.empty_step(model) if empty else train(data)
-            wants = not empty and runner.mode_for(data) == "capture"
+            # a device step (capturable communicator): the ranks' sample counts are
+            # summed on the host, so the logged global size never waits on the device;
+            # with a runner the same message carries the vote on capturing
+            wants = runner is not None and not empty and runner.mode_for(data) == "capture"
             votes, samples = self.comm.host_sums([1 if wants else 0, _share_size(data)])
             if empty:
                 logs = self.empty_step(model)
+            elif runner is None:
+                logs = train(data)
             else:
                 logs = runner(data, may_capture=votes == self.size)
             return dict(logs, size=samples)
